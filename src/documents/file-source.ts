@@ -1,0 +1,66 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import { DocumentSchema, type Document } from '../events/document.js';
+import { OrchestratorError, messageOf } from '../errors.js';
+import type { DocumentBatch, DocumentSource, MissingDocument } from './source.js';
+
+// Characters that could make an id name another folder, or end the path early.
+const UNSAFE_ID = /[/\\\0]/;
+
+/**
+ * Documents as `{id}.json` files of one folder (local runs, replay). Whatever the id, nothing
+ * outside the folder is read: an id that contains a path separator is missing, and every path
+ * is checked to resolve to a file directly inside the folder.
+ */
+export function createFileDocumentSource(dir: string): DocumentSource {
+  const root = resolve(dir);
+
+  async function read(id: string): Promise<Document | MissingDocument> {
+    const path = join(root, `${id}.json`);
+    if (UNSAFE_ID.test(id) || resolve(path, '..') !== root) {
+      return { id, reason: 'not a valid document id' };
+    }
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EISDIR') return { id, reason: 'not found' };
+      throw new OrchestratorError(
+        'DOCUMENT_SOURCE_UNAVAILABLE',
+        `cannot read document ${id} from ${root}: ${messageOf(err)}`,
+        { cause: err },
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      return { id, reason: `invalid JSON: ${messageOf(err)}` };
+    }
+    const parsed = DocumentSchema.safeParse(json);
+    if (!parsed.success) {
+      return {
+        id,
+        reason: `invalid document: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      };
+    }
+    if (parsed.data.document_id !== id) {
+      return { id, reason: `the file holds document ${parsed.data.document_id}` };
+    }
+    return parsed.data;
+  }
+
+  return {
+    async fetch(ids: readonly string[]): Promise<DocumentBatch> {
+      const results = await Promise.all([...new Set(ids)].map(read));
+      const batch: DocumentBatch = { documents: [], missing: [] };
+      for (const result of results) {
+        if ('reason' in result) batch.missing.push(result);
+        else batch.documents.push(result);
+      }
+      return batch;
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import type { Document } from '../events/document.js';
+
+/** A document id the source does not have, and why (logged; processors get the id). */
+export interface MissingDocument {
+  id: string;
+  reason: string;
+}
+
+export interface DocumentBatch {
+  /** Documents found, in the order of the ids asked for. */
+  documents: Document[];
+  missing: MissingDocument[];
+}
+
+/**
+ * Where document metadata comes from. `fetch` resolves with what exists and what is missing
+ * (missing is not an error); it rejects with a retryable DOCUMENT_SOURCE_UNAVAILABLE only when
+ * the source cannot answer, so the event is retried later instead of processed without data.
+ */
+export interface DocumentSource {
+  fetch(ids: readonly string[]): Promise<DocumentBatch>;
+}

@@ -1,0 +1,52 @@
+/**
+ * The one catalogue of error codes. Codes are stable and never reused; `retryable` says whether
+ * a later delivery of the same event can succeed (nack / 503) or not (dead-letter / ack).
+ * README's "Error codes" table is kept in sync by a test.
+ */
+export const ERROR_CODES = {
+  CONFIG_INVALID: { retryable: false, summary: 'an environment variable has a bad or missing value' },
+  USAGE: { retryable: false, summary: 'the command line is wrong' },
+  PROCESSOR_INVALID: {
+    retryable: false,
+    summary: 'a plugin module does not export a valid processor definition',
+  },
+  PROCESSOR_DUPLICATE: { retryable: false, summary: 'two plugin modules declare the same id' },
+  PROCESSORS_DIR_UNREADABLE: { retryable: false, summary: 'the processors directory cannot be read' },
+  PURCHASES_INVALID: { retryable: false, summary: 'the purchases file is not valid' },
+  EVENT_INVALID: {
+    retryable: false,
+    summary: 'a message is not an underwriting.created event (poison)',
+  },
+  DOCUMENT_SOURCE_UNAVAILABLE: {
+    retryable: true,
+    summary: 'the document source could not answer; the event is retried later',
+  },
+} as const satisfies Record<string, { retryable: boolean; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class OrchestratorError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OrchestratorError';
+    this.code = code;
+    this.retryable = ERROR_CODES[code].retryable;
+  }
+}
+
+/** The message of anything thrown, for a log line or an `error_message` (`TypeError: …`). */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) {
+    if (!err.message) return err.name;
+    return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
+  }
+  if (typeof err === 'string') return err;
+  try {
+    return JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
+}

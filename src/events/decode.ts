@@ -1,0 +1,26 @@
+import { UnderwritingCreatedSchema, type UnderwritingCreated } from './underwriting-created.js';
+
+export type Decoded = { ok: true; event: UnderwritingCreated } | { ok: false; reason: string };
+
+/**
+ * Message data → a valid `underwriting.created`, or the reason it is poison: not UTF-8 JSON, an
+ * unknown `event`, or a body that fails the schema. Never throws.
+ */
+export function decodeEvent(data: Uint8Array | string): Decoded {
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString('utf8'));
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+  }
+  const event = (json as { event?: unknown } | null)?.event;
+  if (event !== 'underwriting.created') {
+    return { ok: false, reason: `unknown event ${JSON.stringify(event) ?? 'undefined'}` };
+  }
+  const parsed = UnderwritingCreatedSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    return { ok: false, reason: `invalid underwriting.created: ${problems.join('; ')}` };
+  }
+  return { ok: true, event: parsed.data };
+}

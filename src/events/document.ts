@@ -1,0 +1,14 @@
+import { z } from 'zod';
+
+/**
+ * Metadata of one document, as a document source returns it for an id. Inbound data: unknown
+ * fields are tolerated (and dropped), so the document service can grow without breaking us.
+ */
+export const DocumentSchema = z.object({
+  document_id: z.string().min(1),
+  document_type: z.string().min(1),
+  metadata: z.record(z.string(), z.unknown()).default({}),
+  content: z.string().optional(),
+  processing_status: z.string().optional(),
+});
+export type Document = z.infer<typeof DocumentSchema>;

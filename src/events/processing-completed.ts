@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+import { ProcessorIdSchema } from './underwriting-created.js';
+
+const seconds = z.number().nonnegative();
+const executionId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'a ULID');
+
+/** A JSON object of factors, exactly as a processor returned it. */
+export const FactorsSchema = z.record(z.string(), z.json());
+export type Factors = z.infer<typeof FactorsSchema>;
+
+export const CompletedProcessorSchema = z.strictObject({
+  processor_id: ProcessorIdSchema,
+  execution_id: executionId,
+  execution_time: seconds,
+  factors: FactorsSchema,
+});
+
+export const FailedProcessorSchema = z.strictObject({
+  processor_id: ProcessorIdSchema,
+  execution_id: executionId,
+  execution_time: seconds,
+  error_message: z.string().min(1),
+});
+
+export const TimeoutProcessorSchema = z.strictObject({
+  processor_id: ProcessorIdSchema,
+  execution_id: executionId,
+  execution_time: seconds,
+  timeout_ms: z.number().int().positive(),
+});
+
+export const OverallStatusSchema = z.enum(['success', 'partial_success', 'failed']);
+export type OverallStatus = z.infer<typeof OverallStatusSchema>;
+
+/**
+ * `processing.completed`, the outbound event (message data, UTF-8 JSON). Strict: it is validated
+ * before it leaves, and nothing we did not mean to publish gets through. Times are seconds;
+ * `total_execution_time` is wall time from receipt to completion.
+ */
+export const ProcessingCompletedSchema = z.strictObject({
+  event: z.literal('processing.completed'),
+  underwriting_id: z.string().min(1),
+  completed_at: z.iso.datetime(),
+  overall_status: OverallStatusSchema,
+  summary: z.strictObject({
+    total_processors: z.number().int().nonnegative(),
+    completed_count: z.number().int().nonnegative(),
+    failed_count: z.number().int().nonnegative(),
+    timeout_count: z.number().int().nonnegative(),
+    total_execution_time: seconds,
+  }),
+  completed_processors: z.array(CompletedProcessorSchema),
+  failed_processors: z.array(FailedProcessorSchema),
+  timeout_processors: z.array(TimeoutProcessorSchema),
+});
+export type ProcessingCompleted = z.infer<typeof ProcessingCompletedSchema>;
+export type CompletedProcessor = z.infer<typeof CompletedProcessorSchema>;
+export type FailedProcessor = z.infer<typeof FailedProcessorSchema>;
+export type TimeoutProcessor = z.infer<typeof TimeoutProcessorSchema>;

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+/** What purchases and results name a processor by. */
+export const ProcessorIdSchema = z
+  .string()
+  .regex(/^[a-z0-9_]+$/, 'a processor id is lower-case letters, digits and underscores');
+
+/**
+ * `underwriting.created`, the inbound event (message data, UTF-8 JSON). Tolerant: unknown fields
+ * are accepted and dropped, so a `__proto__` key is never copied onto anything.
+ */
+export const UnderwritingCreatedSchema = z.object({
+  event: z.literal('underwriting.created'),
+  data: z.object({
+    underwriting_id: z.string().min(1),
+    documents: z.array(z.string().min(1)),
+    organization_id: z.string().min(1).optional(),
+    purchased_processors: z.array(ProcessorIdSchema).optional(),
+  }),
+});
+export type UnderwritingCreated = z.infer<typeof UnderwritingCreatedSchema>;

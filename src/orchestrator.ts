@@ -1,0 +1,158 @@
+import { ulid } from 'ulid';
+
+import type { DocumentSource } from './documents/source.js';
+import type {
+  CompletedProcessor,
+  FailedProcessor,
+  OverallStatus,
+  ProcessingCompleted,
+  TimeoutProcessor,
+} from './events/processing-completed.js';
+import type { UnderwritingCreated } from './events/underwriting-created.js';
+import type { Logger } from './logging.js';
+import type { InstalledProcessor } from './processors/discovery.js';
+import type { ProcessorPool, RunOutcome } from './processors/pool.js';
+import { purchasedProcessors, type Purchases } from './purchases.js';
+
+export interface OrchestratorDeps {
+  pool: Pick<ProcessorPool, 'run'>;
+  processors: ReadonlyMap<string, InstalledProcessor>;
+  documents: DocumentSource;
+  purchases: Purchases;
+  /** Deadline of processors that do not set their own `timeoutMs`. */
+  defaultTimeoutMs: number;
+  log: Logger;
+}
+
+/** Where an event came from: its message id, and when it was received (`performance.now()`). */
+export interface Receipt {
+  sourceMessageId: string;
+  receivedAt?: number;
+}
+
+export type Orchestrator = ReturnType<typeof createOrchestrator>;
+
+const seconds = (ms: number) => Math.round(ms) / 1000;
+
+/**
+ * One validated `underwriting.created` in, one `processing.completed` out. Fetches the
+ * documents, runs every purchased processor in the pool, each under its deadline, and groups
+ * the outcomes. A processor's outcome never fails the event; only the document source can
+ * (a retryable error: the event is retried later). Knows nothing of Pub/Sub or HTTP.
+ */
+export function createOrchestrator(deps: OrchestratorDeps) {
+  const { pool, processors, documents, purchases, defaultTimeoutMs, log } = deps;
+
+  async function process(event: UnderwritingCreated, receipt: Receipt): Promise<ProcessingCompleted> {
+    const receivedAt = receipt.receivedAt ?? performance.now();
+    const { data } = event;
+    const eventLog = log.child({
+      underwriting_id: data.underwriting_id,
+      source_message_id: receipt.sourceMessageId,
+    });
+
+    const batch = await documents.fetch(data.documents);
+    const input = JSON.stringify({
+      documents: batch.documents,
+      missingDocuments: batch.missing.map((m) => m.id),
+    });
+
+    const outcomes = await Promise.all(
+      purchasedProcessors(data, purchases, processors.keys()).map(async (id): Promise<RunOutcome> => {
+        const processor = processors.get(id);
+        if (!processor) {
+          return {
+            processorId: id,
+            executionId: ulid(),
+            durationMs: 0,
+            status: 'failed',
+            error: 'processor not installed',
+          };
+        }
+        return pool.run({
+          file: processor.file,
+          processorId: id,
+          underwritingId: data.underwriting_id,
+          timeoutMs: processor.timeoutMs ?? defaultTimeoutMs,
+          input,
+        });
+      }),
+    );
+
+    const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'failed') {
+        eventLog.warn(
+          {
+            processor_id: outcome.processorId,
+            execution_id: outcome.executionId,
+            error_message: outcome.error,
+          },
+          'processor failed',
+        );
+      } else if (outcome.status === 'timeout') {
+        eventLog.warn(
+          {
+            processor_id: outcome.processorId,
+            execution_id: outcome.executionId,
+            timeout_ms: outcome.timeoutMs,
+          },
+          'processor timed out',
+        );
+      }
+    }
+    eventLog.info(
+      {
+        overall_status: result.overall_status,
+        ...result.summary,
+        ...(batch.missing.length > 0 && { missing_documents: batch.missing }),
+      },
+      'underwriting processed',
+    );
+    return result;
+  }
+
+  return { process };
+}
+
+/** Groups outcomes into the `processing.completed` shape, in purchase order. */
+export function group(
+  underwritingId: string,
+  outcomes: readonly RunOutcome[],
+  wallMs: number,
+): ProcessingCompleted {
+  const completed: CompletedProcessor[] = [];
+  const failed: FailedProcessor[] = [];
+  const timedOut: TimeoutProcessor[] = [];
+  for (const o of outcomes) {
+    const entry = {
+      processor_id: o.processorId,
+      execution_id: o.executionId,
+      execution_time: seconds(o.durationMs),
+    };
+    if (o.status === 'completed') completed.push({ ...entry, factors: o.factors });
+    else if (o.status === 'failed') failed.push({ ...entry, error_message: o.error });
+    else timedOut.push({ ...entry, timeout_ms: o.timeoutMs });
+  }
+  return {
+    event: 'processing.completed',
+    underwriting_id: underwritingId,
+    completed_at: new Date().toISOString(),
+    overall_status: overallStatus(completed.length, outcomes.length),
+    summary: {
+      total_processors: outcomes.length,
+      completed_count: completed.length,
+      failed_count: failed.length,
+      timeout_count: timedOut.length,
+      total_execution_time: seconds(wallMs),
+    },
+    completed_processors: completed,
+    failed_processors: failed,
+    timeout_processors: timedOut,
+  };
+}
+
+function overallStatus(completed: number, total: number): OverallStatus {
+  if (completed === 0) return 'failed';
+  return completed === total ? 'success' : 'partial_success';
+}

@@ -1,0 +1,98 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { OrchestratorError, messageOf } from '../errors.js';
+import { ProcessorDefinitionSchema } from './contract.js';
+
+/** An installed processor: what discovery learned of one plugin module. */
+export interface InstalledProcessor {
+  id: string;
+  version: string;
+  /** The plugin's own deadline, if it sets one. */
+  timeoutMs: number | undefined;
+  /** Absolute path of the module; worker threads import it from there. */
+  file: string;
+}
+
+const MODULE = /\.(js|mjs)$/;
+const IGNORED = /^(example|_)/;
+
+/** The plugin module files of `dir`: `NAME/index.(js|mjs)` and `NAME.(js|mjs)`, sorted by name. */
+export async function pluginFiles(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    throw new OrchestratorError(
+      'PROCESSORS_DIR_UNREADABLE',
+      `PROCESSORS_DIR: cannot read ${dir}: ${messageOf(err)}`,
+      { cause: err },
+    );
+  }
+  const files: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (IGNORED.test(entry.name)) continue;
+    const path = join(dir, entry.name);
+    const isDir = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path)).isDirectory());
+    if (isDir) {
+      const index = await firstExisting([join(path, 'index.js'), join(path, 'index.mjs')]);
+      if (index) files.push(index);
+    } else if (MODULE.test(entry.name)) {
+      files.push(path);
+    }
+  }
+  return files;
+}
+
+async function firstExisting(paths: string[]): Promise<string | undefined> {
+  for (const path of paths) {
+    if (
+      await stat(path).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return path;
+  }
+  return undefined;
+}
+
+/**
+ * Imports and validates every plugin of `dir`. An invalid definition or a duplicate id throws,
+ * with one line naming the file and the problem: start-up stops there.
+ */
+export async function discoverProcessors(dir: string): Promise<Map<string, InstalledProcessor>> {
+  const installed = new Map<string, InstalledProcessor>();
+  for (const file of await pluginFiles(dir)) {
+    const name = relative(process.cwd(), file) || file;
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    } catch (err) {
+      throw new OrchestratorError('PROCESSOR_INVALID', `${name}: cannot be loaded: ${messageOf(err)}`, {
+        cause: err,
+      });
+    }
+    const parsed = ProcessorDefinitionSchema.safeParse(mod.default);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) =>
+        i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message,
+      );
+      throw new OrchestratorError(
+        'PROCESSOR_INVALID',
+        `${name}: the default export is not a processor definition (${problems.join('; ')})`,
+      );
+    }
+    const { id, version, timeoutMs } = parsed.data;
+    const other = installed.get(id);
+    if (other) {
+      throw new OrchestratorError(
+        'PROCESSOR_DUPLICATE',
+        `${name}: processor id "${id}" is already declared by ${relative(process.cwd(), other.file) || other.file}`,
+      );
+    }
+    installed.set(id, { id, version, timeoutMs, file });
+  }
+  return installed;
+}

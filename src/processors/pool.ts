@@ -1,0 +1,183 @@
+import { Piscina } from 'piscina';
+import { ulid } from 'ulid';
+
+import type { Factors } from '../events/processing-completed.js';
+import { messageOf } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { createStartTable, type StartTable } from './start-table.js';
+import type { PoolTask, PoolWorkerData, WorkerOutcome } from './task.js';
+
+/** One processor run, as the orchestrator asks for it. */
+export interface ProcessorRun {
+  file: string;
+  processorId: string;
+  underwritingId: string;
+  timeoutMs: number;
+  /** `{ documents, missingDocuments }` as JSON: serialize once per event, share it across runs. */
+  input: string;
+}
+
+/** The outcome of a run. `durationMs` is run time, excluding any wait in the queue. */
+export type RunOutcome = { processorId: string; executionId: string; durationMs: number } & (
+  | { status: 'completed'; factors: Factors }
+  | { status: 'failed'; error: string }
+  | { status: 'timeout'; timeoutMs: number }
+);
+
+export interface PoolOptions {
+  /** Worker threads, started up front and kept: a thread spawn costs tens of milliseconds. */
+  threads: number;
+  /** Heap limit of each thread (old generation), in MB. */
+  maxHeapMb: number;
+  logLevel: string;
+  log: Logger;
+  /** Load TypeScript plugins (through tsx); only for tests and the test kit. */
+  typescript?: boolean;
+}
+
+const NS_PER_MS = 1_000_000n;
+
+// Running from source (vitest, tsx), the thread entry is TypeScript too.
+const fromSource = import.meta.url.endsWith('.ts');
+const workerFile = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url).href;
+
+/**
+ * The one Piscina pool every processor runs in, each run under its own deadline counted from the
+ * moment it starts running in a thread. At the deadline the thread running it is terminated and
+ * replaced; no other run is affected. `run` never rejects: every outcome is a value.
+ */
+export class ProcessorPool {
+  readonly #piscina: Piscina<PoolTask, WorkerOutcome>;
+  readonly #starts: StartTable;
+  readonly #options: PoolOptions;
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+    this.#starts = createStartTable();
+    const workerData: PoolWorkerData = { startTable: this.#starts.buffer, logLevel: options.logLevel };
+    this.#piscina = new Piscina({
+      filename: workerFile,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      concurrentTasksPerWorker: 1,
+      // Let a thread's event loop run between tasks, so callbacks a processor left behind settle
+      // there and not in the middle of the next task.
+      atomics: 'disabled',
+      resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb },
+      execArgv: fromSource || options.typescript ? ['--import', 'tsx'] : [],
+      workerData,
+    });
+    // A thread that fails between tasks (e.g. out of memory from a leftover callback) is
+    // replaced by Piscina; without a listener the 'error' event would end the process.
+    this.#piscina.on('error', (err: unknown) => {
+      options.log.error({ err }, 'a worker thread failed outside any task; it was replaced');
+    });
+  }
+
+  get threads(): number {
+    return this.#options.threads;
+  }
+
+  /** Resolves once every thread has started and loaded its entry module. */
+  async warm(): Promise<void> {
+    await Promise.all(
+      Array.from({ length: this.#options.threads }, () =>
+        this.#piscina.run(undefined as never, { name: 'hold' }),
+      ),
+    );
+  }
+
+  async run(run: ProcessorRun): Promise<RunOutcome> {
+    const executionId = ulid();
+    const slotOrWait = this.#starts.acquire();
+    const slot = typeof slotOrWait === 'number' ? slotOrWait : await slotOrWait;
+    const deadline = new Deadline(this.#starts, slot, run.timeoutMs);
+    const base = { processorId: run.processorId, executionId };
+    try {
+      const outcome = await this.#piscina.run({ ...run, executionId, slot }, { signal: deadline });
+      if (outcome.status === 'timeout') return { ...base, ...outcome, timeoutMs: run.timeoutMs };
+      return { ...base, ...outcome };
+    } catch (err) {
+      const durationMs = deadline.runTimeMs();
+      if (deadline.aborted) return { ...base, status: 'timeout', timeoutMs: run.timeoutMs, durationMs };
+      return { ...base, status: 'failed', error: this.#describeThreadFailure(err), durationMs };
+    } finally {
+      deadline.clear();
+      this.#starts.release(slot);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#piscina.destroy();
+  }
+
+  #describeThreadFailure(err: unknown): string {
+    if ((err as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      return `the processor ran out of memory (worker heap limit ${this.#options.maxHeapMb} MB)`;
+    }
+    const exit = /^worker exited with code: (-?\d+)/.exec(messageOf(err));
+    if (exit) return `the processor ended its worker thread with process.exit(${exit[1]})`;
+    return messageOf(err);
+  }
+}
+
+/**
+ * A run's deadline, in the shape of Piscina's event-emitter signal (cheaper than an
+ * AbortSignal per task). Its timer first fires at the earliest moment the deadline can be due;
+ * the start table then says whether the run had started and when, and the timer is re-armed
+ * until the run has really been running for `timeoutMs`.
+ */
+class Deadline {
+  aborted = false;
+  readonly reason = 'deadline';
+  #listener: (() => void) | undefined;
+  #timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly starts: StartTable,
+    private readonly slot: number,
+    private readonly timeoutMs: number,
+  ) {
+    this.#timer = setTimeout(this.#check, timeoutMs);
+  }
+
+  once(_event: 'abort', listener: () => void): void {
+    this.#listener = listener;
+  }
+
+  off(_event: 'abort', _listener: () => void): void {
+    this.#listener = undefined;
+  }
+
+  // What Piscina 5.3 calls at run time, although its types name `off`.
+  removeListener(event: 'abort', listener: () => void): void {
+    this.off(event, listener);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
+
+  /** How long the run has been running, 0 if it never started. */
+  runTimeMs(): number {
+    const started = this.starts.startedAt(this.slot);
+    return started === 0n ? 0 : Number(process.hrtime.bigint() - started) / 1e6;
+  }
+
+  #check = (): void => {
+    const started = this.starts.startedAt(this.slot);
+    if (started === 0n) {
+      // Still queued: it cannot be due before it has run for timeoutMs from now.
+      this.#timer = setTimeout(this.#check, this.timeoutMs);
+      return;
+    }
+    const remainingNs = started + BigInt(this.timeoutMs) * NS_PER_MS - process.hrtime.bigint();
+    if (remainingNs > 0n) {
+      this.#timer = setTimeout(this.#check, Math.ceil(Number(remainingNs) / 1e6));
+      return;
+    }
+    this.aborted = true;
+    this.#listener?.();
+  };
+}

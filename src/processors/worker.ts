@@ -1,0 +1,131 @@
+// The thread side of the pool: one exported function per task, as Piscina expects.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { pathToFileURL } from 'node:url';
+import { workerData } from 'node:worker_threads';
+
+import type { Document } from '../events/document.js';
+import { messageOf } from '../errors.js';
+import { createLogger } from '../logging.js';
+import type { ProcessorContext, ProcessorDefinition } from './contract.js';
+import { jsonObjectProblem } from './json-values.js';
+import { stampStart } from './start-table.js';
+import type { PoolTask, PoolWorkerData, WorkerOutcome } from './task.js';
+
+const data = workerData as PoolWorkerData;
+const stamps = new BigInt64Array(data.startTable);
+const log = createLogger(data.logLevel);
+const definitions = new Map<string, Promise<ProcessorDefinition>>();
+
+interface Run {
+  readonly task: PoolTask;
+  settled: boolean;
+  fail(err: unknown): void;
+}
+const runs = new AsyncLocalStorage<Run>();
+
+// A processor may throw from a callback it left behind. If its run is still going, that fails
+// the run; if the run is over, the error is logged and ignored: it must neither fail the next
+// task of this thread nor end the thread.
+function onStrayError(err: unknown): void {
+  const run = runs.getStore();
+  if (run && !run.settled) {
+    run.fail(err);
+    return;
+  }
+  log.error(
+    { err, processor_id: run?.task.processorId, execution_id: run?.task.executionId },
+    'a processor raised an error after its run had ended; ignored',
+  );
+}
+process.on('uncaughtException', onStrayError);
+process.on('unhandledRejection', onStrayError);
+
+function load(file: string): Promise<ProcessorDefinition> {
+  let definition = definitions.get(file);
+  if (!definition) {
+    definition = import(pathToFileURL(file).href).then((mod: { default?: ProcessorDefinition }) => {
+      if (typeof mod.default?.execute !== 'function') {
+        throw new Error(`${file} has no default export with an execute function`);
+      }
+      return mod.default;
+    });
+    definitions.set(file, definition);
+  }
+  return definition;
+}
+
+export default async function runProcessor(task: PoolTask): Promise<WorkerOutcome> {
+  stampStart(stamps, task.slot);
+  const started = performance.now();
+  const elapsed = () => performance.now() - started;
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError')),
+    task.timeoutMs,
+  );
+  try {
+    const definition = await load(task.file);
+    const input = JSON.parse(task.input) as { documents: Document[]; missingDocuments: string[] };
+    const ctx: ProcessorContext = {
+      underwritingId: task.underwritingId,
+      executionId: task.executionId,
+      documents: input.documents,
+      missingDocuments: input.missingDocuments,
+      signal: deadline.signal,
+      log: log.child({
+        processor_id: task.processorId,
+        execution_id: task.executionId,
+        underwriting_id: task.underwritingId,
+      }),
+    };
+    const result = await execute(definition, ctx, task);
+    const problem = resultProblem(result);
+    if (problem !== undefined) return { status: 'failed', error: problem, durationMs: elapsed() };
+    return { status: 'completed', factors: (result as { factors: never }).factors, durationMs: elapsed() };
+  } catch (err) {
+    if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };
+    return { status: 'failed', error: messageOf(err), durationMs: elapsed() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function execute(definition: ProcessorDefinition, ctx: ProcessorContext, task: PoolTask): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const run: Run = {
+      task,
+      settled: false,
+      fail: (err) => {
+        run.settled = true;
+        reject(err instanceof Error ? err : new Error(messageOf(err)));
+      },
+    };
+    runs.run(run, () => {
+      Promise.resolve()
+        .then(() => definition.execute(ctx))
+        .then(
+          (value) => {
+            run.settled = true;
+            resolve(value);
+          },
+          (err: unknown) => run.fail(err),
+        );
+    });
+  });
+}
+
+function resultProblem(result: unknown): string | undefined {
+  if (typeof result !== 'object' || result === null || !('factors' in result)) {
+    const got =
+      typeof result === 'object' && result !== null
+        ? `{ ${Object.keys(result).join(', ')} }`
+        : String(result);
+    return `the result must be { factors: {...} }, got ${got}`;
+  }
+  return jsonObjectProblem(result.factors);
+}
+
+/** Holds a thread briefly, so that `warm` reaches every thread of the pool. */
+export async function hold(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
