@@ -1,0 +1,146 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { ProcessingCompletedSchema } from '../../src/events/index.js';
+import { cli } from '../helpers/cli.js';
+import { fixtureProcessorsDir } from '../helpers/fixtures.js';
+
+const ALL_CASES = [
+  'fx_ok',
+  'fx_throw',
+  'fx_reject',
+  'fx_exit',
+  'fx_spin',
+  'fx_heap',
+  'fx_late_throw',
+  'fx_stray_throw',
+  'fx_not_cloneable',
+  'fx_bad_result',
+  'fx_slow',
+  'fx_signal',
+  'not_installed_v1',
+];
+
+describe('processor-orchestrator CLI', () => {
+  let dir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cli-'));
+    await writeFile(
+      join(dir, 'doc_1.json'),
+      JSON.stringify({ document_id: 'doc_1', document_type: 'bank_statement', metadata: {} }),
+    );
+    const event = {
+      event: 'underwriting.created',
+      data: { underwriting_id: 'uw_all', documents: ['doc_1', 'doc_2'], purchased_processors: ALL_CASES },
+    };
+    await writeFile(join(dir, 'event.json'), JSON.stringify(event));
+    await writeFile(join(dir, 'poison.json'), '{"event":"underwriting.created","data":{"documents":"no"}}');
+    env = {
+      PROCESSORS_DIR: fixtureProcessorsDir,
+      DOCUMENTS_DIR: dir,
+      PROCESSOR_THREADS: '2',
+      PROCESSOR_MAX_HEAP_MB: '64',
+      PROCESSOR_TIMEOUT_MS: '5000',
+    };
+  });
+
+  it('run prints one correct grouped result for an event that hits every failure mode', async () => {
+    const { code, stdout, stderr } = await cli(['run', join(dir, 'event.json')], env);
+    expect(code, stderr).toBe(0);
+    const result = ProcessingCompletedSchema.parse(JSON.parse(stdout));
+    const ids = (list: { processor_id: string }[]) => list.map((p) => p.processor_id).sort();
+    expect(result.overall_status).toBe('partial_success');
+    expect(ids(result.completed_processors)).toEqual(['fx_late_throw', 'fx_ok', 'fx_slow']);
+    expect(ids(result.failed_processors)).toEqual([
+      'fx_bad_result',
+      'fx_exit',
+      'fx_heap',
+      'fx_not_cloneable',
+      'fx_reject',
+      'fx_stray_throw',
+      'fx_throw',
+      'not_installed_v1',
+    ]);
+    expect(ids(result.timeout_processors)).toEqual(['fx_signal', 'fx_spin']);
+    expect(result.summary).toMatchObject({
+      total_processors: 13,
+      completed_count: 3,
+      failed_count: 8,
+      timeout_count: 2,
+    });
+    expect(result.completed_processors.find((p) => p.processor_id === 'fx_ok')?.factors).toMatchObject({
+      documents: ['doc_1'],
+      missing: ['doc_2'],
+    });
+    // Logs went to stderr as JSON lines: one per non-completed processor, one for the event.
+    const logs = stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logs.filter((l) => l['message'] === 'processor failed')).toHaveLength(8);
+    expect(logs.filter((l) => l['message'] === 'processor timed out')).toHaveLength(2);
+    expect(logs.find((l) => l['message'] === 'underwriting processed')).toMatchObject({
+      severity: 'INFO',
+      underwriting_id: 'uw_all',
+      completed_count: 3,
+    });
+  });
+
+  it('run refuses an invalid event with a clear message and exit 1', async () => {
+    const { code, stdout, stderr } = await cli(['run', join(dir, 'poison.json')], env);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(
+      /^processor-orchestrator: .*poison\.json: invalid underwriting\.created: data\.underwriting_id/,
+    );
+  });
+
+  it('run refuses a file that does not exist', async () => {
+    const { code, stderr } = await cli(['run', join(dir, 'nope.json')], env);
+    expect(code).toBe(1);
+    expect(stderr).toContain('nope.json: cannot read');
+  });
+
+  it('stops with one line naming the variable on bad configuration, exit 2', async () => {
+    const { code, stderr } = await cli(['run', join(dir, 'event.json')], {
+      ...env,
+      PROCESSOR_TIMEOUT_MS: 'soon',
+    });
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      'processor-orchestrator: PROCESSOR_TIMEOUT_MS: must be a whole number from 1 to 3600000\n',
+    );
+  });
+
+  it('stops with one line when no document source is configured', async () => {
+    const { code, stderr } = await cli(['run', join(dir, 'event.json')], {
+      PROCESSORS_DIR: fixtureProcessorsDir,
+    });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^processor-orchestrator: DOCUMENTS_DIR: not set.*\n$/);
+  });
+
+  it('processors lists id, version, timeout and file', async () => {
+    const { code, stdout } = await cli(['processors'], env);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^id\s+version\s+timeout\s+file$/);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^fx_spin\s+1\.0\.0\s+300 ms\s+tests\/fixtures\/processors\/fx_spin\.mjs$/),
+    );
+    expect(lines).toContainEqual(expect.stringMatching(/^fx_ok\s+1\.0\.0\s+5000 ms \(default\)\s+/));
+    expect(stdout).not.toContain('_helper');
+    expect(stdout).not.toContain('example_ignored');
+  });
+
+  it('answers an unknown command with usage, exit 2', async () => {
+    const { code, stderr } = await cli(['launch'], env);
+    expect(code).toBe(2);
+    expect(stderr).toBe('processor-orchestrator: unknown command "launch" (see --help)\n');
+  });
+});

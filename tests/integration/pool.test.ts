@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { ProcessorPool, type ProcessorRun, type RunOutcome } from '../../src/processors/pool.js';
+import { ULID, fixture, silentLog } from '../helpers/fixtures.js';
+
+const input = JSON.stringify({
+  documents: [{ document_id: 'doc_1', document_type: 'bank_statement', metadata: {} }],
+  missingDocuments: ['doc_2'],
+});
+
+function task(name: string, timeoutMs = 5_000): ProcessorRun {
+  return { file: fixture(name), processorId: `fx_${name}`, underwritingId: 'uw_1', timeoutMs, input };
+}
+
+describe('ProcessorPool, through real worker threads', () => {
+  let pool: ProcessorPool;
+
+  beforeAll(async () => {
+    pool = new ProcessorPool({ threads: 2, maxHeapMb: 64, logLevel: 'silent', log: silentLog });
+    await pool.warm();
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  it('completes a processor with its factors and passes it the dispatch ULID as ctx.executionId', async () => {
+    const outcome = await pool.run(task('ok'));
+    expect(outcome.status).toBe('completed');
+    expect(outcome.executionId).toMatch(ULID);
+    expect(outcome).toMatchObject({
+      processorId: 'fx_ok',
+      factors: {
+        documents: ['doc_1'],
+        missing: ['doc_2'],
+        execution_id: outcome.executionId,
+        underwriting_id: 'uw_1',
+      },
+    });
+  });
+
+  it('mints a distinct execution id for every run', async () => {
+    const outcomes = await Promise.all([1, 2, 3, 4].map(() => pool.run(task('ok'))));
+    expect(new Set(outcomes.map((o) => o.executionId)).size).toBe(4);
+  });
+
+  it.each([
+    ['throw', 'statement parser exploded'],
+    ['reject', 'TypeError: upstream returned nonsense'],
+    ['exit', 'the processor ended its worker thread with process.exit(3)'],
+    ['heap', 'the processor ran out of memory (worker heap limit 64 MB)'],
+    ['not_cloneable', 'factors.compute is a function, not a JSON value'],
+    ['bad_result', 'the result must be { factors: {...} }, got { score }'],
+    ['stray_throw', 'RangeError: thrown from a callback during the run'],
+  ])('reports a processor that does "%s" as failed with a useful message', async (name, message) => {
+    const outcome = await pool.run(task(name));
+    expect(outcome).toMatchObject({ status: 'failed', error: message, processorId: `fx_${name}` });
+    expect(outcome.executionId).toMatch(ULID);
+  });
+
+  it('marks a busy-looping processor as timeout soon after its deadline and replaces its thread', async () => {
+    const outcome = await pool.run(task('spin', 300));
+    expect(outcome).toMatchObject({ status: 'timeout', timeoutMs: 300 });
+    expect(outcome.durationMs).toBeGreaterThanOrEqual(300);
+    expect(outcome.durationMs).toBeLessThan(400);
+    // The pool is whole again: two runs at once still complete.
+    const after = await Promise.all([pool.run(task('ok')), pool.run(task('ok'))]);
+    expect(after.map((o) => o.status)).toEqual(['completed', 'completed']);
+  });
+
+  it('marks a processor that gives up on ctx.signal as timeout', async () => {
+    const outcome = await pool.run(task('signal', 150));
+    expect(outcome).toMatchObject({ status: 'timeout', timeoutMs: 150 });
+    expect(outcome.durationMs).toBeGreaterThanOrEqual(149);
+  });
+
+  it('leaves other processors untouched when one times out beside them', async () => {
+    const [spin, slow] = await Promise.all([pool.run(task('spin', 100)), pool.run(task('slow', 2_000))]);
+    expect(spin.status).toBe('timeout');
+    expect(slow).toMatchObject({ status: 'completed', factors: { slept_ms: 300 } });
+  });
+
+  it('counts only run time against the deadline: eight slow runs on two threads all complete', async () => {
+    // Each takes 300 ms of a 600 ms deadline; the last ones wait ~900 ms in the queue first.
+    // A spinner queued behind them still times out, 200 ms after it started rather than never.
+    const started = performance.now();
+    const outcomes = await Promise.all([
+      ...Array.from({ length: 8 }, () => pool.run(task('slow', 600))),
+      pool.run(task('spin', 200)),
+    ]);
+    const spin = outcomes.pop();
+    expect(performance.now() - started).toBeGreaterThan(1_300);
+    expect(outcomes.map((o) => o.status)).toEqual(Array(8).fill('completed'));
+    for (const o of outcomes) expect(o.durationMs).toBeLessThan(600);
+    expect(spin).toMatchObject({ status: 'timeout', timeoutMs: 200 });
+    expect(spin?.durationMs).toBeLessThan(300);
+  });
+
+  it('does not fail the next task of a thread when a finished processor throws later', async () => {
+    // Both threads get a late thrower; its timer throws 50 ms and rejects 60 ms after it returned.
+    const late = await Promise.all([pool.run(task('late_throw')), pool.run(task('late_throw'))]);
+    expect(late.map((o) => o.status)).toEqual(['completed', 'completed']);
+    const next: RunOutcome[] = await Promise.all(
+      Array.from({ length: 6 }, () => pool.run(task('slow', 2_000))),
+    );
+    expect(next.map((o) => o.status)).toEqual(Array(6).fill('completed'));
+  });
+
+  it('fails a run whose plugin file cannot be loaded, and keeps going', async () => {
+    const outcome = await pool.run({ ...task('ok'), file: fixture('does_not_exist') });
+    expect(outcome.status).toBe('failed');
+    expect((outcome as { error: string }).error).toMatch(/fx_does_not_exist\.mjs/);
+    expect((await pool.run(task('ok'))).status).toBe('completed');
+  });
+});

@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest';
+
+import type { DocumentSource } from '../../src/documents/source.js';
+import { OrchestratorError } from '../../src/errors.js';
+import { ProcessingCompletedSchema, type UnderwritingCreated } from '../../src/events/index.js';
+import { createOrchestrator, group } from '../../src/orchestrator.js';
+import type { InstalledProcessor } from '../../src/processors/discovery.js';
+import type { ProcessorRun, RunOutcome } from '../../src/processors/pool.js';
+import { ULID, silentLog } from '../helpers/fixtures.js';
+
+const installed = (id: string, timeoutMs?: number): [string, InstalledProcessor] => [
+  id,
+  { id, version: '1.0.0', timeoutMs, file: `/plugins/${id}.js` },
+];
+
+const documents: DocumentSource = {
+  fetch: (ids) =>
+    Promise.resolve({
+      documents: ids
+        .filter((id) => id !== 'doc_gone')
+        .map((id) => ({ document_id: id, document_type: 't', metadata: {} })),
+      missing: ids.filter((id) => id === 'doc_gone').map((id) => ({ id, reason: 'not found' })),
+    }),
+};
+
+/** A pool that answers each processor id with a scripted outcome and records the runs. */
+function scriptedPool(script: Record<string, Omit<RunOutcome, 'processorId' | 'executionId'>>) {
+  const runs: ProcessorRun[] = [];
+  return {
+    runs,
+    run: (run: ProcessorRun): Promise<RunOutcome> => {
+      runs.push(run);
+      const outcome = script[run.processorId] ?? { status: 'completed', factors: {}, durationMs: 1 };
+      return Promise.resolve({
+        processorId: run.processorId,
+        executionId: '01J0000000000000000000000A',
+        ...outcome,
+      } as RunOutcome);
+    },
+  };
+}
+
+const event = (data: Partial<UnderwritingCreated['data']> = {}): UnderwritingCreated => ({
+  event: 'underwriting.created',
+  data: { underwriting_id: 'uw_1', documents: ['doc_1', 'doc_gone'], ...data },
+});
+
+describe('orchestrator', () => {
+  it('runs every purchased processor once, groups the outcomes and summarises them', async () => {
+    const pool = scriptedPool({
+      a_v1: { status: 'completed', factors: { score: 1 }, durationMs: 45_200.4 },
+      b_v1: { status: 'failed', error: 'External API timeout', durationMs: 300 },
+      c_v1: { status: 'timeout', timeoutMs: 180_000, durationMs: 180_000 },
+    });
+    const orchestrator = createOrchestrator({
+      pool,
+      processors: new Map([installed('a_v1'), installed('b_v1', 5000), installed('c_v1', 180_000)]),
+      documents,
+      purchases: new Map(),
+      defaultTimeoutMs: 1000,
+      log: silentLog,
+    });
+    const result = await orchestrator.process(event(), {
+      sourceMessageId: 'm1',
+      receivedAt: performance.now() - 2000,
+    });
+
+    expect(ProcessingCompletedSchema.parse(result)).toEqual(result);
+    expect(result).toMatchObject({
+      event: 'processing.completed',
+      underwriting_id: 'uw_1',
+      overall_status: 'partial_success',
+      summary: { total_processors: 3, completed_count: 1, failed_count: 1, timeout_count: 1 },
+      completed_processors: [{ processor_id: 'a_v1', execution_time: 45.2, factors: { score: 1 } }],
+      failed_processors: [
+        { processor_id: 'b_v1', execution_time: 0.3, error_message: 'External API timeout' },
+      ],
+      timeout_processors: [{ processor_id: 'c_v1', execution_time: 180, timeout_ms: 180_000 }],
+    });
+    expect(result.summary.total_execution_time).toBeGreaterThanOrEqual(2);
+    expect(Date.parse(result.completed_at)).toBeGreaterThan(Date.now() - 5000);
+    // Deadlines: the plugin's own, else the default; one shared input with documents and missing ids.
+    expect(pool.runs.map((r) => r.timeoutMs)).toEqual([1000, 5000, 180_000]);
+    expect(new Set(pool.runs.map((r) => r.input)).size).toBe(1);
+    expect(JSON.parse(pool.runs[0]?.input ?? '')).toEqual({
+      documents: [{ document_id: 'doc_1', document_type: 't', metadata: {} }],
+      missingDocuments: ['doc_gone'],
+    });
+  });
+
+  it('reports a purchased but uninstalled processor as failed, with an execution id', async () => {
+    const orchestrator = createOrchestrator({
+      pool: scriptedPool({}),
+      processors: new Map([installed('a_v1')]),
+      documents,
+      purchases: new Map(),
+      defaultTimeoutMs: 1000,
+      log: silentLog,
+    });
+    const result = await orchestrator.process(event({ purchased_processors: ['a_v1', 'ghost_v2'] }), {
+      sourceMessageId: 'm',
+    });
+    expect(result.overall_status).toBe('partial_success');
+    expect(result.failed_processors).toEqual([
+      {
+        processor_id: 'ghost_v2',
+        execution_id: result.failed_processors[0]?.execution_id,
+        execution_time: 0,
+        error_message: 'processor not installed',
+      },
+    ]);
+    expect(result.failed_processors[0]?.execution_id).toMatch(ULID);
+  });
+
+  it('resolves purchases from the organization when the event has no list', async () => {
+    const pool = scriptedPool({});
+    const orchestrator = createOrchestrator({
+      pool,
+      processors: new Map([installed('a_v1'), installed('b_v1')]),
+      documents,
+      purchases: new Map([['org_42', ['b_v1']]]),
+      defaultTimeoutMs: 1000,
+      log: silentLog,
+    });
+    const result = await orchestrator.process(event({ organization_id: 'org_42' }), { sourceMessageId: 'm' });
+    expect(pool.runs.map((r) => r.processorId)).toEqual(['b_v1']);
+    expect(result.overall_status).toBe('success');
+  });
+
+  it('lets a document source failure through, retryable, without running anything', async () => {
+    const pool = scriptedPool({});
+    const down: DocumentSource = {
+      fetch: () => Promise.reject(new OrchestratorError('DOCUMENT_SOURCE_UNAVAILABLE', 'down')),
+    };
+    const orchestrator = createOrchestrator({
+      pool,
+      processors: new Map([installed('a_v1')]),
+      documents: down,
+      purchases: new Map(),
+      defaultTimeoutMs: 1000,
+      log: silentLog,
+    });
+    await expect(orchestrator.process(event(), { sourceMessageId: 'm' })).rejects.toMatchObject({
+      retryable: true,
+    });
+    expect(pool.runs).toEqual([]);
+  });
+});
+
+describe('overall status', () => {
+  const outcome = (status: 'completed' | 'failed'): RunOutcome =>
+    status === 'completed'
+      ? { processorId: 'a', executionId: 'x', durationMs: 0, status, factors: {} }
+      : { processorId: 'a', executionId: 'x', durationMs: 0, status, error: 'e' };
+
+  it.each([
+    [['completed', 'completed'], 'success'],
+    [['completed', 'failed'], 'partial_success'],
+    [['failed', 'failed'], 'failed'],
+    [[], 'failed'],
+  ] as const)('is %j → %s', (statuses, expected) => {
+    expect(group('uw', statuses.map(outcome), 0).overall_status).toBe(expected);
+  });
+});
