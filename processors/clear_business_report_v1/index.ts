@@ -1,0 +1,70 @@
+/**
+ * clear_business_report_v1: public-record risk of the business, from an external business
+ * report API.
+ *
+ * Configuration (environment, read when a run starts; worker threads inherit it):
+ * - `CLEAR_REPORT_URL`: the API's base URL. Not set → the run fails with
+ *   `CLEAR_REPORT_URL is not configured`.
+ * - `CLEAR_REPORT_API_KEY`: optional, sent as `Authorization: Bearer …`; never logged.
+ * - `CLEAR_REPORT_TIMEOUT_MS`: how long the API may take to answer (default 10000).
+ *
+ * The business is named by the `business_name` and `state` metadata of its business documents
+ * (`certificate_of_good_standing`, `business_registration`, `articles_of_incorporation`,
+ * `articles_of_organization`, in that order of authority); the run fails without them. It calls
+ * `GET {CLEAR_REPORT_URL}/v1/business-reports?name=…&state=…` and expects the JSON described by
+ * `BusinessReportSchema` in `report.ts`. Any other status, an invalid body, an unreachable API or no answer
+ * in time fails the run with a message saying which; the processor's own deadline aborts the
+ * request and the run is reported as TIMEOUT.
+ *
+ * Factors: see {@link BusinessReportFactors}.
+ *
+ * @packageDocumentation
+ */
+import { defineProcessor } from 'processor-orchestrator/sdk';
+
+import { businessOf } from './business.js';
+import { readReportConfig } from './config.js';
+import { fetchReport } from './report.js';
+
+/** What clear_business_report_v1 reports. */
+export type BusinessReportFactors = {
+  /** 0 (no risk) to 100, as the API scores it. */
+  clear_risk_score: number;
+  lien_count: number;
+  judgment_count: number;
+  bankruptcy_count: number;
+  /** At least one bankruptcy on record. */
+  bankruptcy_flag: boolean;
+  /** null when the API does not report UCC filings. */
+  ucc_filing_count: number | null;
+  /** The API's id of the report, or null. */
+  clear_report_id: string | null;
+  /** The name and state the report was asked for. */
+  report_business_name: string;
+  report_state: string;
+};
+
+export default defineProcessor({
+  id: 'clear_business_report_v1',
+  version: '1.0.0',
+  timeoutMs: 30_000,
+  async execute(ctx): Promise<{ factors: BusinessReportFactors }> {
+    const config = readReportConfig();
+    const business = businessOf(ctx.documents);
+    const report = await fetchReport(config, business, ctx.signal);
+    ctx.log.info({ state: business.state, risk_score: report.risk_score }, 'business report received');
+    return {
+      factors: {
+        clear_risk_score: report.risk_score,
+        lien_count: report.liens,
+        judgment_count: report.judgments,
+        bankruptcy_count: report.bankruptcies,
+        bankruptcy_flag: report.bankruptcies > 0,
+        ucc_filing_count: report.ucc_filings ?? null,
+        clear_report_id: report.report_id ?? null,
+        report_business_name: business.name,
+        report_state: business.state,
+      },
+    };
+  },
+});
