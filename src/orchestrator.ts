@@ -1,5 +1,3 @@
-import { ulid } from 'ulid';
-
 import type { DocumentSource } from './documents/source.js';
 import type {
   CompletedProcessor,
@@ -11,6 +9,7 @@ import type {
 import type { UnderwritingCreated } from './events/underwriting-created.js';
 import type { Logger } from './logging.js';
 import type { InstalledProcessor } from './processors/discovery.js';
+import { newExecutionId } from './processors/execution-id.js';
 import type { ProcessorPool, RunOutcome } from './processors/pool.js';
 import { purchasedProcessors, type Purchases } from './purchases.js';
 
@@ -63,7 +62,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
         if (!processor) {
           return {
             processorId: id,
-            executionId: ulid(),
+            executionId: newExecutionId(),
             durationMs: 0,
             status: 'failed',
             error: 'processor not installed',
