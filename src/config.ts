@@ -10,6 +10,7 @@ import { builtProcessorsDir } from './paths.js';
 export const DEFAULTS = {
   PROCESSOR_TIMEOUT_MS: 60_000,
   PROCESSOR_MAX_HEAP_MB: 256,
+  PROCESSOR_TIMEOUT_GRACE_MS: 1_000,
   LOG_LEVEL: 'info',
 } as const;
 
@@ -34,6 +35,7 @@ const EnvSchema = z.object({
   DOCUMENTS_DIR: optionalString,
   PURCHASES_FILE: optionalString,
   PROCESSOR_TIMEOUT_MS: integer(1, 3_600_000, DEFAULTS.PROCESSOR_TIMEOUT_MS),
+  PROCESSOR_TIMEOUT_GRACE_MS: integer(0, 60_000, DEFAULTS.PROCESSOR_TIMEOUT_GRACE_MS),
   PROCESSOR_THREADS: integer(1, 256, Math.max(2, availableParallelism())),
   PROCESSOR_MAX_HEAP_MB: integer(16, 65_536, DEFAULTS.PROCESSOR_MAX_HEAP_MB),
   LOG_LEVEL: z.preprocess(
@@ -51,6 +53,8 @@ export interface Config {
   purchasesFile: string | undefined;
   /** Default per-processor deadline, for processors that do not set `timeoutMs`. */
   processorTimeoutMs: number;
+  /** How long a processor that honours `ctx.signal` has to settle after its deadline. */
+  processorTimeoutGraceMs: number;
   /** Worker threads in the pool: how many processors run at once. */
   processorThreads: number;
   /** Heap limit of each worker thread; a processor that exceeds it is FAILED. */
@@ -74,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     documentsDir: e.DOCUMENTS_DIR ? resolve(e.DOCUMENTS_DIR) : undefined,
     purchasesFile: e.PURCHASES_FILE ? resolve(e.PURCHASES_FILE) : undefined,
     processorTimeoutMs: e.PROCESSOR_TIMEOUT_MS,
+    processorTimeoutGraceMs: e.PROCESSOR_TIMEOUT_GRACE_MS,
     processorThreads: e.PROCESSOR_THREADS,
     processorMaxHeapMb: e.PROCESSOR_MAX_HEAP_MB,
     logLevel: e.LOG_LEVEL,

@@ -36,6 +36,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   const pool = new ProcessorPool({
     threads: config.processorThreads,
     maxHeapMb: config.processorMaxHeapMb,
+    timeoutGraceMs: config.processorTimeoutGraceMs,
     logLevel: config.logLevel,
     log,
   });

@@ -1,9 +1,11 @@
+import { fileURLToPath } from 'node:url';
+
 import { Piscina } from 'piscina';
-import { ulid } from 'ulid';
 
 import type { Factors } from '../events/processing-completed.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { newExecutionId } from './execution-id.js';
 import { createStartTable, type StartTable } from './start-table.js';
 import type { PoolTask, PoolWorkerData, WorkerOutcome } from './task.js';
 
@@ -29,6 +31,11 @@ export interface PoolOptions {
   threads: number;
   /** Heap limit of each thread (old generation), in MB. */
   maxHeapMb: number;
+  /**
+   * How long a run whose thread has aborted `ctx.signal` at the deadline may take to settle
+   * before the thread is terminated anyway.
+   */
+  timeoutGraceMs: number;
   logLevel: string;
   log: Logger;
   /** Load TypeScript plugins (through tsx); only for tests and the test kit. */
@@ -37,9 +44,14 @@ export interface PoolOptions {
 
 const NS_PER_MS = 1_000_000n;
 
+// At its deadline a thread's own timer aborts `ctx.signal`; if it has not done so this long after
+// the deadline, its event loop is blocked (a busy loop) and no signal can reach the processor.
+const SIGNAL_WINDOW_MS = 5;
+
 // Running from source (vitest, tsx), the thread entry is TypeScript too.
 const fromSource = import.meta.url.endsWith('.ts');
-const workerFile = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url).href;
+// A path, not a URL: Piscina converts a URL back to a path on every run.
+const workerFile = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url));
 
 /**
  * The one Piscina pool every processor runs in, each run under its own deadline counted from the
@@ -61,9 +73,9 @@ export class ProcessorPool {
       maxThreads: options.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
-      // Let a thread's event loop run between tasks, so callbacks a processor left behind settle
-      // there and not in the middle of the next task.
-      atomics: 'disabled',
+      // Wait for tasks with Atomics.waitAsync: the thread's event loop keeps turning between
+      // tasks, so callbacks a processor left behind settle there and not inside the next task.
+      atomics: 'async',
       resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb },
       execArgv: fromSource || options.typescript ? ['--import', 'tsx'] : [],
       workerData,
@@ -89,10 +101,10 @@ export class ProcessorPool {
   }
 
   async run(run: ProcessorRun): Promise<RunOutcome> {
-    const executionId = ulid();
+    const executionId = newExecutionId();
     const slotOrWait = this.#starts.acquire();
     const slot = typeof slotOrWait === 'number' ? slotOrWait : await slotOrWait;
-    const deadline = new Deadline(this.#starts, slot, run.timeoutMs);
+    const deadline = new Deadline(this.#starts, slot, run.timeoutMs, this.#options.timeoutGraceMs);
     const base = { processorId: run.processorId, executionId };
     try {
       const outcome = await this.#piscina.run({ ...run, executionId, slot }, { signal: deadline });
@@ -126,7 +138,9 @@ export class ProcessorPool {
  * A run's deadline, in the shape of Piscina's event-emitter signal (cheaper than an
  * AbortSignal per task). Its timer first fires at the earliest moment the deadline can be due;
  * the start table then says whether the run had started and when, and the timer is re-armed
- * until the run has really been running for `timeoutMs`.
+ * until the run has really been running for `timeoutMs`. Then the thread is terminated: at once
+ * if its event loop is blocked, else after the grace given to a processor that honours
+ * `ctx.signal` (one that settles in time is TIMEOUT too, and keeps its thread).
  */
 class Deadline {
   aborted = false;
@@ -138,6 +152,7 @@ class Deadline {
     private readonly starts: StartTable,
     private readonly slot: number,
     private readonly timeoutMs: number,
+    private readonly graceMs: number,
   ) {
     this.#timer = setTimeout(this.#check, timeoutMs);
   }
@@ -169,15 +184,18 @@ class Deadline {
     const started = this.starts.startedAt(this.slot);
     if (started === 0n) {
       // Still queued: it cannot be due before it has run for timeoutMs from now.
-      this.#timer = setTimeout(this.#check, this.timeoutMs);
+      this.#arm(this.timeoutMs);
       return;
     }
-    const remainingNs = started + BigInt(this.timeoutMs) * NS_PER_MS - process.hrtime.bigint();
-    if (remainingNs > 0n) {
-      this.#timer = setTimeout(this.#check, Math.ceil(Number(remainingNs) / 1e6));
-      return;
-    }
+    const overdueMs = Number(process.hrtime.bigint() - started - BigInt(this.timeoutMs) * NS_PER_MS) / 1e6;
+    if (overdueMs < 0) return this.#arm(-overdueMs);
+    const allowedMs = this.starts.signalled(this.slot) ? this.graceMs : SIGNAL_WINDOW_MS;
+    if (overdueMs < allowedMs) return this.#arm(allowedMs - overdueMs);
     this.aborted = true;
     this.#listener?.();
   };
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(this.#check, Math.ceil(ms));
+  }
 }

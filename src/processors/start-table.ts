@@ -2,7 +2,8 @@
  * Shared memory in which a worker thread stamps the moment a task really starts running, so a
  * processor's deadline counts its run time and not the time it waited in the pool's queue.
  * One slot per task in flight; a stamp is `process.hrtime.bigint()`, a monotonic clock shared by
- * every thread of the process; 0 means "not started yet".
+ * every thread of the process; 0 means "not started yet". When the thread's own deadline timer
+ * fires (its event loop is alive and `ctx.signal` has been aborted), it negates the stamp.
  */
 export const SLOT_COUNT = 65_536;
 
@@ -32,7 +33,12 @@ export function createStartTable(slotCount = SLOT_COUNT) {
     },
     /** When the task in `slot` started (hrtime ns), or 0n while it still waits in the queue. */
     startedAt(slot: number): bigint {
-      return Atomics.load(stamps, slot);
+      const stamp = Atomics.load(stamps, slot);
+      return stamp < 0n ? -stamp : stamp;
+    },
+    /** Whether the thread running the task in `slot` has seen its deadline and aborted its signal. */
+    signalled(slot: number): boolean {
+      return Atomics.load(stamps, slot) < 0n;
     },
   };
 }
@@ -42,4 +48,10 @@ export type StartTable = ReturnType<typeof createStartTable>;
 /** Thread side: stamp the start of the task in `slot`. */
 export function stampStart(stamps: BigInt64Array, slot: number): void {
   Atomics.store(stamps, slot, process.hrtime.bigint());
+}
+
+/** Thread side: the task in `slot` has reached its deadline and its signal was aborted. */
+export function stampSignalled(stamps: BigInt64Array, slot: number): void {
+  const stamp = Atomics.load(stamps, slot);
+  if (stamp > 0n) Atomics.store(stamps, slot, -stamp);
 }

@@ -8,7 +8,7 @@ import { messageOf } from '../errors.js';
 import { createLogger } from '../logging.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { jsonObjectProblem } from './json-values.js';
-import { stampStart } from './start-table.js';
+import { stampSignalled, stampStart } from './start-table.js';
 import type { PoolTask, PoolWorkerData, WorkerOutcome } from './task.js';
 
 const data = workerData as PoolWorkerData;
@@ -49,6 +49,8 @@ function load(file: string): Promise<ProcessorDefinition> {
       }
       return mod.default;
     });
+    // A failed import is not kept: the next run of this plugin tries again.
+    definition.catch(() => definitions.delete(file));
     definitions.set(file, definition);
   }
   return definition;
@@ -59,10 +61,11 @@ export default async function runProcessor(task: PoolTask): Promise<WorkerOutcom
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError')),
-    task.timeoutMs,
-  );
+  const timer = setTimeout(() => {
+    // Tell the pool this thread is alive and has signalled, so it grants the grace period.
+    stampSignalled(stamps, task.slot);
+    deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
+  }, task.timeoutMs);
   try {
     const definition = await load(task.file);
     const input = JSON.parse(task.input) as { documents: Document[]; missingDocuments: string[] };

@@ -24,7 +24,13 @@ const documents: DocumentSource = {
 };
 
 /** A pool that answers each processor id with a scripted outcome and records the runs. */
-function scriptedPool(script: Record<string, Omit<RunOutcome, 'processorId' | 'executionId'>>) {
+type Scripted = RunOutcome extends infer O
+  ? O extends RunOutcome
+    ? Omit<O, 'processorId' | 'executionId'>
+    : never
+  : never;
+
+function scriptedPool(script: Record<string, Scripted>) {
   const runs: ProcessorRun[] = [];
   return {
     runs,
@@ -35,7 +41,7 @@ function scriptedPool(script: Record<string, Omit<RunOutcome, 'processorId' | 'e
         processorId: run.processorId,
         executionId: '01J0000000000000000000000A',
         ...outcome,
-      } as RunOutcome);
+      });
     },
   };
 }

@@ -1,0 +1,162 @@
+// `npm run bench`: orchestration throughput against raw Piscina and against a thread per run, and
+// how late a TIMEOUT settles after its deadline. Prints one table; exits 0 even when a target is
+// missed (the table says so), 1 only when a bench itself breaks.
+import { availableParallelism, cpus } from 'node:os';
+
+import { DEFAULTS } from '../src/config.js';
+import { discoverProcessors, type InstalledProcessor } from '../src/processors/discovery.js';
+import { timeoutLateness, type Lateness } from './lateness.js';
+import { fixturePaths } from './paths.js';
+import { workerPerRunThroughput } from './spawn.js';
+import { median, quantile } from './stats.js';
+import { formatTable, verdict, type Row } from './table.js';
+import { orchestratorThroughput, rawPiscinaThroughput, type LoopShape } from './throughput.js';
+
+const SETTINGS = {
+  threads: availableParallelism(),
+  maxHeapMb: DEFAULTS.PROCESSOR_MAX_HEAP_MB,
+  rounds: 3,
+  loop: { concurrency: 64, warmupMs: 500, measureMs: 3_000 } satisfies LoopShape,
+  spawnEvents: 20,
+  spawnWarmupEvents: 2,
+  latenessRuns: 50,
+  latenessWarmupRuns: 2,
+  targets: { throughputRatio: 0.8, workerPerRunRatio: 100, latenessP99Ms: 20 },
+} as const;
+
+const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n} ms`);
+
+function only(processors: ReadonlyMap<string, InstalledProcessor>, dir: string): InstalledProcessor {
+  const [processor, ...rest] = processors.values();
+  if (!processor || rest.length > 0) throw new Error(`${dir}: expected exactly one processor`);
+  return processor;
+}
+
+function latenessRows(label: string, lateness: Lateness, target: boolean): Row[] {
+  const { lateMs, notTimeout } = lateness;
+  const p99 = quantile(lateMs, 0.99);
+  const note = notTimeout > 0 ? ` (${notTimeout} runs not TIMEOUT)` : '';
+  const row = (stat: string, value: number, targetText: string, verdictText: string): Row => ({
+    measure: `${label}: TIMEOUT late by, ${stat}${note}`,
+    ours: ms(value),
+    baseline: '-',
+    ratio: '-',
+    target: targetText,
+    verdict: verdictText,
+  });
+  const p99Met = notTimeout === 0 && p99 <= SETTINGS.targets.latenessP99Ms;
+  return [
+    row('p50', quantile(lateMs, 0.5), '-', 'info'),
+    target
+      ? row('p99', p99, `<= ${SETTINGS.targets.latenessP99Ms} ms`, verdict(p99Met))
+      : row('p99', p99, '-', 'info'),
+    row('max', quantile(lateMs, 1), '-', 'info'),
+    {
+      measure: `${label}: threads replaced`,
+      ours: String(lateness.threadsReplaced),
+      baseline: '-',
+      ratio: '-',
+      target: '-',
+      verdict: 'info',
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const { threads, maxHeapMb, rounds, loop, targets } = SETTINGS;
+  const paths = fixturePaths();
+  const trivial = await discoverProcessors(paths.trivialDir);
+  const spin = only(await discoverProcessors(paths.spinDir), paths.spinDir);
+  const signal = only(await discoverProcessors(paths.signalDir), paths.signalDir);
+  const files = [...trivial.values()].map((p) => p.file);
+
+  console.log(
+    `node ${process.version} | ${cpus().length} CPUs (availableParallelism ${availableParallelism()}) | ` +
+      `pool threads ${threads} | ${trivial.size} trivial processors | ${loop.concurrency} events in flight | ` +
+      `${rounds} rounds x ${loop.measureMs / 1000} s after ${loop.warmupMs / 1000} s warm-up`,
+  );
+
+  const ours: number[] = [];
+  const raw: number[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    // Alternate which side goes first, so neither always gets the machine fresh.
+    const sides = [
+      async () => ours.push(await orchestratorThroughput(trivial, threads, maxHeapMb, loop)),
+      async () => raw.push(await rawPiscinaThroughput(files, paths.rawWorker, threads, loop)),
+    ];
+    if (round % 2 === 0) sides.reverse();
+    for (const side of sides) await side();
+    progress(
+      `round ${round}/${rounds}: ours ${int(ours.at(-1) ?? 0)} events/s, raw Piscina ${int(raw.at(-1) ?? 0)}`,
+    );
+  }
+  const oursEps = median(ours);
+  const rawEps = median(raw);
+
+  const spawnEps = await workerPerRunThroughput(
+    files,
+    paths.spawnWorker,
+    SETTINGS.spawnEvents,
+    SETTINGS.spawnWarmupEvents,
+  );
+  progress(`new Worker per run: ${spawnEps.toFixed(1)} events/s`);
+
+  const spinLateness = await timeoutLateness(
+    spin,
+    SETTINGS.latenessRuns,
+    SETTINGS.latenessWarmupRuns,
+    threads,
+    maxHeapMb,
+  );
+  progress('busy-looping processor done');
+  const signalLateness = await timeoutLateness(
+    signal,
+    SETTINGS.latenessRuns,
+    SETTINGS.latenessWarmupRuns,
+    threads,
+    maxHeapMb,
+  );
+  progress('signal-honouring processor done');
+
+  const rows: Row[] = [
+    {
+      measure: `(a) events/s, orchestrator vs raw Piscina (median of ${rounds})`,
+      ours: int(oursEps),
+      baseline: int(rawEps),
+      ratio: (oursEps / rawEps).toFixed(2),
+      target: `>= ${targets.throughputRatio}`,
+      verdict: verdict(oursEps / rawEps >= targets.throughputRatio),
+    },
+    {
+      measure: '(b) events/s, orchestrator vs new Worker per run',
+      ours: int(oursEps),
+      baseline: spawnEps.toFixed(1),
+      ratio: `${int(oursEps / spawnEps)}x`,
+      target: `>= ${targets.workerPerRunRatio}x`,
+      verdict: verdict(oursEps / spawnEps >= targets.workerPerRunRatio),
+    },
+    ...latenessRows(
+      `(c) busy loop, timeoutMs ${spin.timeoutMs}, n=${SETTINGS.latenessRuns}`,
+      spinLateness,
+      true,
+    ),
+    ...latenessRows(
+      `(c') honours ctx.signal, timeoutMs ${signal.timeoutMs}, n=${SETTINGS.latenessRuns}`,
+      signalLateness,
+      false,
+    ),
+  ];
+  console.log(formatTable(rows));
+  console.log(
+    `rounds (events/s): ours ${ours.map(int).join(', ')}; raw Piscina ${raw.map(int).join(', ')} | ` +
+      `total ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error('bench failed:', err);
+  process.exitCode = 1;
+});
