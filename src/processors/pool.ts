@@ -107,7 +107,17 @@ export class ProcessorPool {
     const deadline = new Deadline(this.#starts, slot, run.timeoutMs, this.#options.timeoutGraceMs);
     const base = { processorId: run.processorId, executionId };
     try {
-      const outcome = await this.#piscina.run({ ...run, executionId, slot }, { signal: deadline });
+      // A literal with a fixed shape: V8 clones it for postMessage markedly faster than a spread.
+      const task: PoolTask = {
+        file: run.file,
+        processorId: run.processorId,
+        executionId,
+        underwritingId: run.underwritingId,
+        timeoutMs: run.timeoutMs,
+        slot,
+        input: run.input,
+      };
+      const outcome = await this.#piscina.run(task, { signal: deadline });
       if (outcome.status === 'timeout') return { ...base, ...outcome, timeoutMs: run.timeoutMs };
       return { ...base, ...outcome };
     } catch (err) {
