@@ -18,8 +18,9 @@ export interface ProcessorContext {
   /** Ids of the underwriting's documents that the source does not have. */
   readonly missingDocuments: readonly string[];
   /**
-   * Aborted at the processor's deadline. Pass it to `fetch` and other cancellable calls; a
-   * processor that keeps running past its deadline is terminated and reported as TIMEOUT.
+   * Aborted at the processor's deadline. Pass it to `fetch` and other cancellable calls and stop
+   * when it aborts; a processor still running a short grace later is terminated. Either way the
+   * run is reported as TIMEOUT.
    */
   readonly signal: AbortSignal;
   /** A pino logger bound to this run (processor, execution and underwriting ids). */

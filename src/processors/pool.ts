@@ -38,8 +38,6 @@ export interface PoolOptions {
   timeoutGraceMs: number;
   logLevel: string;
   log: Logger;
-  /** Load TypeScript plugins (through tsx); only for tests and the test kit. */
-  typescript?: boolean;
 }
 
 const NS_PER_MS = 1_000_000n;
@@ -55,8 +53,9 @@ const workerFile = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.
 
 /**
  * The one Piscina pool every processor runs in, each run under its own deadline counted from the
- * moment it starts running in a thread. At the deadline the thread running it is terminated and
- * replaced; no other run is affected. `run` never rejects: every outcome is a value.
+ * moment it starts running in a thread. At the deadline `ctx.signal` aborts; a run that has not
+ * settled within the grace (at once, if its thread's event loop is blocked) has its thread
+ * terminated and replaced. No other run is affected. `run` never rejects: every outcome is a value.
  */
 export class ProcessorPool {
   readonly #piscina: Piscina<PoolTask, WorkerOutcome>;
@@ -77,7 +76,7 @@ export class ProcessorPool {
       // tasks, so callbacks a processor left behind settle there and not inside the next task.
       atomics: 'async',
       resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb },
-      execArgv: fromSource || options.typescript ? ['--import', 'tsx'] : [],
+      execArgv: fromSource ? ['--import', 'tsx'] : [],
       workerData,
     });
     // A thread that fails between tasks (e.g. out of memory from a leftover callback) is
@@ -85,10 +84,6 @@ export class ProcessorPool {
     this.#piscina.on('error', (err: unknown) => {
       options.log.error({ err }, 'a worker thread failed outside any task; it was replaced');
     });
-  }
-
-  get threads(): number {
-    return this.#options.threads;
   }
 
   /** Resolves once every thread has started and loaded its entry module. */

@@ -10,8 +10,10 @@ import type { ProcessorDefinition } from '../processors/contract.js';
  * - It returns `{ factors }`, a JSON object: COMPLETED with those factors.
  * - It throws, rejects, calls `process.exit`, exhausts the thread's heap limit, or returns
  *   anything but `{ factors: object of JSON values }`: FAILED with a message.
- * - It is still running at its deadline: `ctx.signal` aborts, the thread is terminated and
- *   replaced, and the run is reported as TIMEOUT. Other processors are not affected.
+ * - It is still running at its deadline: TIMEOUT. `ctx.signal` aborts; a processor that then
+ *   settles within `PROCESSOR_TIMEOUT_GRACE_MS` keeps its thread, otherwise (or at once, if a
+ *   busy loop blocks its event loop) the thread is terminated and replaced. Other processors are
+ *   not affected.
  */
 export function defineProcessor<const T extends ProcessorDefinition>(definition: T): T {
   return definition;
