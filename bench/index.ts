@@ -9,7 +9,7 @@ import { timeoutLateness, type Lateness } from './lateness.js';
 import { fixturePaths } from './paths.js';
 import { workerPerRunThroughput } from './spawn.js';
 import { median, quantile } from './stats.js';
-import { formatTable, verdict, type Row } from './table.js';
+import { resultsTable, verdict, type Row } from './table.js';
 import { orchestratorThroughput, rawPiscinaThroughput, type LoopShape } from './throughput.js';
 
 const SETTINGS = {
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
       false,
     ),
   ];
-  console.log(formatTable(rows));
+  process.stdout.write(resultsTable(rows));
   console.log(
     `rounds (events/s): ours ${ours.map(int).join(', ')}; raw Piscina ${raw.map(int).join(', ')} | ` +
       `total ${((performance.now() - started) / 1000).toFixed(1)} s`,

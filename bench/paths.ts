@@ -1,23 +1,12 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+import { packageRoot } from '../src/paths.js';
 
 /**
- * The package root, found by walking up from this module: the same answer from `bench/` (tsx)
- * and from `dist/bench/` (compiled), where the plain-JS fixtures are not copied.
+ * Paths of the bench fixtures, under the package root: the plain-JS fixtures are not copied to
+ * `dist/bench/`.
  */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
-}
-
-/** Paths of the bench fixtures, under the package root. */
-export function fixturePaths(root = packageRoot()) {
+export function fixturePaths(root = packageRoot) {
   const fixtures = join(root, 'bench', 'fixtures');
   return {
     trivialDir: join(fixtures, 'trivial'),
