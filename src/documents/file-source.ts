@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { DocumentSchema, type Document } from '../events/document.js';
@@ -16,14 +16,16 @@ const UNSAFE_ID = /[/\\\0]/;
 export function createFileDocumentSource(dir: string): DocumentSource {
   const root = resolve(dir);
 
-  async function read(id: string): Promise<Document | MissingDocument> {
+  function read(id: string): Document | MissingDocument {
     const path = join(root, `${id}.json`);
     if (UNSAFE_ID.test(id) || resolve(path, '..') !== root) {
       return { id, reason: 'not a valid document id' };
     }
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      // A small local file: reading it synchronously costs the main thread ~10 µs, while the
+      // promise API costs ~100 µs of it in four thread-pool round trips per file.
+      text = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'EISDIR') return { id, reason: 'not found' };
@@ -52,15 +54,18 @@ export function createFileDocumentSource(dir: string): DocumentSource {
     return parsed.data;
   }
 
+  function readAll(ids: readonly string[]): DocumentBatch {
+    const batch: DocumentBatch = { documents: [], missing: [] };
+    for (const id of new Set(ids)) {
+      const result = read(id);
+      if ('reason' in result) batch.missing.push(result);
+      else batch.documents.push(result);
+    }
+    return batch;
+  }
+
   return {
-    async fetch(ids: readonly string[]): Promise<DocumentBatch> {
-      const results = await Promise.all([...new Set(ids)].map(read));
-      const batch: DocumentBatch = { documents: [], missing: [] };
-      for (const result of results) {
-        if ('reason' in result) batch.missing.push(result);
-        else batch.documents.push(result);
-      }
-      return batch;
-    },
+    // An unreadable folder rejects (the executor's throw), as the interface promises.
+    fetch: (ids) => new Promise((resolve) => resolve(readAll(ids))),
   };
 }

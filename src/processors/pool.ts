@@ -72,6 +72,8 @@ export class ProcessorPool {
       maxThreads: options.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
+      // Piscina's run-time and wait-time histograms cost every task; nothing reads them.
+      recordTiming: false,
       // Wait for tasks with Atomics.waitAsync: the thread's event loop keeps turning between
       // tasks, so callbacks a processor left behind settle there and not inside the next task.
       atomics: 'async',
