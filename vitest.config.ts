@@ -9,6 +9,7 @@ export default defineConfig({
   },
   test: {
     include: ['tests/**/*.test.ts', 'processors/**/*.test.ts'],
+    globalSetup: ['tests/integration/emulator.global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },
