@@ -1,12 +1,14 @@
-// `npm run bench`: orchestration throughput against raw Piscina and against a thread per run, and
-// how late a TIMEOUT settles after its deadline. Prints one table; exits 0 even when a target is
-// missed (the table says so), 1 only when a bench itself breaks.
+// `npm run bench [-- pool|pubsub]`: orchestration throughput against raw Piscina and against a
+// thread per run, how late a TIMEOUT settles after its deadline, and end to end through the Pub/Sub
+// emulator against a bare relay. Prints one table; exits 0 even when a target is missed (the table
+// says so), 1 only when a bench itself breaks.
 import { availableParallelism, cpus } from 'node:os';
 
 import { DEFAULTS } from '../src/config.js';
 import { discoverProcessors, type InstalledProcessor } from '../src/processors/discovery.js';
 import { timeoutLateness, type Lateness } from './lateness.js';
 import { fixturePaths } from './paths.js';
+import { pubsubRows, type PubSubSettings } from './pubsub.js';
 import { workerPerRunThroughput } from './spawn.js';
 import { median, quantile } from './stats.js';
 import { resultsTable, verdict, type Row } from './table.js';
@@ -22,7 +24,14 @@ const SETTINGS = {
   latenessRuns: 50,
   latenessWarmupRuns: 2,
   targets: { throughputRatio: 0.8, workerPerRunRatio: 100, latenessP99Ms: 20 },
+  pubsub: {
+    rounds: 3,
+    shape: { burstEvents: 3_000, warmupEvents: 300, pacedRate: 200, pacedEvents: 1_000 },
+    targets: { throughputRatio: 0.8, addedP50Ms: 5 },
+  } satisfies PubSubSettings,
 } as const;
+
+const SECTIONS = ['pool', 'pubsub'] as const;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -64,8 +73,20 @@ function latenessRows(label: string, lateness: Lateness, target: boolean): Row[]
   ];
 }
 
-async function main(): Promise<void> {
+async function main(argv: string[]): Promise<void> {
+  const unknown = argv.filter((a) => !(SECTIONS as readonly string[]).includes(a));
+  if (unknown.length > 0)
+    throw new Error(`unknown section ${unknown.join(', ')}; sections: ${SECTIONS.join(', ')}`);
+  const sections = argv.length > 0 ? argv : SECTIONS;
   const started = performance.now();
+  const rows: Row[] = [];
+  if (sections.includes('pool')) rows.push(...(await poolRows()));
+  if (sections.includes('pubsub')) rows.push(...(await pubsubRows(SETTINGS.pubsub, progress)));
+  process.stdout.write(resultsTable(rows));
+  console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function poolRows(): Promise<Row[]> {
   const { threads, maxHeapMb, rounds, loop, targets } = SETTINGS;
   const paths = fixturePaths();
   const trivial = await discoverProcessors(paths.trivialDir);
@@ -149,14 +170,13 @@ async function main(): Promise<void> {
       false,
     ),
   ];
-  process.stdout.write(resultsTable(rows));
   console.log(
-    `rounds (events/s): ours ${ours.map(int).join(', ')}; raw Piscina ${raw.map(int).join(', ')} | ` +
-      `total ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    `pool rounds (events/s): ours ${ours.map(int).join(', ')}; raw Piscina ${raw.map(int).join(', ')}`,
   );
+  return rows;
 }
 
-main().catch((err: unknown) => {
+main(process.argv.slice(2)).catch((err: unknown) => {
   console.error('bench failed:', err);
   process.exitCode = 1;
 });

@@ -5,10 +5,12 @@ import { OrchestratorError, messageOf } from './errors.js';
 import { devCommand } from './commands/dev.js';
 import { processorsCommand } from './commands/processors.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 
 const USAGE = `Usage: processor-orchestrator <command>
 
 Commands:
+  serve               serve HTTP on PORT; pull from UNDERWRITING_SUBSCRIPTION when it is set
   dev                 process the example events in-process and print their results (npm start)
   run EVENT.json      process one underwriting.created event in-process; print processing.completed
   processors          list the installed processors (id, version, timeout, file)
@@ -28,6 +30,9 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined && !values.help ? 2 : 0;
   }
   switch (command) {
+    case 'serve':
+      if (args.length > 0) throw new OrchestratorError('USAGE', 'serve takes no arguments');
+      return serveCommand();
     case 'run':
       if (args.length !== 1) throw new OrchestratorError('USAGE', 'run takes one EVENT.json file');
       return runCommand(args[0] as string);

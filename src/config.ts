@@ -8,47 +8,129 @@ import { builtProcessorsDir } from './paths.js';
 
 /** Defaults, named once. */
 export const DEFAULTS = {
+  UNDERWRITING_TOPIC: 'underwriting-created',
+  COMPLETED_TOPIC: 'processing-completed',
+  PORT: 8080,
   PROCESSOR_TIMEOUT_MS: 60_000,
   PROCESSOR_MAX_HEAP_MB: 256,
   PROCESSOR_TIMEOUT_GRACE_MS: 1_000,
+  /** Messages held per pool thread while pulling (see `pullMaxMessages`). */
+  PULL_MESSAGES_PER_THREAD: 16,
+  /** Cloud Run gives 10 s after SIGTERM; what is left after the drain closes the subscriber. */
+  SHUTDOWN_TIMEOUT_MS: 8_000,
+  PUSH_AUTH: 'required',
+  PUSH_ACK_DEADLINE_SECONDS: 600,
+  PUSH_JWKS_URL: 'https://www.googleapis.com/oauth2/v3/certs',
+  PUSH_ISSUERS: 'https://accounts.google.com,accounts.google.com',
   LOG_LEVEL: 'info',
 } as const;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const PUSH_AUTH_MODES = ['required', 'disabled'] as const;
 
 // An empty variable (`FOO=` in a shell or a Docker env file) means "not set".
-const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+const unsetIfEmpty = (v: unknown) => (v === '' ? undefined : v);
+const optionalString = z.preprocess(unsetIfEmpty, z.string().optional());
 
-function integer(min: number, max: number, fallback: number) {
-  return z.preprocess(
-    (v) => (v === '' || v === undefined ? String(fallback) : v),
-    z
-      .string()
-      .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
-      .transform(Number)
-      .pipe(z.number().int().min(min).max(max)),
-  );
+function withDefault<T extends z.ZodType>(fallback: string, schema: T) {
+  return z.preprocess((v) => (v === '' || v === undefined ? fallback : v), schema);
 }
 
+function wholeNumber(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
+
+const integer = (min: number, max: number, fallback: number) =>
+  withDefault(String(fallback), wholeNumber(min, max));
+
+// A topic or subscription: its short name (3–255 characters, starting with a letter) or its
+// full `projects/P/topics/T` (`…/subscriptions/S`) name.
+const RESOURCE_NAME = /^(projects\/[a-z][a-z0-9-:.]*\/(topics|subscriptions)\/)?[A-Za-z][\w\-.~+%]{2,254}$/;
+const resourceName = z
+  .string()
+  .regex(RESOURCE_NAME, 'must be a Pub/Sub name: 3–255 letters, digits or -_.~+%, starting with a letter');
+
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+  .transform((url) => url.replace(/\/+$/, ''));
+
 const EnvSchema = z.object({
-  PROCESSORS_DIR: optionalString,
+  GOOGLE_CLOUD_PROJECT: optionalString,
+  PUBSUB_EMULATOR_HOST: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. localhost:8085')
+      .optional(),
+  ),
+  UNDERWRITING_TOPIC: withDefault(DEFAULTS.UNDERWRITING_TOPIC, resourceName),
+  UNDERWRITING_SUBSCRIPTION: z.preprocess(unsetIfEmpty, resourceName.optional()),
+  COMPLETED_TOPIC: withDefault(DEFAULTS.COMPLETED_TOPIC, resourceName),
+  DEAD_LETTER_TOPIC: z.preprocess(unsetIfEmpty, resourceName.optional()),
+  PULL_MAX_MESSAGES: z.preprocess(unsetIfEmpty, wholeNumber(1, 10_000).optional()),
+  DOCUMENTS_URL: z.preprocess(unsetIfEmpty, httpUrl.optional()),
+  DOCUMENTS_AUDIENCE: optionalString,
   DOCUMENTS_DIR: optionalString,
+  PROCESSORS_DIR: optionalString,
   PURCHASES_FILE: optionalString,
   PROCESSOR_TIMEOUT_MS: integer(1, 3_600_000, DEFAULTS.PROCESSOR_TIMEOUT_MS),
   PROCESSOR_TIMEOUT_GRACE_MS: integer(0, 60_000, DEFAULTS.PROCESSOR_TIMEOUT_GRACE_MS),
   PROCESSOR_THREADS: integer(1, 256, Math.max(2, availableParallelism())),
   PROCESSOR_MAX_HEAP_MB: integer(16, 65_536, DEFAULTS.PROCESSOR_MAX_HEAP_MB),
-  LOG_LEVEL: z.preprocess(
-    (v) => (v === '' || v === undefined ? DEFAULTS.LOG_LEVEL : v),
+  PORT: integer(0, 65_535, DEFAULTS.PORT),
+  SHUTDOWN_TIMEOUT_MS: integer(0, 3_600_000, DEFAULTS.SHUTDOWN_TIMEOUT_MS),
+  PUSH_AUDIENCE: optionalString,
+  PUSH_SERVICE_ACCOUNT: optionalString,
+  PUSH_JWKS_URL: withDefault(DEFAULTS.PUSH_JWKS_URL, httpUrl),
+  PUSH_ISSUERS: withDefault(
+    DEFAULTS.PUSH_ISSUERS,
+    z
+      .string()
+      .transform((s) => s.split(',').map((issuer) => issuer.trim()))
+      .pipe(z.array(z.string().min(1, 'must be a comma-separated list of issuers'))),
+  ),
+  PUSH_AUTH: withDefault(
+    DEFAULTS.PUSH_AUTH,
+    z.enum(PUSH_AUTH_MODES, { error: `must be one of ${PUSH_AUTH_MODES.join(', ')}` }),
+  ),
+  PUSH_ACK_DEADLINE_SECONDS: integer(10, 600, DEFAULTS.PUSH_ACK_DEADLINE_SECONDS),
+  LOG_LEVEL: withDefault(
+    DEFAULTS.LOG_LEVEL,
     z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
   ),
 });
 
 export interface Config {
-  /** Where plugins are discovered (absolute). */
-  processorsDir: string;
+  pubsub: {
+    /** Project id; unset, the client library finds it (metadata server, credentials). */
+    projectId: string | undefined;
+    /** host:port of the Pub/Sub emulator, when talking to it. */
+    emulatorHost: string | undefined;
+    /** Where `underwriting.created` is published (`dev` and `replay` publish there). */
+    underwritingTopic: string;
+    /** Pull subscription: when set, `serve` pulls from it. */
+    underwritingSubscription: string | undefined;
+    completedTopic: string;
+    /** Where poison messages are forwarded; unset, they are logged at ERROR and acked. */
+    deadLetterTopic: string | undefined;
+    /**
+     * Most messages held at once while pulling (`allowExcessMessages: false`). A held message is
+     * one being worked on: queued for or running in the pool, or awaiting its publish.
+     */
+    pullMaxMessages: number;
+  };
+  /** Base URL of the document service (no trailing slash). */
+  documentsUrl: string | undefined;
+  /** Audience of the Google ID token attached to document requests. */
+  documentsAudience: string | undefined;
   /** A folder of `{id}.json` document files (absolute), when documents come from files. */
   documentsDir: string | undefined;
+  /** Where plugins are discovered (absolute). */
+  processorsDir: string;
   /** organization id → purchased processor ids (absolute path), optional. */
   purchasesFile: string | undefined;
   /** Default per-processor deadline, for processors that do not set `timeoutMs`. */
@@ -59,7 +141,23 @@ export interface Config {
   processorThreads: number;
   /** Heap limit of each worker thread; a processor that exceeds it is FAILED. */
   processorMaxHeapMb: number;
+  /** HTTP port; 0 picks a free one. */
+  port: number;
+  /** After SIGTERM, how long in-flight events may take to finish before they are nacked. */
+  shutdownTimeoutMs: number;
+  push: {
+    auth: (typeof PUSH_AUTH_MODES)[number];
+    audience: string | undefined;
+    serviceAccount: string | undefined;
+    jwksUrl: string;
+    issuers: string[];
+    ackDeadlineSeconds: number;
+  };
   logLevel: (typeof LOG_LEVELS)[number];
+}
+
+function invalid(line: string): never {
+  throw new OrchestratorError('CONFIG_INVALID', line);
 }
 
 /**
@@ -69,18 +167,47 @@ export interface Config {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    const line = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new OrchestratorError('CONFIG_INVALID', line);
+    invalid(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
   }
   const e = parsed.data;
+  if (e.DOCUMENTS_URL && e.DOCUMENTS_DIR) {
+    invalid('DOCUMENTS_DIR: set DOCUMENTS_URL or DOCUMENTS_DIR, not both');
+  }
+  if (e.PUSH_AUTH === 'disabled' && !e.PUBSUB_EMULATOR_HOST) {
+    invalid('PUSH_AUTH: "disabled" is refused unless PUBSUB_EMULATOR_HOST is set (a local emulator)');
+  }
+  if (e.PUBSUB_EMULATOR_HOST && !e.GOOGLE_CLOUD_PROJECT) {
+    invalid('GOOGLE_CLOUD_PROJECT: required with PUBSUB_EMULATOR_HOST (any id, e.g. local-project)');
+  }
   return {
-    processorsDir: e.PROCESSORS_DIR ? resolve(e.PROCESSORS_DIR) : builtProcessorsDir,
+    pubsub: {
+      projectId: e.GOOGLE_CLOUD_PROJECT,
+      emulatorHost: e.PUBSUB_EMULATOR_HOST,
+      underwritingTopic: e.UNDERWRITING_TOPIC,
+      underwritingSubscription: e.UNDERWRITING_SUBSCRIPTION,
+      completedTopic: e.COMPLETED_TOPIC,
+      deadLetterTopic: e.DEAD_LETTER_TOPIC,
+      pullMaxMessages: e.PULL_MAX_MESSAGES ?? DEFAULTS.PULL_MESSAGES_PER_THREAD * e.PROCESSOR_THREADS,
+    },
+    documentsUrl: e.DOCUMENTS_URL,
+    documentsAudience: e.DOCUMENTS_AUDIENCE,
     documentsDir: e.DOCUMENTS_DIR ? resolve(e.DOCUMENTS_DIR) : undefined,
+    processorsDir: e.PROCESSORS_DIR ? resolve(e.PROCESSORS_DIR) : builtProcessorsDir,
     purchasesFile: e.PURCHASES_FILE ? resolve(e.PURCHASES_FILE) : undefined,
     processorTimeoutMs: e.PROCESSOR_TIMEOUT_MS,
     processorTimeoutGraceMs: e.PROCESSOR_TIMEOUT_GRACE_MS,
     processorThreads: e.PROCESSOR_THREADS,
     processorMaxHeapMb: e.PROCESSOR_MAX_HEAP_MB,
+    port: e.PORT,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    push: {
+      auth: e.PUSH_AUTH,
+      audience: e.PUSH_AUDIENCE,
+      serviceAccount: e.PUSH_SERVICE_ACCOUNT,
+      jwksUrl: e.PUSH_JWKS_URL,
+      issuers: e.PUSH_ISSUERS,
+      ackDeadlineSeconds: e.PUSH_ACK_DEADLINE_SECONDS,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -21,6 +21,22 @@ export const ERROR_CODES = {
     retryable: true,
     summary: 'the document source could not answer; the event is retried later',
   },
+  PUBLISH_FAILED: {
+    retryable: true,
+    summary: 'processing.completed could not be published; the event is retried later',
+  },
+  DEAD_LETTER_FAILED: {
+    retryable: true,
+    summary: 'a poison message could not be forwarded to the dead-letter topic; it is retried later',
+  },
+  SHUTTING_DOWN: {
+    retryable: true,
+    summary: 'the service stopped before the event finished; it is redelivered to another instance',
+  },
+  PULL_FAILED: {
+    retryable: false,
+    summary: 'the pull subscription failed for good (e.g. it does not exist); the service stops',
+  },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

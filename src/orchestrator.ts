@@ -27,6 +27,11 @@ export interface OrchestratorDeps {
 export interface Receipt {
   sourceMessageId: string;
   receivedAt?: number;
+  /**
+   * Aborted when the transport gives up on the event (shutdown): `process` then rejects with
+   * the signal's reason at once and logs nothing; runs already in the pool are left to it.
+   */
+  signal?: AbortSignal;
 }
 
 export type Orchestrator = ReturnType<typeof createOrchestrator>;
@@ -50,32 +55,37 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       source_message_id: receipt.sourceMessageId,
     });
 
+    const { signal } = receipt;
     const batch = await documents.fetch(data.documents);
+    signal?.throwIfAborted();
     const input = JSON.stringify({
       documents: batch.documents,
       missingDocuments: batch.missing.map((m) => m.id),
     });
 
-    const outcomes = await Promise.all(
-      purchasedProcessors(data, purchases, processors.keys()).map(async (id): Promise<RunOutcome> => {
-        const processor = processors.get(id);
-        if (!processor) {
-          return {
+    const outcomes = await untilAborted(
+      signal,
+      Promise.all(
+        purchasedProcessors(data, purchases, processors.keys()).map(async (id): Promise<RunOutcome> => {
+          const processor = processors.get(id);
+          if (!processor) {
+            return {
+              processorId: id,
+              executionId: newExecutionId(),
+              durationMs: 0,
+              status: 'failed',
+              error: 'processor not installed',
+            };
+          }
+          return pool.run({
+            file: processor.file,
             processorId: id,
-            executionId: newExecutionId(),
-            durationMs: 0,
-            status: 'failed',
-            error: 'processor not installed',
-          };
-        }
-        return pool.run({
-          file: processor.file,
-          processorId: id,
-          underwritingId: data.underwriting_id,
-          timeoutMs: processor.timeoutMs ?? defaultTimeoutMs,
-          input,
-        });
-      }),
+            underwritingId: data.underwriting_id,
+            timeoutMs: processor.timeoutMs ?? defaultTimeoutMs,
+            input,
+          });
+        }),
+      ),
     );
 
     const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
@@ -112,6 +122,16 @@ export function createOrchestrator(deps: OrchestratorDeps) {
   }
 
   return { process };
+}
+
+function untilAborted<T>(signal: AbortSignal | undefined, work: Promise<T>): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Groups outcomes into the `processing.completed` shape, in purchase order. */

@@ -18,6 +18,12 @@ export interface Runtime {
 /** The document source the configuration names. */
 export function documentSource(config: Config): DocumentSource {
   if (config.documentsDir) return createFileDocumentSource(config.documentsDir);
+  if (config.documentsUrl) {
+    throw new OrchestratorError(
+      'CONFIG_INVALID',
+      'DOCUMENTS_URL: the HTTP document source is not built yet; set DOCUMENTS_DIR instead',
+    );
+  }
   throw new OrchestratorError(
     'CONFIG_INVALID',
     'DOCUMENTS_DIR: not set; set it to a folder of {id}.json document files',

@@ -1,0 +1,251 @@
+// End to end through the Pub/Sub emulator: `serve` with three trivial processors against a bare
+// relay (receive, publish one reply, ack), each its own process on fresh topics, in the same run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { Message, Subscription, Topic } from '@google-cloud/pubsub';
+
+import { examplesDir, packageRoot } from '../src/paths.js';
+import { createPubSub } from '../src/transport/pubsub.js';
+import { startEmulator } from '../src/pubsub/emulator.js';
+import { fixturePaths } from './paths.js';
+import { median, quantile } from './stats.js';
+import { verdict, type Row } from './table.js';
+
+/** `relay` uses `serve`'s client settings; `relay-defaults` the client library's. */
+export type Contender = 'orchestrator' | 'relay' | 'relay-defaults';
+
+export interface PubSubShape {
+  /** Events published at once; events/s is counted from the first publish to the last reply. */
+  burstEvents: number;
+  /** Events sent before measuring (connections, JIT, leases warm up). */
+  warmupEvents: number;
+  /** Paced load for latency: this many events per second, for `pacedEvents` events. */
+  pacedRate: number;
+  pacedEvents: number;
+}
+
+export interface PubSubRun {
+  eventsPerSecond: number;
+  /** Publish → reply latencies at the paced rate, in ms. */
+  latenciesMs: number[];
+}
+
+const PROJECT = 'bench-project';
+let runs = 0;
+
+const EVENT = (i: number) =>
+  Buffer.from(
+    JSON.stringify({
+      event: 'underwriting.created',
+      data: { underwriting_id: `uw_bench_${i}`, documents: ['doc_001'] },
+    }),
+  );
+
+/** One contender as its own process, on fresh topics: a burst, then a paced load. */
+export async function pubsubRun(contender: Contender, host: string, shape: PubSubShape): Promise<PubSubRun> {
+  const pubsub = createPubSub({ projectId: PROJECT, emulatorHost: host });
+  const run = ++runs;
+  const names = { in: `bench-in-${process.pid}-${run}`, out: `bench-out-${process.pid}-${run}` };
+  const [inTopic] = await pubsub.createTopic(names.in);
+  await inTopic.createSubscription(`${names.in}-sub`, { ackDeadlineSeconds: 60 });
+  const [outTopic] = await pubsub.createTopic(names.out);
+  const [outSub] = await outTopic.createSubscription(`${names.out}-sub`, { ackDeadlineSeconds: 60 });
+  const replies = collectReplies(outSub);
+  const child = startContender(contender, host, names);
+  let stopping = false;
+  // A contender that dies fails the run at once instead of leaving it waiting for replies.
+  const died = once(child, 'exit').then(([code]) => {
+    if (!stopping) throw new Error(`bench: ${contender} exited with ${String(code)} during the run`);
+  });
+  const unlessDied = <T>(work: Promise<T>): Promise<T> => Promise.race([work, died.then(() => work)]);
+  try {
+    const burstTopic = pubsub.topic(names.in, { batching: { maxMessages: 1000, maxMilliseconds: 5 } });
+    await unlessDied(burst(burstTopic, replies, 0, shape.warmupEvents));
+    const burstStart = performance.now();
+    await unlessDied(burst(burstTopic, replies, shape.warmupEvents, shape.burstEvents));
+    const eventsPerSecond = shape.burstEvents / ((performance.now() - burstStart) / 1000);
+    const pacedTopic = pubsub.topic(names.in, { batching: { maxMessages: 1, maxMilliseconds: 0 } });
+    const latenciesMs = await unlessDied(paced(pacedTopic, replies, shape));
+    return { eventsPerSecond, latenciesMs };
+  } finally {
+    stopping = true;
+    child.kill('SIGTERM');
+    await died;
+    await replies.close();
+    await pubsub.close();
+  }
+}
+
+interface Replies {
+  /** Resolves when a reply to `sourceMessageId` arrives, with its arrival time. */
+  waitFor(sourceMessageId: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+function collectReplies(subscription: Subscription): Replies {
+  const arrived = new Map<string, number>();
+  const waiting = new Map<string, (at: number) => void>();
+  subscription.on('message', (message: Message) => {
+    const at = performance.now();
+    message.ack();
+    const id = message.attributes['source_message_id'] ?? '';
+    const wake = waiting.get(id);
+    if (wake) {
+      waiting.delete(id);
+      wake(at);
+    } else arrived.set(id, at);
+  });
+  subscription.on('error', (err: unknown) => console.error('bench: reply subscription:', err));
+  return {
+    waitFor: (id) => {
+      const at = arrived.get(id);
+      if (at !== undefined) return Promise.resolve(at);
+      return new Promise((resolve) => waiting.set(id, resolve));
+    },
+    close: () => subscription.close(),
+  };
+}
+
+async function burst(topic: Topic, replies: Replies, first: number, count: number): Promise<void> {
+  const ids = await Promise.all(
+    Array.from({ length: count }, (_, i) => topic.publishMessage({ data: EVENT(first + i) })),
+  );
+  await withTimeout(Promise.all(ids.map((id) => replies.waitFor(id))), 120_000, 'burst replies');
+}
+
+async function paced(topic: Topic, replies: Replies, shape: PubSubShape): Promise<number[]> {
+  const intervalMs = 1000 / shape.pacedRate;
+  const start = performance.now();
+  const pending: Promise<number>[] = [];
+  for (let i = 0; i < shape.pacedEvents; i++) {
+    const due = start + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const sentAt = performance.now();
+    pending.push(
+      topic
+        .publishMessage({ data: EVENT(1_000_000 + i) })
+        .then((id) => replies.waitFor(id))
+        .then((at) => at - sentAt),
+    );
+  }
+  return withTimeout(Promise.all(pending), 120_000, 'paced replies');
+}
+
+function startContender(
+  contender: Contender,
+  host: string,
+  names: { in: string; out: string },
+): ChildProcess {
+  const args =
+    contender === 'orchestrator'
+      ? [join(packageRoot, 'dist', 'src', 'cli.js'), 'serve']
+      : [
+          join(packageRoot, 'dist', 'bench', 'relay.js'),
+          ...(contender === 'relay-defaults' ? ['--library-defaults'] : []),
+        ];
+  const child = spawn(process.execPath, args, {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      PUBSUB_EMULATOR_HOST: host,
+      UNDERWRITING_SUBSCRIPTION: `${names.in}-sub`,
+      COMPLETED_TOPIC: names.out,
+      PROCESSORS_DIR: fixturePaths().trivialDir,
+      DOCUMENTS_DIR: join(examplesDir, 'documents'),
+      PORT: '0',
+      // As in production: one INFO line per event, written (and here discarded) as it would be.
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  // Its stderr is read (and dropped) as a log collector would; its tail explains a failure.
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-2000)));
+  child.once('exit', (code) => {
+    if (code !== 0 && code !== null) console.error(`bench: ${contender} exited with ${code}:\n${tail}`);
+  });
+  return child;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bench: ${what} did not arrive within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export interface PubSubSettings {
+  rounds: number;
+  shape: PubSubShape;
+  targets: { throughputRatio: number; addedP50Ms: number };
+}
+
+/**
+ * The Pub/Sub rows: events/s against the relay (alternating, median of the rounds), the added p50
+ * latency at the paced rate, and for scale the relay with the client library's defaults.
+ */
+export async function pubsubRows(settings: PubSubSettings, progress: (m: string) => void): Promise<Row[]> {
+  const emulator = process.env['PUBSUB_EMULATOR_HOST'] ? undefined : await startEmulator();
+  const host = process.env['PUBSUB_EMULATOR_HOST'] ?? emulator?.host ?? '';
+  try {
+    const runs: Record<Contender, PubSubRun[]> = { orchestrator: [], relay: [], 'relay-defaults': [] };
+    for (let round = 1; round <= settings.rounds; round++) {
+      const order: Contender[] = round % 2 === 1 ? ['relay', 'orchestrator'] : ['orchestrator', 'relay'];
+      for (const contender of order) runs[contender].push(await pubsubRun(contender, host, settings.shape));
+      progress(
+        `Pub/Sub round ${round}/${settings.rounds}: ours ${int(runs.orchestrator.at(-1)?.eventsPerSecond)} ` +
+          `events/s, relay ${int(runs.relay.at(-1)?.eventsPerSecond)}`,
+      );
+    }
+    runs['relay-defaults'].push(await pubsubRun('relay-defaults', host, settings.shape));
+    const eps = (c: Contender) => median(runs[c].map((r) => r.eventsPerSecond));
+    const p = (c: Contender, q: number) => median(runs[c].map((r) => quantile(r.latenciesMs, q)));
+    const ratio = eps('orchestrator') / eps('relay');
+    const addedP50 = p('orchestrator', 0.5) - p('relay', 0.5);
+    const { targets, shape, rounds } = settings;
+    const ms = (n: number) => `${n.toFixed(1)} ms`;
+    return [
+      {
+        measure: `(d) Pub/Sub events/s, burst of ${shape.burstEvents}, ours vs relay (median of ${rounds})`,
+        ours: int(eps('orchestrator')),
+        baseline: int(eps('relay')),
+        ratio: ratio.toFixed(2),
+        target: `>= ${targets.throughputRatio}`,
+        verdict: verdict(ratio >= targets.throughputRatio),
+      },
+      {
+        measure: `(e) publish -> reply p50 at ${shape.pacedRate} events/s, ours vs relay`,
+        ours: ms(p('orchestrator', 0.5)),
+        baseline: ms(p('relay', 0.5)),
+        ratio: `+${ms(addedP50)}`,
+        target: `<= +${targets.addedP50Ms} ms`,
+        verdict: verdict(addedP50 <= targets.addedP50Ms),
+      },
+      {
+        measure: `(e) publish -> reply p99 at ${shape.pacedRate} events/s, ours vs relay`,
+        ours: ms(p('orchestrator', 0.99)),
+        baseline: ms(p('relay', 0.99)),
+        ratio: `+${ms(p('orchestrator', 0.99) - p('relay', 0.99))}`,
+        target: '-',
+        verdict: 'info',
+      },
+      {
+        measure: "(d') Pub/Sub events/s, relay with the client library's defaults (5 streams)",
+        ours: int(eps('orchestrator')),
+        baseline: int(eps('relay-defaults')),
+        ratio: (eps('orchestrator') / eps('relay-defaults')).toFixed(2),
+        target: '-',
+        verdict: 'info',
+      },
+    ];
+  } finally {
+    await emulator?.stop();
+  }
+}
+
+const int = (n: number | undefined) => Math.round(n ?? 0).toLocaleString('en-US');

@@ -1,0 +1,119 @@
+import type { AddressInfo } from 'node:net';
+
+import type { Config } from './config.js';
+import type { OrchestratorError } from './errors.js';
+import type { Logger } from './logging.js';
+import { startRuntime, type Runtime } from './runtime.js';
+import { createDeadLetter } from './transport/dead-letter.js';
+import { createMessageHandler } from './transport/handler.js';
+import { createHttpServer } from './transport/http.js';
+import { createCompletedPublisher } from './transport/publisher.js';
+import { startPull, type PullSubscriber } from './transport/pull.js';
+import { createPubSub } from './transport/pubsub.js';
+
+// After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
+const CLOSE_MARGIN_MS = 1_500;
+
+export interface Service {
+  /** The HTTP port it listens on. */
+  port: number;
+  /**
+   * Graceful stop: readiness fails, no new message is taken, in-flight events get
+   * `SHUTDOWN_TIMEOUT_MS` to finish and the rest are nacked; then everything is closed.
+   * Idempotent; resolves when stopped.
+   */
+  stop(reason: string): Promise<void>;
+  /** Resolves with the process exit code once the service has stopped: 0, or 1 after a failure. */
+  stopped: Promise<number>;
+}
+
+/**
+ * `serve`: the HTTP server first (so probes answer while the rest starts), then the processors,
+ * the pool and the publisher, then the pull subscription when one is configured. A bad plugin or
+ * configuration rejects here, before any message is taken.
+ */
+export async function startService(config: Config, log: Logger, host: string): Promise<Service> {
+  const pubsub = createPubSub(config.pubsub);
+  const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log);
+  let runtime: Runtime | undefined;
+  let pull: PullSubscriber | undefined;
+  let stopping: Promise<void> | undefined;
+  let exitCode = 0;
+  let resolveStopped: (code: number) => void = () => {};
+  const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
+
+  const server = createHttpServer(log, () => {
+    const problems: Record<string, string> = {};
+    if (stopping) problems['service'] = 'shutting down';
+    if (!runtime) problems['pool'] = 'starting';
+    const publisherProblem = publisher.notReady();
+    if (publisherProblem) problems['publisher'] = publisherProblem;
+    if (config.pubsub.underwritingSubscription && !pull?.isOpen()) problems['subscription'] = 'not open';
+    return problems;
+  });
+  await server.listen({ port: config.port, host });
+
+  try {
+    [runtime] = await Promise.all([startRuntime(config, log), publisher.warm()]);
+  } catch (err) {
+    await server.close();
+    publisher.close();
+    await pubsub.close();
+    throw err;
+  }
+  const started: Runtime = runtime;
+  const handler = createMessageHandler({
+    orchestrator: started.orchestrator,
+    publisher,
+    deadLetter: createDeadLetter(pubsub, config.pubsub.deadLetterTopic, log),
+    log,
+  });
+  if (config.pubsub.underwritingSubscription) {
+    pull = startPull({
+      pubsub,
+      subscription: config.pubsub.underwritingSubscription,
+      handler,
+      maxMessages: config.pubsub.pullMaxMessages,
+      closeTimeoutMs: config.shutdownTimeoutMs + CLOSE_MARGIN_MS,
+      onFatal: (err: OrchestratorError) => {
+        log.error({ code: err.code, err }, err.message);
+        exitCode = 1;
+        void stop('the pull subscription failed');
+      },
+      log,
+    });
+  }
+
+  function stop(reason: string): Promise<void> {
+    stopping ??= (async () => {
+      log.info({ reason, in_flight: handler.inFlight() }, 'shutting down');
+      const closing = pull?.close();
+      const abandoned = await handler.drain(config.shutdownTimeoutMs);
+      // Runs of abandoned events are still in the pool: ending its threads ends them.
+      await started.close();
+      await closing;
+      await server.close();
+      publisher.close();
+      await pubsub.close();
+      log.info({ abandoned }, abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped');
+      resolveStopped(exitCode);
+    })();
+    return stopping;
+  }
+
+  const { port } = server.server.address() as AddressInfo;
+  log.info(
+    {
+      port,
+      processors: [...started.processors.keys()],
+      threads: config.processorThreads,
+      subscription: config.pubsub.underwritingSubscription ?? null,
+      pull_max_messages: pull ? config.pubsub.pullMaxMessages : null,
+      completed_topic: config.pubsub.completedTopic,
+      dead_letter_topic: config.pubsub.deadLetterTopic ?? null,
+      emulator: config.pubsub.emulatorHost ?? null,
+    },
+    'serving',
+  );
+  return { port, stop, stopped };
+}

@@ -1,0 +1,16 @@
+/** A message as a transport received it, before anything is known about its data. */
+export interface InboundMessage {
+  /** Pub/Sub message id: `source_message_id` of what is published for it. */
+  id: string;
+  data: Buffer;
+  attributes: Readonly<Record<string, string>>;
+  /** `performance.now()` when the transport received it. */
+  receivedAt: number;
+}
+
+/**
+ * What the transport does with a message once it is handled: `ack` (pull: `ack()`; push: 2xx)
+ * when its result was published or it was poison and dead-lettered; `nack` (pull: `nack()`;
+ * push: 503) when a retry can fix what went wrong.
+ */
+export type Verdict = 'ack' | 'nack';

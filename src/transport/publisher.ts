@@ -1,0 +1,91 @@
+import type { PubSub, Topic } from '@google-cloud/pubsub';
+
+import { OrchestratorError, messageOf } from '../errors.js';
+import { ProcessingCompletedSchema, type ProcessingCompleted } from '../events/processing-completed.js';
+import type { Logger } from '../logging.js';
+import { GRPC, grpcCode } from './pubsub.js';
+
+/**
+ * Batching tuned for latency: the client's default holds each batch up to 10 ms. A batch is
+ * sent on the next turn of the event loop instead, so what finishes in the same turn still
+ * travels together under load.
+ */
+export const PUBLISH_BATCHING = { maxMessages: 100, maxMilliseconds: 0 } as const;
+
+// While the topic is missing or unreachable, how often readiness checks it again.
+const RECHECK_MS = 5_000;
+
+export interface CompletedPublisher {
+  /**
+   * Validates `result` against the strict `processing.completed` schema and publishes it with
+   * attributes `event_type`, `underwriting_id` and `source_message_id`. Resolves once Pub/Sub
+   * has stored it; rejects with PUBLISH_FAILED (retryable) when it could not.
+   */
+  publish(result: ProcessingCompleted, sourceMessageId: string): Promise<void>;
+  /** Connects to Pub/Sub and checks the topic; never rejects. */
+  warm(): Promise<void>;
+  /** Why the publisher is not ready, or `undefined` when it is. */
+  notReady(): string | undefined;
+  close(): void;
+}
+
+export function createCompletedPublisher(pubsub: PubSub, topicName: string, log: Logger): CompletedPublisher {
+  const topic: Topic = pubsub.topic(topicName, { batching: PUBLISH_BATCHING });
+  let problem: string | undefined = 'not connected to Pub/Sub yet';
+  let recheck: NodeJS.Timeout | undefined;
+
+  function unhealthy(reason: string): void {
+    if (problem === undefined) log.error({ topic: topic.name }, `publisher not ready: ${reason}`);
+    problem = reason;
+    recheck ??= setTimeout(() => {
+      recheck = undefined;
+      void warm();
+    }, RECHECK_MS).unref();
+  }
+
+  async function warm(): Promise<void> {
+    try {
+      // GetTopic opens the channel and fetches credentials, so the first event does not pay.
+      await topic.getMetadata();
+      problem = undefined;
+    } catch (err) {
+      // A publisher-only role may not read topics: the channel works, publishing will tell.
+      if (grpcCode(err) === GRPC.PERMISSION_DENIED) problem = undefined;
+      else unhealthy(describe(err));
+    }
+  }
+
+  function describe(err: unknown): string {
+    return grpcCode(err) === GRPC.NOT_FOUND
+      ? `topic ${topic.name} does not exist`
+      : `topic ${topic.name}: ${messageOf(err)}`;
+  }
+
+  async function publish(result: ProcessingCompleted, sourceMessageId: string): Promise<void> {
+    const event = ProcessingCompletedSchema.parse(result);
+    try {
+      await topic.publishMessage({
+        data: Buffer.from(JSON.stringify(event)),
+        attributes: {
+          event_type: event.event,
+          underwriting_id: event.underwriting_id,
+          source_message_id: sourceMessageId,
+        },
+      });
+      problem = undefined;
+    } catch (err) {
+      const reason = describe(err);
+      if (grpcCode(err) === GRPC.NOT_FOUND) unhealthy(reason);
+      throw new OrchestratorError('PUBLISH_FAILED', `publishing processing.completed: ${reason}`, {
+        cause: err,
+      });
+    }
+  }
+
+  return {
+    publish,
+    warm,
+    notReady: () => problem,
+    close: () => clearTimeout(recheck),
+  };
+}
