@@ -19,7 +19,7 @@ export function createDeadLetter(pubsub: PubSub, topicName: string | undefined, 
   const topic: Topic | undefined = topicName ? pubsub.topic(topicName) : undefined;
 
   return async (message, reason) => {
-    const errorReason = truncate(reason, MAX_ATTRIBUTE_BYTES);
+    const errorReason = truncateUtf8(reason, MAX_ATTRIBUTE_BYTES);
     if (!topic) {
       log.error(
         {
@@ -51,7 +51,8 @@ export function createDeadLetter(pubsub: PubSub, topicName: string | undefined, 
   };
 }
 
-function truncate(text: string, maxBytes: number): string {
+/** `text` cut to at most `maxBytes` of UTF-8, on a character boundary, marked with "...". */
+export function truncateUtf8(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text);
   if (bytes.length <= maxBytes) return text;
   // Cut on a character boundary: a partial UTF-8 sequence decodes to U+FFFD, which is dropped.

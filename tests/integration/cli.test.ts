@@ -156,4 +156,19 @@ describe('processor-orchestrator CLI', () => {
     expect(code).toBe(2);
     expect(stderr).toBe('processor-orchestrator: unknown command "launch" (see --help)\n');
   });
+  it('serve stops with one line naming the variable and exit 2 on a bad configuration', async () => {
+    const { code, stdout, stderr } = await cli(['serve'], {
+      PORT: 'eighty',
+      DOCUMENTS_DIR: 'examples/documents',
+    });
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe('processor-orchestrator: PORT: must be a whole number from 0 to 65535\n');
+  });
+
+  it('serve takes no arguments', async () => {
+    const { code, stderr } = await cli(['serve', 'extra']);
+    expect(code).toBe(2);
+    expect(stderr).toBe('processor-orchestrator: serve takes no arguments\n');
+  });
 });

@@ -59,4 +59,74 @@ describe('loadConfig', () => {
     expect(err.message.startsWith(line)).toBe(true);
     expect(err.message).not.toContain('\n');
   });
+
+  it('applies the transport defaults, and derives the pull bound from the pool', () => {
+    const config = loadConfig({ PROCESSOR_THREADS: '3' });
+    expect(config.pubsub).toEqual({
+      projectId: undefined,
+      emulatorHost: undefined,
+      underwritingTopic: 'underwriting-created',
+      underwritingSubscription: undefined,
+      completedTopic: 'processing-completed',
+      deadLetterTopic: undefined,
+      pullMaxMessages: 3 * DEFAULTS.PULL_MESSAGES_PER_THREAD,
+    });
+    expect(config).toMatchObject({ port: 8080, shutdownTimeoutMs: 8000 });
+    expect(config.push).toEqual({
+      auth: 'required',
+      audience: undefined,
+      serviceAccount: undefined,
+      jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs',
+      issuers: ['https://accounts.google.com', 'accounts.google.com'],
+      ackDeadlineSeconds: 600,
+    });
+  });
+
+  it('reads the transport variables', () => {
+    const config = loadConfig({
+      GOOGLE_CLOUD_PROJECT: 'p1',
+      PUBSUB_EMULATOR_HOST: 'localhost:8085',
+      UNDERWRITING_SUBSCRIPTION: 'projects/p1/subscriptions/uw-sub',
+      COMPLETED_TOPIC: 'done',
+      DEAD_LETTER_TOPIC: 'dead',
+      PULL_MAX_MESSAGES: '7',
+      PORT: '0',
+      DOCUMENTS_URL: 'https://docs.internal/v1/',
+      PUSH_AUTH: 'disabled',
+      PUSH_ISSUERS: ' https://a.example , b ',
+    });
+    expect(config.pubsub).toMatchObject({
+      projectId: 'p1',
+      emulatorHost: 'localhost:8085',
+      underwritingSubscription: 'projects/p1/subscriptions/uw-sub',
+      completedTopic: 'done',
+      deadLetterTopic: 'dead',
+      pullMaxMessages: 7,
+    });
+    expect(config.port).toBe(0);
+    expect(config.documentsUrl).toBe('https://docs.internal/v1');
+    expect(config.push).toMatchObject({ auth: 'disabled', issuers: ['https://a.example', 'b'] });
+  });
+
+  it.each([
+    [{ COMPLETED_TOPIC: 'ab' }, 'COMPLETED_TOPIC: must be a Pub/Sub name'],
+    [{ UNDERWRITING_SUBSCRIPTION: '1sub' }, 'UNDERWRITING_SUBSCRIPTION: must be a Pub/Sub name'],
+    [{ PUBSUB_EMULATOR_HOST: 'localhost' }, 'PUBSUB_EMULATOR_HOST: must be host:port'],
+    [{ PUBSUB_EMULATOR_HOST: 'localhost:8085' }, 'GOOGLE_CLOUD_PROJECT: required with PUBSUB_EMULATOR_HOST'],
+    [{ PORT: '70000' }, 'PORT: '],
+    [{ PULL_MAX_MESSAGES: '0' }, 'PULL_MAX_MESSAGES: '],
+    [{ DOCUMENTS_URL: 'ftp://x' }, 'DOCUMENTS_URL: must be an http:// or https:// URL'],
+    [
+      { DOCUMENTS_URL: 'https://x', DOCUMENTS_DIR: 'd' },
+      'DOCUMENTS_DIR: set DOCUMENTS_URL or DOCUMENTS_DIR, not both',
+    ],
+    [{ PUSH_AUTH: 'off' }, 'PUSH_AUTH: must be one of required, disabled'],
+    [{ PUSH_AUTH: 'disabled' }, 'PUSH_AUTH: "disabled" is refused unless PUBSUB_EMULATOR_HOST is set'],
+    [{ PUSH_ACK_DEADLINE_SECONDS: '5' }, 'PUSH_ACK_DEADLINE_SECONDS: '],
+  ])('stops with one line naming the variable for %j', (env, line) => {
+    const err = configError(env);
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message.startsWith(line)).toBe(true);
+    expect(err.message).not.toContain('\n');
+  });
 });

@@ -1,19 +1,8 @@
-import { Writable } from 'node:stream';
-
 import { describe, expect, it } from 'vitest';
 
-import { createLogger } from '../../src/logging.js';
+import { capturingLog } from '../helpers/fixtures.js';
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { lines, log: createLogger('debug', stream) };
-}
+const capture = capturingLog;
 
 describe('logs', () => {
   it("are in Google Cloud Logging's structured shape", () => {

@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+
+import { OrchestratorError } from '../../src/errors.js';
+import type { ProcessingCompleted } from '../../src/events/processing-completed.js';
+import type { Receipt } from '../../src/orchestrator.js';
+import { createMessageHandler, type HandlerDeps } from '../../src/transport/handler.js';
+import type { InboundMessage } from '../../src/transport/message.js';
+import { capturingLog } from '../helpers/fixtures.js';
+
+const VALID = JSON.stringify({
+  event: 'underwriting.created',
+  data: { underwriting_id: 'uw_1', documents: ['doc_1'] },
+});
+
+const message = (data: string, id = 'm1'): InboundMessage => ({
+  id,
+  data: Buffer.from(data),
+  attributes: { origin: 'test' },
+  receivedAt: performance.now(),
+});
+
+const RESULT = { event: 'processing.completed', underwriting_id: 'uw_1' } as ProcessingCompleted;
+
+function fakes(overrides: Partial<HandlerDeps> = {}) {
+  const { log, lines } = capturingLog();
+  const published: string[] = [];
+  const deadLettered: [string, string][] = [];
+  const deps: HandlerDeps = {
+    orchestrator: { process: () => Promise.resolve(RESULT) },
+    publisher: {
+      publish: (_result, sourceMessageId) => {
+        published.push(sourceMessageId);
+        return Promise.resolve();
+      },
+    },
+    deadLetter: (m, reason) => {
+      deadLettered.push([m.id, reason]);
+      return Promise.resolve();
+    },
+    log,
+    ...overrides,
+  };
+  return { handler: createMessageHandler(deps), published, deadLettered, lines };
+}
+
+/** An orchestrator whose runs finish only when told to, or when their receipt's signal aborts. */
+function heldOrchestrator() {
+  const release: (() => void)[] = [];
+  return {
+    release: () => release.forEach((r) => r()),
+    orchestrator: {
+      process: (_event: unknown, receipt: Receipt) =>
+        new Promise<ProcessingCompleted>((resolve, reject) => {
+          release.push(() => resolve(RESULT));
+          receipt.signal?.addEventListener('abort', () => reject(receipt.signal?.reason as Error));
+        }),
+    },
+  };
+}
+
+describe('message handler', () => {
+  it('acks a valid event once its processing.completed is published', async () => {
+    const { handler, published } = fakes();
+    expect(await handler.handle(message(VALID))).toBe('ack');
+    expect(published).toEqual(['m1']);
+  });
+
+  it.each([
+    ['not JSON', '{"event":', /^not JSON: /],
+    ['an unknown event', '{"event":"underwriting.deleted"}', /^unknown event "underwriting.deleted"$/],
+    ['a body that fails the schema', '{"event":"underwriting.created","data":{}}', /^invalid underwriting/],
+  ])('dead-letters %s with its reason, then acks it', async (_name, data, reason) => {
+    const { handler, published, deadLettered } = fakes();
+    expect(await handler.handle(message(data))).toBe('ack');
+    expect(deadLettered).toEqual([['m1', expect.stringMatching(reason) as string]]);
+    expect(published).toEqual([]);
+  });
+
+  it('nacks a poison message the dead-letter topic could not take', async () => {
+    const { handler, lines } = fakes({
+      deadLetter: () => Promise.reject(new OrchestratorError('DEAD_LETTER_FAILED', 'topic gone')),
+    });
+    expect(await handler.handle(message('nope'))).toBe('nack');
+    expect(lines).toContainEqual(
+      expect.objectContaining({ severity: 'WARNING', code: 'DEAD_LETTER_FAILED', verdict: 'nack' }),
+    );
+  });
+
+  it('nacks with a WARNING when a retry can fix it (publish failed, document source down)', async () => {
+    for (const err of [
+      new OrchestratorError('PUBLISH_FAILED', 'publishing: topic does not exist'),
+      new OrchestratorError('DOCUMENT_SOURCE_UNAVAILABLE', 'down'),
+    ]) {
+      const { handler, lines } = fakes({ publisher: { publish: () => Promise.reject(err) } });
+      expect(await handler.handle(message(VALID))).toBe('nack');
+      expect(lines).toContainEqual(
+        expect.objectContaining({ severity: 'WARNING', code: err.code, source_message_id: 'm1' }),
+      );
+    }
+  });
+
+  it('nacks with an ERROR and the stack on an unexpected failure, so nothing is lost', async () => {
+    const { handler, lines } = fakes({
+      orchestrator: { process: () => Promise.reject(new TypeError('a bug')) },
+    });
+    expect(await handler.handle(message(VALID))).toBe('nack');
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        severity: 'ERROR',
+        stack_trace: expect.stringContaining('TypeError: a bug') as string,
+      }),
+    );
+  });
+
+  it('drains: waits for what is in flight, and nacks at once what arrives meanwhile', async () => {
+    const held = heldOrchestrator();
+    const { handler, published } = fakes({ orchestrator: held.orchestrator });
+    const first = handler.handle(message(VALID, 'first'));
+    expect(handler.inFlight()).toBe(1);
+    const drained = handler.drain(5_000);
+    expect(await handler.handle(message(VALID, 'late'))).toBe('nack');
+    held.release();
+    expect(await first).toBe('ack');
+    expect(await drained).toBe(0);
+    expect(published).toEqual(['first']);
+  });
+
+  it('abandons what is still in flight at the drain deadline: nacked, never published', async () => {
+    const held = heldOrchestrator();
+    const { handler, published } = fakes({ orchestrator: held.orchestrator });
+    const verdict = handler.handle(message(VALID, 'slow'));
+    expect(await handler.drain(50)).toBe(1);
+    expect(await verdict).toBe('nack');
+    held.release();
+    expect(published).toEqual([]);
+    expect(handler.inFlight()).toBe(0);
+  });
+});
