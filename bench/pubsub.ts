@@ -209,6 +209,7 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
     const addedP50 = p('orchestrator', 0.5) - p('relay', 0.5);
     const { targets, shape, rounds } = settings;
     const ms = (n: number) => `${n.toFixed(1)} ms`;
+    const signed = (n: number) => `${n < 0 ? '-' : '+'}${ms(Math.abs(n))}`;
     return [
       {
         measure: `(d) Pub/Sub events/s, burst of ${shape.burstEvents}, ours vs relay (median of ${rounds})`,
@@ -222,7 +223,7 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
         measure: `(e) publish -> reply p50 at ${shape.pacedRate} events/s, ours vs relay`,
         ours: ms(p('orchestrator', 0.5)),
         baseline: ms(p('relay', 0.5)),
-        ratio: `+${ms(addedP50)}`,
+        ratio: signed(addedP50),
         target: `<= +${targets.addedP50Ms} ms`,
         verdict: verdict(addedP50 <= targets.addedP50Ms),
       },
@@ -230,7 +231,7 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
         measure: `(e) publish -> reply p99 at ${shape.pacedRate} events/s, ours vs relay`,
         ours: ms(p('orchestrator', 0.99)),
         baseline: ms(p('relay', 0.99)),
-        ratio: `+${ms(p('orchestrator', 0.99) - p('relay', 0.99))}`,
+        ratio: signed(p('orchestrator', 0.99) - p('relay', 0.99)),
         target: '-',
         verdict: 'info',
       },

@@ -87,16 +87,25 @@ export async function startService(config: Config, log: Logger, host: string): P
   function stop(reason: string): Promise<void> {
     stopping ??= (async () => {
       log.info({ reason, in_flight: handler.inFlight() }, 'shutting down');
-      const closing = pull?.close();
-      const abandoned = await handler.drain(config.shutdownTimeoutMs);
-      // Runs of abandoned events are still in the pool: ending its threads ends them.
-      await started.close();
-      await closing;
-      await server.close();
-      publisher.close();
-      await pubsub.close();
-      log.info({ abandoned }, abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped');
-      resolveStopped(exitCode);
+      try {
+        const closing = pull?.close();
+        // Awaited below; until then a rejection must not count as unhandled.
+        void closing?.catch(() => {});
+        const abandoned = await handler.drain(config.shutdownTimeoutMs);
+        // Runs of abandoned events are still in the pool: ending its threads ends them.
+        await started.close();
+        await closing;
+        await server.close();
+        publisher.close();
+        await pubsub.close();
+        log.info({ abandoned }, abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped');
+      } catch (err) {
+        // Every verdict was given before anything could throw here; say what failed, and exit.
+        exitCode = 1;
+        log.error({ err }, 'shutdown did not finish cleanly');
+      } finally {
+        resolveStopped(exitCode);
+      }
     })();
     return stopping;
   }
