@@ -11,7 +11,7 @@ import { fixturePaths } from './paths.js';
 import { pubsubRows, type PubSubSettings } from './pubsub.js';
 import { workerPerRunThroughput } from './spawn.js';
 import { median, quantile } from './stats.js';
-import { resultsTable, verdict, type Row } from './table.js';
+import { int, resultsTable, verdict, type Row } from './table.js';
 import { orchestratorThroughput, rawPiscinaThroughput, type LoopShape } from './throughput.js';
 
 const SETTINGS = {
@@ -34,7 +34,6 @@ const SETTINGS = {
 const SECTIONS = ['pool', 'pubsub'] as const;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n} ms`);
 
 function only(processors: ReadonlyMap<string, InstalledProcessor>, dir: string): InstalledProcessor {

@@ -12,7 +12,7 @@ import { createPubSub } from '../src/transport/pubsub.js';
 import { startEmulator } from '../src/pubsub/emulator.js';
 import { fixturePaths } from './paths.js';
 import { median, quantile } from './stats.js';
-import { verdict, type Row } from './table.js';
+import { int, verdict, type Row } from './table.js';
 
 /** `relay` uses `serve`'s client settings; `relay-defaults` the client library's. */
 export type Contender = 'orchestrator' | 'relay' | 'relay-defaults';
@@ -248,5 +248,3 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
     await emulator?.stop();
   }
 }
-
-const int = (n: number | undefined) => Math.round(n ?? 0).toLocaleString('en-US');

@@ -23,3 +23,6 @@ export function resultsTable(rows: readonly Row[]): string {
 }
 
 export const verdict = (met: boolean): string => (met ? 'MET' : 'MISSED');
+
+/** A count or rate as a whole number with thousands separators. */
+export const int = (n: number | undefined): string => Math.round(n ?? 0).toLocaleString('en-US');

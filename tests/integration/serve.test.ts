@@ -58,6 +58,16 @@ async function settled(collector: Collector, quietMs = 1_500) {
   return collector.messages;
 }
 
+/** Sends SIGTERM once fx_sleep has started; expects exit 0 within Cloud Run's 10 s grace. */
+async function sigtermOnceStarted(worker: ServeProcess): Promise<void> {
+  await worker.waitForLog((l) => l.message === 'fx_sleep started');
+  const signalledAt = performance.now();
+  worker.child.kill('SIGTERM');
+  const { code, at } = await worker.exited;
+  expect(code).toBe(0);
+  expect(at - signalledAt).toBeLessThan(10_000);
+}
+
 /** Every message still on the input subscription (after a clean stop: what was not acked). */
 async function leftOnInput(): Promise<number> {
   const left = collectMessages(setup.inSubscription);
@@ -230,12 +240,7 @@ describe('serve with streaming pull, on the Pub/Sub emulator', () => {
   it('on SIGTERM finishes the event in flight, publishes it once and exits 0', async () => {
     const worker = serve({ FX_SLEEP_MS: '2000' });
     const id = await publish(event('uw_sigterm_finish', ['fx_sleep']));
-    await worker.waitForLog((l) => l.message === 'fx_sleep started');
-    const signalledAt = performance.now();
-    worker.child.kill('SIGTERM');
-    const { code, at } = await worker.exited;
-    expect(code).toBe(0);
-    expect(at - signalledAt).toBeLessThan(10_000);
+    await sigtermOnceStarted(worker);
     const completed = await settled(setup.completed);
     expect(completed.map((m) => m.attributes['source_message_id'])).toEqual([id]);
     expect(worker.logs.find((l) => l.message === 'stopped')).toMatchObject({ abandoned: 0 });
@@ -245,12 +250,7 @@ describe('serve with streaming pull, on the Pub/Sub emulator', () => {
   it('on SIGTERM nacks an event that cannot finish in time, exits 0 within 10 s, and it completes once elsewhere', async () => {
     const worker = serve({ FX_SLEEP_MS: '60000' });
     const id = await publish(event('uw_sigterm_abandon', ['fx_sleep']));
-    await worker.waitForLog((l) => l.message === 'fx_sleep started');
-    const signalledAt = performance.now();
-    worker.child.kill('SIGTERM');
-    const { code, at } = await worker.exited;
-    expect(code).toBe(0);
-    expect(at - signalledAt).toBeLessThan(10_000);
+    await sigtermOnceStarted(worker);
     expect(worker.logs.find((l) => l.message === 'stopped; unfinished events were nacked')).toMatchObject({
       abandoned: 1,
     });
