@@ -4,7 +4,7 @@
 import type { Message } from '@google-cloud/pubsub';
 
 import { loadConfig } from '../src/config.js';
-import { PUBLISH_BATCHING } from '../src/transport/publisher.js';
+import { PUBLISH_OPTIONS } from '../src/transport/publisher.js';
 import { createPubSub } from '../src/transport/pubsub.js';
 import { subscriberOptions } from '../src/transport/pull.js';
 
@@ -15,7 +15,7 @@ const libraryDefaults = process.argv.includes('--library-defaults');
 const pubsub = createPubSub(config.pubsub);
 const topic = libraryDefaults
   ? pubsub.topic(completedTopic)
-  : pubsub.topic(completedTopic, { batching: PUBLISH_BATCHING });
+  : pubsub.topic(completedTopic, PUBLISH_OPTIONS);
 const subscription = libraryDefaults
   ? pubsub.subscription(underwritingSubscription)
   : pubsub.subscription(underwritingSubscription, subscriberOptions(pullMaxMessages, 1_000));

@@ -31,6 +31,14 @@ export function documentSource(config: Config): DocumentSource {
 }
 
 /**
+ * The longest the configured document source can take to answer (the deadline budget): files
+ * are read at once.
+ */
+export function documentsBudgetMs(_config: Config): number {
+  return 0;
+}
+
+/**
  * Wires what every command that processes events needs: processors discovered, purchases read,
  * the pool started and warm. Everything that can be wrong with the configuration fails here,
  * before any event is taken.

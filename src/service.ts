@@ -1,13 +1,16 @@
 import type { AddressInfo } from 'node:net';
 
+import { checkPushAckDeadline, deadlineBudget } from './budget.js';
 import type { Config } from './config.js';
 import type { OrchestratorError } from './errors.js';
 import type { Logger } from './logging.js';
-import { startRuntime, type Runtime } from './runtime.js';
+import { documentsBudgetMs, startRuntime, type Runtime } from './runtime.js';
 import { createDeadLetter } from './transport/dead-letter.js';
-import { createMessageHandler } from './transport/handler.js';
+import { createMessageHandler, type MessageHandler } from './transport/handler.js';
 import { createHttpServer } from './transport/http.js';
-import { createCompletedPublisher } from './transport/publisher.js';
+import { createCompletedPublisher, PUBLISH_TIMEOUT_MS } from './transport/publisher.js';
+import { createPushAuth } from './transport/push-auth.js';
+import { registerPushRoute } from './transport/push.js';
 import { startPull, type PullSubscriber } from './transport/pull.js';
 import { createPubSub } from './transport/pubsub.js';
 
@@ -28,13 +31,17 @@ export interface Service {
 }
 
 /**
- * `serve`: the HTTP server first (so probes answer while the rest starts), then the processors,
- * the pool and the publisher, then the pull subscription when one is configured. A bad plugin or
- * configuration rejects here, before any message is taken.
+ * `serve`: the HTTP server first (so probes answer while the rest starts; a push that arrives
+ * meanwhile waits), then the processors, the pool, the publisher and the push signing keys,
+ * then the pull subscription when one is configured. A bad plugin or configuration rejects
+ * here, before any message is taken.
  */
 export async function startService(config: Config, log: Logger, host: string): Promise<Service> {
   const pubsub = createPubSub(config.pubsub);
   const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log);
+  const pushAuth = createPushAuth(config.push, log);
+  let resolveHandler: (handler: MessageHandler | undefined) => void = () => {};
+  const handlerReady = new Promise<MessageHandler | undefined>((resolve) => (resolveHandler = resolve));
   let runtime: Runtime | undefined;
   let pull: PullSubscriber | undefined;
   let stopping: Promise<void> | undefined;
@@ -49,13 +56,18 @@ export async function startService(config: Config, log: Logger, host: string): P
     const publisherProblem = publisher.notReady();
     if (publisherProblem) problems['publisher'] = publisherProblem;
     if (config.pubsub.underwritingSubscription && !pull?.isOpen()) problems['subscription'] = 'not open';
+    const pushProblem = pushAuth.notReady();
+    if (pushProblem) problems['push'] = pushProblem;
     return problems;
   });
+  registerPushRoute(server, { auth: pushAuth, handler: handlerReady, log });
   await server.listen({ port: config.port, host });
 
   try {
-    [runtime] = await Promise.all([startRuntime(config, log), publisher.warm()]);
+    [runtime] = await Promise.all([startRuntime(config, log), publisher.warm(), pushAuth.start()]);
   } catch (err) {
+    resolveHandler(undefined);
+    pushAuth.close();
     await server.close();
     publisher.close();
     await pubsub.close();
@@ -68,6 +80,15 @@ export async function startService(config: Config, log: Logger, host: string): P
     deadLetter: createDeadLetter(pubsub, config.pubsub.deadLetterTopic, log),
     log,
   });
+  resolveHandler(handler);
+  const budget = deadlineBudget({
+    timeoutsMs: [...started.processors.values()].map((p) => p.timeoutMs ?? config.processorTimeoutMs),
+    threads: config.processorThreads,
+    graceMs: config.processorTimeoutGraceMs,
+    documentsMs: documentsBudgetMs(config),
+    publishMs: PUBLISH_TIMEOUT_MS,
+  });
+  if (pushAuth.enabled) checkPushAckDeadline(budget, config.push.ackDeadlineSeconds, log);
   if (config.pubsub.underwritingSubscription) {
     pull = startPull({
       pubsub,
@@ -96,6 +117,7 @@ export async function startService(config: Config, log: Logger, host: string): P
         await started.close();
         await closing;
         await server.close();
+        pushAuth.close();
         publisher.close();
         await pubsub.close();
         log.info({ abandoned }, abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped');
@@ -116,6 +138,8 @@ export async function startService(config: Config, log: Logger, host: string): P
       port,
       processors: [...started.processors.keys()],
       threads: config.processorThreads,
+      push: pushAuth.enabled ? config.push.auth : 'refused',
+      deadline_budget_s: budget.totalMs / 1000,
       subscription: config.pubsub.underwritingSubscription ?? null,
       pull_max_messages: pull ? config.pubsub.pullMaxMessages : null,
       completed_topic: config.pubsub.completedTopic,

@@ -3,6 +3,7 @@ import type { PubSub, Topic } from '@google-cloud/pubsub';
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { InboundMessage } from './message.js';
+import { PUBLISH_OPTIONS } from './publisher.js';
 
 // Pub/Sub refuses attribute values over 1024 bytes.
 const MAX_ATTRIBUTE_BYTES = 1024;
@@ -16,7 +17,7 @@ const MAX_ATTRIBUTE_BYTES = 1024;
 export type DeadLetter = (message: InboundMessage, reason: string) => Promise<void>;
 
 export function createDeadLetter(pubsub: PubSub, topicName: string | undefined, log: Logger): DeadLetter {
-  const topic: Topic | undefined = topicName ? pubsub.topic(topicName) : undefined;
+  const topic: Topic | undefined = topicName ? pubsub.topic(topicName, PUBLISH_OPTIONS) : undefined;
 
   return async (message, reason) => {
     const errorReason = truncateUtf8(reason, MAX_ATTRIBUTE_BYTES);

@@ -61,7 +61,11 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
       await publisher.publish(result, message.id);
       return 'ack';
     } catch (err) {
-      const fields = { source_message_id: message.id, verdict: 'nack' };
+      const fields = {
+        source_message_id: message.id,
+        delivery_attempt: message.deliveryAttempt,
+        verdict: 'nack',
+      };
       if (err instanceof OrchestratorError && err.retryable) {
         log.warn({ ...fields, code: err.code, error_message: err.message }, 'event will be retried');
       } else {

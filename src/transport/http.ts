@@ -18,10 +18,17 @@ export function createHttpServer(log: Logger, notReady: ReadinessProblems) {
     loggerInstance: log,
     logController: new LogController({ disableRequestLogging: true }),
   });
-  // With request logging off, Fastify would not log its own errors either: a 5xx is ours to log.
+  // With request logging off, Fastify would not log its own errors either: they are ours to log.
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status >= 500) log.error({ err, method: request.method, url: request.url }, 'request failed');
+    const where = { method: request.method, url: request.url };
+    if (status >= 500) log.error({ ...where, err }, 'request failed');
+    // A body too large or not JSON: Pub/Sub does not send those, so the sender is worth knowing.
+    else
+      log.warn(
+        { ...where, status, code: (err as { code?: string }).code, reason: err.message },
+        'request refused',
+      );
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : messageOf(err) });
   });
 

@@ -6,6 +6,8 @@ export interface InboundMessage {
   attributes: Readonly<Record<string, string>>;
   /** `performance.now()` when the transport received it. */
   receivedAt: number;
+  /** How many times Pub/Sub has delivered it, when the subscription has a dead-letter policy. */
+  deliveryAttempt?: number | undefined;
 }
 
 /**

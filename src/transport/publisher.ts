@@ -12,6 +12,18 @@ import { GRPC, grpcCode } from './pubsub.js';
  */
 export const PUBLISH_BATCHING = { maxMessages: 100, maxMilliseconds: 0 } as const;
 
+/**
+ * The longest a publish may take, retries included (the deadline budget counts it). The
+ * client's own default is the same 60 s, set here so that it is stated, not inherited.
+ */
+export const PUBLISH_TIMEOUT_MS = 60_000;
+
+/** Options of every topic this service publishes to. */
+export const PUBLISH_OPTIONS = {
+  batching: PUBLISH_BATCHING,
+  gaxOpts: { timeout: PUBLISH_TIMEOUT_MS },
+} as const;
+
 // While the topic is missing or unreachable, how often readiness checks it again.
 const RECHECK_MS = 5_000;
 
@@ -30,7 +42,7 @@ export interface CompletedPublisher {
 }
 
 export function createCompletedPublisher(pubsub: PubSub, topicName: string, log: Logger): CompletedPublisher {
-  const topic: Topic = pubsub.topic(topicName, { batching: PUBLISH_BATCHING });
+  const topic: Topic = pubsub.topic(topicName, PUBLISH_OPTIONS);
   let problem: string | undefined = 'not connected to Pub/Sub yet';
   let recheck: NodeJS.Timeout | undefined;
 

@@ -70,6 +70,8 @@ export function startPull(options: PullOptions): PullSubscriber {
         data: message.data,
         attributes: message.attributes,
         receivedAt: performance.now(),
+        // 0 when the subscription has no dead-letter policy.
+        deliveryAttempt: message.deliveryAttempt || undefined,
       })
       .then((verdict) => (verdict === 'ack' ? message.ack() : message.nack()));
   });

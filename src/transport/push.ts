@@ -1,0 +1,90 @@
+import type { onRequestAsyncHookHandler, RouteHandlerMethod } from 'fastify';
+import { z } from 'zod';
+
+import type { Logger } from '../logging.js';
+import type { MessageHandler } from './handler.js';
+import type { HttpServer } from './http.js';
+import type { PushAuth } from './push-auth.js';
+
+/** Where Pub/Sub pushes. */
+export const PUSH_PATH = '/pubsub/push';
+
+/**
+ * The largest push body Pub/Sub can send: a 10 MB message (data and attributes) whose data
+ * arrives base64-encoded (4/3 larger), plus room for the attributes' JSON escaping and the
+ * envelope's own fields. Anything larger did not come from Pub/Sub: 413.
+ */
+export const PUSH_BODY_LIMIT_BYTES = Math.ceil((10 * 1024 * 1024) / 3) * 4 + 1024 * 1024;
+
+/** The body of a Pub/Sub push request ("wrapped" payload); unknown fields are ignored. */
+export const PushEnvelopeSchema = z.object({
+  message: z.object({
+    // Absent when the message has attributes only.
+    data: z.base64().optional(),
+    attributes: z.record(z.string(), z.string()).optional(),
+    messageId: z.string().min(1),
+    publishTime: z.iso.datetime({ offset: true }),
+  }),
+  subscription: z.string().min(1),
+  // Present when the subscription has a dead-letter policy.
+  deliveryAttempt: z.number().int().positive().optional(),
+});
+export type PushEnvelope = z.infer<typeof PushEnvelopeSchema>;
+
+export interface PushDeps {
+  auth: PushAuth;
+  /**
+   * The shared pipeline, once the service has started (a push that arrives earlier waits for
+   * it); `undefined` when start-up failed.
+   */
+  handler: Promise<MessageHandler | undefined>;
+  log: Logger;
+}
+
+/**
+ * `POST /pubsub/push`: the token is checked before the body is read (401, 403, or 503 when it
+ * cannot be checked); a body that is not a push envelope is 400, one larger than any Pub/Sub
+ * message 413. A valid envelope goes through the same handler as pulled messages, and its
+ * verdict is the status: 204 (ack: published, or poison dead-lettered) or 503 (retry).
+ */
+export function registerPushRoute(app: HttpServer, deps: PushDeps): void {
+  const { auth, log } = deps;
+
+  const authenticate: onRequestAsyncHookHandler = async (request, reply) => {
+    const verdict = await auth.check(request.headers.authorization);
+    if (verdict.ok) return;
+    log.warn({ status: verdict.status, reason: verdict.reason }, 'push refused');
+    if (verdict.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
+    await reply.code(verdict.status).send({ error: REFUSALS[verdict.status] });
+  };
+
+  const handlePush: RouteHandlerMethod = async (request, reply) => {
+    const receivedAt = performance.now();
+    const parsed = PushEnvelopeSchema.safeParse(request.body);
+    if (!parsed.success) {
+      const reason = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+      log.warn({ reason }, 'push refused: not a Pub/Sub push envelope');
+      return reply.code(400).send({ error: `not a Pub/Sub push envelope: ${reason}` });
+    }
+    const handler = await deps.handler;
+    if (handler === undefined) return reply.code(503).send({ error: 'the service did not start' });
+    const { message, deliveryAttempt } = parsed.data;
+    const verdict = await handler.handle({
+      id: message.messageId,
+      data: Buffer.from(message.data ?? '', 'base64'),
+      attributes: message.attributes ?? {},
+      receivedAt,
+      deliveryAttempt,
+    });
+    return reply.code(verdict === 'ack' ? 204 : 503).send();
+  };
+
+  app.register((scope, _options, done) => {
+    // Pub/Sub pushes JSON: anything else is 415, not a string to parse.
+    scope.removeContentTypeParser('text/plain');
+    scope.post(PUSH_PATH, { bodyLimit: PUSH_BODY_LIMIT_BYTES, onRequest: authenticate }, handlePush);
+    done();
+  });
+}
+
+const REFUSALS = { 401: 'unauthorized', 403: 'forbidden', 503: 'cannot verify push tokens now' } as const;
