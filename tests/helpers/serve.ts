@@ -17,10 +17,19 @@ export interface ServeProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
 
-/** Runs the built CLI's `serve` (built by `npm test` before vitest) as its own process. */
-export function startServe(env: Record<string, string>): ServeProcess {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), 'serve'], {
-    cwd: repoRoot,
+/** How to start it: node's arguments and working folder. */
+export interface Launch {
+  args: string[];
+  cwd: string;
+}
+
+/** The built CLI's `serve` (built by `npm test` before vitest), from the checkout. */
+const BUILT_SERVE: Launch = { args: [join(repoRoot, 'dist', 'src', 'cli.js'), 'serve'], cwd: repoRoot };
+
+/** Runs `serve` as its own process, with only `env` (and PATH) in its environment. */
+export function startServe(env: Record<string, string>, launch: Launch = BUILT_SERVE): ServeProcess {
+  const child = spawn(process.execPath, launch.args, {
+    cwd: launch.cwd,
     env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# The production image: `serve` on $PORT (Cloud Run sets it), as a non-root user.
+# tests/integration/dockerfile.test.ts rebuilds the runtime stage from this file on every
+# `npm test` (no Docker engine needed): what it copies, installed with production
+# dependencies only, must start and serve.
+
+ARG NODE_IMAGE=node:22-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs22-debian12:nonroot
+
+# Compile TypeScript with the dev dependencies.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY processors ./processors
+RUN npx tsc -p tsconfig.build.json
+
+# Production dependencies only, from the same lockfile.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
+
+# Runtime: Node and what serve needs, nothing else: no shell, no npm, no compiler.
+FROM ${RUNTIME_IMAGE} AS runtime
+WORKDIR /app
+ENV NODE_ENV=production PORT=8080
+COPY package.json ./
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/processors ./dist/processors
+# distroless's nonroot user (65532); the files above stay root-owned and read-only to it.
+USER nonroot
+EXPOSE 8080
+ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps"]
+CMD ["dist/src/cli.js", "serve"]

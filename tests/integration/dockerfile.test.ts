@@ -1,0 +1,145 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { DEFAULTS } from '../../src/config.js';
+import { ProcessingCompletedSchema } from '../../src/events/processing-completed.js';
+import { examplesDir } from '../../src/paths.js';
+import { PUSH_PATH } from '../../src/transport/push.js';
+import {
+  createStageBuilder,
+  execForm,
+  parseDockerfile,
+  type BuiltStage,
+  type Stage,
+} from '../helpers/dockerfile.js';
+import { repoRoot } from '../helpers/fixtures.js';
+import {
+  TEST_PROJECT_ID,
+  collectMessages,
+  createTopicWithSubscription,
+  emulatorPubSub,
+  uniqueName,
+} from '../helpers/pubsub.js';
+import { killServe, startServe, type ServeProcess } from '../helpers/serve.js';
+
+const host = inject('pubsubEmulatorHost');
+const stages: Stage[] = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+const runtime = stages.at(-1) as Stage;
+const last = (keyword: string) => runtime.instructions.filter((i) => i.keyword === keyword).at(-1)?.args;
+
+let scratch: string;
+let image: BuiltStage;
+let serve: ServeProcess | undefined;
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'dockerfile-'));
+  // Outside the checkout, so nothing resolves to the repository's own node_modules.
+  image = createStageBuilder(stages, scratch).build(runtime.name);
+}, 180_000);
+
+afterAll(async () => {
+  await killServe(serve);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('the Dockerfile', () => {
+  it('builds in stages and runs on a Node 22 image as a non-root user', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    expect(runtime.image).toMatch(/nodejs22|node:22/);
+    expect(image.user).toBeDefined();
+    expect(image.user).not.toMatch(/^(root|0)(:|$)/);
+    // The runtime stage installs nothing: what it has, it copies.
+    expect(runtime.instructions.map((i) => i.keyword)).not.toContain('RUN');
+  });
+
+  it('defaults PORT to the port it exposes, and runs serve', () => {
+    expect(image.env['PORT']).toBe(String(DEFAULTS.PORT));
+    expect(last('EXPOSE')).toBe(String(DEFAULTS.PORT));
+    expect(execForm(last('CMD') ?? '[]')).toEqual(['dist/src/cli.js', 'serve']);
+  });
+
+  it('keeps dev dependencies out of the runtime image', () => {
+    const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
+    const devOnly = Object.entries(lock.packages)
+      .filter(([path, meta]) => path.startsWith('node_modules/') && meta.dev === true)
+      .map(([path]) => path);
+    expect(devOnly).toContain('node_modules/vitest');
+    const installed = (path: string) => {
+      try {
+        readFileSync(join(image.root, image.workdir, path, 'package.json'));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(devOnly.filter(installed)).toEqual([]);
+    expect(installed('node_modules/piscina')).toBe(true);
+  });
+
+  it('serves from what its runtime stage copies: ready, and a push becomes processing.completed', async () => {
+    const pubsub = emulatorPubSub(host);
+    const completedTopic = uniqueName('completed');
+    const { subscription } = await createTopicWithSubscription(
+      pubsub,
+      completedTopic,
+      `${completedTopic}-sub`,
+    );
+    const completed = collectMessages(subscription);
+    try {
+      const entrypoint = execForm(last('ENTRYPOINT') ?? '[]');
+      expect(entrypoint[0]).toMatch(/\/node$/);
+      serve = startServe(
+        {
+          ...image.env,
+          PORT: '0',
+          GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
+          PUBSUB_EMULATOR_HOST: host,
+          PUSH_AUTH: 'disabled',
+          COMPLETED_TOPIC: completedTopic,
+          DOCUMENTS_DIR: join(examplesDir, 'documents'),
+        },
+        // The image's node is this machine's node; the rest of the command line is the image's.
+        {
+          args: [...entrypoint.slice(1), ...execForm(last('CMD') ?? '[]')],
+          cwd: join(image.root, image.workdir),
+        },
+      );
+      const base = `http://127.0.0.1:${await serve.port()}`;
+      const ready = await fetch(`${base}/readyz`);
+      expect(await ready.json()).toEqual({ status: 'ready' });
+      expect(ready.status).toBe(200);
+
+      const data = {
+        event: 'underwriting.created',
+        data: { underwriting_id: 'uw_image', documents: ['doc_001'], purchased_processors: ['bank_stmt_v1'] },
+      };
+      const res = await fetch(`${base}${PUSH_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          message: {
+            data: Buffer.from(JSON.stringify(data)).toString('base64'),
+            messageId: 'image-1',
+            publishTime: new Date().toISOString(),
+          },
+          subscription: 'projects/test-project/subscriptions/push',
+        }),
+      });
+      expect(res.status).toBe(204);
+      const [message] = await completed.waitFor(1, 10_000);
+      const result = ProcessingCompletedSchema.parse(JSON.parse(message!.data));
+      expect(result.completed_processors.map((p) => p.processor_id)).toEqual(['bank_stmt_v1']);
+
+      serve.child.kill('SIGTERM');
+      expect((await serve.exited).code).toBe(0);
+    } finally {
+      await completed.close();
+      await pubsub.close();
+    }
+  });
+});
