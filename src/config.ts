@@ -104,6 +104,9 @@ const EnvSchema = z.object({
   ),
 });
 
+/** Every environment variable the service reads (README's configuration table lists each). */
+export const ENV_VARIABLES = Object.keys(EnvSchema.shape);
+
 export interface Config {
   pubsub: {
     /** Project id; unset, the client library finds it (metadata server, credentials). */

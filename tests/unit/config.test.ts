@@ -1,10 +1,12 @@
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { DEFAULTS, loadConfig } from '../../src/config.js';
+import { DEFAULTS, ENV_VARIABLES, loadConfig } from '../../src/config.js';
 import { OrchestratorError } from '../../src/errors.js';
 import { builtProcessorsDir } from '../../src/paths.js';
+import { repoRoot } from '../helpers/fixtures.js';
 
 function configError(env: Record<string, string>): OrchestratorError {
   try {
@@ -128,5 +130,17 @@ describe('loadConfig', () => {
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.message.startsWith(line)).toBe(true);
     expect(err.message).not.toContain('\n');
+  });
+});
+
+describe('the configuration table in README', () => {
+  it('lists every variable the service reads, and no other', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## Configuration'),
+      readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1),
+    );
+    const documented = [...section.matchAll(/^\| `([A-Z_]+)` +\|/gm)].map(([, name]) => name);
+    expect([...documented].sort()).toEqual([...ENV_VARIABLES].sort());
   });
 });
