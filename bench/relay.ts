@@ -13,9 +13,7 @@ const { underwritingSubscription, completedTopic, pullMaxMessages } = config.pub
 if (!underwritingSubscription) throw new Error('relay: UNDERWRITING_SUBSCRIPTION is not set');
 const libraryDefaults = process.argv.includes('--library-defaults');
 const pubsub = createPubSub(config.pubsub);
-const topic = libraryDefaults
-  ? pubsub.topic(completedTopic)
-  : pubsub.topic(completedTopic, PUBLISH_OPTIONS);
+const topic = libraryDefaults ? pubsub.topic(completedTopic) : pubsub.topic(completedTopic, PUBLISH_OPTIONS);
 const subscription = libraryDefaults
   ? pubsub.subscription(underwritingSubscription)
   : pubsub.subscription(underwritingSubscription, subscriberOptions(pullMaxMessages, 1_000));

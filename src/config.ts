@@ -26,7 +26,7 @@ export const DEFAULTS = {
 } as const;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-const PUSH_AUTH_MODES = ['required', 'disabled'] as const;
+const PUSH_AUTH_MODES = ['required', 'cloud-run', 'disabled'] as const;
 
 // An empty variable (`FOO=` in a shell or a Docker env file) means "not set".
 const unsetIfEmpty = (v: unknown) => (v === '' ? undefined : v);
@@ -149,6 +149,11 @@ export interface Config {
   /** After SIGTERM, how long in-flight events may take to finish before they are nacked. */
   shutdownTimeoutMs: number;
   push: {
+    /**
+     * `required`: every push token is verified here, signature and claims. `cloud-run`: on
+     * Cloud Run with its IAM invoker check on, which verifies the signature and removes it; the
+     * claims are checked here. `disabled`: no token (the emulator only).
+     */
     auth: (typeof PUSH_AUTH_MODES)[number];
     audience: string | undefined;
     serviceAccount: string | undefined;
@@ -178,6 +183,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.PUSH_AUTH === 'disabled' && !e.PUBSUB_EMULATOR_HOST) {
     invalid('PUSH_AUTH: "disabled" is refused unless PUBSUB_EMULATOR_HOST is set (a local emulator)');
+  }
+  if (e.PUSH_AUTH === 'cloud-run' && !env['K_SERVICE']) {
+    invalid(
+      'PUSH_AUTH: "cloud-run" trusts Cloud Run\'s IAM check and is refused off Cloud Run (K_SERVICE is not set)',
+    );
   }
   if (e.PUBSUB_EMULATOR_HOST && !e.GOOGLE_CLOUD_PROJECT) {
     invalid('GOOGLE_CLOUD_PROJECT: required with PUBSUB_EMULATOR_HOST (any id, e.g. local-project)');

@@ -1,4 +1,11 @@
-import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import {
+  UnsecuredJWT,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+} from 'jose';
 
 import type { Config } from '../config.js';
 import { messageOf } from '../errors.js';
@@ -15,6 +22,8 @@ const CACHE_MAX_AGE_MS = 60 * 60_000;
 // A token naming an unknown key may trigger a fetch at most this often.
 const UNKNOWN_KEY_COOLDOWN_MS = 60_000;
 const FETCH_TIMEOUT_MS = 5_000;
+// What Cloud Run leaves of a token's signature once its own IAM check has verified it.
+const REMOVED_SIGNATURE = '.SIGNATURE_REMOVED_BY_GOOGLE';
 
 /** Why a push is refused: 401 bad token, 403 wrong identity, 503 the check itself cannot run. */
 export type PushAuthVerdict = { ok: true } | { ok: false; status: 401 | 403 | 503; reason: string };
@@ -35,7 +44,9 @@ export interface PushAuth {
  * Verifies the OIDC token Pub/Sub attaches to every push: an RS256 JWT signed by a key at
  * `PUSH_JWKS_URL`, `iss` one of `PUSH_ISSUERS`, `aud` = `PUSH_AUDIENCE`, `email` =
  * `PUSH_SERVICE_ACCOUNT` with `email_verified`, and `exp`/`iat` within a small clock skew.
- * Keys are cached and refreshed in the background, never fetched per request. With
+ * Keys are cached and refreshed in the background, never fetched per request. Behind Cloud
+ * Run's IAM check (`PUSH_AUTH=cloud-run`), a token arrives with its signature already verified
+ * and replaced by `SIGNATURE_REMOVED_BY_GOOGLE`: its claims get the same checks. With
  * `PUSH_AUTH=disabled` (the emulator, which signs nothing) every push is accepted; with auth
  * required but no audience or identity to check, every push is refused.
  */
@@ -60,6 +71,14 @@ export function createPushAuth(push: Config['push'], log: Logger): PushAuth {
     cooldownDuration: UNKNOWN_KEY_COOLDOWN_MS,
     timeoutDuration: FETCH_TIMEOUT_MS,
   });
+  // The key for a token; a failure to fetch the key set is told apart from a bad token.
+  const keyFor = async (...args: Parameters<typeof keys>) => {
+    try {
+      return await keys(...args);
+    } catch (err) {
+      throw fetchFailed(err) ? new KeysUnavailable(messageOf(err), { cause: err }) : err;
+    }
+  };
   let keysProblem: string | undefined = 'signing keys not fetched yet';
   let refresh: NodeJS.Timeout | undefined;
   let closed = false;
@@ -82,18 +101,31 @@ export function createPushAuth(push: Config['push'], log: Logger): PushAuth {
         authorization === undefined ? 'no Authorization header' : 'Authorization is not a Bearer token';
       return { ok: false, status: 401, reason };
     }
-    let claims: Record<string, unknown>;
+    const claimChecks = {
+      issuer: push.issuers,
+      audience,
+      clockTolerance: CLOCK_SKEW_S,
+      maxTokenAge: MAX_TOKEN_AGE_S,
+      requiredClaims: ['exp', 'iat'],
+    };
+    let claims: JWTPayload;
     try {
-      ({ payload: claims } = await jwtVerify(token, keys, {
-        algorithms: ['RS256'],
-        issuer: push.issuers,
-        audience,
-        clockTolerance: CLOCK_SKEW_S,
-        maxTokenAge: MAX_TOKEN_AGE_S,
-        requiredClaims: ['exp', 'iat'],
-      }));
+      if (token.endsWith(REMOVED_SIGNATURE)) {
+        if (push.auth !== 'cloud-run') {
+          return {
+            ok: false,
+            status: 401,
+            reason:
+              "the token's signature was removed by Cloud Run's IAM check: set PUSH_AUTH=cloud-run, " +
+              'or deploy with --no-invoker-iam-check so that the service verifies it',
+          };
+        }
+        claims = strippedClaims(token, claimChecks);
+      } else {
+        ({ payload: claims } = await jwtVerify(token, keyFor, { algorithms: ['RS256'], ...claimChecks }));
+      }
     } catch (err) {
-      if (keysUnavailable(err)) {
+      if (err instanceof KeysUnavailable) {
         return { ok: false, status: 503, reason: `signing keys unavailable: ${messageOf(err)}` };
       }
       return { ok: false, status: 401, reason: `invalid token: ${messageOf(err)}` };
@@ -127,6 +159,18 @@ export function createPushAuth(push: Config['push'], log: Logger): PushAuth {
   };
 }
 
+/**
+ * The claims of a token whose signature Cloud Run verified and removed (PUSH_AUTH=cloud-run):
+ * its header must still say RS256; its claims get every check a signed token gets.
+ */
+function strippedClaims(token: string, checks: Parameters<typeof UnsecuredJWT.decode>[1]): JWTPayload {
+  if (decodeProtectedHeader(token).alg !== 'RS256')
+    throw new errors.JWTInvalid('the token was not RS256-signed');
+  const [, payload] = token.split('.');
+  const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload ?? ''}.`;
+  return UnsecuredJWT.decode(unsigned, checks).payload;
+}
+
 // Every push gets the same verdict, without a token being looked at.
 function unchecked(enabled: boolean, verdict: PushAuthVerdict): PushAuth {
   return {
@@ -138,8 +182,11 @@ function unchecked(enabled: boolean, verdict: PushAuthVerdict): PushAuth {
   };
 }
 
-// The key set could not be fetched or read: not the token's fault, so Pub/Sub should retry.
-function keysUnavailable(err: unknown): boolean {
+class KeysUnavailable extends Error {}
+
+// The key set could not be fetched or read (the network, a timeout, a non-200, not a JWKS):
+// not the token's fault, so Pub/Sub should retry.
+function fetchFailed(err: unknown): boolean {
   if (!(err instanceof errors.JOSEError)) return true;
   return (
     err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err.code === 'ERR_JOSE_GENERIC'

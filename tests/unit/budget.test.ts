@@ -41,7 +41,7 @@ describe('the push ack deadline check', () => {
         push_ack_deadline_s: 600,
         message: expect.stringMatching(
           /up to 666 s, longer than .* ack deadline of 600 s \(PUSH_ACK_DEADLINE_SECONDS\)/,
-        ),
+        ) as string,
       }),
     ]);
   });

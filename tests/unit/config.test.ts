@@ -84,6 +84,12 @@ describe('loadConfig', () => {
     });
   });
 
+  it('accepts PUSH_AUTH=cloud-run on Cloud Run, which sets K_SERVICE', () => {
+    expect(loadConfig({ PUSH_AUTH: 'cloud-run', K_SERVICE: 'processor-orchestrator' }).push.auth).toBe(
+      'cloud-run',
+    );
+  });
+
   it('reads the transport variables', () => {
     const config = loadConfig({
       GOOGLE_CLOUD_PROJECT: 'p1',
@@ -122,7 +128,11 @@ describe('loadConfig', () => {
       { DOCUMENTS_URL: 'https://x', DOCUMENTS_DIR: 'd' },
       'DOCUMENTS_DIR: set DOCUMENTS_URL or DOCUMENTS_DIR, not both',
     ],
-    [{ PUSH_AUTH: 'off' }, 'PUSH_AUTH: must be one of required, disabled'],
+    [{ PUSH_AUTH: 'off' }, 'PUSH_AUTH: must be one of required, cloud-run, disabled'],
+    [
+      { PUSH_AUTH: 'cloud-run' },
+      'PUSH_AUTH: "cloud-run" trusts Cloud Run\'s IAM check and is refused off Cloud Run',
+    ],
     [{ PUSH_AUTH: 'disabled' }, 'PUSH_AUTH: "disabled" is refused unless PUBSUB_EMULATOR_HOST is set'],
     [{ PUSH_ACK_DEADLINE_SECONDS: '5' }, 'PUSH_ACK_DEADLINE_SECONDS: '],
   ])('stops with one line naming the variable for %j', (env, line) => {

@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS, type Config } from '../../src/config.js';
 import { createPushAuth, type PushAuth, type PushAuthVerdict } from '../../src/transport/push-auth.js';
 import { capturingLog, silentLog } from '../helpers/fixtures.js';
-import { AUDIENCE, KID, PUSH_SA, startTestIssuer, unsignedToken, type TestIssuer } from '../helpers/oidc.js';
+import {
+  AUDIENCE,
+  KID,
+  PUSH_SA,
+  startTestIssuer,
+  unsignedToken,
+  type SignOptions,
+  type TestIssuer,
+} from '../helpers/oidc.js';
 
 let issuer: TestIssuer;
 let auth: PushAuth;
@@ -22,6 +30,8 @@ function pushConfig(overrides: Partial<Config['push']> = {}): Config['push'] {
 }
 
 const bearer = (token: string) => `Bearer ${token}`;
+/** What Cloud Run's IAM check forwards: the token with its signature replaced. */
+const stripped = (token: string) => `${token.split('.').slice(0, 2).join('.')}.SIGNATURE_REMOVED_BY_GOOGLE`;
 const refused = (status: number) => expect.objectContaining({ ok: false, status }) as PushAuthVerdict;
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -153,6 +163,49 @@ describe('push OIDC verification, against keys served on loopback', () => {
       expect(lines.map((l) => l['message'])).toEqual([
         expect.stringMatching(/^push is not configured: PUSH_(AUDIENCE|SERVICE_ACCOUNT) not set/),
       ]);
+    }
+  });
+
+  it("refuses a token whose signature Cloud Run's IAM check removed, naming the fix, unless PUSH_AUTH=cloud-run", async () => {
+    const verdict = await auth.check(bearer(stripped(await issuer.sign())));
+    expect(verdict).toEqual(refused(401));
+    expect(verdict.ok === false && verdict.reason).toMatch(
+      /set PUSH_AUTH=cloud-run, or deploy with --no-invoker-iam-check/,
+    );
+  });
+
+  it('behind Cloud Run (PUSH_AUTH=cloud-run), checks every claim of a token whose signature Cloud Run removed', async () => {
+    const cloudRun = createPushAuth(pushConfig({ auth: 'cloud-run' }), silentLog);
+    await cloudRun.start();
+    try {
+      expect(await cloudRun.check(bearer(stripped(await issuer.sign())))).toEqual({ ok: true });
+      const cases: [SignOptions, number][] = [
+        [{ claims: { aud: 'https://someone-else.example/push' } }, 401],
+        [{ claims: { iat: now() - 7200, exp: now() - 300 } }, 401],
+        [{ claims: { iss: 'https://evil.example' } }, 401],
+        [{ omit: ['exp'] }, 401],
+        [{ claims: { email: 'someone@other-project.iam.gserviceaccount.com' } }, 403],
+        [{ claims: { email_verified: false } }, 403],
+      ];
+      for (const [options, status] of cases) {
+        expect(await cloudRun.check(bearer(stripped(await issuer.sign(options))))).toEqual(refused(status));
+      }
+      for (const garbage of [
+        'x.y',
+        '..',
+        'eyJhbGciOi.eyJzdWIiOi',
+        `${Buffer.from('[]').toString('base64url')}.e30`,
+      ]) {
+        expect(await cloudRun.check(bearer(`${garbage}.SIGNATURE_REMOVED_BY_GOOGLE`))).toEqual(refused(401));
+      }
+      // A header that does not claim RS256 is not what Cloud Run verified.
+      expect(await cloudRun.check(bearer(stripped(unsignedToken())))).toEqual(refused(401));
+      // A token that still has its signature is verified as usual.
+      expect(await cloudRun.check(bearer(await issuer.sign()))).toEqual({ ok: true });
+      const forged = await issuer.sign({ key: await issuer.strangerKey() });
+      expect(await cloudRun.check(bearer(forged))).toEqual(refused(401));
+    } finally {
+      cloudRun.close();
     }
   });
 
