@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Points Pub/Sub at the deployed service; run after the first deploy (cloudbuild.yaml). Safe to
+# run again: an existing push subscription is updated to these settings.
+#
+#   PROJECT=my-project deploy/subscribe.sh
+#   DRY_RUN=1 PROJECT=my-project deploy/subscribe.sh   # print the changes, make none
+#
+# Every name can be overridden from the environment (see deploy/common.sh); use the values the
+# build was given (_PUSH_AUDIENCE, _PUSH_SERVICE_ACCOUNT, ...) if they differ from the defaults.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+p=(--project="$PROJECT" --quiet)
+bind=(--format=none)
+
+if ! URL="$(gcloud run services describe "$SERVICE" --region="$REGION" --format='value(status.url)' "${p[@]}")" ||
+  [[ -z "$URL" ]]; then
+  echo "no Cloud Run service ${SERVICE} in ${REGION} of ${PROJECT}: deploy it first (gcloud builds submit)" >&2
+  exit 1
+fi
+ENDPOINT="${URL}/pubsub/push"
+echo "   pushing to ${ENDPOINT}" >&2
+
+# Cloud Run lets a push in only if its token's identity may invoke the service.
+change_retried gcloud run services add-iam-policy-binding "$SERVICE" --region="$REGION" \
+  --member="serviceAccount:${PUSH_SERVICE_ACCOUNT}" --role=roles/run.invoker "${bind[@]}" "${p[@]}"
+
+settings=(
+  --push-endpoint="$ENDPOINT"
+  # Tokens signed as the push identity, with the service's custom audience: Cloud Run accepts
+  # that audience (--set-custom-audiences) and the service checks both (PUSH_*).
+  --push-auth-service-account="$PUSH_SERVICE_ACCOUNT"
+  --push-auth-token-audience="$PUSH_AUDIENCE"
+  # How long an event may take before Pub/Sub delivers it again; the maximum. Cloud Run's
+  # request timeout (--timeout in cloudbuild.yaml) is at least this.
+  --ack-deadline="$ACK_DEADLINE_SECONDS"
+  # A failed or refused delivery is retried with backoff, at most this many times, then the
+  # message goes to the dead-letter topic.
+  --min-retry-delay="$MIN_RETRY_DELAY"
+  --max-retry-delay="$MAX_RETRY_DELAY"
+  --dead-letter-topic="$DEAD_LETTER_TOPIC"
+  --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS"
+  # Quiet weeks must not delete the subscription (the default: 31 days without deliveries).
+  --expiration-period=never
+)
+if exists gcloud pubsub subscriptions describe "$PUSH_SUBSCRIPTION" "${p[@]}"; then
+  change gcloud pubsub subscriptions update "$PUSH_SUBSCRIPTION" "${settings[@]}" "${p[@]}"
+else
+  change gcloud pubsub subscriptions create "$PUSH_SUBSCRIPTION" --topic="$UNDERWRITING_TOPIC" \
+    "${settings[@]}" "${p[@]}"
+fi
+
+# Dead-lettering acks the message on this subscription as the Pub/Sub service agent.
+NUMBER="${PROJECT_NUMBER:-$(project_number)}"
+change_retried gcloud pubsub subscriptions add-iam-policy-binding "$PUSH_SUBSCRIPTION" \
+  --member="serviceAccount:service-${NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com" \
+  --role=roles/pubsub.subscriber "${bind[@]}" "${p[@]}"
+
+echo "== Done: ${PUSH_SUBSCRIPTION} pushes ${UNDERWRITING_TOPIC} to ${ENDPOINT}" >&2

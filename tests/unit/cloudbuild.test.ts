@@ -1,0 +1,282 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { z } from 'zod';
+
+import { DEFAULTS, ENV_VARIABLES, loadConfig } from '../../src/config.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+
+// Strict, so a misspelt key (`waitfor`, `substitution`) fails here rather than being ignored.
+const StepSchema = z.strictObject({
+  id: z.string(),
+  name: z.string(),
+  entrypoint: z.string().optional(),
+  args: z.array(z.string()),
+  env: z.array(z.string()).optional(),
+  waitFor: z.array(z.string()).optional(),
+});
+const CloudBuildSchema = z.strictObject({
+  steps: z.array(StepSchema).min(1),
+  images: z.array(z.string()),
+  substitutions: z.record(z.string(), z.string()),
+  options: z.strictObject({ dynamicSubstitutions: z.boolean().optional(), logging: z.string().optional() }),
+  timeout: z.string().regex(/^\d+s$/),
+});
+type Step = z.infer<typeof StepSchema>;
+
+const build = CloudBuildSchema.parse(parse(read('cloudbuild.yaml')) as unknown);
+
+function step(id: string): Step {
+  const found = build.steps.find((s) => s.id === id);
+  if (!found) throw new Error(`cloudbuild.yaml has no step ${id}`);
+  return found;
+}
+
+/** Values of `--name=value` in a step's arguments. */
+function flagValues(args: readonly string[], name: string): string[] {
+  return args.filter((arg) => arg.startsWith(`--${name}=`)).map((arg) => arg.slice(name.length + 3));
+}
+
+function flagValue(args: readonly string[], name: string): string {
+  const values = flagValues(args, name);
+  if (values.length !== 1) throw new Error(`expected one --${name}=…, found ${values.length}`);
+  return values[0] as string;
+}
+
+/** `k=v,k=v` (gcloud's dictionary flags) as an object; a key given twice fails. */
+function dictionary(value: string): Record<string, string> {
+  const entries = value.split(',').map((pair) => {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`not KEY=VALUE: ${pair}`);
+    return [pair.slice(0, at), pair.slice(at + 1)] as const;
+  });
+  const keys = entries.map(([key]) => key);
+  expect(new Set(keys).size, `a key given twice in ${value}`).toBe(keys.length);
+  return Object.fromEntries(entries);
+}
+
+// Cloud Build's substitutions: `$NAME` or `${NAME}`; `$$` is a literal dollar sign.
+const REFERENCE = /\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g;
+// Built in for every build (the trigger-only ones are empty in a `gcloud builds submit`).
+const BUILT_INS: Record<string, string> = {
+  PROJECT_ID: 'some-project',
+  PROJECT_NUMBER: '123456789012',
+  BUILD_ID: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+  LOCATION: 'global',
+};
+
+function references(text: string): string[] {
+  return [...text.matchAll(REFERENCE)].flatMap((m) => (m[0] === '$$' ? [] : [(m[1] ?? m[2]) as string]));
+}
+
+function substitute(text: string, values: Record<string, string>): string {
+  const result = text.replace(REFERENCE, (match, braced?: string, bare?: string) => {
+    if (match === '$$') return '$';
+    const name = (braced ?? bare) as string;
+    const value = values[name];
+    if (value === undefined) throw new Error(`${name} is not defined (in ${text})`);
+    return value;
+  });
+  // Whatever is left (bash-style `${_X,,}` and the like) this check does not understand.
+  expect(result, `unresolved substitution in ${text}`).not.toContain('$');
+  return result;
+}
+
+/** The built-ins and every substitution's default, resolved as Cloud Build would. */
+function resolvedDefaults(overrides: Record<string, string> = {}): Record<string, string> {
+  const values: Record<string, string> = { ...BUILT_INS };
+  for (const [name, value] of Object.entries(build.substitutions))
+    values[name] = substitute(value, BUILT_INS);
+  return { ...values, ...overrides };
+}
+
+/** A gcloud duration (`600`, `10m`, `1h5m`) in seconds. */
+function seconds(duration: string): number {
+  if (/^\d+$/.test(duration)) return Number(duration);
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration);
+  if (!m || duration === '') throw new Error(`not a duration: ${duration}`);
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+const ESCAPES = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+
+function gcloudHelp(command: readonly string[]): string {
+  const result = spawnSync('gcloud', [...command, '--help'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
+  });
+  if (result.error) {
+    throw new Error(
+      `cannot check cloudbuild.yaml's gcloud flags: gcloud could not run (${result.error.message}); ` +
+        'install it (deploy/install-emulator.sh installs it on Debian)',
+    );
+  }
+  if (result.status !== 0) throw new Error(`gcloud ${command.join(' ')} --help failed: ${result.stderr}`);
+  return result.stdout.replace(ESCAPES, '');
+}
+
+/** The flags a `gcloud … --help` page defines: its flag entries and the gcloud-wide flags. */
+function definedFlags(help: string): Set<string> {
+  const flags = new Set<string>();
+  for (const m of help.matchAll(/^ +--(\[no-\])?([a-z][a-z0-9-]*)/gm)) {
+    flags.add(m[2] as string);
+    if (m[1]) flags.add(`no-${m[2]}`);
+  }
+  const wide = /GCLOUD WIDE FLAGS\n([\s\S]*?)\n\n/.exec(help)?.[1] ?? '';
+  for (const m of wide.matchAll(/--([a-z][a-z0-9-]*)/g)) flags.add(m[1] as string);
+  return flags;
+}
+
+const IMAGE = '${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_SERVICE}:$BUILD_ID';
+
+describe('cloudbuild.yaml', () => {
+  it('installs, tests, builds, pushes and deploys, each step waiting for the one before', () => {
+    expect(build.steps.map((s) => s.id)).toEqual(['install', 'test', 'build', 'push', 'deploy']);
+    expect(build.steps.map((s) => s.waitFor)).toEqual([['-'], ['install'], ['test'], ['build'], ['push']]);
+  });
+
+  it('runs npm ci, then npm test with the Pub/Sub emulator installed, on Node 22 bookworm', () => {
+    const install = step('install');
+    expect(install.name).toBe('node:22-bookworm');
+    expect([install.entrypoint, ...install.args].slice(0, 2)).toEqual(['npm', 'ci']);
+
+    const test = step('test');
+    expect(test.name).toBe('node:22-bookworm');
+    expect(test.entrypoint).toBe('bash');
+    expect(test.args).toEqual(['-c', 'bash deploy/install-emulator.sh && npm test']);
+    expect(existsSync(join(ROOT, 'deploy/install-emulator.sh'))).toBe(true);
+  });
+
+  it('builds the runtime stage of the Dockerfile, pushes it, deploys it and records it under one tag', () => {
+    const docker = step('build');
+    expect(docker.name).toBe('gcr.io/cloud-builders/docker');
+    expect(docker.args[0]).toBe('build');
+    expect(flagValue(docker.args, 'file')).toBe('Dockerfile');
+    expect(read('Dockerfile')).toMatch(new RegExp(`^FROM .+ AS ${flagValue(docker.args, 'target')}$`, 'm'));
+    expect(flagValue(docker.args, 'tag')).toBe(IMAGE);
+    expect(docker.args.at(-1)).toBe('.');
+
+    expect(step('push').args).toEqual(['push', IMAGE]);
+    expect(flagValue(step('deploy').args, 'image')).toBe(IMAGE);
+    expect(build.images).toEqual([IMAGE]);
+  });
+
+  it('deploys a private Cloud Run service whose request timeout covers the push ack deadline', () => {
+    const deploy = step('deploy');
+    expect(deploy.name).toBe('gcr.io/google.com/cloudsdktool/cloud-sdk:slim');
+    expect([deploy.entrypoint, ...deploy.args.slice(0, 3)]).toEqual([
+      'gcloud',
+      'run',
+      'deploy',
+      '${_SERVICE}',
+    ]);
+    expect(deploy.args).toContain('--no-allow-unauthenticated');
+    expect(deploy.args).not.toContain('--allow-unauthenticated');
+    // PUSH_AUTH=cloud-run trusts the signature check of Cloud Run's IAM: it must stay on.
+    expect(dictionary(flagValue(deploy.args, 'set-env-vars'))['PUSH_AUTH']).toBe('cloud-run');
+    expect(deploy.args).not.toContain('--no-invoker-iam-check');
+    expect(flagValue(deploy.args, 'region')).toBe('${_REGION}');
+    expect(flagValue(deploy.args, 'service-account')).toBe('${_RUNTIME_SERVICE_ACCOUNT}');
+    expect(seconds(flagValue(deploy.args, 'timeout'))).toBeGreaterThanOrEqual(
+      DEFAULTS.PUSH_ACK_DEADLINE_SECONDS,
+    );
+  });
+
+  it('routes no request to a new instance before GET /readyz answers', () => {
+    const probe = dictionary(flagValue(step('deploy').args, 'startup-probe'));
+    expect(probe['httpGet.path']).toBe('/readyz');
+    // Cloud Run's limits: the period at most 240 s, the timeout no longer than the period.
+    const period = Number(probe['periodSeconds'] ?? 10);
+    expect(period).toBeLessThanOrEqual(240);
+    expect(Number(probe['timeoutSeconds'] ?? 1)).toBeLessThanOrEqual(period);
+  });
+
+  it('lets Cloud Run accept the audience the app checks push tokens against', () => {
+    const deploy = step('deploy');
+    const env = dictionary(flagValue(deploy.args, 'set-env-vars'));
+    expect(flagValue(deploy.args, 'set-custom-audiences')).toBe('${_PUSH_AUDIENCE}');
+    expect(env['PUSH_AUDIENCE']).toBe('${_PUSH_AUDIENCE}');
+  });
+
+  it('defines every substitution it uses and uses every one it defines', () => {
+    const { substitutions, ...rest } = build;
+    const used = new Set(references(JSON.stringify(rest)));
+    const defined = Object.keys(substitutions);
+    for (const name of defined) expect(name).toMatch(/^_[A-Z0-9_]+$/);
+    expect([...used].filter((name) => name.startsWith('_') && !defined.includes(name))).toEqual([]);
+    expect(defined.filter((name) => !used.has(name))).toEqual([]);
+    // Defaults may name built-ins only, and only with dynamic substitutions on.
+    const inDefaults = Object.values(substitutions).flatMap(references);
+    expect([...used, ...inDefaults].filter((name) => !name.startsWith('_') && !(name in BUILT_INS))).toEqual(
+      [],
+    );
+    expect(inDefaults.filter((name) => name.startsWith('_'))).toEqual([]);
+    if (inDefaults.length > 0) expect(build.options.dynamicSubstitutions).toBe(true);
+    expect(build.options.logging).toBe('CLOUD_LOGGING_ONLY');
+  });
+
+  it('sets only variables the service reads, with values loadConfig accepts', () => {
+    const template = flagValue(step('deploy').args, 'set-env-vars');
+    const unknown = Object.keys(dictionary(template)).filter((name) => !ENV_VARIABLES.includes(name));
+    expect(unknown).toEqual([]);
+
+    const values = resolvedDefaults();
+    // Cloud Run sets K_SERVICE in every instance.
+    const onCloudRun = (env: Record<string, string>) => loadConfig({ K_SERVICE: values['_SERVICE'], ...env });
+    const config = onCloudRun(dictionary(substitute(template, values)));
+    expect(config.pubsub).toMatchObject({
+      projectId: 'some-project',
+      emulatorHost: undefined,
+      underwritingTopic: values['_UNDERWRITING_TOPIC'],
+      completedTopic: values['_COMPLETED_TOPIC'],
+      deadLetterTopic: values['_DEAD_LETTER_TOPIC'],
+    });
+    expect(config.push).toMatchObject({
+      auth: 'cloud-run',
+      audience: values['_PUSH_AUDIENCE'],
+      serviceAccount: values['_PUSH_SERVICE_ACCOUNT'],
+      ackDeadlineSeconds: DEFAULTS.PUSH_ACK_DEADLINE_SECONDS,
+    });
+    expect(values['_PUSH_SERVICE_ACCOUNT']).toMatch(
+      /^[a-z][a-z0-9-]+@some-project\.iam\.gserviceaccount\.com$/,
+    );
+    expect(values['_RUNTIME_SERVICE_ACCOUNT']).toMatch(
+      /^[a-z][a-z0-9-]+@some-project\.iam\.gserviceaccount\.com$/,
+    );
+
+    // What an operator passes for the document service in production.
+    const production = resolvedDefaults({
+      _DOCUMENTS_URL: 'https://documents-abc123-uc.a.run.app/',
+      _DOCUMENTS_AUDIENCE: 'https://documents-abc123-uc.a.run.app',
+    });
+    const withDocuments = onCloudRun(dictionary(substitute(template, production)));
+    expect(withDocuments.documentsUrl).toBe('https://documents-abc123-uc.a.run.app');
+    expect(withDocuments.documentsAudience).toBe('https://documents-abc123-uc.a.run.app');
+  });
+
+  it('uses only flags and startup probe keys that gcloud run deploy accepts', () => {
+    const help = gcloudHelp(['run', 'deploy']);
+    const known = definedFlags(help);
+    const deploy = step('deploy');
+    const used = deploy.args.filter((arg) => arg.startsWith('--')).map((arg) => arg.slice(2).split('=')[0]);
+    expect(used.length).toBeGreaterThan(5);
+    expect(used.filter((flag) => !known.has(flag as string))).toEqual([]);
+
+    const listed = /--startup-probe=[\s\S]*?Currently supported keys are:([\s\S]*?)\n\n/.exec(help)?.[1];
+    if (listed === undefined) throw new Error('gcloud run deploy --help lists no startup probe keys');
+    const supported = listed
+      .replace(/\s+/g, ' ')
+      .replace(/\.\s*$/, '')
+      .split(',')
+      .map((key) => key.trim());
+    const keys = Object.keys(dictionary(flagValue(deploy.args, 'startup-probe')));
+    expect(keys.filter((key) => !supported.includes(key))).toEqual([]);
+  });
+});
