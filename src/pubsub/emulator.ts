@@ -16,7 +16,8 @@ const DEFAULTS = {
 const HOST = '127.0.0.1';
 const EMULATOR_IN_SDK = join('platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
 const INSTALL_HINT =
-  'install it with: sudo apt-get install google-cloud-cli-pubsub-emulator (or: gcloud components install pubsub-emulator)';
+  'install it with: sudo apt-get install google-cloud-cli-pubsub-emulator (or: gcloud components install ' +
+  "pubsub-emulator; on Debian without Google's apt repository: deploy/install-emulator.sh)";
 
 /** A running official Pub/Sub emulator, listening on loopback. */
 export interface Emulator {
