@@ -1,7 +1,7 @@
-// `npm run bench [-- pool|pubsub]`: orchestration throughput against raw Piscina and against a
-// thread per run, how late a TIMEOUT settles after its deadline, and end to end through the Pub/Sub
-// emulator against a bare relay. Prints one table; exits 0 even when a target is missed (the table
-// says so), 1 only when a bench itself breaks.
+// `npm run bench [-- pool|pubsub|push]`: orchestration throughput against raw Piscina and against
+// a thread per run, how late a TIMEOUT settles after its deadline, end to end through the Pub/Sub
+// emulator against a bare relay, and what verifying push tokens in the app costs. Prints one
+// table; exits 0 even when a target is missed (the table says so), 1 only when a bench breaks.
 import { availableParallelism, cpus } from 'node:os';
 
 import { DEFAULTS } from '../src/config.js';
@@ -9,6 +9,7 @@ import { discoverProcessors, type InstalledProcessor } from '../src/processors/d
 import { timeoutLateness, type Lateness } from './lateness.js';
 import { fixturePaths } from './paths.js';
 import { pubsubRows, type PubSubSettings } from './pubsub.js';
+import { pushRows, type PushSettings } from './push.js';
 import { workerPerRunThroughput } from './spawn.js';
 import { median, quantile } from './stats.js';
 import { int, resultsTable, verdict, type Row } from './table.js';
@@ -29,9 +30,16 @@ const SETTINGS = {
     shape: { burstEvents: 3_000, warmupEvents: 300, pacedRate: 200, pacedEvents: 1_000 },
     targets: { throughputRatio: 0.8, addedP50Ms: 5 },
   } satisfies PubSubSettings,
+  push: {
+    rounds: 3,
+    requests: 3_000,
+    warmup: 300,
+    concurrency: 32,
+    targets: { authRatio: 0.9 },
+  } satisfies PushSettings,
 } as const;
 
-const SECTIONS = ['pool', 'pubsub'] as const;
+const SECTIONS = ['pool', 'pubsub', 'push'] as const;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const ms = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n} ms`);
@@ -81,6 +89,7 @@ async function main(argv: string[]): Promise<void> {
   const rows: Row[] = [];
   if (sections.includes('pool')) rows.push(...(await poolRows()));
   if (sections.includes('pubsub')) rows.push(...(await pubsubRows(SETTINGS.pubsub, progress)));
+  if (sections.includes('push')) rows.push(...(await pushRows(SETTINGS.push, progress)));
   process.stdout.write(resultsTable(rows));
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -1,6 +1,6 @@
 // End to end through the Pub/Sub emulator: `serve` with three trivial processors against a bare
 // relay (receive, publish one reply, ack), each its own process on fresh topics, in the same run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,9 +10,10 @@ import type { Message, Subscription, Topic } from '@google-cloud/pubsub';
 import { examplesDir, packageRoot } from '../src/paths.js';
 import { createPubSub } from '../src/transport/pubsub.js';
 import { startEmulator } from '../src/pubsub/emulator.js';
+import { spawnContender } from './child.js';
 import { fixturePaths } from './paths.js';
 import { median, quantile } from './stats.js';
-import { int, verdict, type Row } from './table.js';
+import { int, ms1, signedMs, verdict, type Row } from './table.js';
 
 /** `relay` uses `serve`'s client settings; `relay-defaults` the client library's. */
 export type Contender = 'orchestrator' | 'relay' | 'relay-defaults';
@@ -147,28 +148,17 @@ function startContender(
           join(packageRoot, 'dist', 'bench', 'relay.js'),
           ...(contender === 'relay-defaults' ? ['--library-defaults'] : []),
         ];
-  const child = spawn(process.execPath, args, {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      GOOGLE_CLOUD_PROJECT: PROJECT,
-      PUBSUB_EMULATOR_HOST: host,
-      UNDERWRITING_SUBSCRIPTION: `${names.in}-sub`,
-      COMPLETED_TOPIC: names.out,
-      PROCESSORS_DIR: fixturePaths().trivialDir,
-      DOCUMENTS_DIR: join(examplesDir, 'documents'),
-      PORT: '0',
-      // As in production: one INFO line per event, written (and here discarded) as it would be.
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  return spawnContender(contender, args, {
+    GOOGLE_CLOUD_PROJECT: PROJECT,
+    PUBSUB_EMULATOR_HOST: host,
+    UNDERWRITING_SUBSCRIPTION: `${names.in}-sub`,
+    COMPLETED_TOPIC: names.out,
+    PROCESSORS_DIR: fixturePaths().trivialDir,
+    DOCUMENTS_DIR: join(examplesDir, 'documents'),
+    PORT: '0',
+    // As in production: one INFO line per event, written (and here discarded) as it would be.
+    LOG_LEVEL: 'info',
   });
-  // Its stderr is read (and dropped) as a log collector would; its tail explains a failure.
-  let tail = '';
-  child.stderr?.on('data', (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-2000)));
-  child.once('exit', (code) => {
-    if (code !== 0 && code !== null) console.error(`bench: ${contender} exited with ${code}:\n${tail}`);
-  });
-  return child;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -208,8 +198,6 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
     const ratio = eps('orchestrator') / eps('relay');
     const addedP50 = p('orchestrator', 0.5) - p('relay', 0.5);
     const { targets, shape, rounds } = settings;
-    const ms = (n: number) => `${n.toFixed(1)} ms`;
-    const signed = (n: number) => `${n < 0 ? '-' : '+'}${ms(Math.abs(n))}`;
     return [
       {
         measure: `(d) Pub/Sub events/s, burst of ${shape.burstEvents}, ours vs relay (median of ${rounds})`,
@@ -221,17 +209,17 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
       },
       {
         measure: `(e) publish -> reply p50 at ${shape.pacedRate} events/s, ours vs relay`,
-        ours: ms(p('orchestrator', 0.5)),
-        baseline: ms(p('relay', 0.5)),
-        ratio: signed(addedP50),
+        ours: ms1(p('orchestrator', 0.5)),
+        baseline: ms1(p('relay', 0.5)),
+        ratio: signedMs(addedP50),
         target: `<= +${targets.addedP50Ms} ms`,
         verdict: verdict(addedP50 <= targets.addedP50Ms),
       },
       {
         measure: `(e) publish -> reply p99 at ${shape.pacedRate} events/s, ours vs relay`,
-        ours: ms(p('orchestrator', 0.99)),
-        baseline: ms(p('relay', 0.99)),
-        ratio: signed(p('orchestrator', 0.99) - p('relay', 0.99)),
+        ours: ms1(p('orchestrator', 0.99)),
+        baseline: ms1(p('relay', 0.99)),
+        ratio: signedMs(p('orchestrator', 0.99) - p('relay', 0.99)),
         target: '-',
         verdict: 'info',
       },

@@ -26,3 +26,9 @@ export const verdict = (met: boolean): string => (met ? 'MET' : 'MISSED');
 
 /** A count or rate as a whole number with thousands separators. */
 export const int = (n: number | undefined): string => Math.round(n ?? 0).toLocaleString('en-US');
+
+/** Milliseconds with one decimal. */
+export const ms1 = (n: number): string => `${n.toFixed(1)} ms`;
+
+/** A difference in milliseconds, with its sign. */
+export const signedMs = (n: number): string => `${n < 0 ? '-' : '+'}${ms1(Math.abs(n))}`;
