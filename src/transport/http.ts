@@ -22,13 +22,13 @@ export function createHttpServer(log: Logger, notReady: ReadinessProblems) {
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
     const where = { method: request.method, url: request.url };
-    if (status >= 500) log.error({ ...where, err }, 'request failed');
-    // A body too large or not JSON: Pub/Sub does not send those, so the sender is worth knowing.
-    else
-      log.warn(
-        { ...where, status, code: (err as { code?: string }).code, reason: err.message },
-        'request refused',
-      );
+    if (status >= 500) {
+      log.error({ ...where, err }, 'request failed');
+    } else {
+      // A body too large or not JSON: Pub/Sub does not send those, so the sender is worth knowing.
+      const code = (err as { code?: string }).code;
+      log.warn({ ...where, status, code, reason: err.message }, 'request refused');
+    }
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : messageOf(err) });
   });
 

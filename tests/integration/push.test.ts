@@ -242,6 +242,13 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
     expect(text.status).toBe(415);
     const oversized = await push(base, `{"pad":"${'x'.repeat(PUSH_BODY_LIMIT_BYTES)}"}`, headers);
     expect(oversized.status).toBe(413);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        message: 'request refused',
+        status: 413,
+        code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+      }),
+    );
     // The largest message Pub/Sub can push still fits.
     const largest = envelope(Buffer.alloc(10 * 1024 * 1024, 'a'));
     expect((await push(base, largest, headers)).status).toBe(204);
