@@ -79,7 +79,10 @@ export function createPushAuth(push: Config['push'], log: Logger): PushAuth {
       throw fetchFailed(err) ? new KeysUnavailable(messageOf(err), { cause: err }) : err;
     }
   };
-  let keysProblem: string | undefined = 'signing keys not fetched yet';
+  // Behind Cloud Run every token arrives without its signature: the keys are fetched only if a
+  // signed one ever comes, and readiness does not wait for them.
+  const keysNeeded = push.auth === 'required';
+  let keysProblem: string | undefined = keysNeeded ? 'signing keys not fetched yet' : undefined;
   let refresh: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -148,6 +151,7 @@ export function createPushAuth(push: Config['push'], log: Logger): PushAuth {
     enabled: true,
     check,
     start: async () => {
+      if (!keysNeeded) return;
       await reload();
       if (!closed) refresh = setInterval(() => void reload(), REFRESH_MS).unref();
     },

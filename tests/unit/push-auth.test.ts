@@ -175,10 +175,14 @@ describe('push OIDC verification, against keys served on loopback', () => {
   });
 
   it('behind Cloud Run (PUSH_AUTH=cloud-run), checks every claim of a token whose signature Cloud Run removed', async () => {
-    const cloudRun = createPushAuth(pushConfig({ auth: 'cloud-run' }), silentLog);
+    const own = await startTestIssuer();
+    const cloudRun = createPushAuth(pushConfig({ auth: 'cloud-run', jwksUrl: own.jwksUrl }), silentLog);
     await cloudRun.start();
     try {
-      expect(await cloudRun.check(bearer(stripped(await issuer.sign())))).toEqual({ ok: true });
+      // Tokens arrive without signatures: the keys are not needed to be ready.
+      expect(cloudRun.notReady()).toBeUndefined();
+      expect(own.fetches()).toBe(0);
+      expect(await cloudRun.check(bearer(stripped(await own.sign())))).toEqual({ ok: true });
       const cases: [SignOptions, number][] = [
         [{ claims: { aud: 'https://someone-else.example/push' } }, 401],
         [{ claims: { iat: now() - 7200, exp: now() - 300 } }, 401],
@@ -188,7 +192,7 @@ describe('push OIDC verification, against keys served on loopback', () => {
         [{ claims: { email_verified: false } }, 403],
       ];
       for (const [options, status] of cases) {
-        expect(await cloudRun.check(bearer(stripped(await issuer.sign(options))))).toEqual(refused(status));
+        expect(await cloudRun.check(bearer(stripped(await own.sign(options))))).toEqual(refused(status));
       }
       for (const garbage of [
         'x.y',
@@ -200,12 +204,14 @@ describe('push OIDC verification, against keys served on loopback', () => {
       }
       // A header that does not claim RS256 is not what Cloud Run verified.
       expect(await cloudRun.check(bearer(stripped(unsignedToken())))).toEqual(refused(401));
-      // A token that still has its signature is verified as usual.
-      expect(await cloudRun.check(bearer(await issuer.sign()))).toEqual({ ok: true });
-      const forged = await issuer.sign({ key: await issuer.strangerKey() });
+      // A token that still has its signature is verified as usual, with keys fetched then.
+      expect(await cloudRun.check(bearer(await own.sign()))).toEqual({ ok: true });
+      expect(own.fetches()).toBe(1);
+      const forged = await own.sign({ key: await own.strangerKey() });
       expect(await cloudRun.check(bearer(forged))).toEqual(refused(401));
     } finally {
       cloudRun.close();
+      await own.close();
     }
   });
 
