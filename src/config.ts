@@ -11,6 +11,10 @@ export const DEFAULTS = {
   UNDERWRITING_TOPIC: 'underwriting-created',
   COMPLETED_TOPIC: 'processing-completed',
   PORT: 8080,
+  DOCUMENTS_CONCURRENCY: 8,
+  DOCUMENTS_TIMEOUT_MS: 5_000,
+  DOCUMENTS_BUDGET_MS: 30_000,
+  DOCUMENTS_ATTEMPTS: 4,
   PROCESSOR_TIMEOUT_MS: 60_000,
   PROCESSOR_MAX_HEAP_MB: 256,
   PROCESSOR_TIMEOUT_GRACE_MS: 1_000,
@@ -74,6 +78,10 @@ const EnvSchema = z.object({
   PULL_MAX_MESSAGES: z.preprocess(unsetIfEmpty, wholeNumber(1, 10_000).optional()),
   DOCUMENTS_URL: z.preprocess(unsetIfEmpty, httpUrl.optional()),
   DOCUMENTS_AUDIENCE: optionalString,
+  DOCUMENTS_CONCURRENCY: integer(1, 256, DEFAULTS.DOCUMENTS_CONCURRENCY),
+  DOCUMENTS_TIMEOUT_MS: integer(1, 600_000, DEFAULTS.DOCUMENTS_TIMEOUT_MS),
+  DOCUMENTS_BUDGET_MS: integer(1, 600_000, DEFAULTS.DOCUMENTS_BUDGET_MS),
+  DOCUMENTS_ATTEMPTS: integer(1, 10, DEFAULTS.DOCUMENTS_ATTEMPTS),
   DOCUMENTS_DIR: optionalString,
   PROCESSORS_DIR: optionalString,
   PURCHASES_FILE: optionalString,
@@ -130,6 +138,17 @@ export interface Config {
   documentsUrl: string | undefined;
   /** Audience of the Google ID token attached to document requests. */
   documentsAudience: string | undefined;
+  /** How the HTTP document source fetches (with `documentsUrl`). */
+  documentsHttp: {
+    /** Requests in flight at once for one event. */
+    concurrency: number;
+    /** Deadline of one request, body included. */
+    timeoutMs: number;
+    /** Deadline of all the requests of one event, retries and their waits included. */
+    budgetMs: number;
+    /** Tries per document (network error, 5xx, 429), the first included. */
+    attempts: number;
+  };
   /** A folder of `{id}.json` document files (absolute), when documents come from files. */
   documentsDir: string | undefined;
   /** Where plugins are discovered (absolute). */
@@ -204,6 +223,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     documentsUrl: e.DOCUMENTS_URL,
     documentsAudience: e.DOCUMENTS_AUDIENCE,
+    documentsHttp: {
+      concurrency: e.DOCUMENTS_CONCURRENCY,
+      timeoutMs: e.DOCUMENTS_TIMEOUT_MS,
+      budgetMs: e.DOCUMENTS_BUDGET_MS,
+      attempts: e.DOCUMENTS_ATTEMPTS,
+    },
     documentsDir: e.DOCUMENTS_DIR ? resolve(e.DOCUMENTS_DIR) : undefined,
     processorsDir: e.PROCESSORS_DIR ? resolve(e.PROCESSORS_DIR) : builtProcessorsDir,
     purchasesFile: e.PURCHASES_FILE ? resolve(e.PURCHASES_FILE) : undefined,

@@ -1,5 +1,7 @@
 import type { Config } from './config.js';
 import { createFileDocumentSource } from './documents/file-source.js';
+import { createHttpDocumentSource } from './documents/http-source.js';
+import { googleIdTokenHeader } from './documents/id-token.js';
 import type { DocumentSource } from './documents/source.js';
 import { OrchestratorError } from './errors.js';
 import type { Logger } from './logging.js';
@@ -16,26 +18,28 @@ export interface Runtime {
 }
 
 /** The document source the configuration names. */
-export function documentSource(config: Config): DocumentSource {
+export function documentSource(config: Config, log: Logger): DocumentSource {
   if (config.documentsDir) return createFileDocumentSource(config.documentsDir);
   if (config.documentsUrl) {
-    throw new OrchestratorError(
-      'CONFIG_INVALID',
-      'DOCUMENTS_URL: the HTTP document source is not built yet; set DOCUMENTS_DIR instead',
-    );
+    return createHttpDocumentSource({
+      baseUrl: config.documentsUrl,
+      ...config.documentsHttp,
+      authorization: config.documentsAudience ? googleIdTokenHeader(config.documentsAudience) : undefined,
+      log,
+    });
   }
   throw new OrchestratorError(
     'CONFIG_INVALID',
-    'DOCUMENTS_DIR: not set; set it to a folder of {id}.json document files',
+    'DOCUMENTS_URL: not set; set it to the document service (or DOCUMENTS_DIR to a folder of {id}.json files)',
   );
 }
 
 /**
  * The longest the configured document source can take to answer (the deadline budget): files
- * are read at once.
+ * are read at once; the HTTP source gives up at DOCUMENTS_BUDGET_MS.
  */
-export function documentsBudgetMs(_config: Config): number {
-  return 0;
+export function documentsBudgetMs(config: Config): number {
+  return config.documentsUrl && !config.documentsDir ? config.documentsHttp.budgetMs : 0;
 }
 
 /**
@@ -44,7 +48,7 @@ export function documentsBudgetMs(_config: Config): number {
  * before any event is taken.
  */
 export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
-  const documents = documentSource(config);
+  const documents = documentSource(config, log);
   const processors = await discoverProcessors(config.processorsDir);
   const purchases = await loadPurchases(config.purchasesFile);
   const pool = new ProcessorPool({
@@ -63,5 +67,13 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     defaultTimeoutMs: config.processorTimeoutMs,
     log,
   });
-  return { orchestrator, processors, pool, close: () => pool.close() };
+  return {
+    orchestrator,
+    processors,
+    pool,
+    close: async () => {
+      await pool.close();
+      await documents.close?.();
+    },
+  };
 }

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { DocumentSchema, type Document } from '../events/document.js';
+import type { Document } from '../events/document.js';
 import { OrchestratorError, messageOf } from '../errors.js';
+import { parseDocument } from './parse.js';
 import type { DocumentBatch, DocumentSource, MissingDocument } from './source.js';
 
 // Characters that could make an id name another folder, or end the path early.
@@ -35,23 +36,7 @@ export function createFileDocumentSource(dir: string): DocumentSource {
         { cause: err },
       );
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      return { id, reason: `invalid JSON: ${messageOf(err)}` };
-    }
-    const parsed = DocumentSchema.safeParse(json);
-    if (!parsed.success) {
-      return {
-        id,
-        reason: `invalid document: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      };
-    }
-    if (parsed.data.document_id !== id) {
-      return { id, reason: `the file holds document ${parsed.data.document_id}` };
-    }
-    return parsed.data;
+    return parseDocument(id, text, 'the file');
   }
 
   function readAll(ids: readonly string[]): DocumentBatch {

@@ -19,4 +19,6 @@ export interface DocumentBatch {
  */
 export interface DocumentSource {
   fetch(ids: readonly string[]): Promise<DocumentBatch>;
+  /** Releases what the source holds open (connections), if anything. */
+  close?(): Promise<void>;
 }

@@ -122,7 +122,9 @@ describe('processor-orchestrator CLI', () => {
       PROCESSORS_DIR: fixtureProcessorsDir,
     });
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^processor-orchestrator: DOCUMENTS_DIR: not set.*\n$/);
+    expect(stderr).toMatch(
+      /^processor-orchestrator: DOCUMENTS_URL: not set; set it to the document service.*DOCUMENTS_DIR.*\n$/,
+    );
   });
 
   it('processors lists id, version, timeout and file', async () => {

@@ -1,0 +1,25 @@
+import { DocumentSchema, type Document } from '../events/document.js';
+import { messageOf } from '../errors.js';
+import type { MissingDocument } from './source.js';
+
+/**
+ * One document's JSON text, as any source received it for `id`: the document, or why it counts
+ * as missing (not JSON, not a document, or another document than the one asked for).
+ */
+export function parseDocument(id: string, text: string, holder: string): Document | MissingDocument {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { id, reason: `invalid JSON: ${messageOf(err)}` };
+  }
+  const parsed = DocumentSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    return { id, reason: `invalid document: ${issues}` };
+  }
+  if (parsed.data.document_id !== id) {
+    return { id, reason: `${holder} holds document ${parsed.data.document_id}` };
+  }
+  return parsed.data;
+}
