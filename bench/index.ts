@@ -1,11 +1,13 @@
-// `npm run bench [-- pool|pubsub|push]`: orchestration throughput against raw Piscina and against
-// a thread per run, how late a TIMEOUT settles after its deadline, end to end through the Pub/Sub
-// emulator against a bare relay, and what verifying push tokens in the app costs. Prints one
+// `npm run bench [-- pool|pubsub|push|documents]`: orchestration throughput against raw Piscina and
+// against a thread per run, how late a TIMEOUT settles after its deadline, end to end through the
+// Pub/Sub emulator against a bare relay, what verifying push tokens in the app costs, and the
+// HTTP document fetch against its ideal. Prints one
 // table; exits 0 even when a target is missed (the table says so), 1 only when a bench breaks.
 import { availableParallelism, cpus } from 'node:os';
 
 import { DEFAULTS } from '../src/config.js';
 import { discoverProcessors, type InstalledProcessor } from '../src/processors/discovery.js';
+import { documentsRows, type DocumentsSettings } from './documents.js';
 import { timeoutLateness, type Lateness } from './lateness.js';
 import { fixturePaths } from './paths.js';
 import { pubsubRows, type PubSubSettings } from './pubsub.js';
@@ -37,9 +39,17 @@ const SETTINGS = {
     concurrency: 32,
     targets: { authRatio: 0.9 },
   } satisfies PushSettings,
+  documents: {
+    documents: 50,
+    delayMs: 20,
+    concurrency: DEFAULTS.DOCUMENTS_CONCURRENCY,
+    runs: 10,
+    warmupRuns: 2,
+    targets: { idealRatio: 1.2 },
+  } satisfies DocumentsSettings,
 } as const;
 
-const SECTIONS = ['pool', 'pubsub', 'push'] as const;
+const SECTIONS = ['pool', 'pubsub', 'push', 'documents'] as const;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const ms = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n} ms`);
@@ -90,6 +100,7 @@ async function main(argv: string[]): Promise<void> {
   if (sections.includes('pool')) rows.push(...(await poolRows()));
   if (sections.includes('pubsub')) rows.push(...(await pubsubRows(SETTINGS.pubsub, progress)));
   if (sections.includes('push')) rows.push(...(await pushRows(SETTINGS.push, progress)));
+  if (sections.includes('documents')) rows.push(...(await documentsRows(SETTINGS.documents, progress)));
   process.stdout.write(resultsTable(rows));
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

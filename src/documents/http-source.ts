@@ -100,7 +100,8 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
       if (signal.aborted) throw signal.reason;
       if ('done' in result) return result.done;
       const failure = `document ${id}: ${result.retry}`;
-      if (tries >= options.attempts) throw unavailable(`${failure}, after ${tries} attempts`);
+      if (tries >= options.attempts)
+        throw unavailable(`${failure}, after ${tries} attempt${tries === 1 ? '' : 's'}`);
       const backoffMs = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (tries - 1));
       const waitMs = result.retryAfterMs ?? backoffMs;
       // Waiting past the budget cannot succeed: the event is retried later instead.
