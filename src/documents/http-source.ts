@@ -130,7 +130,9 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
     const signal = AbortSignal.any([budget, failed.signal]);
     let next = 0;
     const worker = async () => {
-      while (next < unique.length && !signal.aborted) {
+      while (next < unique.length) {
+        // Past the budget, or after another document failed: no document is left out silently.
+        if (signal.aborted) throw signal.reason;
         const i = next++;
         results[i] = await fetchOne(unique[i] as string, signal, endsAt);
       }
@@ -199,6 +201,7 @@ export function retryAfter(value: string | string[] | undefined): number | undef
   const text = Array.isArray(value) ? value[0] : value;
   if (text === undefined || text.trim() === '') return undefined;
   if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
-  const at = Date.parse(text);
+  // An HTTP date names its weekday and month; Date.parse would also take "-1" as a year.
+  const at = /[a-z]/i.test(text) ? Date.parse(text) : Number.NaN;
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }

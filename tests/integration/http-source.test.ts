@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createHttpDocumentSource,
   MAX_DOCUMENT_BYTES,
+  retryAfter,
   type HttpDocumentSourceOptions,
 } from '../../src/documents/http-source.js';
 import { OrchestratorError } from '../../src/errors.js';
@@ -193,5 +194,19 @@ describe('HTTP document source, against a fault-injecting server on loopback', (
       ]),
     );
     expect(err.message).toBe('getting an ID token for DOCUMENTS_AUDIENCE: metadata server down');
+  });
+});
+
+describe('Retry-After', () => {
+  it('reads seconds and HTTP dates, and ignores what it cannot read', () => {
+    expect(retryAfter('3')).toBe(3_000);
+    expect(retryAfter(['2', '9'])).toBe(2_000);
+    const inFive = new Date(Date.now() + 5_000).toUTCString();
+    expect(retryAfter(inFive)).toBeGreaterThan(3_000);
+    expect(retryAfter(inFive)).toBeLessThanOrEqual(5_000);
+    expect(retryAfter(new Date(Date.now() - 60_000).toUTCString())).toBe(0);
+    expect(retryAfter(undefined)).toBeUndefined();
+    expect(retryAfter('soon')).toBeUndefined();
+    expect(retryAfter('-1')).toBeUndefined();
   });
 });
