@@ -13,6 +13,7 @@ export const MAX_DOCUMENT_BYTES = 1024 * 1024;
 // Exponential backoff with full jitter: a random wait up to base × 2^(attempt - 1), at most the cap.
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_CAP_MS = 5_000;
+// Ids that no encoding keeps one path segment ("", ".", ".."): never asked for.
 const DOT_SEGMENT = /^\.{0,2}$/;
 // Idle keep-alive connections are kept this long (the service may close them sooner).
 const KEEP_ALIVE_MS = 30_000;
@@ -44,17 +45,18 @@ type Attempt = { done: Document | MissingDocument } | { retry: string; retryAfte
  * `GET {baseUrl}/documents/{id}` for every id, at most `concurrency` at once, over kept-alive
  * connections. 200 with a valid document → the document; 404 → missing; another 4xx, an invalid
  * body or one over MAX_DOCUMENT_BYTES → missing, with the reason. Network errors, timeouts, 5xx
- * and 429 are retried with backoff (429 and 503 after their `Retry-After`), up to `attempts`
- * tries; a document still failing then, or the event's fetch outliving `budgetMs`, rejects the
- * whole fetch with DOCUMENT_SOURCE_UNAVAILABLE (retryable): the event is retried later.
+ * and 429 are retried with backoff (or after their `Retry-After`, when they send one), up to
+ * `attempts` tries; a document still failing then, or the event's fetch outliving `budgetMs`,
+ * rejects the whole fetch with DOCUMENT_SOURCE_UNAVAILABLE (retryable): the event is retried
+ * later.
  */
 export function createHttpDocumentSource(options: HttpDocumentSourceOptions): HttpDocumentSource {
   const { baseUrl, log } = options;
   const agent = new Agent({ keepAliveTimeout: KEEP_ALIVE_MS, keepAliveMaxTimeout: KEEP_ALIVE_MS });
 
   async function attempt(id: string, signal: AbortSignal): Promise<Attempt> {
-    // URL parsers resolve "." and ".." as path steps (encodeURIComponent keeps dots): such an id, or an
-    // empty one, would name another resource than /documents/{id}.
+    // URL parsers resolve "." and ".." as path steps (encodeURIComponent keeps dots): such an id,
+    // or an empty one, would name another resource than /documents/{id}.
     if (DOT_SEGMENT.test(id)) return { done: { id, reason: 'not a valid document id' } };
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.authorization) {
