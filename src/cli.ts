@@ -4,42 +4,55 @@ import { parseArgs } from 'node:util';
 import { OrchestratorError, messageOf } from './errors.js';
 import { devCommand } from './commands/dev.js';
 import { processorsCommand } from './commands/processors.js';
+import { replayCommand } from './commands/replay.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 
 const USAGE = `Usage: processor-orchestrator <command>
 
 Commands:
-  serve               serve HTTP on PORT; pull from UNDERWRITING_SUBSCRIPTION when it is set
-  dev                 process the example events in-process and print their results (npm start)
+  serve               serve HTTP on PORT (push, probes); pull from UNDERWRITING_SUBSCRIPTION when set
+  dev                 the whole service locally, on the Pub/Sub emulator (npm start)
+  replay FILE|DIR...  publish events to the emulator, wait for their results, print a summary
+                        --out DIR      write each result to DIR/{name}.json
+                        --expect DIR   compare each result with DIR/{name}.json; exit 1 on a difference
+                        --timeout S    seconds to wait for the results (default 60)
+                        --allow-production   publish to Pub/Sub itself (GOOGLE_CLOUD_PROJECT)
   run EVENT.json      process one underwriting.created event in-process; print processing.completed
   processors          list the installed processors (id, version, timeout, file)
 
 Configuration is read from the environment: see README.md.`;
 
+/** A command that takes no arguments. */
+function noArguments(command: string, args: string[]): void {
+  if (args.length > 0) throw new OrchestratorError('USAGE', `${command} takes no arguments`);
+}
+
 /** Exit codes: 0 done; 1 the input could not be processed; 2 usage or configuration error. */
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' } },
-  });
-  const [command, ...args] = positionals;
-  if (values.help || command === undefined || command === 'help') {
+  const [command, ...args] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
-    return command === undefined && !values.help ? 2 : 0;
+    return command === undefined ? 2 : 0;
   }
+  // Each command parses its own arguments.
   switch (command) {
     case 'serve':
-      if (args.length > 0) throw new OrchestratorError('USAGE', 'serve takes no arguments');
+      noArguments(command, args);
       return serveCommand();
-    case 'run':
-      if (args.length !== 1) throw new OrchestratorError('USAGE', 'run takes one EVENT.json file');
-      return runCommand(args[0] as string);
+    case 'run': {
+      const { positionals } = parseArgs({ args, allowPositionals: true });
+      if (positionals.length !== 1) throw new OrchestratorError('USAGE', 'run takes one EVENT.json file');
+      return runCommand(positionals[0] as string);
+    }
     case 'processors':
+      noArguments(command, args);
       return processorsCommand();
     case 'dev':
+      noArguments(command, args);
       return devCommand();
+    case 'replay':
+      return replayCommand(args);
     default:
       throw new OrchestratorError('USAGE', `unknown command "${command}" (see --help)`);
   }

@@ -37,6 +37,14 @@ export const ERROR_CODES = {
     retryable: false,
     summary: 'the pull subscription failed for good (e.g. it does not exist); the service stops',
   },
+  EMULATOR_UNAVAILABLE: {
+    retryable: false,
+    summary: 'dev could not start the Pub/Sub emulator (it or Java is not installed, or it failed)',
+  },
+  REPLAY_FAILED: {
+    retryable: false,
+    summary: 'replay: an event did not complete in time, or a result differs from the expected one',
+  },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

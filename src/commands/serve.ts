@@ -1,8 +1,8 @@
 import { constants } from 'node:os';
 
 import { loadConfig } from '../config.js';
-import { createLogger } from '../logging.js';
-import { startService } from '../service.js';
+import { createLogger, type Logger } from '../logging.js';
+import { startService, type Service } from '../service.js';
 
 /**
  * `serve`: the production entry. Serves HTTP on `PORT` and pulls from
@@ -13,6 +13,15 @@ export async function serveCommand(): Promise<number> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const service = await startService(config, log, '0.0.0.0');
+  return untilSignalled(service, log);
+}
+
+/**
+ * Stops `service` gracefully on the first SIGTERM or SIGINT and exits at once (128 + n) on a
+ * second. Resolves with the service's exit code once it has stopped.
+ */
+export function untilSignalled(service: Service, log: Logger): Promise<number> {
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       log.warn({ signal }, 'second signal: exiting at once');
@@ -21,7 +30,6 @@ export async function serveCommand(): Promise<number> {
     signalled = true;
     void service.stop(`received ${signal}`);
   };
-  let signalled = false;
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   return service.stopped;

@@ -20,7 +20,7 @@ export function createPubSub(config: Pick<Config['pubsub'], 'projectId' | 'emula
 }
 
 /** gRPC status codes the transport tells apart. */
-export const GRPC = { NOT_FOUND: 5, PERMISSION_DENIED: 7 } as const;
+export const GRPC = { NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7 } as const;
 
 export function grpcCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;

@@ -140,19 +140,6 @@ describe('processor-orchestrator CLI', () => {
     expect(stdout).not.toContain('example_ignored');
   });
 
-  it('dev (npm start) runs the examples through the shipped processors and prints each result', async () => {
-    const { code, stdout, stderr } = await cli(['dev'], { LOG_LEVEL: 'warn' });
-    expect(code, stderr).toBe(0);
-    const summary = stdout.slice(stdout.lastIndexOf('\nevent '));
-    expect(summary).toMatch(/uw_1001_all_processors\.json\s+uw_1001\s+partial_success\s+2\s+1\s+0\s/);
-    expect(summary).toMatch(/uw_1002_org_purchases\.json\s+uw_1002\s+success\s+2\s+0\s+0\s/);
-    expect(summary).toMatch(
-      /uw_1003_missing_and_uninstalled\.json\s+uw_1003\s+partial_success\s+1\s+2\s+0\s/,
-    );
-    expect(stdout).toContain('"error_message": "CLEAR_REPORT_URL is not configured"');
-    expect(stdout).toContain('"error_message": "processor not installed"');
-  });
-
   it('answers an unknown command with usage, exit 2', async () => {
     const { code, stderr } = await cli(['launch'], env);
     expect(code).toBe(2);

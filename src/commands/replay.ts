@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import type { Message, Subscription } from '@google-cloud/pubsub';
+
+import { loadConfig } from '../config.js';
+import { OrchestratorError, messageOf } from '../errors.js';
+import type { ProcessingCompleted } from '../events/processing-completed.js';
+import { differences } from '../replay/compare.js';
+import { readReplayInputs, type ReplayInput } from '../replay/inputs.js';
+import { createPubSub } from '../transport/pubsub.js';
+import { DEV_DEFAULTS, DEV_EMULATOR_PORT } from './dev.js';
+import { formatTable } from './table.js';
+
+const DEFAULT_TIMEOUT_S = 60;
+
+interface Outcome {
+  input: ReplayInput;
+  messageId: string;
+  result?: ProcessingCompleted;
+  deadLettered?: string;
+  /** Differences from the expected result (with --expect). */
+  diff?: string[];
+}
+
+/**
+ * `replay FILE|DIR...`: publishes each event (or captured push envelope) to the input topic,
+ * waits for its `processing.completed` (matched by `source_message_id`), and prints a summary.
+ * `--out DIR` writes each result; `--expect DIR` compares each with `DIR/{name}.json`, volatile
+ * fields aside, and fails on any difference. Only the emulator, unless `--allow-production`.
+ * Exits 0 when every event completed (as expected), 1 otherwise.
+ */
+export async function replayCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      expect: { type: 'string' },
+      timeout: { type: 'string' },
+      'allow-production': { type: 'boolean' },
+    },
+  });
+  if (positionals.length === 0) throw new OrchestratorError('USAGE', 'replay takes event files or folders');
+  const timeoutS = values.timeout === undefined ? DEFAULT_TIMEOUT_S : Number(values.timeout);
+  if (!(timeoutS > 0))
+    throw new OrchestratorError('USAGE', `--timeout: ${values.timeout} is not a number of seconds`);
+  const allowProduction = values['allow-production'] === true;
+  if (!process.env['PUBSUB_EMULATOR_HOST'] && allowProduction && !process.env['GOOGLE_CLOUD_PROJECT']) {
+    throw new OrchestratorError(
+      'USAGE',
+      '--allow-production: set GOOGLE_CLOUD_PROJECT to the project to publish to',
+    );
+  }
+  // Without PUBSUB_EMULATOR_HOST, the emulator `dev` starts, unless told to publish for real.
+  const config = loadConfig(
+    allowProduction
+      ? process.env
+      : {
+          GOOGLE_CLOUD_PROJECT: DEV_DEFAULTS.GOOGLE_CLOUD_PROJECT,
+          DEAD_LETTER_TOPIC: DEV_DEFAULTS.DEAD_LETTER_TOPIC,
+          ...process.env,
+          PUBSUB_EMULATOR_HOST: process.env['PUBSUB_EMULATOR_HOST'] ?? `127.0.0.1:${DEV_EMULATOR_PORT}`,
+        },
+  );
+  const inputs = await readReplayInputs(positionals);
+  const pubsub = createPubSub(config.pubsub);
+  const where = config.pubsub.emulatorHost ? `the emulator at ${config.pubsub.emulatorHost}` : 'Pub/Sub';
+  const listeners: Subscription[] = [];
+  try {
+    const listen = async (topic: string) => {
+      const name = `replay-${process.pid}-${randomBytes(4).toString('hex')}`;
+      try {
+        const [subscription] = await pubsub.topic(topic).createSubscription(name, { ackDeadlineSeconds: 60 });
+        listeners.push(subscription);
+        return subscription;
+      } catch (err) {
+        throw new OrchestratorError(
+          'REPLAY_FAILED',
+          `cannot listen on topic ${topic} of ${where}: ${messageOf(err)}` +
+            (config.pubsub.emulatorHost ? ' (is `npm start` running?)' : ''),
+          { cause: err },
+        );
+      }
+    };
+    const completed = await listen(config.pubsub.completedTopic);
+    const deadLetters = config.pubsub.deadLetterTopic
+      ? await listen(config.pubsub.deadLetterTopic)
+      : undefined;
+
+    const outcomes = new Map<string, Outcome>();
+    // What arrives for a message whose publish has not returned yet.
+    const early = new Map<string, (o: Outcome) => void>();
+    let settled = 0;
+    let wake: () => void = () => {};
+    const progress = process.stderr.isTTY
+      ? () => process.stderr.write(`\r${settled}/${inputs.length} completed…`)
+      : () => {};
+    const settle = (id: string | undefined, apply: (o: Outcome) => void) => {
+      if (id === undefined) return;
+      const outcome = outcomes.get(id);
+      if (!outcome) {
+        if (!early.has(id)) early.set(id, apply);
+        return;
+      }
+      if (outcome.result || outcome.deadLettered) return;
+      apply(outcome);
+      settled += 1;
+      progress();
+      wake();
+    };
+    completed.on('message', (m: Message) => {
+      m.ack();
+      settle(
+        m.attributes['source_message_id'],
+        (o) => (o.result = JSON.parse(m.data.toString()) as ProcessingCompleted),
+      );
+    });
+    deadLetters?.on('message', (m: Message) => {
+      m.ack();
+      settle(
+        m.attributes['source_message_id'],
+        (o) => (o.deadLettered = m.attributes['error_reason'] ?? 'dead-lettered'),
+      );
+    });
+    for (const l of listeners)
+      l.on('error', (err: unknown) => process.stderr.write(`replay: ${messageOf(err)}\n`));
+
+    const topic = pubsub.topic(config.pubsub.underwritingTopic);
+    for (const input of inputs) {
+      const messageId = await topic
+        .publishMessage({ data: input.data, attributes: input.attributes })
+        .catch((err: unknown) => {
+          throw new OrchestratorError(
+            'REPLAY_FAILED',
+            `publishing ${input.origin} to ${where}: ${messageOf(err)}`,
+            { cause: err },
+          );
+        });
+      outcomes.set(messageId, { input, messageId });
+      const arrived = early.get(messageId);
+      if (arrived) settle(messageId, arrived);
+    }
+    progress();
+    const deadline = Date.now() + timeoutS * 1000;
+    while (settled < inputs.length && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
+      });
+    }
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    return await report([...outcomes.values()], { out: values.out, expect: values.expect, timeoutS });
+  } finally {
+    await Promise.allSettled(listeners.map((l) => l.close().then(() => l.delete())));
+    await pubsub.close();
+  }
+}
+
+async function report(
+  outcomes: Outcome[],
+  options: { out: string | undefined; expect: string | undefined; timeoutS: number },
+): Promise<number> {
+  if (options.out) await mkdir(options.out, { recursive: true });
+  const problems: string[] = [];
+  for (const outcome of outcomes) {
+    const { input, result } = outcome;
+    if (!result) {
+      problems.push(
+        outcome.deadLettered
+          ? `${input.origin}: dead-lettered: ${outcome.deadLettered}`
+          : `${input.origin}: no processing.completed within ${options.timeoutS} s`,
+      );
+      continue;
+    }
+    if (options.out)
+      await writeFile(join(options.out, `${input.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    if (options.expect) {
+      const file = join(options.expect, `${input.name}.json`);
+      const expected = await readFile(file, 'utf8').then(
+        (text) => JSON.parse(text) as unknown,
+        (err: unknown) => err as Error,
+      );
+      outcome.diff =
+        expected instanceof Error
+          ? [`cannot read ${file}: ${expected.message}`]
+          : differences(expected, result);
+      if (outcome.diff.length > 0) {
+        problems.push(
+          `${input.origin}: differs from ${file}:\n${outcome.diff.map((d) => `    ${d}`).join('\n')}`,
+        );
+      }
+    }
+  }
+  const rows = outcomes.map(({ input, result, deadLettered, diff }) => [
+    input.name,
+    result?.underwriting_id ?? '-',
+    result?.overall_status ?? (deadLettered ? 'dead-lettered' : 'no result'),
+    String(result?.summary.completed_count ?? '-'),
+    String(result?.summary.failed_count ?? '-'),
+    String(result?.summary.timeout_count ?? '-'),
+    result ? `${result.summary.total_execution_time.toFixed(3)} s` : '-',
+    ...(options.expect ? [diff === undefined ? '-' : diff.length === 0 ? 'same' : 'DIFFERS'] : []),
+  ]);
+  const header = ['event', 'underwriting', 'status', 'completed', 'failed', 'timeout', 'time'];
+  process.stdout.write(formatTable(options.expect ? [...header, 'expected'] : header, rows));
+  if (problems.length === 0) {
+    process.stdout.write(
+      `\n${outcomes.length} replayed${options.expect ? ', every result as expected' : ''}.\n`,
+    );
+    return 0;
+  }
+  process.stderr.write(`\n${problems.join('\n')}\n`);
+  process.stdout.write(
+    `\n${problems.length} of ${outcomes.length} did not replay as they should (see above).\n`,
+  );
+  return 1;
+}
