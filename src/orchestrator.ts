@@ -105,6 +105,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
             processor_id: outcome.processorId,
             execution_id: outcome.executionId,
             timeout_ms: outcome.timeoutMs,
+            timeout_phase: outcome.phase,
           },
           'processor timed out',
         );
@@ -151,7 +152,7 @@ export function group(
     };
     if (o.status === 'completed') completed.push({ ...entry, factors: o.factors });
     else if (o.status === 'failed') failed.push({ ...entry, error_message: o.error });
-    else timedOut.push({ ...entry, timeout_ms: o.timeoutMs });
+    else timedOut.push({ ...entry, timeout_ms: o.timeoutMs, timeout_phase: o.phase });
   }
   return {
     event: 'processing.completed',

@@ -28,6 +28,11 @@ export const TimeoutProcessorSchema = z.strictObject({
   execution_id: executionId,
   execution_time: seconds,
   timeout_ms: z.number().int().positive(),
+  /**
+   * What ended it at the deadline: `signal` (it settled once `ctx.signal` aborted, within the
+   * grace) or `terminated` (its worker thread was ended).
+   */
+  timeout_phase: z.enum(['signal', 'terminated']),
 });
 
 export const OverallStatusSchema = z.enum(['success', 'partial_success', 'failed']);

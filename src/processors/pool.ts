@@ -23,8 +23,19 @@ export interface ProcessorRun {
 export type RunOutcome = { processorId: string; executionId: string; durationMs: number } & (
   | { status: 'completed'; factors: Factors }
   | { status: 'failed'; error: string }
-  | { status: 'timeout'; timeoutMs: number }
+  | {
+      status: 'timeout';
+      timeoutMs: number;
+      /**
+       * What ended it: `signal`, it settled after `ctx.signal` aborted, within the grace (its
+       * thread is kept); `terminated`, its thread was ended (it ignored the signal past the
+       * grace, or a busy loop kept the signal from reaching it).
+       */
+      phase: TimeoutPhase;
+    }
 );
+
+export type TimeoutPhase = 'signal' | 'terminated';
 
 export interface PoolOptions {
   /** Worker threads, started up front and kept: a thread spawn costs tens of milliseconds. */
@@ -119,7 +130,9 @@ export class ProcessorPool {
       return { ...base, ...outcome };
     } catch (err) {
       const durationMs = deadline.runTimeMs();
-      if (deadline.aborted) return { ...base, status: 'timeout', timeoutMs: run.timeoutMs, durationMs };
+      if (deadline.aborted) {
+        return { ...base, status: 'timeout', timeoutMs: run.timeoutMs, phase: 'terminated', durationMs };
+      }
       return { ...base, status: 'failed', error: this.#describeThreadFailure(err), durationMs };
     } finally {
       deadline.clear();

@@ -21,7 +21,7 @@ export interface PoolTask {
 export type WorkerOutcome =
   | { status: 'completed'; factors: Factors; durationMs: number }
   | { status: 'failed'; error: string; durationMs: number }
-  | { status: 'timeout'; durationMs: number };
+  | { status: 'timeout'; phase: 'signal'; durationMs: number };
 
 /** Given to the worker threads at start. */
 export interface PoolWorkerData {

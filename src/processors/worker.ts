@@ -82,11 +82,13 @@ export default async function runProcessor(task: PoolTask): Promise<WorkerOutcom
       }),
     };
     const result = await execute(definition, ctx, task);
+    // Settled after the deadline, within the grace: whatever it returned, it is late.
+    if (deadline.signal.aborted) return { status: 'timeout', phase: 'signal', durationMs: elapsed() };
     const problem = resultProblem(result);
     if (problem !== undefined) return { status: 'failed', error: problem, durationMs: elapsed() };
     return { status: 'completed', factors: (result as { factors: never }).factors, durationMs: elapsed() };
   } catch (err) {
-    if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };
+    if (deadline.signal.aborted) return { status: 'timeout', phase: 'signal', durationMs: elapsed() };
     return { status: 'failed', error: messageOf(err), durationMs: elapsed() };
   } finally {
     clearTimeout(timer);

@@ -79,7 +79,7 @@ describe('ProcessorPool, through real worker threads', () => {
 
   it('marks a busy-looping processor as timeout soon after its deadline and replaces its thread', async () => {
     const outcome = await pool.run(task('spin', 300));
-    expect(outcome).toMatchObject({ status: 'timeout', timeoutMs: 300 });
+    expect(outcome).toMatchObject({ status: 'timeout', timeoutMs: 300, phase: 'terminated' });
     // Its event loop is blocked, so no grace: it is terminated right at the deadline.
     expect(outcome.durationMs).toBeGreaterThanOrEqual(300);
     expect(outcome.durationMs).toBeLessThan(350);
@@ -91,7 +91,7 @@ describe('ProcessorPool, through real worker threads', () => {
   it('marks a processor that gives up on ctx.signal as timeout, and keeps its thread', async () => {
     const spawned = threadsSpawnedDuring(async () => {
       const outcome = await pool.run(task('signal', 150));
-      expect(outcome).toMatchObject({ status: 'timeout', timeoutMs: 150 });
+      expect(outcome).toMatchObject({ status: 'timeout', timeoutMs: 150, phase: 'signal' });
       expect(outcome.durationMs).toBeGreaterThanOrEqual(149);
       expect(outcome.durationMs).toBeLessThan(250);
     });
@@ -101,7 +101,7 @@ describe('ProcessorPool, through real worker threads', () => {
   it('terminates a processor that ignores ctx.signal once the grace has passed', async () => {
     const spawned = threadsSpawnedDuring(async () => {
       const outcome = await pool.run(task('ignore_signal', 100));
-      expect(outcome).toMatchObject({ status: 'timeout', timeoutMs: 100 });
+      expect(outcome).toMatchObject({ status: 'timeout', timeoutMs: 100, phase: 'terminated' });
       // 100 ms deadline + 300 ms grace.
       expect(outcome.durationMs).toBeGreaterThanOrEqual(400);
       expect(outcome.durationMs).toBeLessThan(500);

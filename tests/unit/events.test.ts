@@ -84,6 +84,7 @@ describe('processing.completed', () => {
         execution_id: '01J0000000000000000000000B',
         execution_time: 1.0,
         timeout_ms: 1000,
+        timeout_phase: 'signal',
       },
     ],
   };

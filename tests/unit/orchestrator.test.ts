@@ -56,7 +56,7 @@ describe('orchestrator', () => {
     const pool = scriptedPool({
       a_v1: { status: 'completed', factors: { score: 1 }, durationMs: 45_200.4 },
       b_v1: { status: 'failed', error: 'External API timeout', durationMs: 300 },
-      c_v1: { status: 'timeout', timeoutMs: 180_000, durationMs: 180_000 },
+      c_v1: { status: 'timeout', timeoutMs: 180_000, phase: 'terminated', durationMs: 180_000 },
     });
     const orchestrator = createOrchestrator({
       pool,
@@ -81,7 +81,9 @@ describe('orchestrator', () => {
       failed_processors: [
         { processor_id: 'b_v1', execution_time: 0.3, error_message: 'External API timeout' },
       ],
-      timeout_processors: [{ processor_id: 'c_v1', execution_time: 180, timeout_ms: 180_000 }],
+      timeout_processors: [
+        { processor_id: 'c_v1', execution_time: 180, timeout_ms: 180_000, timeout_phase: 'terminated' },
+      ],
     });
     expect(result.summary.total_execution_time).toBeGreaterThanOrEqual(2);
     expect(Date.parse(result.completed_at)).toBeGreaterThan(Date.now() - 5000);
