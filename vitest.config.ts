@@ -5,7 +5,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // Tests run the SDK from source, as plugin authors' code imports it through package exports.
-    alias: { 'processor-orchestrator/sdk': fileURLToPath(new URL('./src/sdk/index.ts', import.meta.url)) },
+    alias: {
+      'processor-orchestrator/sdk': fileURLToPath(new URL('./src/sdk/index.ts', import.meta.url)),
+      'processor-orchestrator/testing': fileURLToPath(new URL('./src/sdk/testing.ts', import.meta.url)),
+    },
   },
   test: {
     include: ['tests/**/*.test.ts', 'processors/**/*.test.ts'],

@@ -145,14 +145,10 @@ export function group(
   const failed: FailedProcessor[] = [];
   const timedOut: TimeoutProcessor[] = [];
   for (const o of outcomes) {
-    const entry = {
-      processor_id: o.processorId,
-      execution_id: o.executionId,
-      execution_time: seconds(o.durationMs),
-    };
-    if (o.status === 'completed') completed.push({ ...entry, factors: o.factors });
-    else if (o.status === 'failed') failed.push({ ...entry, error_message: o.error });
-    else timedOut.push({ ...entry, timeout_ms: o.timeoutMs, timeout_phase: o.phase });
+    const entry = resultEntry(o);
+    if (entry.status === 'completed') completed.push(entry.entry);
+    else if (entry.status === 'failed') failed.push(entry.entry);
+    else timedOut.push(entry.entry);
   }
   return {
     event: 'processing.completed',
@@ -175,4 +171,21 @@ export function group(
 function overallStatus(completed: number, total: number): OverallStatus {
   if (completed === 0) return 'failed';
   return completed === total ? 'success' : 'partial_success';
+}
+
+/** A run's outcome as the entry `processing.completed` publishes for it, with its group. */
+export type ResultEntry =
+  | { status: 'completed'; entry: CompletedProcessor }
+  | { status: 'failed'; entry: FailedProcessor }
+  | { status: 'timeout'; entry: TimeoutProcessor };
+
+export function resultEntry(o: RunOutcome): ResultEntry {
+  const entry = {
+    processor_id: o.processorId,
+    execution_id: o.executionId,
+    execution_time: seconds(o.durationMs),
+  };
+  if (o.status === 'completed') return { status: o.status, entry: { ...entry, factors: o.factors } };
+  if (o.status === 'failed') return { status: o.status, entry: { ...entry, error_message: o.error } };
+  return { status: o.status, entry: { ...entry, timeout_ms: o.timeoutMs, timeout_phase: o.phase } };
 }

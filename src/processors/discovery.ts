@@ -59,40 +59,50 @@ async function firstExisting(paths: string[]): Promise<string | undefined> {
 }
 
 /**
+ * Imports one plugin module and validates its default export. An import failure or an invalid
+ * definition throws PROCESSOR_INVALID with one line naming the file and the problem.
+ */
+export async function loadProcessor(file: string): Promise<InstalledProcessor> {
+  const name = relative(process.cwd(), file) || file;
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (err) {
+    throw new OrchestratorError('PROCESSOR_INVALID', `${name}: cannot be loaded: ${messageOf(err)}`, {
+      cause: err,
+    });
+  }
+  const parsed = ProcessorDefinitionSchema.safeParse(mod.default);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) =>
+      i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message,
+    );
+    throw new OrchestratorError(
+      'PROCESSOR_INVALID',
+      `${name}: the default export is not a processor definition (${problems.join('; ')})`,
+    );
+  }
+  const { id, version, timeoutMs } = parsed.data;
+  return { id, version, timeoutMs, file };
+}
+
+/**
  * Imports and validates every plugin of `dir`. An invalid definition or a duplicate id throws,
  * with one line naming the file and the problem: start-up stops there.
  */
 export async function discoverProcessors(dir: string): Promise<Map<string, InstalledProcessor>> {
   const installed = new Map<string, InstalledProcessor>();
   for (const file of await pluginFiles(dir)) {
-    const name = relative(process.cwd(), file) || file;
-    let mod: { default?: unknown };
-    try {
-      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
-    } catch (err) {
-      throw new OrchestratorError('PROCESSOR_INVALID', `${name}: cannot be loaded: ${messageOf(err)}`, {
-        cause: err,
-      });
-    }
-    const parsed = ProcessorDefinitionSchema.safeParse(mod.default);
-    if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) =>
-        i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message,
-      );
-      throw new OrchestratorError(
-        'PROCESSOR_INVALID',
-        `${name}: the default export is not a processor definition (${problems.join('; ')})`,
-      );
-    }
-    const { id, version, timeoutMs } = parsed.data;
-    const other = installed.get(id);
+    const processor = await loadProcessor(file);
+    const other = installed.get(processor.id);
     if (other) {
+      const name = relative(process.cwd(), file) || file;
       throw new OrchestratorError(
         'PROCESSOR_DUPLICATE',
-        `${name}: processor id "${id}" is already declared by ${relative(process.cwd(), other.file) || other.file}`,
+        `${name}: processor id "${processor.id}" is already declared by ${relative(process.cwd(), other.file) || other.file}`,
       );
     }
-    installed.set(id, { id, version, timeoutMs, file });
+    installed.set(processor.id, processor);
   }
   return installed;
 }

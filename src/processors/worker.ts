@@ -43,7 +43,9 @@ process.on('unhandledRejection', onStrayError);
 function load(file: string): Promise<ProcessorDefinition> {
   let definition = definitions.get(file);
   if (!definition) {
-    definition = import(pathToFileURL(file).href).then((mod: { default?: ProcessorDefinition }) => {
+    const url = pathToFileURL(file).href;
+    const imported = TYPESCRIPT.test(file) ? importTypeScript(url) : import(url);
+    definition = imported.then((mod: { default?: ProcessorDefinition }) => {
       if (typeof mod.default?.execute !== 'function') {
         throw new Error(`${file} has no default export with an execute function`);
       }
@@ -54,6 +56,15 @@ function load(file: string): Promise<ProcessorDefinition> {
     definitions.set(file, definition);
   }
   return definition;
+}
+
+// A TypeScript processor (the test kit runs them from source): loaded through tsx, which an
+// author installs as a dev dependency. Built processors are JavaScript and never come here.
+const TYPESCRIPT = /\.[cm]?ts$/;
+
+async function importTypeScript(url: string): Promise<{ default?: ProcessorDefinition }> {
+  const { tsImport } = await import('tsx/esm/api');
+  return (await tsImport(url, import.meta.url)) as { default?: ProcessorDefinition };
 }
 
 export default async function runProcessor(task: PoolTask): Promise<WorkerOutcome> {

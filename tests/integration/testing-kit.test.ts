@@ -1,0 +1,79 @@
+import { pathToFileURL } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import { runProcessor } from 'processor-orchestrator/testing';
+
+import { defineProcessor } from '../../src/sdk/index.js';
+import processor from '../fixtures/kit/defined.js';
+import { fixture, ULID } from '../helpers/fixtures.js';
+
+const doc = { document_id: 'doc_1', document_type: 'bank_statement', metadata: {} };
+
+describe('runProcessor (processor-orchestrator/testing), through a real pool thread', () => {
+  it('runs a TypeScript processor made with defineProcessor and returns the entry production publishes', async () => {
+    const result = await runProcessor(processor, {
+      documents: [doc],
+      missingDocuments: ['doc_2'],
+      underwritingId: 'uw_kit',
+    });
+    expect(result).toEqual({
+      status: 'completed',
+      processor_id: 'kit_defined',
+      execution_id: expect.stringMatching(ULID) as string,
+      execution_time: expect.any(Number) as number,
+      factors: { types: ['bank_statement'], missing: ['doc_2'], underwriting_id: 'uw_kit' },
+    });
+  });
+
+  it('takes the path or file URL of a module too', async () => {
+    expect((await runProcessor(fixture('ok'))).status).toBe('completed');
+    expect((await runProcessor(pathToFileURL(fixture('ok')))).status).toBe('completed');
+  });
+
+  it('reports what production reports for a processor that throws, exits or returns a bad result', async () => {
+    expect(await runProcessor(fixture('throw'))).toMatchObject({
+      status: 'failed',
+      processor_id: 'fx_throw',
+    });
+    expect(await runProcessor(fixture('exit'))).toMatchObject({
+      status: 'failed',
+      error_message: 'the processor ended its worker thread with process.exit(3)',
+    });
+    expect(await runProcessor(fixture('bad_result'))).toMatchObject({ status: 'failed' });
+  });
+
+  it('ends a processor that honours ctx.signal in the signal phase, at its deadline', async () => {
+    const result = await runProcessor(fixture('signal'), { timeoutMs: 150 });
+    expect(result).toMatchObject({ status: 'timeout', timeout_ms: 150, timeout_phase: 'signal' });
+    if (result.status === 'timeout') expect(result.execution_time).toBeLessThan(0.4);
+  });
+
+  it('terminates a processor that ignores ctx.signal after the grace', async () => {
+    const result = await runProcessor(fixture('ignore_signal'), { timeoutMs: 100, graceMs: 300 });
+    expect(result).toMatchObject({ status: 'timeout', timeout_ms: 100, timeout_phase: 'terminated' });
+    expect(result.execution_time).toBeGreaterThanOrEqual(0.4);
+  });
+
+  it('terminates a busy loop at once, whatever the grace', async () => {
+    const result = await runProcessor(fixture('spin'), { timeoutMs: 100, graceMs: 5_000 });
+    expect(result).toMatchObject({ status: 'timeout', timeout_phase: 'terminated' });
+    expect(result.execution_time).toBeLessThan(1);
+  });
+
+  it('refuses what it cannot run, saying why', async () => {
+    const loose = defineProcessor({ id: 'loose', version: '1', execute: () => ({ factors: {} }) });
+    // Declared here, so it is not the default export of a module the thread could load.
+    await expect(runProcessor(loose)).rejects.toThrow(
+      /testing-kit\.test\.ts: the default export is not a processor definition/,
+    );
+    await expect(
+      runProcessor({ id: 'plain', version: '1', execute: () => ({ factors: {} }) }),
+    ).rejects.toThrow(
+      /cannot tell which module declares plain: create it with defineProcessor, or pass the module's path/,
+    );
+    await expect(runProcessor(processor, { documents: [{ document_id: 'x' } as never] })).rejects.toThrow(
+      /document_type/,
+    );
+  });
+});
