@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 
 import { OrchestratorError, messageOf } from './errors.js';
 import { devCommand } from './commands/dev.js';
+import { newProcessorCommand } from './commands/new-processor.js';
 import { processorsCommand } from './commands/processors.js';
 import { replayCommand } from './commands/replay.js';
 import { runCommand } from './commands/run.js';
@@ -20,6 +21,7 @@ Commands:
                         --allow-production   publish to Pub/Sub itself (GOOGLE_CLOUD_PROJECT)
   run EVENT.json      process one underwriting.created event in-process; print processing.completed
   processors          list the installed processors (id, version, timeout, file)
+  new-processor NAME  scaffold processors/NAME/ (index.ts and a passing index.test.ts)
 
 Configuration is read from the environment: see README.md.`;
 
@@ -53,6 +55,11 @@ async function main(argv: string[]): Promise<number> {
       return devCommand();
     case 'replay':
       return replayCommand(args);
+    case 'new-processor': {
+      const { positionals } = parseArgs({ args, allowPositionals: true });
+      if (positionals.length !== 1) throw new OrchestratorError('USAGE', 'new-processor takes one NAME');
+      return newProcessorCommand(positionals[0] as string);
+    }
     default:
       throw new OrchestratorError('USAGE', `unknown command "${command}" (see --help)`);
   }

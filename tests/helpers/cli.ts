@@ -14,10 +14,11 @@ export function cli(
   args: string[],
   env: Record<string, string> = {},
   timeoutMs = 30_000,
+  cwd = repoRoot,
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), ...args], {
-      cwd: repoRoot,
+      cwd,
       env: { PATH: process.env['PATH'] ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: timeoutMs,

@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { cli } from '../helpers/cli.js';
+import { repoRoot } from '../helpers/fixtures.js';
+
+const run = promisify(execFile);
+const nodeModules = join(repoRoot, 'node_modules');
+
+/**
+ * Another repository, as a processor author's: the orchestrator package installed in its
+ * node_modules (here, linked), with vitest, TypeScript and tsx beside it.
+ */
+function authorRepository(): string {
+  const root = mkdtempSync(join(tmpdir(), 'author-'));
+  writeFileSync(
+    join(root, 'package.json'),
+    JSON.stringify({ name: 'acme-processors', type: 'module', private: true }),
+  );
+  mkdirSync(join(root, 'node_modules'));
+  symlinkSync(repoRoot, join(root, 'node_modules', 'processor-orchestrator'), 'dir');
+  for (const dep of ['vitest', 'typescript', 'tsx', '@types'])
+    symlinkSync(join(nodeModules, dep), join(root, 'node_modules', dep), 'dir');
+  return root;
+}
+
+describe('new-processor', () => {
+  const roots: string[] = [];
+  afterAll(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
+
+  it('scaffolds a processor that passes its test through the kit, builds, and is listed, with no other edit', async () => {
+    const root = authorRepository();
+    roots.push(root);
+    const created = await cli(['new-processor', 'acme_score_v1'], {}, 30_000, root);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain(
+      'Created processors/acme_score_v1/index.ts and processors/acme_score_v1/index.test.ts.',
+    );
+
+    // Its test, as the author runs it.
+    const tested = await run(
+      process.execPath,
+      [join(nodeModules, 'vitest', 'vitest.mjs'), 'run', '--root', root],
+      { cwd: root },
+    );
+    expect(tested.stdout).toMatch(/1 passed/);
+
+    // Built as a plugin, and discovered from PROCESSORS_DIR.
+    await run(
+      process.execPath,
+      [
+        join(nodeModules, 'typescript', 'bin', 'tsc'),
+        '--outDir',
+        join(root, 'dist'),
+        '--rootDir',
+        root,
+        '--module',
+        'NodeNext',
+        '--moduleResolution',
+        'NodeNext',
+        '--target',
+        'ES2023',
+        '--strict',
+        '--skipLibCheck',
+        join(root, 'processors', 'acme_score_v1', 'index.ts'),
+      ],
+      { cwd: root },
+    );
+    const listed = await cli(['processors'], { PROCESSORS_DIR: join(root, 'dist', 'processors') });
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^acme_score_v1\s+0\.1\.0\s+30000 ms\s+.*acme_score_v1\/index\.js$/m);
+  }, 60_000);
+
+  it('refuses a name that is not a processor id, and a processor that exists', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'author-'));
+    roots.push(root);
+    for (const bad of ['Acme', 'a', 'acme-score', '../escape', '1acme']) {
+      const res = await cli(['new-processor', bad], {}, 30_000, root);
+      expect({ bad, code: res.code }).toEqual({ bad, code: 2 });
+      expect(res.stderr).toMatch(/is not a processor id/);
+    }
+    expect((await cli(['new-processor', 'acme_v1'], {}, 30_000, root)).code).toBe(0);
+    const before = readFileSync(join(root, 'processors', 'acme_v1', 'index.ts'), 'utf8');
+    const again = await cli(['new-processor', 'acme_v1'], {}, 30_000, root);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toBe('processor-orchestrator: new-processor: processors/acme_v1 exists already\n');
+    expect(readFileSync(join(root, 'processors', 'acme_v1', 'index.ts'), 'utf8')).toBe(before);
+  });
+});
