@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
 import type { Document, ProcessorContext } from 'processor-orchestrator/sdk';
+import { runProcessor } from 'processor-orchestrator/testing';
 
 import bankStatement from './index.js';
 import { monthsBetween } from './analysis.js';
@@ -230,5 +231,25 @@ describe('bank_stmt_v1', () => {
 describe('monthsBetween', () => {
   it('crosses a year boundary', () => {
     expect(monthsBetween('2023-11', '2024-02')).toEqual(['2023-11', '2023-12', '2024-01', '2024-02']);
+  });
+});
+
+describe('bank_stmt_v1 through the test kit (a real worker thread)', () => {
+  it('publishes the same factors as it computes in-process', async () => {
+    const result = await runProcessor(bankStatement, { documents: threeMonths });
+    expect(result).toMatchObject({
+      status: 'completed',
+      processor_id: 'bank_stmt_v1',
+      factors: run(threeMonths),
+    });
+  });
+
+  it('is FAILED, with the document and field named, on a statement it cannot read', async () => {
+    const broken = statement('bad', { statement_month: '2024-13' });
+    const result = await runProcessor(bankStatement, { documents: [broken] });
+    expect(result).toMatchObject({
+      status: 'failed',
+      error_message: expect.stringContaining('bad') as string,
+    });
   });
 });

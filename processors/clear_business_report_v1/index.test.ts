@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import type { Document, ProcessorContext } from 'processor-orchestrator/sdk';
+import { runProcessor } from 'processor-orchestrator/testing';
 
 import clearReport from './index.js';
 
@@ -227,5 +228,28 @@ describe('clear_business_report_v1', () => {
     await expect(clearReport.execute(context({ documents: nameless }))).rejects.toThrow(
       'no business document states a business_name',
     );
+  });
+});
+
+describe('clear_business_report_v1 through the test kit (a real worker thread)', () => {
+  it('completes with the report as factors', async () => {
+    const result = await runProcessor(clearReport, { documents });
+    expect(result).toMatchObject({ status: 'completed', factors: { clear_risk_score: 42.5, lien_count: 2 } });
+  });
+
+  it('stops its HTTP call when ctx.signal aborts at the deadline: TIMEOUT in the signal phase', async () => {
+    respond = hang;
+    const result = await runProcessor(clearReport, { documents, timeoutMs: 300 });
+    expect(result).toMatchObject({ status: 'timeout', timeout_ms: 300, timeout_phase: 'signal' });
+    // Settled at the deadline, well before the 1 s grace would have ended its thread.
+    expect(result.execution_time).toBeLessThan(0.8);
+  });
+
+  it('fails with a message when the API is not configured', async () => {
+    vi.stubEnv('CLEAR_REPORT_URL', undefined);
+    expect(await runProcessor(clearReport, { documents })).toMatchObject({
+      status: 'failed',
+      error_message: 'CLEAR_REPORT_URL is not configured',
+    });
   });
 });

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
 import type { Document, ProcessorContext } from 'processor-orchestrator/sdk';
+import { runProcessor } from 'processor-orchestrator/testing';
 
 import secretaryOfState from './index.js';
 import { normalizeEntityType } from './registration.js';
@@ -148,5 +149,12 @@ describe('normalizeEntityType', () => {
     ['Limited Partnership', 'limited_partnership'],
   ])('reads %s as %s', (given, expected) => {
     expect(normalizeEntityType(given)).toBe(expected);
+  });
+});
+
+describe('secretary_of_state_v1 through the test kit (a real worker thread)', () => {
+  it('publishes the same factors as it computes in-process', async () => {
+    const result = await runProcessor(secretaryOfState, { documents: [articles, certificate] });
+    expect(result).toMatchObject({ status: 'completed', factors: run([articles, certificate]) });
   });
 });
