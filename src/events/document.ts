@@ -11,4 +11,9 @@ export const DocumentSchema = z.object({
   content: z.string().optional(),
   processing_status: z.string().optional(),
 });
+/**
+ * One document's metadata, as a processor receives it in `ctx.documents`: `document_id`,
+ * `document_type` (e.g. `bank_statement`), `metadata` (an object whose shape depends on the
+ * type), and optional `content` and `processing_status`.
+ */
 export type Document = z.infer<typeof DocumentSchema>;

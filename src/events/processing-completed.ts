@@ -7,6 +7,10 @@ const executionId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'a ULID');
 
 /** A JSON object of factors, exactly as a processor returned it. */
 export const FactorsSchema = z.record(z.string(), z.json());
+/**
+ * What a processor computes: an object of JSON values (strings, finite numbers, booleans, null,
+ * arrays and objects of those), published as it is in `completed_processors[].factors`.
+ */
 export type Factors = z.infer<typeof FactorsSchema>;
 
 export const CompletedProcessorSchema = z.strictObject({

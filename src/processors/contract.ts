@@ -32,6 +32,11 @@ export interface ProcessorResult {
   factors: Factors;
 }
 
+/**
+ * A processor's work: called once per run with its context, in a worker thread. Return (or
+ * resolve to) `{ factors }` to COMPLETE; throw or reject to FAIL with the error's message; still
+ * running at the deadline is TIMEOUT, whatever it returns later.
+ */
 export type ExecuteFn = (ctx: ProcessorContext) => Promise<ProcessorResult> | ProcessorResult;
 
 /** The plugin contract: a module's default export is a value of this shape. */

@@ -1,3 +1,5 @@
+// processor-orchestrator/sdk: everything a processor module needs, nothing of the orchestrator.
+// The test kit is processor-orchestrator/testing.
 export { defineProcessor } from './define.js';
 export type {
   ExecuteFn,
