@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
-import { loadConfig } from '../config.js';
+import { DEFAULTS, loadConfig } from '../config.js';
 import { OrchestratorError, messageOf } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { examplesDir } from '../paths.js';
@@ -58,8 +58,8 @@ export async function devCommand(): Promise<number> {
       ...process.env,
       PUBSUB_EMULATOR_HOST: process.env['PUBSUB_EMULATOR_HOST'] ?? emulator?.host,
     };
-    const topics = loadConfig(env).pubsub;
-    const pullSubscription = env['UNDERWRITING_SUBSCRIPTION'] ?? `${topics.underwritingTopic}-pull`;
+    const inputTopic = env['UNDERWRITING_TOPIC'] || DEFAULTS.UNDERWRITING_TOPIC;
+    const pullSubscription = env['UNDERWRITING_SUBSCRIPTION'] || `${inputTopic}-pull`;
     const config = loadConfig({ ...env, UNDERWRITING_SUBSCRIPTION: pullSubscription });
     const log = createLogger(config.logLevel);
 

@@ -40,8 +40,8 @@ export function defineProcessor<const T extends ProcessorDefinition>(definition:
 
 /** The file of the module that called `defineProcessor`. */
 function callerFile(): string | undefined {
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- saved to be put back as it was
-  const original = Error.prepareStackTrace;
+  // Put back exactly as it was afterwards (a property, or none).
+  const original = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
   try {
     Error.prepareStackTrace = (_err, frames) => frames;
     const frames = new Error().stack as unknown as NodeJS.CallSite[];
@@ -52,6 +52,7 @@ function callerFile(): string | undefined {
   } catch {
     return undefined;
   } finally {
-    Error.prepareStackTrace = original;
+    if (original) Object.defineProperty(Error, 'prepareStackTrace', original);
+    else Reflect.deleteProperty(Error, 'prepareStackTrace');
   }
 }

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULTS } from '../../src/config.js';
 import { ProcessingCompletedSchema } from '../../src/events/processing-completed.js';
 import { examplesDir } from '../../src/paths.js';
-import { PUSH_PATH } from '../../src/transport/push.js';
 import {
   createStageBuilder,
   execForm,
@@ -23,6 +22,7 @@ import {
   emulatorPubSub,
   uniqueName,
 } from '../helpers/pubsub.js';
+import { postPush, pushEnvelope } from '../helpers/push.js';
 import { killServe, startServe, type ServeProcess } from '../helpers/serve.js';
 
 const host = inject('pubsubEmulatorHost');
@@ -118,18 +118,7 @@ describe('the Dockerfile', () => {
         event: 'underwriting.created',
         data: { underwriting_id: 'uw_image', documents: ['doc_001'], purchased_processors: ['bank_stmt_v1'] },
       };
-      const res = await fetch(`${base}${PUSH_PATH}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          message: {
-            data: Buffer.from(JSON.stringify(data)).toString('base64'),
-            messageId: 'image-1',
-            publishTime: new Date().toISOString(),
-          },
-          subscription: 'projects/test-project/subscriptions/push',
-        }),
-      });
+      const res = await postPush(base, pushEnvelope(JSON.stringify(data), { messageId: 'image-1' }));
       expect(res.status).toBe(204);
       const [message] = await completed.waitFor(1, 10_000);
       const result = ProcessingCompletedSchema.parse(JSON.parse(message!.data));

@@ -9,11 +9,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { loadConfig } from '../../src/config.js';
 import { ProcessingCompletedSchema } from '../../src/events/processing-completed.js';
 import { startService, type Service } from '../../src/service.js';
-import { PUSH_PATH } from '../../src/transport/push.js';
 import { cli } from '../helpers/cli.js';
 import { startDocumentServer, type DocumentServer } from '../helpers/document-server.js';
 import { doc } from '../helpers/document-source-contract.js';
 import { fixtureProcessorsDir, silentLog } from '../helpers/fixtures.js';
+import { postPush, pushEnvelope } from '../helpers/push.js';
 import {
   TEST_PROJECT_ID,
   collectMessages,
@@ -131,19 +131,8 @@ describe('documents from DOCUMENTS_URL', () => {
         PORT: '0',
       });
       service = await startService(config, silentLog, '127.0.0.1');
-      const push = () =>
-        fetch(`http://127.0.0.1:${service!.port}${PUSH_PATH}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            message: {
-              data: Buffer.from(event('uw_flaky', ['doc_a'])).toString('base64'),
-              messageId: 'm-flaky',
-              publishTime: new Date().toISOString(),
-            },
-            subscription: 'projects/test-project/subscriptions/push',
-          }),
-        });
+      const body = pushEnvelope(event('uw_flaky', ['doc_a']), { messageId: 'm-flaky' });
+      const push = () => postPush(`http://127.0.0.1:${service!.port}`, body);
       expect((await push()).status).toBe(503);
       expect((await push()).status).toBe(503);
       expect(completed.messages).toEqual([]);

@@ -9,6 +9,7 @@ import { examplesDir } from '../../src/paths.js';
 import { startService, type Service } from '../../src/service.js';
 import { PUSH_BODY_LIMIT_BYTES, PUSH_PATH } from '../../src/transport/push.js';
 import { capturingLog, fixtureProcessorsDir, ULID } from '../helpers/fixtures.js';
+import { postPush, pushEnvelope } from '../helpers/push.js';
 import { AUDIENCE, PUSH_SA, startTestIssuer, unsignedToken, type TestIssuer } from '../helpers/oidc.js';
 import {
   TEST_PROJECT_ID,
@@ -65,30 +66,13 @@ const eventData = (id: string, purchased: string[]) =>
 
 let messageCounter = 0;
 
-/** A push body as Pub/Sub sends it. */
-function envelope(data: string | Buffer, attributes: Record<string, string> = {}) {
-  messageCounter += 1;
-  return {
-    message: {
-      data: Buffer.from(data).toString('base64'),
-      attributes,
-      messageId: `push-${process.pid}-${messageCounter}`,
-      message_id: `push-${process.pid}-${messageCounter}`,
-      publishTime: new Date().toISOString(),
-      publish_time: new Date().toISOString(),
-    },
-    subscription: `projects/${TEST_PROJECT_ID}/subscriptions/orchestrator-push`,
+/** A push body as Pub/Sub sends it, with a message id of its own. */
+const envelope = (data: string | Buffer, attributes: Record<string, string> = {}) =>
+  pushEnvelope(data, {
+    messageId: `push-${process.pid}-${(messageCounter += 1)}`,
+    attributes,
     deliveryAttempt: 1,
-  };
-}
-
-function push(base: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(`${base}${PUSH_PATH}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-}
 
 const authorized = async () => ({ authorization: `Bearer ${await issuer.sign()}` });
 
@@ -131,7 +115,7 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
   it('answers 204 once processing.completed is published, exactly once', async () => {
     const { base, lines } = await serve();
     const body = envelope(eventData('uw_push_1', ['fx_ok', 'fx_throw']), { origin: 'test' });
-    const res = await push(base, body, await authorized());
+    const res = await postPush(base, body, await authorized());
     expect(res.status).toBe(204);
     // Published before the answer: it is already there.
     const [message] = await completed.waitFor(1, 5_000);
@@ -186,7 +170,7 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
       ],
     ];
     for (const [name, headers, status] of cases) {
-      const res = await push(base, envelope(eventData(`uw_forged_${name}`, ['fx_ok'])), headers);
+      const res = await postPush(base, envelope(eventData(`uw_forged_${name}`, ['fx_ok'])), headers);
       expect({ name, status: res.status }).toEqual({ name, status });
       if (status === 401) expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     }
@@ -204,7 +188,7 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
   it('dead-letters a poison message once and answers 204, so Pub/Sub does not retry it', async () => {
     const { base } = await serve();
     const body = envelope('{"event": "underwriting.created", "data": ', { source: 'bad-producer' });
-    const res = await push(base, body, await authorized());
+    const res = await postPush(base, body, await authorized());
     expect(res.status).toBe(204);
     const [letter] = await deadLettered.waitFor(1, 5_000);
     expect(letter!.data).toBe('{"event": "underwriting.created", "data": ');
@@ -231,16 +215,12 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
       ['an array', '[]'],
     ];
     for (const [name, body] of malformed) {
-      const res = await push(base, body, headers);
+      const res = await postPush(base, body, headers);
       expect({ name, status: res.status }).toEqual({ name, status: 400 });
     }
-    const text = await fetch(`${base}${PUSH_PATH}`, {
-      method: 'POST',
-      headers: { ...headers, 'content-type': 'text/plain' },
-      body: 'hi',
-    });
+    const text = await postPush(base, 'hi', { ...headers, 'content-type': 'text/plain' });
     expect(text.status).toBe(415);
-    const oversized = await push(base, `{"pad":"${'x'.repeat(PUSH_BODY_LIMIT_BYTES)}"}`, headers);
+    const oversized = await postPush(base, `{"pad":"${'x'.repeat(PUSH_BODY_LIMIT_BYTES)}"}`, headers);
     expect(oversized.status).toBe(413);
     expect(lines).toContainEqual(
       expect.objectContaining({
@@ -251,7 +231,7 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
     );
     // The largest message Pub/Sub can push still fits.
     const largest = envelope(Buffer.alloc(10 * 1024 * 1024, 'a'));
-    expect((await push(base, largest, headers)).status).toBe(204);
+    expect((await postPush(base, largest, headers)).status).toBe(204);
     await deadLettered.waitFor(1, 10_000);
     expect(await settled(completed)).toEqual([]);
     expect(
@@ -261,7 +241,7 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
 
   it('answers 503 when processing.completed cannot be published, so Pub/Sub retries', async () => {
     const { base, lines } = await serve({ COMPLETED_TOPIC: uniqueName('missing-topic') });
-    const res = await push(base, envelope(eventData('uw_retry', ['fx_ok'])), await authorized());
+    const res = await postPush(base, envelope(eventData('uw_retry', ['fx_ok'])), await authorized());
     expect(res.status).toBe(503);
     expect(lines).toContainEqual(
       expect.objectContaining({ code: 'PUBLISH_FAILED', verdict: 'nack', delivery_attempt: 1 }),
@@ -273,7 +253,7 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
     expect(lines.map((l) => l['message'])).toContainEqual(
       expect.stringMatching(/^push is not configured: PUSH_AUDIENCE not set/),
     );
-    const res = await push(base, envelope(eventData('uw_noaud', ['fx_ok'])), await authorized());
+    const res = await postPush(base, envelope(eventData('uw_noaud', ['fx_ok'])), await authorized());
     expect(res.status).toBe(503);
     expect(await settled(completed)).toEqual([]);
   });

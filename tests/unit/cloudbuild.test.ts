@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 
 import { DEFAULTS, ENV_VARIABLES, loadConfig } from '../../src/config.js';
+import { definedFlags, gcloudHelp } from '../helpers/gcloud.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -102,36 +102,6 @@ function seconds(duration: string): number {
   const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration);
   if (!m || duration === '') throw new Error(`not a duration: ${duration}`);
   return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
-}
-
-const ESCAPES = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
-
-function gcloudHelp(command: readonly string[]): string {
-  const result = spawnSync('gcloud', [...command, '--help'], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
-  });
-  if (result.error) {
-    throw new Error(
-      `cannot check cloudbuild.yaml's gcloud flags: gcloud could not run (${result.error.message}); ` +
-        'install it (deploy/install-emulator.sh installs it on Debian)',
-    );
-  }
-  if (result.status !== 0) throw new Error(`gcloud ${command.join(' ')} --help failed: ${result.stderr}`);
-  return result.stdout.replace(ESCAPES, '');
-}
-
-/** The flags a `gcloud … --help` page defines: its flag entries and the gcloud-wide flags. */
-function definedFlags(help: string): Set<string> {
-  const flags = new Set<string>();
-  for (const m of help.matchAll(/^ +--(\[no-\])?([a-z][a-z0-9-]*)/gm)) {
-    flags.add(m[2] as string);
-    if (m[1]) flags.add(`no-${m[2]}`);
-  }
-  const wide = /GCLOUD WIDE FLAGS\n([\s\S]*?)\n\n/.exec(help)?.[1] ?? '';
-  for (const m of wide.matchAll(/--([a-z][a-z0-9-]*)/g)) flags.add(m[1] as string);
-  return flags;
 }
 
 const IMAGE = '${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_SERVICE}:$BUILD_ID';
@@ -261,8 +231,8 @@ describe('cloudbuild.yaml', () => {
     expect(withDocuments.documentsAudience).toBe('https://documents-abc123-uc.a.run.app');
   });
 
-  it('uses only flags and startup probe keys that gcloud run deploy accepts', () => {
-    const help = gcloudHelp(['run', 'deploy']);
+  it('uses only flags and startup probe keys that gcloud run deploy accepts', async () => {
+    const help = await gcloudHelp('run deploy', "cloudbuild.yaml's gcloud flags");
     const known = definedFlags(help);
     const deploy = step('deploy');
     const used = deploy.args.filter((arg) => arg.startsWith('--')).map((arg) => arg.slice(2).split('=')[0]);

@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -12,13 +12,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
 import { DEFAULTS } from '../../src/config.js';
+import { definedFlags, gcloudHelp } from '../helpers/gcloud.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -369,37 +369,6 @@ describe('deploy/subscribe.sh', () => {
   });
 });
 
-const execFileAsync = promisify(execFile);
-const ESCAPES = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
-
-async function gcloudHelp(command: string): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync('gcloud', [...command.split(' '), '--help'], {
-      timeout: 60_000,
-      maxBuffer: 16 * 1024 * 1024,
-      env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
-    });
-    return stdout.replace(ESCAPES, '');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'gcloud is not on PATH' : String(err);
-    throw new Error(
-      `cannot check the deploy scripts' gcloud flags: ${reason} (deploy/install-emulator.sh installs it)`,
-    );
-  }
-}
-
-/** The flags a `gcloud … --help` page defines: its flag entries and the gcloud-wide flags. */
-function definedFlags(help: string): Set<string> {
-  const flags = new Set<string>();
-  for (const m of help.matchAll(/^ +--(\[no-\])?([a-z][a-z0-9-]*)/gm)) {
-    flags.add(m[2] as string);
-    if (m[1]) flags.add(`no-${m[2]}`);
-  }
-  const wide = /GCLOUD WIDE FLAGS\n([\s\S]*?)\n\n/.exec(help)?.[1] ?? '';
-  for (const m of wide.matchAll(/--([a-z][a-z0-9-]*)/g)) flags.add(m[1] as string);
-  return flags;
-}
-
 describe('gcloud', () => {
   it('knows every command and flag the deploy scripts use', { timeout: 60_000 }, async () => {
     const calls = [
@@ -417,7 +386,7 @@ describe('gcloud', () => {
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         for (let command = queue.shift(); command !== undefined; command = queue.shift()) {
-          helps.set(command, definedFlags(await gcloudHelp(command)));
+          helps.set(command, definedFlags(await gcloudHelp(command, "the deploy scripts' gcloud flags")));
         }
       }),
     );
