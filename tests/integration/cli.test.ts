@@ -1,12 +1,14 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { ProcessingCompletedSchema } from '../../src/events/index.js';
 import { cli } from '../helpers/cli.js';
-import { fixtureProcessorsDir } from '../helpers/fixtures.js';
+import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
 
 const ALL_CASES = [
   'fx_ok',
@@ -138,6 +140,11 @@ describe('processor-orchestrator CLI', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^fx_ok\s+1\.0\.0\s+5000 ms \(default\)\s+/));
     expect(stdout).not.toContain('_helper');
     expect(stdout).not.toContain('example_ignored');
+  });
+
+  it('runs as the npm bin: the built file is executable through its shebang, as npx runs it', async () => {
+    const { stdout } = await promisify(execFile)(join(repoRoot, 'dist', 'src', 'cli.js'), ['--help']);
+    expect(stdout).toMatch(/^Usage: processor-orchestrator <command>/);
   });
 
   it('answers an unknown command with usage, exit 2', async () => {
