@@ -60,9 +60,17 @@ export async function createPipeline(
   processors: ReadonlyMap<string, InstalledProcessor>,
   threads: number,
   maxHeapMb: number,
+  maxThreads = 64,
 ): Promise<Pipeline> {
   const log = silentLog();
-  const pool = new ProcessorPool({ threads, maxHeapMb, timeoutGraceMs: 1_000, logLevel: 'silent', log });
+  const pool = new ProcessorPool({
+    minThreads: threads,
+    maxThreads,
+    maxHeapMb,
+    timeoutGraceMs: 1_000,
+    logLevel: 'silent',
+    log,
+  });
   await pool.warm();
   const orchestrator = createOrchestrator({
     pool,

@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 
 import { z } from 'zod';
@@ -88,6 +88,7 @@ const EnvSchema = z.object({
   PROCESSOR_TIMEOUT_MS: integer(1, 3_600_000, DEFAULTS.PROCESSOR_TIMEOUT_MS),
   PROCESSOR_TIMEOUT_GRACE_MS: integer(0, 60_000, DEFAULTS.PROCESSOR_TIMEOUT_GRACE_MS),
   PROCESSOR_THREADS: integer(1, 256, Math.max(2, availableParallelism())),
+  PROCESSOR_MAX_THREADS: integer(1, 1024, defaultMaxThreads()),
   PROCESSOR_MAX_HEAP_MB: integer(16, 65_536, DEFAULTS.PROCESSOR_MAX_HEAP_MB),
   PORT: integer(0, 65_535, DEFAULTS.PORT),
   SHUTDOWN_TIMEOUT_MS: integer(0, 3_600_000, DEFAULTS.SHUTDOWN_TIMEOUT_MS),
@@ -159,8 +160,10 @@ export interface Config {
   processorTimeoutMs: number;
   /** How long a processor that honours `ctx.signal` has to settle after its deadline. */
   processorTimeoutGraceMs: number;
-  /** Worker threads in the pool: how many processors run at once. */
+  /** Worker threads kept in the pool, started up front (default: the cores, at least 2). */
   processorThreads: number;
+  /** Most worker threads: more start while runs that wait on I/O fill the others. */
+  processorMaxThreads: number;
   /** Heap limit of each worker thread; a processor that exceeds it is FAILED. */
   processorMaxHeapMb: number;
   /** HTTP port; 0 picks a free one. */
@@ -181,6 +184,16 @@ export interface Config {
     ackDeadlineSeconds: number;
   };
   logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/**
+ * Threads the memory allows: half of it (the cgroup's limit where there is one, as on Cloud Run) at
+ * a budget of 64 MB a thread (~9 MB idle, the rest for what processors allocate), between 4 and 64.
+ * 2 GiB gives 16 threads.
+ */
+function defaultMaxThreads(): number {
+  const memory = process.constrainedMemory?.() || totalmem();
+  return Math.min(64, Math.max(4, Math.floor(memory / 2 / (64 * 2 ** 20))));
 }
 
 function invalid(line: string): never {
@@ -235,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     processorTimeoutMs: e.PROCESSOR_TIMEOUT_MS,
     processorTimeoutGraceMs: e.PROCESSOR_TIMEOUT_GRACE_MS,
     processorThreads: e.PROCESSOR_THREADS,
+    processorMaxThreads: Math.max(e.PROCESSOR_THREADS, e.PROCESSOR_MAX_THREADS),
     processorMaxHeapMb: e.PROCESSOR_MAX_HEAP_MB,
     port: e.PORT,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

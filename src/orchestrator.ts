@@ -10,7 +10,8 @@ import type { UnderwritingCreated } from './events/underwriting-created.js';
 import type { Logger } from './logging.js';
 import type { InstalledProcessor } from './processors/discovery.js';
 import { newExecutionId } from './processors/execution-id.js';
-import type { ProcessorPool, RunOutcome } from './processors/pool.js';
+import type { ProcessorPool } from './processors/pool.js';
+import { encodeInput, seconds, toEntry, type RunOutcome } from './processors/run.js';
 import { purchasedProcessors, type Purchases } from './purchases.js';
 
 export interface OrchestratorDeps {
@@ -36,8 +37,6 @@ export interface Receipt {
 
 export type Orchestrator = ReturnType<typeof createOrchestrator>;
 
-const seconds = (ms: number) => Math.round(ms) / 1000;
-
 /**
  * One validated `underwriting.created` in, one `processing.completed` out. Fetches the
  * documents, runs every purchased processor in the pool, each under its deadline, and groups
@@ -58,7 +57,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const { signal } = receipt;
     const batch = await documents.fetch(data.documents);
     signal?.throwIfAborted();
-    const input = JSON.stringify({
+    const input = encodeInput({
       documents: batch.documents,
       missingDocuments: batch.missing.map((m) => m.id),
     });
@@ -70,11 +69,12 @@ export function createOrchestrator(deps: OrchestratorDeps) {
           const processor = processors.get(id);
           if (!processor) {
             return {
-              processorId: id,
-              executionId: newExecutionId(),
-              durationMs: 0,
               status: 'failed',
-              error: 'processor not installed',
+              processor_id: id,
+              execution_id: newExecutionId(),
+              execution_time: 0,
+              attempts: 0,
+              error_message: 'processor not installed',
             };
           }
           return pool.run({
@@ -83,6 +83,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
             underwritingId: data.underwriting_id,
             timeoutMs: processor.timeoutMs ?? defaultTimeoutMs,
             input,
+            concurrency: processor.concurrency,
+            retry: processor.retry,
           });
         }),
       ),
@@ -91,22 +93,12 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
     for (const outcome of outcomes) {
       if (outcome.status === 'failed') {
-        eventLog.warn(
-          {
-            processor_id: outcome.processorId,
-            execution_id: outcome.executionId,
-            error_message: outcome.error,
-          },
-          'processor failed',
-        );
+        const { processor_id, execution_id, attempts, error_message } = outcome;
+        eventLog.warn({ processor_id, execution_id, attempts, error_message }, 'processor failed');
       } else if (outcome.status === 'timeout') {
+        const { processor_id, execution_id, attempts, timeout_ms, timeout_phase } = outcome;
         eventLog.warn(
-          {
-            processor_id: outcome.processorId,
-            execution_id: outcome.executionId,
-            timeout_ms: outcome.timeoutMs,
-            timeout_phase: outcome.phase,
-          },
+          { processor_id, execution_id, attempts, timeout_ms, timeout_phase },
           'processor timed out',
         );
       }
@@ -145,10 +137,9 @@ export function group(
   const failed: FailedProcessor[] = [];
   const timedOut: TimeoutProcessor[] = [];
   for (const o of outcomes) {
-    const entry = resultEntry(o);
-    if (entry.status === 'completed') completed.push(entry.entry);
-    else if (entry.status === 'failed') failed.push(entry.entry);
-    else timedOut.push(entry.entry);
+    if (o.status === 'completed') completed.push(toEntry(o));
+    else if (o.status === 'failed') failed.push(toEntry(o));
+    else timedOut.push(toEntry(o));
   }
   return {
     event: 'processing.completed',
@@ -171,21 +162,4 @@ export function group(
 function overallStatus(completed: number, total: number): OverallStatus {
   if (completed === 0) return 'failed';
   return completed === total ? 'success' : 'partial_success';
-}
-
-/** A run's outcome as the entry `processing.completed` publishes for it, with its group. */
-export type ResultEntry =
-  | { status: 'completed'; entry: CompletedProcessor }
-  | { status: 'failed'; entry: FailedProcessor }
-  | { status: 'timeout'; entry: TimeoutProcessor };
-
-export function resultEntry(o: RunOutcome): ResultEntry {
-  const entry = {
-    processor_id: o.processorId,
-    execution_id: o.executionId,
-    execution_time: seconds(o.durationMs),
-  };
-  if (o.status === 'completed') return { status: o.status, entry: { ...entry, factors: o.factors } };
-  if (o.status === 'failed') return { status: o.status, entry: { ...entry, error_message: o.error } };
-  return { status: o.status, entry: { ...entry, timeout_ms: o.timeoutMs, timeout_phase: o.phase } };
 }

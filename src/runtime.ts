@@ -52,7 +52,8 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
   const processors = await discoverProcessors(config.processorsDir);
   const purchases = await loadPurchases(config.purchasesFile);
   const pool = new ProcessorPool({
-    threads: config.processorThreads,
+    minThreads: config.processorThreads,
+    maxThreads: config.processorMaxThreads,
     maxHeapMb: config.processorMaxHeapMb,
     timeoutGraceMs: config.processorTimeoutGraceMs,
     logLevel: config.logLevel,

@@ -82,8 +82,10 @@ export async function startService(config: Config, log: Logger, host: string): P
   });
   resolveHandler(handler);
   const budget = deadlineBudget({
-    timeoutsMs: [...started.processors.values()].map((p) => p.timeoutMs ?? config.processorTimeoutMs),
-    threads: config.processorThreads,
+    processors: [...started.processors.values()].map((p) => ({
+      ...p,
+      timeoutMs: p.timeoutMs ?? config.processorTimeoutMs,
+    })),
     graceMs: config.processorTimeoutGraceMs,
     documentsMs: documentsBudgetMs(config),
     publishMs: PUBLISH_TIMEOUT_MS,
@@ -138,6 +140,7 @@ export async function startService(config: Config, log: Logger, host: string): P
       port,
       processors: [...started.processors.keys()],
       threads: config.processorThreads,
+      max_threads: config.processorMaxThreads,
       push: pushAuth.enabled ? config.push.auth : 'refused',
       deadline_budget_s: budget.totalMs / 1000,
       subscription: config.pubsub.underwritingSubscription ?? null,

@@ -3,6 +3,12 @@ import { z } from 'zod';
 import { ProcessorIdSchema } from './underwriting-created.js';
 
 const seconds = z.number().nonnegative();
+/**
+ * How many times the processor was started for this entry: retries of a retryable failure, and
+ * restarts of a run whose thread was ended by a neighbour, included (0: it never started, as a
+ * processor that is not installed).
+ */
+const attempts = z.number().int().nonnegative();
 const executionId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'a ULID');
 
 /** A JSON object of factors, exactly as a processor returned it. */
@@ -17,6 +23,7 @@ export const CompletedProcessorSchema = z.strictObject({
   processor_id: ProcessorIdSchema,
   execution_id: executionId,
   execution_time: seconds,
+  attempts,
   factors: FactorsSchema,
 });
 
@@ -24,6 +31,7 @@ export const FailedProcessorSchema = z.strictObject({
   processor_id: ProcessorIdSchema,
   execution_id: executionId,
   execution_time: seconds,
+  attempts,
   error_message: z.string().min(1),
 });
 
@@ -31,6 +39,7 @@ export const TimeoutProcessorSchema = z.strictObject({
   processor_id: ProcessorIdSchema,
   execution_id: executionId,
   execution_time: seconds,
+  attempts,
   timeout_ms: z.number().int().positive(),
   /**
    * What ended it at the deadline: `signal` (it settled once `ctx.signal` aborted, within the

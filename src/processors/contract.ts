@@ -39,16 +39,49 @@ export interface ProcessorResult {
  */
 export type ExecuteFn = (ctx: ProcessorContext) => Promise<ProcessorResult> | ProcessorResult;
 
+/**
+ * At most `limit` runs of this processor at once on one instance. With `key`, the limit is shared
+ * by every processor naming the same key (one external API that allows 5 calls at once, say); they
+ * must all name the same `limit`. Waiting for it is queue time, not run time.
+ */
+export const ConcurrencyPolicySchema = z.strictObject({
+  limit: z.number().int().min(1).max(10_000),
+  key: z
+    .string()
+    .regex(/^[\w.:-]{1,100}$/, 'key must be 1–100 letters, digits or _.:-')
+    .optional(),
+});
+export type ConcurrencyPolicy = z.infer<typeof ConcurrencyPolicySchema>;
+
+/**
+ * A run that fails with a retryable error (`RetryableError`, or any thrown value with
+ * `retryable: true`) runs again after exponential backoff with full jitter (a random wait up to
+ * `backoffMs × 2^(n−1)`, at most `maxBackoffMs`; a `retryAfterMs` on the error is waited instead,
+ * capped the same), up to `attempts` runs in all. Other errors and TIMEOUTs are not retried.
+ * `timeoutMs` applies to each attempt.
+ */
+export const RetryPolicySchema = z
+  .strictObject({
+    attempts: z.number().int().min(1).max(10),
+    backoffMs: z.number().int().min(0).max(600_000).default(200),
+    maxBackoffMs: z.number().int().min(0).max(600_000).default(10_000),
+  })
+  .refine((r) => r.maxBackoffMs >= r.backoffMs, 'retry.maxBackoffMs must be at least retry.backoffMs');
+export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
+
 /** The plugin contract: a module's default export is a value of this shape. */
 export const ProcessorDefinitionSchema = z.object({
   id: ProcessorIdSchema,
   version: z.string().min(1, 'version is required'),
   timeoutMs: z.number().int().positive().max(3_600_000).optional(),
+  concurrency: ConcurrencyPolicySchema.optional(),
+  retry: RetryPolicySchema.optional(),
   execute: z.custom<ExecuteFn>((v) => typeof v === 'function', 'execute must be a function'),
 });
 
 /**
  * A processor: `id` (what purchases and results name; `/^[a-z0-9_]+$/`), `version`, an optional
- * `timeoutMs` (else the orchestrator's default), and `execute`.
+ * `timeoutMs` (else the orchestrator's default), optional `concurrency` and `retry` policies, and
+ * `execute`.
  */
-export type ProcessorDefinition = z.infer<typeof ProcessorDefinitionSchema>;
+export type ProcessorDefinition = z.input<typeof ProcessorDefinitionSchema>;

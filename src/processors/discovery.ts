@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { OrchestratorError, messageOf } from '../errors.js';
-import { ProcessorDefinitionSchema } from './contract.js';
+import { ProcessorDefinitionSchema, type ConcurrencyPolicy, type RetryPolicy } from './contract.js';
 
 /** An installed processor: what discovery learned of one plugin module. */
 export interface InstalledProcessor {
@@ -11,6 +11,8 @@ export interface InstalledProcessor {
   version: string;
   /** The plugin's own deadline, if it sets one. */
   timeoutMs: number | undefined;
+  concurrency: ConcurrencyPolicy | undefined;
+  retry: RetryPolicy | undefined;
   /** Absolute path of the module; worker threads import it from there. */
   file: string;
 }
@@ -82,8 +84,8 @@ export async function loadProcessor(file: string): Promise<InstalledProcessor> {
       `${name}: the default export is not a processor definition (${problems.join('; ')})`,
     );
   }
-  const { id, version, timeoutMs } = parsed.data;
-  return { id, version, timeoutMs, file };
+  const { id, version, timeoutMs, concurrency, retry } = parsed.data;
+  return { id, version, timeoutMs, concurrency, retry, file };
 }
 
 /**
@@ -104,5 +106,24 @@ export async function discoverProcessors(dir: string): Promise<Map<string, Insta
     }
     installed.set(processor.id, processor);
   }
+  checkSharedLimits(installed.values());
   return installed;
+}
+
+/** Processors that share a concurrency key must agree on its limit: one key, one number. */
+function checkSharedLimits(processors: Iterable<InstalledProcessor>): void {
+  const limits = new Map<string, InstalledProcessor>();
+  for (const processor of processors) {
+    const key = processor.concurrency?.key;
+    if (key === undefined || !processor.concurrency) continue;
+    const other = limits.get(key);
+    if (other && other.concurrency?.limit !== processor.concurrency.limit) {
+      const name = relative(process.cwd(), processor.file) || processor.file;
+      throw new OrchestratorError(
+        'PROCESSOR_INVALID',
+        `${name}: concurrency key "${key}" has limit ${processor.concurrency.limit}, but ${other.id} gives it ${other.concurrency?.limit}`,
+      );
+    }
+    limits.set(key, processor);
+  }
 }

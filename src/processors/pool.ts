@@ -1,13 +1,18 @@
+import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
-import { Piscina } from 'piscina';
+import { Piscina, queueOptionsSymbol } from 'piscina';
 
-import type { Factors } from '../events/processing-completed.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
+import type { ConcurrencyPolicy, RetryPolicy } from './contract.js';
+import { Deadline } from './deadline.js';
 import { newExecutionId } from './execution-id.js';
-import { createStartTable, type StartTable } from './start-table.js';
-import type { PoolTask, PoolWorkerData, WorkerOutcome } from './task.js';
+import { createLimits } from './limits.js';
+import { seconds, type RunOutcome, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
+import { createRunTable, EXITED, type RunTable } from './run-table.js';
+import { createScheduler, type Attempt, type Scheduler } from './scheduler.js';
 
 /** One processor run, as the orchestrator asks for it. */
 export interface ProcessorRun {
@@ -15,74 +20,86 @@ export interface ProcessorRun {
   processorId: string;
   underwritingId: string;
   timeoutMs: number;
-  /** `{ documents, missingDocuments }` as JSON: serialize once per event, share it across runs. */
+  /** `encodeInput` of the event's documents: serialized once per event, shared by its runs. */
   input: string;
+  concurrency?: ConcurrencyPolicy | undefined;
+  retry?: RetryPolicy | undefined;
 }
 
-/** The outcome of a run. `durationMs` is run time, excluding any wait in the queue. */
-export type RunOutcome = { processorId: string; executionId: string; durationMs: number } & (
-  | { status: 'completed'; factors: Factors }
-  | { status: 'failed'; error: string }
-  | {
-      status: 'timeout';
-      timeoutMs: number;
-      /**
-       * What ended it: `signal`, it settled after `ctx.signal` aborted, within the grace (its
-       * thread is kept); `terminated`, its thread was ended (it ignored the signal past the
-       * grace, or a busy loop kept the signal from reaching it).
-       */
-      phase: TimeoutPhase;
-    }
-);
-
-export type TimeoutPhase = 'signal' | 'terminated';
-
 export interface PoolOptions {
-  /** Worker threads, started up front and kept: a thread spawn costs tens of milliseconds. */
-  threads: number;
+  /** Threads started up front and kept (a spawn costs tens of milliseconds): the cores. */
+  minThreads: number;
+  /** Most threads; more start while every thread that may take a run is full. */
+  maxThreads: number;
+  /** Runs that compute at once. Default: the cores. */
+  cpuSlots?: number;
+  /** Most runs one thread hosts at once (runs that wait share a thread). Default 16. */
+  runsPerThread?: number;
   /** Heap limit of each thread (old generation), in MB. */
   maxHeapMb: number;
-  /**
-   * How long a run whose thread has aborted `ctx.signal` at the deadline may take to settle
-   * before the thread is terminated anyway.
-   */
+  /** How long a run whose `ctx.signal` aborted at the deadline may take to settle. */
   timeoutGraceMs: number;
   logLevel: string;
   log: Logger;
 }
 
-const NS_PER_MS = 1_000_000n;
-
-// At its deadline a thread's own timer aborts `ctx.signal`; if it has not done so this long after
-// the deadline, its event loop is blocked (a busy loop) and no signal can reach the processor.
-const SIGNAL_WINDOW_MS = 5;
+/**
+ * Runs one thread hosts at once. Runs that wait on I/O share threads (a thread costs ~9 MB and
+ * ~50 ms to start); a thread that computes takes no new run. A thread ended for one run's sake
+ * restarts the others, so this also bounds what one bad run costs its neighbours.
+ */
+export const RUNS_PER_THREAD = 16;
+/** Most times a run is started again because a neighbour ended its thread. */
+const MAX_RESTARTS = 3;
+/** Idle threads above the minimum end after this long. */
+const IDLE_THREAD_MS = 30_000;
 
 // Running from source (vitest, tsx), the thread entry is TypeScript too.
 const fromSource = import.meta.url.endsWith('.ts');
 // A path, not a URL: Piscina converts a URL back to a path on every run.
 const workerFile = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url));
 
+/** How one attempt ended, before the retry and restart rules look at it. */
+type AttemptEnd =
+  | { kind: 'result'; result: ThreadResult }
+  | { kind: 'terminated'; durationMs: number }
+  | { kind: 'restart'; durationMs: number; solo: boolean }
+  | { kind: 'thread-failed'; durationMs: number; error: string };
+
 /**
- * The one Piscina pool every processor runs in, each run under its own deadline counted from the
- * moment it starts running in a thread. At the deadline `ctx.signal` aborts; a run that has not
- * settled within the grace (at once, if its thread's event loop is blocked) has its thread
- * terminated and replaced. No other run is affected. `run` never rejects: every outcome is a value.
+ * The one Piscina pool every processor runs in. Each run is admitted by the scheduler (runs that
+ * wait share threads and all start at once; runs that compute get about a core each), runs under
+ * its own deadline counted from when it really starts (see `deadline.ts`), is retried by its
+ * processor's policy, and is started again elsewhere, with the time it has left, when a neighbour
+ * ends the thread they shared. `run` never rejects: every outcome is a value.
  */
 export class ProcessorPool {
-  readonly #piscina: Piscina<PoolTask, WorkerOutcome>;
-  readonly #starts: StartTable;
+  readonly #piscina: Piscina<ThreadTask, ThreadResult>;
+  readonly #table: RunTable;
+  readonly #scheduler: Scheduler;
+  readonly #limits = createLimits();
   readonly #options: PoolOptions;
 
   constructor(options: PoolOptions) {
     this.#options = options;
-    this.#starts = createStartTable();
-    const workerData: PoolWorkerData = { startTable: this.#starts.buffer, logLevel: options.logLevel };
+    this.#table = createRunTable();
+    const workerData: ThreadData = { runTable: this.#table.buffer, logLevel: options.logLevel };
+    const runsPerThread = options.runsPerThread ?? RUNS_PER_THREAD;
+    this.#scheduler = createScheduler({
+      cpuSlots: options.cpuSlots ?? availableParallelism(),
+      maxThreads: options.maxThreads,
+      runsPerThread,
+      table: this.#table,
+      threads: () => this.#piscina.threads,
+    });
     this.#piscina = new Piscina({
       filename: workerFile,
-      minThreads: options.threads,
-      maxThreads: options.threads,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      concurrentTasksPerWorker: 1,
+      minThreads: options.minThreads,
+      maxThreads: options.maxThreads,
+      idleTimeout: IDLE_THREAD_MS,
+      concurrentTasksPerWorker: runsPerThread,
+      loadBalancer: (task, workers) =>
+        this.#scheduler.place((task[queueOptionsSymbol] as Attempt | null) ?? null, workers),
       // Piscina's run-time and wait-time histograms cost every task; nothing reads them.
       recordTiming: false,
       // Wait for tasks with Atomics.waitAsync: the thread's event loop keeps turning between
@@ -92,6 +109,8 @@ export class ProcessorPool {
       execArgv: fromSource ? ['--import', 'tsx'] : [],
       workerData,
     });
+    this.#piscina.on('workerCreate', (worker: { id: number }) => this.#scheduler.threadReady(worker.id));
+    this.#piscina.on('workerDestroy', (worker: { id: number }) => this.#scheduler.threadGone(worker.id));
     // A thread that fails between tasks (e.g. out of memory from a leftover callback) is
     // replaced by Piscina; without a listener the 'error' event would end the process.
     this.#piscina.on('error', (err: unknown) => {
@@ -99,123 +118,166 @@ export class ProcessorPool {
     });
   }
 
-  /** Resolves once every thread has started and loaded its entry module. */
+  /** Resolves once the minimum threads have started and loaded their entry module. */
   async warm(): Promise<void> {
     await Promise.all(
-      Array.from({ length: this.#options.threads }, () =>
+      Array.from({ length: this.#options.minThreads }, () =>
         this.#piscina.run(undefined as never, { name: 'hold' }),
       ),
     );
   }
 
+  /** Threads now, how many compute, runs waiting for admission, and what was learnt. */
+  stats() {
+    return this.#scheduler.stats();
+  }
+
   async run(run: ProcessorRun): Promise<RunOutcome> {
     const executionId = newExecutionId();
-    const slotOrWait = this.#starts.acquire();
-    const slot = typeof slotOrWait === 'number' ? slotOrWait : await slotOrWait;
-    const deadline = new Deadline(this.#starts, slot, run.timeoutMs, this.#options.timeoutGraceMs);
-    const base = { processorId: run.processorId, executionId };
-    try {
-      // A literal with a fixed shape: V8 clones it for postMessage markedly faster than a spread.
-      const task: PoolTask = {
-        file: run.file,
-        processorId: run.processorId,
-        executionId,
-        underwritingId: run.underwritingId,
-        timeoutMs: run.timeoutMs,
-        slot,
-        input: run.input,
-      };
-      const outcome = await this.#piscina.run(task, { signal: deadline });
-      if (outcome.status === 'timeout') return { ...base, ...outcome, timeoutMs: run.timeoutMs };
-      return { ...base, ...outcome };
-    } catch (err) {
-      const durationMs = deadline.runTimeMs();
-      if (deadline.aborted) {
-        return { ...base, status: 'timeout', timeoutMs: run.timeoutMs, phase: 'terminated', durationMs };
+    const base = { processor_id: run.processorId, execution_id: executionId };
+    const maxAttempts = run.retry?.attempts ?? 1;
+    let attempts = 0;
+    let failures = 0;
+    let restarts = 0;
+    let ranMs = 0;
+    let timeLeftMs = run.timeoutMs;
+    let solo = false;
+    for (;;) {
+      attempts++;
+      const end = await this.#limited(run, () => this.#attempt(run, executionId, timeLeftMs, solo));
+      const durationMs = end.kind === 'result' ? end.result.durationMs : end.durationMs;
+      ranMs += durationMs;
+      const done = { ...base, execution_time: seconds(ranMs), attempts };
+      if (end.kind === 'restart' && restarts < MAX_RESTARTS) {
+        restarts++;
+        timeLeftMs = Math.max(1, timeLeftMs - durationMs);
+        solo = end.solo;
+        continue;
       }
-      return { ...base, status: 'failed', error: this.#describeThreadFailure(err), durationMs };
-    } finally {
-      deadline.clear();
-      this.#starts.release(slot);
+      if (end.kind === 'restart' || end.kind === 'thread-failed') {
+        const error =
+          end.kind === 'restart' ? 'its worker thread was ended by other runs, too often' : end.error;
+        return { status: 'failed', ...done, error_message: error };
+      }
+      if (end.kind === 'terminated') {
+        return { status: 'timeout', ...done, timeout_ms: run.timeoutMs, timeout_phase: 'terminated' };
+      }
+      const { result } = end;
+      if (result.status === 'completed') return { status: 'completed', ...done, factors: result.factors };
+      if (result.status === 'timeout') {
+        return { status: 'timeout', ...done, timeout_ms: run.timeoutMs, timeout_phase: 'signal' };
+      }
+      failures++;
+      if (!result.retryable || failures >= maxAttempts || !run.retry) {
+        return { status: 'failed', ...done, error_message: result.error };
+      }
+      await sleep(backoffMs(run.retry, failures, result.retryAfterMs));
+      timeLeftMs = run.timeoutMs;
+      solo = false;
     }
   }
 
   async close(): Promise<void> {
+    this.#scheduler.close();
     await this.#piscina.destroy();
   }
 
-  #describeThreadFailure(err: unknown): string {
+  async #limited<T>(run: ProcessorRun, body: () => Promise<T>): Promise<T> {
+    if (!run.concurrency) return body();
+    const release = await this.#limits.acquire(run.concurrency.key ?? run.processorId, run.concurrency.limit);
+    try {
+      return await body();
+    } finally {
+      release();
+    }
+  }
+
+  async #attempt(
+    run: ProcessorRun,
+    executionId: string,
+    timeoutMs: number,
+    solo: boolean,
+  ): Promise<AttemptEnd> {
+    const slotOrWait = this.#table.acquire();
+    const slot = typeof slotOrWait === 'number' ? slotOrWait : await slotOrWait;
+    const attempt: Attempt = {
+      slot,
+      processorId: run.processorId,
+      solo,
+      thread: undefined,
+      probation: false,
+      startElu: undefined,
+      innocent: false,
+    };
+    const scheduler = this.#scheduler;
+    const deadline = new Deadline(
+      this.#table,
+      slot,
+      timeoutMs,
+      this.#options.timeoutGraceMs,
+      () => scheduler.idleMs(attempt),
+      () => {
+        for (const other of attempt.thread?.runs ?? []) if (other !== attempt) other.innocent = true;
+      },
+    );
+    try {
+      await scheduler.admit(attempt);
+      // A literal with a fixed shape: V8 clones it for postMessage markedly faster than a spread.
+      const task: ThreadTask & { [queueOptionsSymbol]: Attempt } = {
+        file: run.file,
+        processorId: run.processorId,
+        executionId,
+        underwritingId: run.underwritingId,
+        timeoutMs,
+        slot,
+        input: run.input,
+        [queueOptionsSymbol]: attempt,
+      };
+      return { kind: 'result', result: await this.#piscina.run(task, { signal: deadline }) };
+    } catch (err) {
+      return this.#threadEnded(attempt, deadline, err);
+    } finally {
+      deadline.clear();
+      scheduler.settled(attempt);
+      this.#table.release(slot);
+    }
+  }
+
+  /**
+   * The attempt's thread ended under it. Whose fault: the attempt's own (its deadline, its
+   * `process.exit`, or its heap when it ran alone), or a neighbour's (started again: elsewhere,
+   * or alone when nobody can tell which run exhausted a shared heap).
+   */
+  #threadEnded(attempt: Attempt, deadline: Deadline, err: unknown): AttemptEnd {
+    const durationMs = deadline.runTimeMs();
+    if (deadline.aborted) return { kind: 'terminated', durationMs };
+    if (attempt.innocent) return { kind: 'restart', durationMs, solo: false };
+    const thread = attempt.thread;
+    if (thread) thread.hostedAtDeath ??= thread.runs.size;
+    const shared = (thread?.hostedAtDeath ?? 1) > 1;
     if ((err as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      return `the processor ran out of memory (worker heap limit ${this.#options.maxHeapMb} MB)`;
+      if (shared) return { kind: 'restart', durationMs, solo: true };
+      const error = `the processor ran out of memory (worker heap limit ${this.#options.maxHeapMb} MB)`;
+      return { kind: 'thread-failed', durationMs, error };
     }
     const exit = /^worker exited with code: (-?\d+)/.exec(messageOf(err));
-    if (exit) return `the processor ended its worker thread with process.exit(${exit[1]})`;
-    return messageOf(err);
+    if (exit) {
+      if (this.#table.has(attempt.slot, EXITED) || !shared) {
+        const error = `the processor ended its worker thread with process.exit(${exit[1]})`;
+        return { kind: 'thread-failed', durationMs, error };
+      }
+      return { kind: 'restart', durationMs, solo: false };
+    }
+    return { kind: 'thread-failed', durationMs, error: messageOf(err) };
   }
 }
 
 /**
- * A run's deadline, in the shape of Piscina's event-emitter signal (cheaper than an
- * AbortSignal per task). Its timer first fires at the earliest moment the deadline can be due;
- * the start table then says whether the run had started and when, and the timer is re-armed
- * until the run has really been running for `timeoutMs`. Then the thread is terminated: at once
- * if its event loop is blocked, else after the grace given to a processor that honours
- * `ctx.signal` (one that settles in time is TIMEOUT too, and keeps its thread).
+ * Full jitter: a random wait up to `backoffMs × 2^(n−1)`, capped at `maxBackoffMs`; a processor's
+ * `retryAfterMs` is waited instead, capped the same.
  */
-class Deadline {
-  aborted = false;
-  readonly reason = 'deadline';
-  #listener: (() => void) | undefined;
-  #timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly starts: StartTable,
-    private readonly slot: number,
-    private readonly timeoutMs: number,
-    private readonly graceMs: number,
-  ) {
-    this.#timer = setTimeout(this.#check, timeoutMs);
-  }
-
-  once(_event: 'abort', listener: () => void): void {
-    this.#listener = listener;
-  }
-
-  off(_event: 'abort', _listener: () => void): void {
-    this.#listener = undefined;
-  }
-
-  // What Piscina 5.3 calls at run time, although its types name `off`.
-  removeListener(event: 'abort', listener: () => void): void {
-    this.off(event, listener);
-  }
-
-  clear(): void {
-    clearTimeout(this.#timer);
-  }
-
-  /** How long the run has been running, 0 if it never started. */
-  runTimeMs(): number {
-    const started = this.starts.startedAt(this.slot);
-    return started === 0n ? 0 : Number(process.hrtime.bigint() - started) / 1e6;
-  }
-
-  #check = (): void => {
-    const started = this.starts.startedAt(this.slot);
-    if (started === 0n) {
-      // Still queued: it cannot be due before it has run for timeoutMs from now.
-      this.#arm(this.timeoutMs);
-      return;
-    }
-    const overdueMs = Number(process.hrtime.bigint() - started - BigInt(this.timeoutMs) * NS_PER_MS) / 1e6;
-    if (overdueMs < 0) return this.#arm(-overdueMs);
-    const allowedMs = this.starts.signalled(this.slot) ? this.graceMs : SIGNAL_WINDOW_MS;
-    if (overdueMs < allowedMs) return this.#arm(allowedMs - overdueMs);
-    this.aborted = true;
-    this.#listener?.();
-  };
-
-  #arm(ms: number): void {
-    this.#timer = setTimeout(this.#check, Math.ceil(ms));
-  }
+export function backoffMs(policy: RetryPolicy, failures: number, retryAfterMs?: number): number {
+  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxBackoffMs);
+  const ceiling = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (failures - 1));
+  return Math.random() * ceiling;
 }

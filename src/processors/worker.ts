@@ -3,21 +3,20 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 
-import type { Document } from '../events/document.js';
 import { messageOf } from '../errors.js';
 import { createLogger } from '../logging.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { jsonObjectProblem } from './json-values.js';
-import { stampSignalled, stampStart } from './start-table.js';
-import type { PoolTask, PoolWorkerData, WorkerOutcome } from './task.js';
+import { decodeInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
+import { EXITED, runTableViews, SIGNALLED, stampFlag, stampStart } from './run-table.js';
 
-const data = workerData as PoolWorkerData;
-const stamps = new BigInt64Array(data.startTable);
+const data = workerData as ThreadData;
+const table = runTableViews(data.runTable);
 const log = createLogger(data.logLevel);
 const definitions = new Map<string, Promise<ProcessorDefinition>>();
 
 interface Run {
-  readonly task: PoolTask;
+  readonly task: ThreadTask;
   settled: boolean;
   fail(err: unknown): void;
 }
@@ -39,6 +38,15 @@ function onStrayError(err: unknown): void {
 }
 process.on('uncaughtException', onStrayError);
 process.on('unhandledRejection', onStrayError);
+
+// A thread hosts several runs at once. `process.exit` ends all of them: say which run called it, so
+// the pool fails that one and starts the others again elsewhere.
+const exitThread = process.exit.bind(process);
+process.exit = ((code?: number | string | null) => {
+  const run = runs.getStore();
+  if (run && !run.settled) stampFlag(table, run.task.slot, EXITED);
+  return exitThread(code);
+});
 
 function load(file: string): Promise<ProcessorDefinition> {
   let definition = definitions.get(file);
@@ -67,19 +75,19 @@ async function importTypeScript(url: string): Promise<{ default?: ProcessorDefin
   return (await tsImport(url, import.meta.url)) as { default?: ProcessorDefinition };
 }
 
-export default async function runProcessor(task: PoolTask): Promise<WorkerOutcome> {
-  stampStart(stamps, task.slot);
+export default async function runProcessor(task: ThreadTask): Promise<ThreadResult> {
+  stampStart(table, task.slot);
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   const deadline = new AbortController();
   const timer = setTimeout(() => {
     // Tell the pool this thread is alive and has signalled, so it grants the grace period.
-    stampSignalled(stamps, task.slot);
+    stampFlag(table, task.slot, SIGNALLED);
     deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
   }, task.timeoutMs);
   try {
     const definition = await load(task.file);
-    const input = JSON.parse(task.input) as { documents: Document[]; missingDocuments: string[] };
+    const input = decodeInput(task.input);
     const ctx: ProcessorContext = {
       underwritingId: task.underwritingId,
       executionId: task.executionId,
@@ -94,19 +102,33 @@ export default async function runProcessor(task: PoolTask): Promise<WorkerOutcom
     };
     const result = await execute(definition, ctx, task);
     // Settled after the deadline, within the grace: whatever it returned, it is late.
-    if (deadline.signal.aborted) return { status: 'timeout', phase: 'signal', durationMs: elapsed() };
+    if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };
     const problem = resultProblem(result);
-    if (problem !== undefined) return { status: 'failed', error: problem, durationMs: elapsed() };
+    if (problem !== undefined)
+      return { status: 'failed', error: problem, retryable: false, durationMs: elapsed() };
     return { status: 'completed', factors: (result as { factors: never }).factors, durationMs: elapsed() };
   } catch (err) {
-    if (deadline.signal.aborted) return { status: 'timeout', phase: 'signal', durationMs: elapsed() };
-    return { status: 'failed', error: messageOf(err), durationMs: elapsed() };
+    if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };
+    return { status: 'failed', error: messageOf(err), ...retryability(err), durationMs: elapsed() };
   } finally {
     clearTimeout(timer);
   }
 }
 
-function execute(definition: ProcessorDefinition, ctx: ProcessorContext, task: PoolTask): Promise<unknown> {
+/**
+ * Whether a thrown value asks to be retried: the SDK's `RetryableError`, or anything with
+ * `retryable: true` (plain JavaScript plugins need no import), optionally with `retryAfterMs`.
+ */
+function retryability(err: unknown): { retryable: boolean; retryAfterMs?: number } {
+  if (typeof err !== 'object' || err === null) return { retryable: false };
+  const { retryable, retryAfterMs } = err as { retryable?: unknown; retryAfterMs?: unknown };
+  if (retryable !== true) return { retryable: false };
+  return typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs >= 0
+    ? { retryable: true, retryAfterMs }
+    : { retryable: true };
+}
+
+function execute(definition: ProcessorDefinition, ctx: ProcessorContext, task: ThreadTask): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const run: Run = {
       task,

@@ -5,15 +5,10 @@ import { pino } from 'pino';
 
 import { DEFAULTS } from '../config.js';
 import { DocumentSchema, type Document } from '../events/document.js';
-import type {
-  CompletedProcessor,
-  FailedProcessor,
-  TimeoutProcessor,
-} from '../events/processing-completed.js';
-import { resultEntry } from '../orchestrator.js';
 import type { ProcessorDefinition } from '../processors/contract.js';
 import { loadProcessor } from '../processors/discovery.js';
 import { ProcessorPool } from '../processors/pool.js';
+import { encodeInput, type RunOutcome } from '../processors/run.js';
 import { DEFINED_IN } from './define.js';
 
 /** What a test gives the processor, as the orchestrator would. */
@@ -38,12 +33,10 @@ export interface RunProcessorOptions {
  * The entry `processing.completed` would publish for the run, and which group it goes in:
  * `completed` (with `factors`), `failed` (with `error_message`) or `timeout` (with `timeout_ms`
  * and `timeout_phase`: `signal` when the processor settled after `ctx.signal` aborted, within the
- * grace; `terminated` when its thread was ended). `execution_time` is in seconds.
+ * grace; `terminated` when its thread was ended). `execution_time` is in seconds, run time over
+ * every attempt; `attempts` counts them (the processor's `retry` policy runs here as in production).
  */
-export type ProcessorRunResult =
-  | ({ status: 'completed' } & CompletedProcessor)
-  | ({ status: 'failed' } & FailedProcessor)
-  | ({ status: 'timeout' } & TimeoutProcessor);
+export type ProcessorRunResult = RunOutcome;
 
 /**
  * Runs a processor the way production does: in a real worker thread of a real pool, under its
@@ -65,7 +58,8 @@ export async function runProcessor(
   }
   const documents = (options.documents ?? []).map((d) => DocumentSchema.parse(d));
   const pool = new ProcessorPool({
-    threads: 1,
+    minThreads: 1,
+    maxThreads: 1,
     maxHeapMb: options.maxHeapMb ?? DEFAULTS.PROCESSOR_MAX_HEAP_MB,
     timeoutGraceMs: options.graceMs ?? DEFAULTS.PROCESSOR_TIMEOUT_GRACE_MS,
     logLevel: options.logLevel ?? 'silent',
@@ -73,15 +67,15 @@ export async function runProcessor(
   });
   try {
     await pool.warm();
-    const outcome = await pool.run({
+    return await pool.run({
       file,
       processorId: installed.id,
       underwritingId: options.underwritingId ?? 'uw_test',
       timeoutMs: options.timeoutMs ?? installed.timeoutMs ?? DEFAULTS.PROCESSOR_TIMEOUT_MS,
-      input: JSON.stringify({ documents, missingDocuments: options.missingDocuments ?? [] }),
+      input: encodeInput({ documents, missingDocuments: options.missingDocuments ?? [] }),
+      concurrency: installed.concurrency,
+      retry: installed.retry,
     });
-    const { status, entry } = resultEntry(outcome);
-    return { status, ...entry } as ProcessorRunResult;
   } finally {
     await pool.close();
   }

@@ -5,12 +5,13 @@ import { OrchestratorError } from '../../src/errors.js';
 import { ProcessingCompletedSchema, type UnderwritingCreated } from '../../src/events/index.js';
 import { createOrchestrator, group } from '../../src/orchestrator.js';
 import type { InstalledProcessor } from '../../src/processors/discovery.js';
-import type { ProcessorRun, RunOutcome } from '../../src/processors/pool.js';
+import type { ProcessorRun } from '../../src/processors/pool.js';
+import type { RunOutcome } from '../../src/processors/run.js';
 import { ULID, silentLog } from '../helpers/fixtures.js';
 
 const installed = (id: string, timeoutMs?: number): [string, InstalledProcessor] => [
   id,
-  { id, version: '1.0.0', timeoutMs, file: `/plugins/${id}.js` },
+  { id, version: '1.0.0', timeoutMs, concurrency: undefined, retry: undefined, file: `/plugins/${id}.js` },
 ];
 
 const documents: DocumentSource = {
@@ -26,7 +27,7 @@ const documents: DocumentSource = {
 /** A pool that answers each processor id with a scripted outcome and records the runs. */
 type Scripted = RunOutcome extends infer O
   ? O extends RunOutcome
-    ? Omit<O, 'processorId' | 'executionId'>
+    ? Omit<O, 'processor_id' | 'execution_id' | 'attempts'>
     : never
   : never;
 
@@ -36,10 +37,11 @@ function scriptedPool(script: Record<string, Scripted>) {
     runs,
     run: (run: ProcessorRun): Promise<RunOutcome> => {
       runs.push(run);
-      const outcome = script[run.processorId] ?? { status: 'completed', factors: {}, durationMs: 1 };
+      const outcome = script[run.processorId] ?? { status: 'completed', factors: {}, execution_time: 0.001 };
       return Promise.resolve({
-        processorId: run.processorId,
-        executionId: '01J0000000000000000000000A',
+        processor_id: run.processorId,
+        execution_id: '01J0000000000000000000000A',
+        attempts: 1,
         ...outcome,
       });
     },
@@ -54,9 +56,9 @@ const event = (data: Partial<UnderwritingCreated['data']> = {}): UnderwritingCre
 describe('orchestrator', () => {
   it('runs every purchased processor once, groups the outcomes and summarises them', async () => {
     const pool = scriptedPool({
-      a_v1: { status: 'completed', factors: { score: 1 }, durationMs: 45_200.4 },
-      b_v1: { status: 'failed', error: 'External API timeout', durationMs: 300 },
-      c_v1: { status: 'timeout', timeoutMs: 180_000, phase: 'terminated', durationMs: 180_000 },
+      a_v1: { status: 'completed', factors: { score: 1 }, execution_time: 45.2 },
+      b_v1: { status: 'failed', error_message: 'External API timeout', execution_time: 0.3 },
+      c_v1: { status: 'timeout', timeout_ms: 180_000, timeout_phase: 'terminated', execution_time: 180 },
     });
     const orchestrator = createOrchestrator({
       pool,
@@ -77,12 +79,20 @@ describe('orchestrator', () => {
       underwriting_id: 'uw_1',
       overall_status: 'partial_success',
       summary: { total_processors: 3, completed_count: 1, failed_count: 1, timeout_count: 1 },
-      completed_processors: [{ processor_id: 'a_v1', execution_time: 45.2, factors: { score: 1 } }],
+      completed_processors: [
+        { processor_id: 'a_v1', execution_time: 45.2, attempts: 1, factors: { score: 1 } },
+      ],
       failed_processors: [
-        { processor_id: 'b_v1', execution_time: 0.3, error_message: 'External API timeout' },
+        { processor_id: 'b_v1', execution_time: 0.3, attempts: 1, error_message: 'External API timeout' },
       ],
       timeout_processors: [
-        { processor_id: 'c_v1', execution_time: 180, timeout_ms: 180_000, timeout_phase: 'terminated' },
+        {
+          processor_id: 'c_v1',
+          execution_time: 180,
+          attempts: 1,
+          timeout_ms: 180_000,
+          timeout_phase: 'terminated',
+        },
       ],
     });
     expect(result.summary.total_execution_time).toBeGreaterThanOrEqual(2);
@@ -114,6 +124,7 @@ describe('orchestrator', () => {
         processor_id: 'ghost_v2',
         execution_id: result.failed_processors[0]?.execution_id,
         execution_time: 0,
+        attempts: 0,
         error_message: 'processor not installed',
       },
     ]);
@@ -158,8 +169,8 @@ describe('orchestrator', () => {
 describe('overall status', () => {
   const outcome = (status: 'completed' | 'failed'): RunOutcome =>
     status === 'completed'
-      ? { processorId: 'a', executionId: 'x', durationMs: 0, status, factors: {} }
-      : { processorId: 'a', executionId: 'x', durationMs: 0, status, error: 'e' };
+      ? { processor_id: 'a', execution_id: 'x', execution_time: 0, attempts: 1, status, factors: {} }
+      : { processor_id: 'a', execution_id: 'x', execution_time: 0, attempts: 1, status, error_message: 'e' };
 
   it.each([
     [['completed', 'completed'], 'success'],

@@ -1,0 +1,76 @@
+/**
+ * Shared memory between the pool and its threads, one slot per attempt in flight. The thread
+ * writes, the pool reads:
+ * - `started`: the moment the attempt really starts running in its thread (`process.hrtime`, a
+ *   monotonic clock every thread of the process shares); 0 while it still waits. A deadline counts
+ *   from it, so a wait in a queue is never run time.
+ * - `flags`: SIGNALLED when the thread's own deadline timer fired and aborted `ctx.signal` (its
+ *   event loop is turning: it earns the grace); EXITED when the processor called `process.exit`
+ *   (that attempt ended its thread; the other runs on it did not).
+ */
+export const SLOT_COUNT = 65_536;
+
+export const SIGNALLED = 1;
+export const EXITED = 2;
+
+export interface RunTableViews {
+  started: BigInt64Array;
+  flags: Int32Array;
+}
+
+/** The two views of a run table's buffer, for the pool and for each thread. */
+export function runTableViews(buffer: SharedArrayBuffer, slotCount = SLOT_COUNT): RunTableViews {
+  return {
+    started: new BigInt64Array(buffer, 0, slotCount),
+    flags: new Int32Array(buffer, slotCount * BigInt64Array.BYTES_PER_ELEMENT, slotCount),
+  };
+}
+
+export function createRunTable(slotCount = SLOT_COUNT) {
+  const buffer = new SharedArrayBuffer(
+    slotCount * (BigInt64Array.BYTES_PER_ELEMENT + Int32Array.BYTES_PER_ELEMENT),
+  );
+  const { started, flags } = runTableViews(buffer, slotCount);
+  const free = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
+  const waiting: ((slot: number) => void)[] = [];
+
+  function claim(slot: number): number {
+    Atomics.store(started, slot, 0n);
+    Atomics.store(flags, slot, 0);
+    return slot;
+  }
+
+  return {
+    buffer,
+    /** A free slot, cleared; waits (in order) only if every slot is in use. */
+    acquire(): number | Promise<number> {
+      const slot = free.pop();
+      if (slot !== undefined) return claim(slot);
+      return new Promise((resolve) => waiting.push((s) => resolve(claim(s))));
+    },
+    release(slot: number): void {
+      const next = waiting.shift();
+      if (next) next(slot);
+      else free.push(slot);
+    },
+    /** When the attempt in `slot` started (hrtime ns), or 0n while it still waits. */
+    startedAt(slot: number): bigint {
+      return Atomics.load(started, slot);
+    },
+    has(slot: number, flag: number): boolean {
+      return (Atomics.load(flags, slot) & flag) !== 0;
+    },
+  };
+}
+
+export type RunTable = ReturnType<typeof createRunTable>;
+
+/** Thread side: the attempt in `slot` starts now. */
+export function stampStart(views: RunTableViews, slot: number): void {
+  Atomics.store(views.started, slot, process.hrtime.bigint());
+}
+
+/** Thread side: raise `flag` for the attempt in `slot`. */
+export function stampFlag(views: RunTableViews, slot: number, flag: number): void {
+  Atomics.or(views.flags, slot, flag);
+}

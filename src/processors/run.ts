@@ -1,0 +1,80 @@
+// One processor run, in one place: what goes into a worker thread, what comes back out of it, and
+// the entry `processing.completed` publishes for it. The orchestrator, the pool, the worker and the
+// SDK's test kit all import these; none declares its own.
+import type { Document } from '../events/document.js';
+import type {
+  CompletedProcessor,
+  FailedProcessor,
+  TimeoutProcessor,
+} from '../events/processing-completed.js';
+
+/** What a processor is given besides its ids: the documents found and the ids that were not. */
+export interface RunInput {
+  documents: readonly Document[];
+  missingDocuments: readonly string[];
+}
+
+/** Serialized once per event and shared by all its runs: one string crosses each thread cheaply. */
+export function encodeInput(input: RunInput): string {
+  return JSON.stringify(input);
+}
+
+export function decodeInput(text: string): RunInput {
+  return JSON.parse(text) as RunInput;
+}
+
+/** What ended a TIMEOUT: the processor settled after `ctx.signal` aborted, or its thread was ended. */
+export type TimeoutPhase = TimeoutProcessor['timeout_phase'];
+
+/**
+ * The outcome of a run: the entry `processing.completed` publishes for it (`execution_time` in
+ * seconds, run time only, over every attempt), tagged with the group it goes in.
+ */
+export type RunOutcome =
+  | ({ status: 'completed' } & CompletedProcessor)
+  | ({ status: 'failed' } & FailedProcessor)
+  | ({ status: 'timeout' } & TimeoutProcessor);
+
+export type RunStatus = RunOutcome['status'];
+
+/** The published entry of an outcome: the outcome without its `status` tag. */
+export function toEntry<O extends RunOutcome>(outcome: O): Omit<O, 'status'> {
+  const entry: Partial<O> = { ...outcome };
+  delete entry.status;
+  return entry as Omit<O, 'status'>;
+}
+
+/** Milliseconds of run time as the seconds an entry reports. */
+export function seconds(ms: number): number {
+  return Math.round(ms) / 1000;
+}
+
+/** What the pool sends a worker thread for one attempt of a run. Plain data only. */
+export interface ThreadTask {
+  /** Absolute path of the plugin module; imported once per thread. */
+  file: string;
+  processorId: string;
+  executionId: string;
+  underwritingId: string;
+  /** This attempt's deadline: the run's `timeoutMs`, or what is left of it on a restart. */
+  timeoutMs: number;
+  /** Slot of the run table this attempt stamps (see `run-table.ts`). */
+  slot: number;
+  /** `encodeInput` of the event's documents. */
+  input: string;
+}
+
+/**
+ * What a worker thread answers for one attempt: data, never a thrown custom error (the class would
+ * be lost crossing the thread). `retryable` marks a failure the processor's retry policy may retry.
+ */
+export type ThreadResult =
+  | { status: 'completed'; factors: CompletedProcessor['factors']; durationMs: number }
+  | { status: 'failed'; error: string; retryable: boolean; retryAfterMs?: number; durationMs: number }
+  | { status: 'timeout'; durationMs: number };
+
+/** Given to every worker thread at start. */
+export interface ThreadData {
+  runTable: SharedArrayBuffer;
+  logLevel: string;
+}

@@ -1,0 +1,259 @@
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import type { Worker } from 'node:worker_threads';
+
+import type { RunTable } from './run-table.js';
+
+/**
+ * Decides when an attempt may start and on which thread, so that runs waiting on I/O all start at
+ * once while runs that compute get about one core each.
+ *
+ * - Threads host up to `runsPerThread` attempts at once; a thread is added (up to `maxThreads`)
+ *   when every thread that may take one is full.
+ * - What a run does is read from its thread's event-loop utilization (ELU), sampled on the main
+ *   thread: a thread whose loop is busy is computing; one whose loop sits idle hosts runs that wait.
+ * - A processor is learnt as `io` or `cpu` from its runs: `io` when its thread's loop idles soon after
+ *   it starts, `cpu` when the loop stays busy for its first `CPU_PROBE_MS`. An attempt of a processor not known to wait
+ *   needs a CPU slot (`cpuSlots`, the cores) and is on probation, holding its slot, until that
+ *   reading is taken; a thread that computes holds a slot as long as it computes. An attempt of a
+ *   processor known to wait needs no slot: it only needs a thread that is not computing.
+ * - New attempts go to the least loaded thread that is neither computing nor held by a solo run
+ *   (an attempt that must be alone, after its shared thread died of something nobody owned).
+ */
+export interface SchedulerOptions {
+  cpuSlots: number;
+  maxThreads: number;
+  runsPerThread: number;
+  table: RunTable;
+  /** The pool's live threads (Piscina's `threads`). */
+  threads: () => readonly Worker[];
+}
+
+/** One attempt of a run, as the scheduler and the pool see it. */
+export interface Attempt {
+  readonly slot: number;
+  readonly processorId: string;
+  /** Must run alone on its thread. */
+  readonly solo: boolean;
+  thread: ThreadState | undefined;
+  /** Holds a CPU slot until its first reading. */
+  probation: boolean;
+  /** Its thread's ELU at the first sample after it started. */
+  startElu: EventLoopUtilization | undefined;
+  /** Its thread was ended for another run's sake: it is started again with the time it has left. */
+  innocent: boolean;
+}
+
+export interface ThreadState {
+  readonly id: number;
+  readonly worker: Worker;
+  readonly runs: Set<Attempt>;
+  /** ELU of the last sample window. */
+  load: number;
+  last: EventLoopUtilization;
+  /** How many attempts it hosted when it died (frozen at the first failure seen). */
+  hostedAtDeath: number | undefined;
+}
+
+/** Sample period while anything waits, is on probation or computes. */
+const SAMPLE_MS = 2;
+/** How long a run's loop must stay busy before its processor is taken as computing. */
+const CPU_PROBE_MS = 10;
+/** ELU at or above which a thread is computing. */
+const HOT = 0.5;
+
+type Kind = 'io' | 'cpu';
+
+export function createScheduler(options: SchedulerOptions) {
+  const { cpuSlots, maxThreads, runsPerThread, table } = options;
+  const threads = new Map<number, ThreadState>();
+  const kinds = new Map<string, Kind>();
+  const probation = new Set<Attempt>();
+  const waiting: { attempt: Attempt; admit: () => void }[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+
+  const hot = (t: ThreadState) => t.load >= HOT && t.runs.size > 0;
+  const solo = (t: ThreadState) => t.runs.size === 1 && first(t.runs).solo;
+
+  function slotsInUse(): number {
+    let used = probation.size;
+    for (const t of threads.values()) if (hot(t) && ![...t.runs].some((a) => a.probation)) used++;
+    return used;
+  }
+
+  function candidate(attempt: Attempt): ThreadState | undefined {
+    let best: ThreadState | undefined;
+    for (const t of threads.values()) {
+      if (hot(t) || solo(t)) continue;
+      if (attempt.solo ? t.runs.size > 0 : t.runs.size >= runsPerThread) continue;
+      if (!best || t.runs.size < best.runs.size || (t.runs.size === best.runs.size && t.load < best.load)) {
+        best = t;
+      }
+    }
+    return best;
+  }
+
+  function canStart(attempt: Attempt): boolean {
+    const needsSlot = kinds.get(attempt.processorId) !== 'io' || attempt.solo;
+    if (needsSlot && slotsInUse() >= cpuSlots) return false;
+    if (candidate(attempt)) return true;
+    // A new thread takes it; one spawn at a time, so a burst does not start a thread per run.
+    const all = options.threads().length;
+    return all === threads.size && all < maxThreads;
+  }
+
+  function start(attempt: Attempt): void {
+    attempt.probation = kinds.get(attempt.processorId) !== 'io' || attempt.solo;
+    if (attempt.probation) {
+      probation.add(attempt);
+      ensureSampling();
+    }
+  }
+
+  function pump(): void {
+    for (let i = 0; i < waiting.length;) {
+      const next = waiting[i] as (typeof waiting)[number];
+      if (canStart(next.attempt)) {
+        waiting.splice(i, 1);
+        start(next.attempt);
+        next.admit();
+      } else {
+        i++;
+      }
+    }
+    ensureSampling();
+  }
+
+  function ensureSampling(): void {
+    if (sampler || (waiting.length === 0 && probation.size === 0 && ![...threads.values()].some(hot))) return;
+    sampler = setTimeout(sample, SAMPLE_MS);
+  }
+
+  function sample(): void {
+    sampler = undefined;
+    const now = new Map<ThreadState, EventLoopUtilization>();
+    for (const t of threads.values()) {
+      const elu = t.worker.performance.eventLoopUtilization();
+      t.load = t.runs.size === 0 ? 0 : t.worker.performance.eventLoopUtilization(elu, t.last).utilization;
+      t.last = elu;
+      now.set(t, elu);
+    }
+    for (const attempt of probation) {
+      const { thread } = attempt;
+      if (!thread || table.startedAt(attempt.slot) === 0n) continue;
+      // The first sample after the start only marks it: the windows after it are the run's own.
+      if (!attempt.startElu) {
+        attempt.startElu = now.get(thread) ?? thread.last;
+        continue;
+      }
+      // Loading a plugin the first time computes for a while: a run waits as soon as its loop
+      // idles for a whole window, and computes if it never does for CPU_PROBE_MS.
+      if (thread.load < HOT) {
+        kinds.set(attempt.processorId, 'io');
+        endProbation(attempt);
+      } else if (
+        thread.worker.performance.eventLoopUtilization(thread.last, attempt.startElu).active >= CPU_PROBE_MS
+      ) {
+        kinds.set(attempt.processorId, 'cpu');
+        endProbation(attempt);
+      }
+    }
+    // A thread that computes while it hosts one run tells what that run's processor is.
+    for (const t of threads.values()) {
+      if (t.runs.size === 1 && hot(t)) kinds.set(first(t.runs).processorId, 'cpu');
+    }
+    pump();
+  }
+
+  function endProbation(attempt: Attempt): void {
+    attempt.probation = false;
+    probation.delete(attempt);
+  }
+
+  return {
+    /** Resolves when the attempt may be handed to the pool; its wait is queue time. */
+    admit(attempt: Attempt): Promise<void> | void {
+      if (waiting.length === 0 && canStart(attempt)) return start(attempt);
+      return new Promise<void>((admit) => {
+        waiting.push({ attempt, admit });
+        ensureSampling();
+      });
+    },
+
+    /** The attempt is over (whatever its outcome): its thread and slot are free for others. */
+    settled(attempt: Attempt): void {
+      endProbation(attempt);
+      const t = attempt.thread;
+      if (t) {
+        t.runs.delete(attempt);
+        if (t.runs.size === 0) t.load = 0;
+      }
+      pump();
+    },
+
+    /**
+     * Piscina's load balancer: places an attempt on the thread the scheduler chose, or asks for a
+     * new thread (null). Tasks that are not attempts (the warm-up) go to any thread that is empty.
+     */
+    place<W extends { id: number; currentUsage: number }>(
+      attempt: Attempt | null,
+      ready: readonly W[],
+    ): W | null {
+      if (!attempt) return ready.find((w) => w.currentUsage === 0 && !threads.get(w.id)?.runs.size) ?? null;
+      const readyIds = new Set(ready.map((w) => w.id));
+      let t = candidate(attempt);
+      if (t && !readyIds.has(t.id)) t = undefined;
+      if (!t) {
+        // Piscina starts a thread while it has fewer than maxThreads, else keeps the task queued.
+        if (options.threads().length === threads.size) return null;
+        // A thread is starting and Piscina asks again: take the least loaded thread rather than
+        // let it start one thread per ask.
+        t = [...threads.values()]
+          .filter((s) => readyIds.has(s.id) && !solo(s))
+          .sort((a, b) => a.runs.size - b.runs.size)[0];
+        if (!t) return null;
+      }
+      t.runs.add(attempt);
+      attempt.thread = t;
+      return ready.find((w) => w.id === t.id) ?? null;
+    },
+
+    /** A thread is ready to take tasks. */
+    threadReady(id: number): void {
+      const worker = options.threads().find((w) => w.threadId === id);
+      if (!worker) return;
+      const last = worker.performance.eventLoopUtilization();
+      threads.set(id, { id, worker, runs: new Set(), load: 0, last, hostedAtDeath: undefined });
+      pump();
+    },
+
+    threadGone(id: number): void {
+      threads.delete(id);
+      pump();
+    },
+
+    /** Total idle time of an attempt's thread (for the deadline's blocked-loop test). */
+    idleMs(attempt: Attempt): number | undefined {
+      return attempt.thread?.worker.performance.eventLoopUtilization().idle;
+    },
+
+    /** Threads now, threads that compute now, and what was learnt of each processor. */
+    stats() {
+      return {
+        threads: threads.size,
+        hotThreads: [...threads.values()].filter(hot).length,
+        waiting: waiting.length,
+        kinds: Object.fromEntries(kinds),
+      };
+    },
+
+    close(): void {
+      clearTimeout(sampler);
+    },
+  };
+}
+
+export type Scheduler = ReturnType<typeof createScheduler>;
+
+function first<T>(set: Set<T>): T {
+  return set.values().next().value as T;
+}

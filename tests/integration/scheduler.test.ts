@@ -1,0 +1,195 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { loadProcessor } from '../../src/processors/discovery.js';
+import { ProcessorPool, type PoolOptions, type ProcessorRun } from '../../src/processors/pool.js';
+import { encodeInput, type RunOutcome } from '../../src/processors/run.js';
+import { fixture, silentLog } from '../helpers/fixtures.js';
+
+const pools: ProcessorPool[] = [];
+
+async function startPool(options: Partial<PoolOptions> = {}): Promise<ProcessorPool> {
+  const pool = new ProcessorPool({
+    minThreads: 2,
+    maxThreads: 8,
+    cpuSlots: 2,
+    maxHeapMb: 64,
+    timeoutGraceMs: 500,
+    logLevel: 'silent',
+    log: silentLog,
+    ...options,
+  });
+  pools.push(pool);
+  await pool.warm();
+  return pool;
+}
+
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+/** A run of fixture `fx_NAME`, with its policies, given `metadata` in its first document. */
+async function run(name: string, metadata: Record<string, unknown> = {}): Promise<ProcessorRun> {
+  const installed = await loadProcessor(fixture(name));
+  return {
+    file: installed.file,
+    processorId: installed.id,
+    underwritingId: 'uw_1',
+    timeoutMs: installed.timeoutMs ?? 5_000,
+    input: encodeInput({
+      documents: [{ document_id: 'doc_1', document_type: 'bank_statement', metadata }],
+      missingDocuments: [],
+    }),
+    concurrency: installed.concurrency,
+    retry: installed.retry,
+  };
+}
+
+type Interval = { started: number; ended: number };
+
+function interval(o: RunOutcome): Interval {
+  if (o.status !== 'completed') throw new Error(`${o.processor_id} did not complete: ${JSON.stringify(o)}`);
+  return o.factors as Interval;
+}
+
+/** The most intervals that overlap at any moment. */
+function maxOverlap(intervals: readonly Interval[]): number {
+  const edges = intervals.flatMap((i) => [
+    { at: i.started, d: 1 },
+    { at: i.ended, d: -1 },
+  ]);
+  // At the same instant an end comes before a start: touching runs did not overlap.
+  edges.sort((a, b) => a.at - b.at || a.d - b.d);
+  let now = 0;
+  let most = 0;
+  for (const e of edges) most = Math.max(most, (now += e.d));
+  return most;
+}
+
+async function runsFile(): Promise<string> {
+  return join(await mkdtemp(join(tmpdir(), 'runs-')), 'runs.log');
+}
+
+async function countRuns(file: string): Promise<number> {
+  return (await readFile(file, 'utf8')).trim().split('\n').length;
+}
+
+describe('the scheduler, through real worker threads', () => {
+  it('starts every run that waits on I/O at once, more runs than cores and threads', async () => {
+    const pool = await startPool({ minThreads: 2, runsPerThread: 4 });
+    const io = await run('io', { wait_ms: 1_000 });
+    const outcomes = await Promise.all(Array.from({ length: 12 }, () => pool.run(io)));
+    expect(maxOverlap(outcomes.map(interval))).toBe(12);
+    // 12 runs, 4 a thread: threads were added beyond the 2 kept.
+    expect(pool.stats().threads).toBeGreaterThanOrEqual(3);
+  });
+
+  it('runs work that computes about one per CPU slot, never more', async () => {
+    const pool = await startPool({ cpuSlots: 2 });
+    const cpu = await run('cpu', { work: 4_000_000 });
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => pool.run(cpu)));
+    expect(maxOverlap(outcomes.map(interval))).toBe(2);
+    expect(pool.stats().kinds).toMatchObject({ fx_cpu: 'cpu' });
+  });
+
+  it('starts runs known to wait while every CPU slot computes', async () => {
+    const pool = await startPool({ cpuSlots: 1 });
+    // Learn that fx_io waits.
+    interval(await pool.run(await run('io', { wait_ms: 20 })));
+    expect(pool.stats().kinds).toMatchObject({ fx_io: 'io' });
+    const cpu = await run('cpu', { work: 6_000_000 });
+    const cpuRuns = Array.from({ length: 4 }, () => pool.run(cpu));
+    // Once the first computation holds the only CPU slot, the waiting runs still start.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const io = await run('io', { wait_ms: 50 });
+    const ioRuns = await Promise.all(Array.from({ length: 3 }, () => pool.run(io)));
+    const cpuIntervals = (await Promise.all(cpuRuns)).map(interval);
+    const lastCpuStart = Math.max(...cpuIntervals.map((i) => i.started));
+    for (const i of ioRuns.map(interval)) expect(i.started).toBeLessThan(lastCpuStart);
+    expect(maxOverlap(cpuIntervals)).toBe(1);
+  });
+
+  it('holds a concurrency key to its limit across every processor that names it', async () => {
+    const pool = await startPool();
+    const [a, b] = await Promise.all([run('limited_a'), run('limited_b')]);
+    const outcomes = await Promise.all([
+      ...Array.from({ length: 4 }, () => pool.run(a)),
+      ...Array.from({ length: 3 }, () => pool.run(b)),
+    ]);
+    expect(maxOverlap(outcomes.map(interval))).toBe(2);
+    // Waiting for the key is queue time: no run's own time reaches the next one's.
+    for (const o of outcomes) expect(o.execution_time).toBeLessThan(1);
+  });
+
+  it('retries a retryable failure with backoff until it completes, counting the attempts', async () => {
+    const pool = await startPool();
+    const file = await runsFile();
+    const outcome = await pool.run(await run('flaky', { runs_file: file, fail_times: 2 }));
+    expect(outcome).toMatchObject({ status: 'completed', attempts: 3, factors: { run: 3 } });
+    expect(await countRuns(file)).toBe(3);
+  });
+
+  it('stops retrying after the policy’s attempts, and never retries other errors or a TIMEOUT', async () => {
+    const pool = await startPool();
+    const [forever, plain, late] = await Promise.all([runsFile(), runsFile(), runsFile()]);
+    const outcomes = await Promise.all([
+      pool.run(await run('retry_forever', { runs_file: forever })),
+      pool.run(await run('not_retryable', { runs_file: plain })),
+      pool.run(await run('retry_timeout', { runs_file: late })),
+    ]);
+    expect(outcomes).toMatchObject([
+      { status: 'failed', attempts: 3, error_message: 'still 429 (run 3)' },
+      { status: 'failed', attempts: 1, error_message: 'the statement is not a PDF' },
+      { status: 'timeout', attempts: 1, timeout_phase: 'signal' },
+    ]);
+    expect([await countRuns(forever), await countRuns(plain), await countRuns(late)]).toEqual([3, 1, 1]);
+  });
+
+  it('restarts only the innocent runs of a thread ended for a busy loop, with the time they had left', async () => {
+    // One thread: the waiting runs and the spinner share it.
+    const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 1 });
+    const io = await run('io', { wait_ms: 800 });
+    const waiting = Array.from({ length: 3 }, () => pool.run(io));
+    // The spinner starts once the waiting runs have shown that they wait.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const spin = await pool.run(await run('spin'));
+    expect(spin).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
+    const innocent = await Promise.all(waiting);
+    for (const o of innocent) {
+      expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+      // Restarted, they ran ~300 ms (until the spinner's deadline) + 800 ms again, under 10 s.
+      expect(o.execution_time).toBeGreaterThanOrEqual(1.1);
+    }
+  });
+
+  it('blames process.exit on the run that called it and restarts its neighbours', async () => {
+    const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 1 });
+    const io = await run('io', { wait_ms: 300 });
+    const waiting = Array.from({ length: 2 }, () => pool.run(io));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const exit = await pool.run(await run('exit'));
+    expect(exit).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error_message: 'the processor ended its worker thread with process.exit(3)',
+    });
+    for (const o of await Promise.all(waiting)) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+  });
+
+  it('reruns alone every run of a thread whose shared heap ran out, and fails only the one that leaks', async () => {
+    const pool = await startPool({ minThreads: 1, maxThreads: 2, cpuSlots: 1 });
+    const io = await run('io', { wait_ms: 1_500 });
+    const waiting = Array.from({ length: 2 }, () => pool.run(io));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const heap = await pool.run(await run('heap'));
+    expect(heap).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      error_message: 'the processor ran out of memory (worker heap limit 64 MB)',
+    });
+    for (const o of await Promise.all(waiting)) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+  });
+});
