@@ -1,4 +1,4 @@
-import { type RunTable, SIGNALLED } from './run-table.js';
+import { type RunTable, SIGNALLED, threadCpuMs } from './run-table.js';
 
 /**
  * A run's deadline, and how a TIMEOUT is told apart: the whole protocol is here.
@@ -9,12 +9,13 @@ import { type RunTable, SIGNALLED } from './run-table.js';
  *    loop is turning, so the processor earns the grace (`timeoutGraceMs`) to settle: one that does
  *    is TIMEOUT in the `signal` phase and keeps its thread.
  * 3. The pool's timer fires at the same deadline. Without SIGNALLED it asks whether the thread's
- *    event loop is blocked or only late (a loaded CPU delays every thread's timers): a loop that
- *    waits in the kernel accrues idle time (`eventLoopUtilization`), a busy loop accrues none. Idle
- *    time that grows means the thread will signal when it gets the CPU; none at all for
- *    `BLOCKED_MS` means no signal can reach the processor, and the thread is terminated at once.
- *    No fixed window of a few milliseconds decides it, so load cannot turn a cooperative run into
- *    a terminated one.
+ *    event loop is blocked or only late (a loaded CPU delays every thread's timers). On Linux it
+ *    reads the CPU time the thread has run since (`/proc/self/task/TID/schedstat`): a live loop
+ *    fires its timer within a fraction of a millisecond of CPU, so `BLOCKED_CPU_MS` of CPU with no
+ *    signal means a busy loop, while a thread kept off the CPU by load consumes none and is waited
+ *    for. Elsewhere, the thread's event-loop idle time stands in: a loop waiting in the kernel
+ *    accrues idle time, a busy loop none for `BLOCKED_MS`. Wall time past the deadline decides
+ *    nothing, so load cannot turn a cooperative run into a terminated one.
  * 4. Past the grace, or blocked, the pool aborts: Piscina terminates the thread and starts a new
  *    one. The run is TIMEOUT in the `terminated` phase; `beforeAbort` lets the pool restart the
  *    other runs the thread hosted, which did nothing wrong.
@@ -26,7 +27,7 @@ export class Deadline {
   readonly reason = 'deadline';
   #listener: (() => void) | undefined;
   #timer: NodeJS.Timeout;
-  #probe: { idleMs: number; at: number } | undefined;
+  #probe: { cpuMs: number | undefined; idleMs: number; at: number } | undefined;
 
   constructor(
     private readonly table: RunTable,
@@ -71,14 +72,20 @@ export class Deadline {
     if (overdueMs < 0) return this.#arm(-overdueMs);
     if (overdueMs >= this.graceMs) return this.#abort();
     if (this.table.has(this.slot, SIGNALLED)) return this.#arm(this.graceMs - overdueMs);
+    const cpuMs = threadCpuMs(this.table.tid(this.slot));
     const idleMs = this.threadIdleMs() ?? 0;
     const now = performance.now();
-    if (this.#probe === undefined || idleMs > this.#probe.idleMs) {
-      // First look, or the loop waited since the last one: it is alive; look again shortly.
-      this.#probe = { idleMs, at: now };
+    const probe = this.#probe;
+    if (probe === undefined) {
+      this.#probe = { cpuMs, idleMs, at: now };
       return this.#arm(PROBE_MS);
     }
-    if (now - this.#probe.at >= BLOCKED_MS) return this.#abort();
+    if (cpuMs !== undefined && probe.cpuMs !== undefined) {
+      return cpuMs - probe.cpuMs >= BLOCKED_CPU_MS ? this.#abort() : this.#arm(PROBE_MS);
+    }
+    // No CPU clock: a loop that waited since the last look is alive; look again shortly.
+    if (idleMs > probe.idleMs) this.#probe = { cpuMs, idleMs, at: now };
+    else if (now - probe.at >= BLOCKED_MS) return this.#abort();
     this.#arm(PROBE_MS);
   };
 
@@ -95,8 +102,10 @@ export class Deadline {
 
 /** How often a late thread is looked at. */
 const PROBE_MS = 2;
+/** CPU time a thread may run past a deadline it has not signalled before it is taken as blocked. */
+export const BLOCKED_CPU_MS = 8;
 /**
- * How long a thread's event loop may show no idle time at all past a deadline it has not signalled
- * before it is taken as blocked. Longer than a loaded scheduler keeps a runnable thread off the CPU.
+ * Without a CPU clock: how long a thread's event loop may show no idle time at all past a deadline
+ * it has not signalled before it is taken as blocked.
  */
 export const BLOCKED_MS = 12;

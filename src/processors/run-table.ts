@@ -1,9 +1,13 @@
+import { readFileSync, readlinkSync } from 'node:fs';
+
 /**
  * Shared memory between the pool and its threads, one slot per attempt in flight. The thread
  * writes, the pool reads:
  * - `started`: the moment the attempt really starts running in its thread (`process.hrtime`, a
  *   monotonic clock every thread of the process shares); 0 while it still waits. A deadline counts
  *   from it, so a wait in a queue is never run time.
+ * - `tids`: the operating-system id of the thread running it (Linux), so the pool can read how much
+ *   CPU time that thread consumes (`/proc/self/task/TID/schedstat`); 0 where there is none.
  * - `flags`: SIGNALLED when the thread's own deadline timer fired and aborted `ctx.signal` (its
  *   event loop is turning: it earns the grace); EXITED when the processor called `process.exit`
  *   (that attempt ended its thread; the other runs on it did not).
@@ -16,27 +20,31 @@ export const EXITED = 2;
 export interface RunTableViews {
   started: BigInt64Array;
   flags: Int32Array;
+  tids: Int32Array;
 }
 
 /** The two views of a run table's buffer, for the pool and for each thread. */
 export function runTableViews(buffer: SharedArrayBuffer, slotCount = SLOT_COUNT): RunTableViews {
+  const ints = slotCount * BigInt64Array.BYTES_PER_ELEMENT;
   return {
     started: new BigInt64Array(buffer, 0, slotCount),
-    flags: new Int32Array(buffer, slotCount * BigInt64Array.BYTES_PER_ELEMENT, slotCount),
+    flags: new Int32Array(buffer, ints, slotCount),
+    tids: new Int32Array(buffer, ints + slotCount * Int32Array.BYTES_PER_ELEMENT, slotCount),
   };
 }
 
 export function createRunTable(slotCount = SLOT_COUNT) {
   const buffer = new SharedArrayBuffer(
-    slotCount * (BigInt64Array.BYTES_PER_ELEMENT + Int32Array.BYTES_PER_ELEMENT),
+    slotCount * (BigInt64Array.BYTES_PER_ELEMENT + 2 * Int32Array.BYTES_PER_ELEMENT),
   );
-  const { started, flags } = runTableViews(buffer, slotCount);
+  const { started, flags, tids } = runTableViews(buffer, slotCount);
   const free = Array.from({ length: slotCount }, (_, i) => slotCount - 1 - i);
   const waiting: ((slot: number) => void)[] = [];
 
   function claim(slot: number): number {
     Atomics.store(started, slot, 0n);
     Atomics.store(flags, slot, 0);
+    Atomics.store(tids, slot, 0);
     return slot;
   }
 
@@ -57,6 +65,10 @@ export function createRunTable(slotCount = SLOT_COUNT) {
     startedAt(slot: number): bigint {
       return Atomics.load(started, slot);
     },
+    /** OS id of the thread running the attempt in `slot`, 0 if unknown. */
+    tid(slot: number): number {
+      return Atomics.load(tids, slot);
+    },
     has(slot: number, flag: number): boolean {
       return (Atomics.load(flags, slot) & flag) !== 0;
     },
@@ -65,9 +77,29 @@ export function createRunTable(slotCount = SLOT_COUNT) {
 
 export type RunTable = ReturnType<typeof createRunTable>;
 
-/** Thread side: the attempt in `slot` starts now. */
-export function stampStart(views: RunTableViews, slot: number): void {
+/** Thread side: the attempt in `slot` starts now, on the thread `tid`. */
+export function stampStart(views: RunTableViews, slot: number, tid: number): void {
+  Atomics.store(views.tids, slot, tid);
   Atomics.store(views.started, slot, process.hrtime.bigint());
+}
+
+/** This thread's operating-system id (Linux), or 0. */
+export function ownTid(): number {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time the thread `tid` of this process has run, in ms; undefined where it cannot be read. */
+export function threadCpuMs(tid: number): number | undefined {
+  if (tid === 0) return undefined;
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ', 1)[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Thread side: raise `flag` for the attempt in `slot`. */

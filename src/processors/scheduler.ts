@@ -16,15 +16,17 @@ import type { RunTable } from './run-table.js';
  *   needs a CPU slot (`cpuSlots`, the cores) and is on probation, holding its slot, until that
  *   reading is taken; a thread that computes holds a slot as long as it computes. An attempt of a
  *   processor known to wait needs no slot: it only needs a thread that is not computing.
- * - New attempts go to the least loaded thread that is neither computing nor held by a solo run
- *   (an attempt that must be alone, after its shared thread died of something nobody owned).
+ * - An attempt that may compute (on probation) starts on a thread of its own, so that a busy loop
+ *   is never blamed on a neighbour; attempts known to wait go to the least loaded thread that is
+ *   not computing, not probing and not held by a solo run (an attempt that must be alone, after
+ *   its shared thread died of something nobody owned).
  */
 export interface SchedulerOptions {
   cpuSlots: number;
   maxThreads: number;
   runsPerThread: number;
   table: RunTable;
-  /** The pool's live threads (Piscina's `threads`). */
+  /** The pool's live threads (Piscina's `threads`), started or starting. */
   threads: () => readonly Worker[];
 }
 
@@ -73,18 +75,21 @@ export function createScheduler(options: SchedulerOptions) {
 
   const hot = (t: ThreadState) => t.load >= HOT && t.runs.size > 0;
   const solo = (t: ThreadState) => t.runs.size === 1 && first(t.runs).solo;
+  const onProbation = (t: ThreadState) => [...t.runs].some((a) => a.probation);
 
   function slotsInUse(): number {
     let used = probation.size;
-    for (const t of threads.values()) if (hot(t) && ![...t.runs].some((a) => a.probation)) used++;
+    for (const t of threads.values()) if (hot(t) && !onProbation(t)) used++;
     return used;
   }
 
   function candidate(attempt: Attempt): ThreadState | undefined {
     let best: ThreadState | undefined;
     for (const t of threads.values()) {
-      if (hot(t) || solo(t)) continue;
-      if (attempt.solo ? t.runs.size > 0 : t.runs.size >= runsPerThread) continue;
+      if (hot(t) || solo(t) || onProbation(t)) continue;
+      // A run that may compute starts alone, so that a busy loop blames nobody else.
+      const alone = attempt.solo || attempt.probation;
+      if (alone ? t.runs.size > 0 : t.runs.size >= runsPerThread) continue;
       if (!best || t.runs.size < best.runs.size || (t.runs.size === best.runs.size && t.load < best.load)) {
         best = t;
       }
@@ -93,16 +98,17 @@ export function createScheduler(options: SchedulerOptions) {
   }
 
   function canStart(attempt: Attempt): boolean {
-    const needsSlot = kinds.get(attempt.processorId) !== 'io' || attempt.solo;
-    if (needsSlot && slotsInUse() >= cpuSlots) return false;
+    attempt.probation = needsSlot(attempt);
+    if (attempt.probation && slotsInUse() >= cpuSlots) return false;
     if (candidate(attempt)) return true;
     // A new thread takes it; one spawn at a time, so a burst does not start a thread per run.
     const all = options.threads().length;
     return all === threads.size && all < maxThreads;
   }
 
+  const needsSlot = (attempt: Attempt) => kinds.get(attempt.processorId) !== 'io' || attempt.solo;
+
   function start(attempt: Attempt): void {
-    attempt.probation = kinds.get(attempt.processorId) !== 'io' || attempt.solo;
     if (attempt.probation) {
       probation.add(attempt);
       ensureSampling();
@@ -205,8 +211,10 @@ export function createScheduler(options: SchedulerOptions) {
       if (!t) {
         // Piscina starts a thread while it has fewer than maxThreads, else keeps the task queued.
         if (options.threads().length === threads.size) return null;
-        // A thread is starting and Piscina asks again: take the least loaded thread rather than
-        // let it start one thread per ask.
+        // A thread is starting and Piscina asks again: a run known to wait takes the least loaded
+        // thread rather than let Piscina start one thread per ask. A run that must start alone
+        // waits (Piscina may then start threads up to maxThreads; idle ones end after 30 s).
+        if (attempt.solo || attempt.probation) return null;
         t = [...threads.values()]
           .filter((s) => readyIds.has(s.id) && !solo(s))
           .sort((a, b) => a.runs.size - b.runs.size)[0];

@@ -8,11 +8,12 @@ import { createLogger } from '../logging.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { jsonObjectProblem } from './json-values.js';
 import { decodeInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
-import { EXITED, runTableViews, SIGNALLED, stampFlag, stampStart } from './run-table.js';
+import { EXITED, ownTid, runTableViews, SIGNALLED, stampFlag, stampStart } from './run-table.js';
 
 const data = workerData as ThreadData;
 const table = runTableViews(data.runTable);
 const log = createLogger(data.logLevel);
+const tid = ownTid();
 const definitions = new Map<string, Promise<ProcessorDefinition>>();
 
 interface Run {
@@ -42,11 +43,11 @@ process.on('unhandledRejection', onStrayError);
 // A thread hosts several runs at once. `process.exit` ends all of them: say which run called it, so
 // the pool fails that one and starts the others again elsewhere.
 const exitThread = process.exit.bind(process);
-process.exit = ((code?: number | string | null) => {
+process.exit = (code?: number | string | null) => {
   const run = runs.getStore();
   if (run && !run.settled) stampFlag(table, run.task.slot, EXITED);
   return exitThread(code);
-});
+};
 
 function load(file: string): Promise<ProcessorDefinition> {
   let definition = definitions.get(file);
@@ -76,7 +77,7 @@ async function importTypeScript(url: string): Promise<{ default?: ProcessorDefin
 }
 
 export default async function runProcessor(task: ThreadTask): Promise<ThreadResult> {
-  stampStart(table, task.slot);
+  stampStart(table, task.slot, tid);
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   const deadline = new AbortController();

@@ -148,48 +148,64 @@ describe('the scheduler, through real worker threads', () => {
     expect([await countRuns(forever), await countRuns(plain), await countRuns(late)]).toEqual([3, 1, 1]);
   });
 
-  it('restarts only the innocent runs of a thread ended for a busy loop, with the time they had left', async () => {
-    // One thread: the waiting runs and the spinner share it.
-    const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 1 });
+  /**
+   * One thread: `fx_turns` starts alone, is learnt as waiting, and the waiting runs join its thread;
+   * then it turns bad while they wait. Resolves with its outcome and theirs.
+   */
+  async function turnsBadBeside(then: string, maxThreads = 1) {
+    const pool = await startPool({ minThreads: 1, maxThreads, cpuSlots: 1 });
     const io = await run('io', { wait_ms: 800 });
-    const waiting = Array.from({ length: 3 }, () => pool.run(io));
-    // The spinner starts once the waiting runs have shown that they wait.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const spin = await pool.run(await run('spin'));
-    expect(spin).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
-    const innocent = await Promise.all(waiting);
-    for (const o of innocent) {
+    await pool.run(await run('io', { wait_ms: 5 })); // learn that fx_io waits
+    // A busy loop ends at its deadline; a leak or an exit needs no deadline.
+    const turns = await run('turns', { wait_ms: 300, then });
+    const bad = pool.run({ ...turns, timeoutMs: then === 'spin' ? 600 : turns.timeoutMs });
+    await until(() => pool.stats().kinds['fx_turns'] === 'io');
+    const waiting = await Promise.all(Array.from({ length: 3 }, () => pool.run(io)));
+    return { bad: await bad, waiting };
+  }
+
+  it('restarts only the innocent runs of a thread ended for a busy loop, with the time they had left', async () => {
+    const { bad, waiting } = await turnsBadBeside('spin');
+    expect(bad).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
+    for (const o of waiting) {
       expect(o).toMatchObject({ status: 'completed', attempts: 2 });
-      // Restarted, they ran ~300 ms (until the spinner's deadline) + 800 ms again, under 10 s.
+      // They ran until the spinner's deadline, then 800 ms again.
       expect(o.execution_time).toBeGreaterThanOrEqual(1.1);
     }
   });
 
   it('blames process.exit on the run that called it and restarts its neighbours', async () => {
-    const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 1 });
-    const io = await run('io', { wait_ms: 300 });
-    const waiting = Array.from({ length: 2 }, () => pool.run(io));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const exit = await pool.run(await run('exit'));
-    expect(exit).toMatchObject({
+    const { bad, waiting } = await turnsBadBeside('exit');
+    expect(bad).toMatchObject({
       status: 'failed',
       attempts: 1,
       error_message: 'the processor ended its worker thread with process.exit(3)',
     });
-    for (const o of await Promise.all(waiting)) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+    for (const o of waiting) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
   });
 
   it('reruns alone every run of a thread whose shared heap ran out, and fails only the one that leaks', async () => {
-    const pool = await startPool({ minThreads: 1, maxThreads: 2, cpuSlots: 1 });
-    const io = await run('io', { wait_ms: 1_500 });
-    const waiting = Array.from({ length: 2 }, () => pool.run(io));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const heap = await pool.run(await run('heap'));
-    expect(heap).toMatchObject({
+    const { bad, waiting } = await turnsBadBeside('heap', 2);
+    expect(bad).toMatchObject({
       status: 'failed',
       attempts: 2,
       error_message: 'the processor ran out of memory (worker heap limit 64 MB)',
     });
-    for (const o of await Promise.all(waiting)) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+    for (const o of waiting) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+  });
+
+  it('never puts a run that may compute beside another: a busy loop blames nobody else', async () => {
+    const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 2 });
+    await pool.run(await run('io', { wait_ms: 5 }));
+    const [io, spin] = await Promise.all([
+      pool.run(await run('io', { wait_ms: 200 })),
+      pool.run(await run('spin')),
+    ]);
+    expect(io).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(spin).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
   });
 });
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
