@@ -110,7 +110,8 @@ export class ProcessorPool {
       workerData,
     });
     this.#piscina.on('workerCreate', (worker: { id: number }) => this.#scheduler.threadReady(worker.id));
-    this.#piscina.on('workerDestroy', (worker: { id: number }) => this.#scheduler.threadGone(worker.id));
+    // Piscina emits it before it drops the thread from its list: look once it has.
+    this.#piscina.on('workerDestroy', () => queueMicrotask(() => this.#scheduler.threadGone()));
     // A thread that fails between tasks (e.g. out of memory from a leftover callback) is
     // replaced by Piscina; without a listener the 'error' event would end the process.
     this.#piscina.on('error', (err: unknown) => {

@@ -10,12 +10,15 @@ import { readFileSync, readlinkSync } from 'node:fs';
  *   CPU time that thread consumes (`/proc/self/task/TID/schedstat`); 0 where there is none.
  * - `flags`: SIGNALLED when the thread's own deadline timer fired and aborted `ctx.signal` (its
  *   event loop is turning: it earns the grace); EXITED when the processor called `process.exit`
- *   (that attempt ended its thread; the other runs on it did not).
+ *   (that attempt ended its thread; the other runs on it did not); EXECUTING once the plugin is
+ *   loaded and its `execute` called (the scheduler reads what the run does from then on, not what
+ *   loading the module did).
  */
 export const SLOT_COUNT = 65_536;
 
 export const SIGNALLED = 1;
 export const EXITED = 2;
+export const EXECUTING = 4;
 
 export interface RunTableViews {
   started: BigInt64Array;

@@ -1,7 +1,7 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 
-import type { RunTable } from './run-table.js';
+import { EXECUTING, type RunTable } from './run-table.js';
 
 /**
  * Decides when an attempt may start and on which thread, so that runs waiting on I/O all start at
@@ -145,7 +145,7 @@ export function createScheduler(options: SchedulerOptions) {
     }
     for (const attempt of probation) {
       const { thread } = attempt;
-      if (!thread || table.startedAt(attempt.slot) === 0n) continue;
+      if (!thread || !table.has(attempt.slot, EXECUTING)) continue;
       // The first sample after the start only marks it: the windows after it are the run's own.
       if (!attempt.startElu) {
         attempt.startElu = now.get(thread) ?? thread.last;
@@ -162,10 +162,6 @@ export function createScheduler(options: SchedulerOptions) {
         kinds.set(attempt.processorId, 'cpu');
         endProbation(attempt);
       }
-    }
-    // A thread that computes while it hosts one run tells what that run's processor is.
-    for (const t of threads.values()) {
-      if (t.runs.size === 1 && hot(t)) kinds.set(first(t.runs).processorId, 'cpu');
     }
     pump();
   }
@@ -234,8 +230,10 @@ export function createScheduler(options: SchedulerOptions) {
       pump();
     },
 
-    threadGone(id: number): void {
-      threads.delete(id);
+    /** A thread ended. (Its id may already read -1: forget every thread the pool no longer has.) */
+    threadGone(): void {
+      const live = new Set(options.threads());
+      for (const [id, t] of threads) if (!live.has(t.worker) || t.worker.threadId !== id) threads.delete(id);
       pump();
     },
 

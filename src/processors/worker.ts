@@ -8,7 +8,7 @@ import { createLogger } from '../logging.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { jsonObjectProblem } from './json-values.js';
 import { decodeInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
-import { EXITED, ownTid, runTableViews, SIGNALLED, stampFlag, stampStart } from './run-table.js';
+import { EXECUTING, EXITED, ownTid, runTableViews, SIGNALLED, stampFlag, stampStart } from './run-table.js';
 
 const data = workerData as ThreadData;
 const table = runTableViews(data.runTable);
@@ -101,6 +101,7 @@ export default async function runProcessor(task: ThreadTask): Promise<ThreadResu
         underwriting_id: task.underwritingId,
       }),
     };
+    stampFlag(table, task.slot, EXECUTING);
     const result = await execute(definition, ctx, task);
     // Settled after the deadline, within the grace: whatever it returned, it is late.
     if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };

@@ -80,7 +80,8 @@ async function countRuns(file: string): Promise<number> {
 describe('the scheduler, through real worker threads', () => {
   it('starts every run that waits on I/O at once, more runs than cores and threads', async () => {
     const pool = await startPool({ minThreads: 2, runsPerThread: 4 });
-    const io = await run('io', { wait_ms: 1_000 });
+    // Long enough for a thread to start on a loaded machine (tests load threads through tsx).
+    const io = await run('io', { wait_ms: 3_000 });
     const outcomes = await Promise.all(Array.from({ length: 12 }, () => pool.run(io)));
     expect(maxOverlap(outcomes.map(interval))).toBe(12);
     // 12 runs, 4 a thread: threads were added beyond the 2 kept.
