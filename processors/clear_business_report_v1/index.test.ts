@@ -142,6 +142,7 @@ describe('clear_business_report_v1', () => {
       res.writeHead(503).end('unavailable');
     };
     await expect(clearReport.execute(context())).rejects.toThrow('report API answered 503');
+    await expect(clearReport.execute(context())).rejects.toMatchObject({ retryable: true });
   });
 
   it('fails when the body is not a valid report', async () => {
@@ -243,6 +244,35 @@ describe('clear_business_report_v1 through the test kit (a real worker thread)',
     expect(result).toMatchObject({ status: 'timeout', timeout_ms: 300, timeout_phase: 'signal' });
     // Settled at the deadline, well before the 1 s grace would have ended its thread.
     expect(result.execution_time).toBeLessThan(0.8);
+  });
+
+  it('tries again after a 429 or a 5xx, honouring Retry-After, and completes', async () => {
+    const statuses = [429, 503];
+    respond = (_req, res) => {
+      const status = statuses.shift();
+      if (status) res.writeHead(status, { 'retry-after': '0' }).end('busy');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(report));
+    };
+    const result = await runProcessor(clearReport, { documents });
+    expect(result).toMatchObject({ status: 'completed', attempts: 3, factors: { clear_risk_score: 42.5 } });
+    expect(received).toHaveLength(3);
+  });
+
+  it('stops after 3 attempts when the API keeps failing, and never retries a 404', async () => {
+    respond = (_req, res) => {
+      res.writeHead(503, { 'retry-after': '0' }).end('down');
+    };
+    expect(await runProcessor(clearReport, { documents })).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      error_message: 'RetryableError: report API answered 503',
+    });
+    received = [];
+    respond = (_req, res) => {
+      res.writeHead(404).end('no such business');
+    };
+    expect(await runProcessor(clearReport, { documents })).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(received).toHaveLength(1);
   });
 
   it('fails with a message when the API is not configured', async () => {

@@ -12,9 +12,12 @@
  * (`certificate_of_good_standing`, `business_registration`, `articles_of_incorporation`,
  * `articles_of_organization`, in that order of authority); the run fails without them. It calls
  * `GET {CLEAR_REPORT_URL}/v1/business-reports?name=…&state=…` and expects the JSON described by
- * `BusinessReportSchema` in `report.ts`. Any other status, an invalid body, an unreachable API or no answer
- * in time fails the run with a message saying which; the processor's own deadline aborts the
- * request and the run is reported as TIMEOUT.
+ * `BusinessReportSchema` in `report.ts`. A 429, a 5xx or an unreachable API is retryable: the run
+ * is tried again (3 attempts in all, full-jitter backoff from 500 ms, or the API's `Retry-After`)
+ * and fails with the last message after that. Any other status, an invalid body or no answer in
+ * time fails the run with a message saying which; the processor's own deadline aborts the
+ * request and the run is reported as TIMEOUT. At most 5 runs call the API at once per instance
+ * (`concurrency` key `clear_report_api`).
  *
  * Factors: see {@link BusinessReportFactors}.
  *
@@ -48,6 +51,8 @@ export default defineProcessor({
   id: 'clear_business_report_v1',
   version: '1.0.0',
   timeoutMs: 30_000,
+  retry: { attempts: 3, backoffMs: 500, maxBackoffMs: 5_000 },
+  concurrency: { limit: 5, key: 'clear_report_api' },
   async execute(ctx): Promise<{ factors: BusinessReportFactors }> {
     const config = readReportConfig();
     const business = businessOf(ctx.documents);

@@ -1,3 +1,4 @@
+import { RetryableError } from 'processor-orchestrator/sdk';
 import { z } from 'zod';
 
 import type { Business } from './business.js';
@@ -44,6 +45,12 @@ export async function fetchReport(
   const headers: Record<string, string> = { accept: 'application/json' };
   if (config.apiKey !== undefined) headers['authorization'] = `Bearer ${config.apiKey}`;
   const response = await get(reportUrl(config.baseUrl, business), headers, signal, config.timeoutMs);
+  if (response.status === 429 || response.status >= 500) {
+    // Billed per request, but a 429 or 5xx is not a report: ask again later (the policy's retry).
+    throw new RetryableError(`report API answered ${response.status}`, {
+      retryAfterMs: response.retryAfterMs,
+    });
+  }
   if (!response.ok) throw new Error(`report API answered ${response.status}`);
 
   let body: unknown;
@@ -66,15 +73,21 @@ async function get(
   headers: Record<string, string>,
   signal: AbortSignal,
   timeoutMs: number,
-): Promise<{ ok: boolean; status: number; text: string }> {
+): Promise<{ ok: boolean; status: number; text: string; retryAfterMs: number | undefined }> {
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
     const response = await fetch(url, { headers, signal: AbortSignal.any([signal, timeout]) });
-    return { ok: response.ok, status: response.status, text: await response.text() };
+    const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
+    return {
+      ok: response.ok,
+      status: response.status,
+      text: await response.text(),
+      retryAfterMs: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined,
+    };
   } catch (err) {
     if (signal.aborted) throw err;
     if (timeout.aborted) throw new Error(`report API did not answer within ${timeoutMs} ms`);
-    throw new Error(`report API could not be reached: ${causeOf(err)}`, { cause: err });
+    throw new RetryableError(`report API could not be reached: ${causeOf(err)}`, { cause: err });
   }
 }
 

@@ -83,6 +83,26 @@ export function createScheduler(options: SchedulerOptions) {
     return used;
   }
 
+  // Thread ids Piscina said were ready.
+  const ready = new Set<number>();
+
+  /**
+   * Brings the registry in line with the pool's own list of threads. Piscina's events race it (a
+   * thread that exited already reads id -1 when its destroy event comes): the list is the truth.
+   */
+  function sync(): void {
+    const live = new Map(options.threads().map((w) => [w.threadId, w]));
+    for (const [id, t] of threads) {
+      if (live.get(id) !== t.worker) threads.delete(id);
+    }
+    for (const [id, worker] of live) {
+      if (id < 0 || threads.has(id) || !ready.has(id)) continue;
+      const last = worker.performance.eventLoopUtilization();
+      threads.set(id, { id, worker, runs: new Set(), load: 0, last, hostedAtDeath: undefined });
+    }
+    for (const id of ready) if (!live.has(id)) ready.delete(id);
+  }
+
   function candidate(attempt: Attempt): ThreadState | undefined {
     let best: ThreadState | undefined;
     for (const t of threads.values()) {
@@ -116,6 +136,7 @@ export function createScheduler(options: SchedulerOptions) {
   }
 
   function pump(): void {
+    sync();
     for (let i = 0; i < waiting.length;) {
       const next = waiting[i] as (typeof waiting)[number];
       if (canStart(next.attempt)) {
@@ -198,42 +219,40 @@ export function createScheduler(options: SchedulerOptions) {
      */
     place<W extends { id: number; currentUsage: number }>(
       attempt: Attempt | null,
-      ready: readonly W[],
+      workers: readonly W[],
     ): W | null {
-      if (!attempt) return ready.find((w) => w.currentUsage === 0 && !threads.get(w.id)?.runs.size) ?? null;
-      const readyIds = new Set(ready.map((w) => w.id));
+      if (!attempt) return workers.find((w) => w.currentUsage === 0 && !threads.get(w.id)?.runs.size) ?? null;
+      sync();
+      const readyIds = new Set(workers.map((w) => w.id));
       let t = candidate(attempt);
       if (t && !readyIds.has(t.id)) t = undefined;
       if (!t) {
         // Piscina starts a thread while it has fewer than maxThreads, else keeps the task queued.
         if (options.threads().length === threads.size) return null;
-        // A thread is starting and Piscina asks again: a run known to wait takes the least loaded
-        // thread rather than let Piscina start one thread per ask. A run that must start alone
-        // waits (Piscina may then start threads up to maxThreads; idle ones end after 30 s).
-        if (attempt.solo || attempt.probation) return null;
-        t = [...threads.values()]
+        // A thread is starting and Piscina asks again: take the least loaded thread (an empty one
+        // for a run that must start alone) rather than let Piscina start one thread per ask. With
+        // none, Piscina may start threads up to maxThreads; idle ones end after 30 s.
+        const usable = [...threads.values()]
           .filter((s) => readyIds.has(s.id) && !solo(s))
-          .sort((a, b) => a.runs.size - b.runs.size)[0];
+          .sort((a, b) => a.runs.size - b.runs.size);
+        t = attempt.solo || attempt.probation ? usable.find((s) => s.runs.size === 0) : usable[0];
         if (!t) return null;
       }
       t.runs.add(attempt);
       attempt.thread = t;
-      return ready.find((w) => w.id === t.id) ?? null;
+      return workers.find((w) => w.id === t.id) ?? null;
     },
 
     /** A thread is ready to take tasks. */
     threadReady(id: number): void {
-      const worker = options.threads().find((w) => w.threadId === id);
-      if (!worker) return;
-      const last = worker.performance.eventLoopUtilization();
-      threads.set(id, { id, worker, runs: new Set(), load: 0, last, hostedAtDeath: undefined });
+      ready.add(id);
+      sync();
       pump();
     },
 
-    /** A thread ended. (Its id may already read -1: forget every thread the pool no longer has.) */
+    /** A thread ended. */
     threadGone(): void {
-      const live = new Set(options.threads());
-      for (const [id, t] of threads) if (!live.has(t.worker) || t.worker.threadId !== id) threads.delete(id);
+      sync();
       pump();
     },
 

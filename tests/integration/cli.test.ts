@@ -91,7 +91,8 @@ describe('processor-orchestrator CLI', () => {
       underwriting_id: 'uw_all',
       completed_count: 3,
     });
-  });
+    // Thirteen processors in a fresh process, each probed alone first; a busy machine slows them.
+  }, 60_000);
 
   it('run refuses an invalid event with a clear message and exit 1', async () => {
     const { code, stdout, stderr } = await cli(['run', join(dir, 'poison.json')], env);

@@ -22,6 +22,7 @@ describe('runProcessor (processor-orchestrator/testing), through a real pool thr
       processor_id: 'kit_defined',
       execution_id: expect.stringMatching(ULID) as string,
       execution_time: expect.any(Number) as number,
+      attempts: 1,
       factors: { types: ['bank_statement'], missing: ['doc_2'], underwriting_id: 'uw_kit' },
     });
   });
