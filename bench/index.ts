@@ -1,5 +1,5 @@
-// `npm run bench [-- pool|pubsub|push|documents]`: orchestration throughput against raw Piscina and
-// against a thread per run, how late a TIMEOUT settles after its deadline, end to end through the
+// `npm run bench [-- pool|scheduler|pubsub|push|documents]`: orchestration throughput against raw
+// Piscina and against a thread per run, the scheduler against its targets, how late a TIMEOUT settles after its deadline, end to end through the
 // Pub/Sub emulator against a bare relay, what verifying push tokens in the app costs, and the
 // HTTP document fetch against its ideal. Prints one
 // table; exits 0 even when a target is missed (the table says so), 1 only when a bench breaks.
@@ -12,6 +12,7 @@ import { timeoutLateness, type Lateness } from './lateness.js';
 import { fixturePaths } from './paths.js';
 import { pubsubRows, type PubSubSettings } from './pubsub.js';
 import { pushRows, type PushSettings } from './push.js';
+import { schedulerRows, type SchedulerSettings } from './scheduler.js';
 import { workerPerRunThroughput } from './spawn.js';
 import { median, quantile } from './stats.js';
 import { int, resultsTable, verdict, type Row } from './table.js';
@@ -39,6 +40,20 @@ const SETTINGS = {
     concurrency: 32,
     targets: { authRatio: 0.9 },
   } satisfies PushSettings,
+  scheduler: {
+    burstEvents: 16,
+    cpuRuns: 12,
+    cpuMs: 200,
+    maxThreads: 16,
+    targets: {
+      oneEventS: 1.15,
+      burstS: 1.5,
+      burstRssMb: 600,
+      cpuAllRatio: 1.15,
+      cpuRunRatio: 1.25,
+      mixedEventS: 1.3,
+    },
+  } satisfies SchedulerSettings,
   documents: {
     documents: 50,
     delayMs: 20,
@@ -49,7 +64,7 @@ const SETTINGS = {
   } satisfies DocumentsSettings,
 } as const;
 
-const SECTIONS = ['pool', 'pubsub', 'push', 'documents'] as const;
+const SECTIONS = ['pool', 'scheduler', 'pubsub', 'push', 'documents'] as const;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const ms = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n} ms`);
@@ -98,6 +113,7 @@ async function main(argv: string[]): Promise<void> {
   const started = performance.now();
   const rows: Row[] = [];
   if (sections.includes('pool')) rows.push(...(await poolRows()));
+  if (sections.includes('scheduler')) rows.push(...(await schedulerRows(SETTINGS.scheduler, progress)));
   if (sections.includes('pubsub')) rows.push(...(await pubsubRows(SETTINGS.pubsub, progress)));
   if (sections.includes('push')) rows.push(...(await pushRows(SETTINGS.push, progress)));
   if (sections.includes('documents')) rows.push(...(await documentsRows(SETTINGS.documents, progress)));

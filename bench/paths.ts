@@ -12,6 +12,8 @@ export function fixturePaths(root = packageRoot) {
     trivialDir: join(fixtures, 'trivial'),
     spinDir: join(fixtures, 'spin'),
     signalDir: join(fixtures, 'signal'),
+    ioDir: join(fixtures, 'io'),
+    cpuDir: join(fixtures, 'cpu'),
     rawWorker: join(fixtures, 'raw-worker.js'),
     spawnWorker: join(fixtures, 'spawn-worker.js'),
   };
