@@ -19,6 +19,10 @@ function configError(env: Record<string, string>): OrchestratorError {
 }
 
 describe('loadConfig', () => {
+  it.each(['WARN', 'Debug', 'error'])('accepts LOG_LEVEL=%s in any case', (level) => {
+    expect(loadConfig({ LOG_LEVEL: level }).logLevel).toBe(level.toLowerCase());
+  });
+
   it('applies the defaults to an empty environment', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
