@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { ProcessingCompletedSchema } from '../../src/events/index.js';
-import { cli } from '../helpers/cli.js';
+import { cli, onlyFatal } from '../helpers/cli.js';
 import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
 
 const ALL_CASES = [
@@ -97,15 +97,16 @@ describe('processor-orchestrator CLI', () => {
     const { code, stdout, stderr } = await cli(['run', join(dir, 'poison.json')], env);
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(
-      /^processor-orchestrator: .*poison\.json: invalid underwriting\.created: data\.underwriting_id/,
+    expect(onlyFatal(stderr)).toMatchObject({ severity: 'ERROR', code: 'EVENT_INVALID' });
+    expect(onlyFatal(stderr).message).toMatch(
+      /poison\.json: invalid underwriting\.created: data\.underwriting_id/,
     );
   });
 
   it('run refuses a file that does not exist', async () => {
     const { code, stderr } = await cli(['run', join(dir, 'nope.json')], env);
     expect(code).toBe(1);
-    expect(stderr).toContain('nope.json: cannot read');
+    expect(onlyFatal(stderr).message).toContain('nope.json: cannot read');
   });
 
   it('stops with one line naming the variable on bad configuration, exit 2', async () => {
@@ -114,9 +115,11 @@ describe('processor-orchestrator CLI', () => {
       PROCESSOR_TIMEOUT_MS: 'soon',
     });
     expect(code).toBe(2);
-    expect(stderr).toBe(
-      'processor-orchestrator: PROCESSOR_TIMEOUT_MS: must be a whole number from 1 to 3600000\n',
-    );
+    expect(onlyFatal(stderr)).toMatchObject({
+      severity: 'ERROR',
+      code: 'CONFIG_INVALID',
+      message: 'PROCESSOR_TIMEOUT_MS: must be a whole number from 1 to 3600000',
+    });
   });
 
   it('stops with one line when no document source is configured', async () => {
@@ -124,8 +127,8 @@ describe('processor-orchestrator CLI', () => {
       PROCESSORS_DIR: fixtureProcessorsDir,
     });
     expect(code).toBe(2);
-    expect(stderr).toMatch(
-      /^processor-orchestrator: DOCUMENTS_URL: not set; set it to the document service.*DOCUMENTS_DIR.*\n$/,
+    expect(onlyFatal(stderr).message).toMatch(
+      /^DOCUMENTS_URL: not set; set it to the document service.*DOCUMENTS_DIR/,
     );
   });
 
@@ -150,7 +153,10 @@ describe('processor-orchestrator CLI', () => {
   it('answers an unknown command with usage, exit 2', async () => {
     const { code, stderr } = await cli(['launch'], env);
     expect(code).toBe(2);
-    expect(stderr).toBe('processor-orchestrator: unknown command "launch" (see --help)\n');
+    expect(onlyFatal(stderr)).toMatchObject({
+      code: 'USAGE',
+      message: 'unknown command "launch" (see --help)',
+    });
   });
   it('serve stops with one line naming the variable and exit 2 on a bad configuration', async () => {
     const { code, stdout, stderr } = await cli(['serve'], {
@@ -159,12 +165,18 @@ describe('processor-orchestrator CLI', () => {
     });
     expect(code).toBe(2);
     expect(stdout).toBe('');
-    expect(stderr).toBe('processor-orchestrator: PORT: must be a whole number from 0 to 65535\n');
+    expect(onlyFatal(stderr)).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: 'PORT: must be a whole number from 0 to 65535',
+    });
   });
 
   it('serve takes no arguments', async () => {
     const { code, stderr } = await cli(['serve', 'extra']);
     expect(code).toBe(2);
-    expect(stderr).toBe('processor-orchestrator: serve takes no arguments\n');
+    expect(onlyFatal(stderr)).toMatchObject({
+      code: 'USAGE',
+      message: 'serve takes no arguments (see serve --help)',
+    });
   });
 });
