@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ProcessingCompletedSchema } from '../../src/events/index.js';
 import { cli, onlyFatal } from '../helpers/cli.js';
 import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
+
+const packageVersion = (
+  JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }
+).version;
 
 const ALL_CASES = [
   'fx_ok',
@@ -90,7 +95,29 @@ describe('processor-orchestrator CLI', () => {
       severity: 'INFO',
       underwriting_id: 'uw_all',
       completed_count: 3,
+      transport: 'run',
+      delivery_attempt: 1,
+      serviceContext: { service: 'processor-orchestrator', version: packageVersion },
     });
+  });
+
+  it('reports the Cloud Run revision as serviceContext.version when K_REVISION is set', async () => {
+    const { code, stderr } = await cli(['run', join(dir, 'event.json'), '--processors', 'fx_ok,fx_throw'], {
+      ...env,
+      K_REVISION: 'orchestrator-00042-abc',
+    });
+    expect(code, stderr).toBe(0);
+    const logs = stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logs.length).toBeGreaterThan(0);
+    for (const line of logs) {
+      expect(line['serviceContext']).toEqual({
+        service: 'processor-orchestrator',
+        version: 'orchestrator-00042-abc',
+      });
+    }
   });
 
   it('run refuses an invalid event with a clear message and exit 1', async () => {

@@ -98,10 +98,25 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
       /uw_1003_missing_and_uninstalled\s+uw_1003\s+partial_success\s+1\s+2\s+0\s+[\d.]+ s\s+same/,
     );
     expect(stdout).toContain('3 replayed, every result as expected.');
-    // Pulled once and pushed once: each example is processed twice.
-    await expect
-      .poll(() => dev.stderr().match(/"message":"underwriting processed"/g)?.length ?? 0, { timeout: 5_000 })
-      .toBe(6);
+    // Pulled once and pushed once: each example is processed twice, and each line says by which path.
+    const processed = () =>
+      dev
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('"message":"underwriting processed"'))
+        .map((l) => JSON.parse(l) as { transport: string; underwriting_id: string });
+    await expect.poll(() => processed().length, { timeout: 5_000 }).toBe(6);
+    const paths = processed()
+      .map((l) => `${l.underwriting_id} ${l.transport}`)
+      .sort();
+    expect(paths).toEqual([
+      'uw_1001 pull',
+      'uw_1001 push',
+      'uw_1002 pull',
+      'uw_1002 push',
+      'uw_1003 pull',
+      'uw_1003 push',
+    ]);
   });
 
   it('fails with a diff that shows the change when an expected result is changed', async () => {
