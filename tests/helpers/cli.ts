@@ -16,13 +16,28 @@ export function cli(
   timeoutMs = 30_000,
   cwd = repoRoot,
 ): Promise<CliResult> {
+  return cliWithNodeOptions(args, env, [], timeoutMs, cwd);
+}
+
+/** `cli`, with options for node itself before the script (`--import …`). */
+export function cliWithNodeOptions(
+  args: string[],
+  env: Record<string, string>,
+  nodeOptions: string[],
+  timeoutMs = 30_000,
+  cwd = repoRoot,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), ...args], {
-      cwd,
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-    });
+    const child = spawn(
+      process.execPath,
+      [...nodeOptions, join(repoRoot, 'dist', 'src', 'cli.js'), ...args],
+      {
+        cwd,
+        env: { PATH: process.env['PATH'] ?? '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: timeoutMs,
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
-import { cli, onlyFatal } from '../helpers/cli.js';
+import { cli, cliWithNodeOptions, onlyFatal } from '../helpers/cli.js';
 import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
 
 const eventFile = join(examplesDir, 'events', 'uw_1003_missing_and_uninstalled.json');
@@ -253,5 +253,36 @@ describe('CLI conventions', () => {
       message: '--processors: "Bad Id" is not a processor id (a-z, 0-9, _)',
     });
     expect(bad.code).toBe(2);
+  });
+});
+
+describe('start-up cost', () => {
+  const HEAVY = ['@google-cloud/pubsub', 'piscina', 'fastify', 'google-auth-library', 'undici', 'jose'];
+  const hook = join(repoRoot, 'tests', 'fixtures', 'import-trace', 'register.mjs');
+
+  /** Every module URL the built CLI resolves to run `args`. */
+  async function modulesLoaded(args: string[], env: Record<string, string> = {}): Promise<string[]> {
+    const trace = join(mkdtempSync(join(tmpdir(), 'trace-')), 'imports.txt');
+    writeFileSync(trace, '');
+    const { code, stderr } = await cliWithNodeOptions(args, { ...env, IMPORT_TRACE_FILE: trace }, [
+      '--import',
+      hook,
+    ]);
+    expect(code, stderr).toBe(0);
+    return readFileSync(trace, 'utf8').split('\n');
+  }
+
+  const packageOf = (url: string) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
+
+  it.each([
+    ['--help', ['--help']],
+    ['processors', ['processors']],
+    ['run --dry-run', ['run', '--dry-run', eventFile]],
+  ])('%s loads none of the transport, pool or cloud client packages', async (_name, args) => {
+    const urls = await modulesLoaded(args, { DOCUMENTS_DIR: documentsDir });
+    // The trace works: it saw the CLI's own modules.
+    expect(urls).toContainEqual(expect.stringMatching(/\/dist\/src\/fatal\.js$/));
+    const loaded = new Set(urls.map(packageOf));
+    expect(HEAVY.filter((name) => loaded.has(name))).toEqual([]);
   });
 });
