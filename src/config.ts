@@ -117,7 +117,7 @@ const EnvSchema = z.object({
   ),
 });
 
-/** Every environment variable the service reads (README's configuration table lists each). */
+/** Every environment variable the service reads (docs/configuration.md lists each). */
 export const ENV_VARIABLES = Object.keys(EnvSchema.shape);
 
 export interface Config {
