@@ -4,12 +4,16 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { promisify } from 'node:util';
+import { execFile } from 'node:child_process';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
 import { cli, cliWithNodeOptions, onlyFatal } from '../helpers/cli.js';
 import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
 
+const run = promisify(execFile);
 const eventFile = join(examplesDir, 'events', 'uw_1003_missing_and_uninstalled.json');
 const documentsDir = join(examplesDir, 'documents');
 const packageVersion = (
@@ -130,6 +134,22 @@ describe('an unreachable or wrong PUBSUB_EMULATOR_HOST', () => {
       `PUBSUB_EMULATOR_HOST: ${wrongHost} answers, but not as the Pub/Sub emulator does (HTTP 404); start it (\`npm start\` starts one), or fix or unset PUBSUB_EMULATOR_HOST`,
     );
     expect(code).toBe(1);
+  });
+});
+
+describe('the fatal line on a terminal', () => {
+  it('is plain text, one line, when stderr is a terminal (util-linux script gives it one)', async () => {
+    const command = `${process.execPath} ${join(repoRoot, 'dist', 'src', 'cli.js')} run ${eventFile}`;
+    const { stdout, code } = await run('script', ['-qec', command, '/dev/null'], {
+      env: { PATH: process.env['PATH'] ?? '', PROCESSOR_TIMEOUT_MS: 'soon' },
+    }).then(
+      (done) => ({ stdout: done.stdout, code: 0 }),
+      (err: { stdout: string; code: number }) => ({ stdout: err.stdout, code: err.code }),
+    );
+    expect(code).toBe(2);
+    expect(stdout.replace(/\r\n/g, '\n')).toBe(
+      'processor-orchestrator: PROCESSOR_TIMEOUT_MS: must be a whole number from 1 to 3600000\n',
+    );
   });
 });
 
