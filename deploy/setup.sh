@@ -101,4 +101,4 @@ change_retried gcloud iam service-accounts add-iam-policy-binding "$PUSH_SERVICE
 change_retried gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" \
   --member="$agent" --role=roles/pubsub.publisher "${bind[@]}" "${p[@]}"
 
-echo "== Done. Next: gcloud builds submit --config=cloudbuild.yaml, then deploy/subscribe.sh (see README)" >&2
+echo "== Done. Next: gcloud builds submit --config=cloudbuild.yaml, then deploy/subscribe.sh (see docs/deploying.md)" >&2

@@ -1,68 +1,99 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
+// Start-up time is part of the interface: this file imports nothing heavy. Each command's module
+// is imported only when that command runs, so `--help` or `processors` never loads Pub/Sub.
+import { describeFatal, formatFatal } from './fatal.js';
 
-import { OrchestratorError, messageOf } from './errors.js';
-import { devCommand } from './commands/dev.js';
-import { newProcessorCommand } from './commands/new-processor.js';
-import { processorsCommand } from './commands/processors.js';
-import { replayCommand } from './commands/replay.js';
-import { runCommand } from './commands/run.js';
-import { serveCommand } from './commands/serve.js';
-
-const USAGE = `Usage: processor-orchestrator <command>
-
-Commands:
-  serve               serve HTTP on PORT (push, probes); pull from UNDERWRITING_SUBSCRIPTION when set
-  dev                 the whole service locally, on the Pub/Sub emulator (npm start)
-  replay FILE|DIR...  publish events to the emulator, wait for their results, print a summary
-                        --out DIR      write each result to DIR/{name}.json
-                        --expect DIR   compare each result with DIR/{name}.json; exit 1 on a difference
-                        --timeout S    seconds to wait for the results (default 60)
-                        --allow-production   publish to Pub/Sub itself (GOOGLE_CLOUD_PROJECT)
-  run EVENT.json      process one underwriting.created event in-process; print processing.completed
-  processors          list the installed processors (id, version, timeout, file)
-  new-processor NAME  scaffold processors/NAME/ (index.ts and a passing index.test.ts)
-
-Configuration is read from the environment: see README.md.`;
-
-/** A command that takes no arguments. */
-function noArguments(command: string, args: string[]): void {
-  if (args.length > 0) throw new OrchestratorError('USAGE', `${command} takes no arguments`);
+/** One command: its usage text (shown by `COMMAND --help`) and how to load and run it. */
+interface Command {
+  usage: string;
+  summary: string;
+  run(args: string[]): Promise<number>;
 }
+
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    usage: 'serve',
+    summary: 'serve HTTP on PORT (push, probes); pull from UNDERWRITING_SUBSCRIPTION when set',
+    run: async (args) => (await import('./commands/serve.js')).serveCommand(args),
+  },
+  dev: {
+    usage: 'dev',
+    summary: 'the whole service locally, on the Pub/Sub emulator (npm start)',
+    run: async (args) => (await import('./commands/dev.js')).devCommand(args),
+  },
+  replay: {
+    usage: `replay FILE|DIR... [options]
+  --out DIR             write each result to DIR/{name}.json
+  --expect DIR          compare each result with DIR/{name}.json; exit 1 on a difference
+  --timeout S           seconds to wait for the results (default 60)
+  --allow-production    publish to Pub/Sub itself (GOOGLE_CLOUD_PROJECT)`,
+    summary: 'publish events to the emulator, wait for their results, print a summary',
+    run: async (args) => (await import('./commands/replay.js')).replayCommand(args),
+  },
+  run: {
+    usage: `run EVENT.json [options]
+  --processors a,b      run only these processors (instead of what the event purchased)
+  --dry-run             say which processors would run and why, their deadlines, and which
+                        documents resolve or are missing; run nothing`,
+    summary: 'process one underwriting.created event in-process; print processing.completed',
+    run: async (args) => (await import('./commands/run.js')).runCommand(args),
+  },
+  processors: {
+    usage: 'processors',
+    summary: 'list the installed processors (id, version, timeout, file)',
+    run: async (args) => (await import('./commands/processors.js')).processorsCommand(args),
+  },
+  'new-processor': {
+    usage: 'new-processor NAME',
+    summary: 'scaffold processors/NAME/ (index.ts and a passing index.test.ts)',
+    run: async (args) => (await import('./commands/new-processor.js')).newProcessorCommand(args),
+  },
+};
+
+function usage(): string {
+  const rows = Object.values(COMMANDS).map(({ usage: text, summary }) => {
+    const synopsis = text.split('\n', 1)[0]?.replace(/ \[options\]$/, '') ?? '';
+    return `  ${synopsis.padEnd(20)}${summary}`;
+  });
+  return [
+    'Usage: processor-orchestrator <command> [options]',
+    '',
+    'Commands:',
+    ...rows,
+    '',
+    'Options: --help, -h (also after a command), --version',
+    'Configuration is read from the environment: see docs/configuration.md.',
+  ].join('\n');
+}
+
+function commandUsage(command: Command): string {
+  return `Usage: processor-orchestrator ${command.usage}\n\n${command.summary}\n`;
+}
+
+const isHelp = (arg: string) => arg === '--help' || arg === '-h';
 
 /** Exit codes: 0 done; 1 the input could not be processed; 2 usage or configuration error. */
 async function main(argv: string[]): Promise<number> {
-  const [command, ...args] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${USAGE}\n`);
-    return command === undefined ? 2 : 0;
+  const [name, ...args] = argv;
+  if (name === undefined || name === 'help' || isHelp(name)) {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
   }
-  // Each command parses its own arguments.
-  switch (command) {
-    case 'serve':
-      noArguments(command, args);
-      return serveCommand();
-    case 'run': {
-      const { positionals } = parseArgs({ args, allowPositionals: true });
-      if (positionals.length !== 1) throw new OrchestratorError('USAGE', 'run takes one EVENT.json file');
-      return runCommand(positionals[0] as string);
-    }
-    case 'processors':
-      noArguments(command, args);
-      return processorsCommand();
-    case 'dev':
-      noArguments(command, args);
-      return devCommand();
-    case 'replay':
-      return replayCommand(args);
-    case 'new-processor': {
-      const { positionals } = parseArgs({ args, allowPositionals: true });
-      if (positionals.length !== 1) throw new OrchestratorError('USAGE', 'new-processor takes one NAME');
-      return newProcessorCommand(positionals[0] as string);
-    }
-    default:
-      throw new OrchestratorError('USAGE', `unknown command "${command}" (see --help)`);
+  if (name === '--version' || name === '-v') {
+    const { packageVersion } = await import('./version.js');
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    const { OrchestratorError } = await import('./errors.js');
+    throw new OrchestratorError('USAGE', `unknown command "${name}" (see --help)`);
+  }
+  if (args.some(isHelp)) {
+    process.stdout.write(commandUsage(command));
+    return 0;
+  }
+  return command.run(args);
 }
 
 main(process.argv.slice(2)).then(
@@ -70,18 +101,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    // One line, never a stack trace, for what a user can fix; the stack only for our own bugs.
-    if (err instanceof OrchestratorError) {
-      process.stderr.write(`processor-orchestrator: ${err.message}\n`);
-      process.exitCode = err.code === 'CONFIG_INVALID' || err.code === 'USAGE' ? 2 : 1;
-    } else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`processor-orchestrator: ${messageOf(err)}\n`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(
-        `processor-orchestrator: unexpected error: ${(err as Error).stack ?? messageOf(err)}\n`,
-      );
-      process.exitCode = 1;
-    }
+    // Never throws: whatever was thrown becomes one line (a JSON entry when stderr is no terminal).
+    const fatal = describeFatal(err);
+    process.stderr.write(formatFatal(fatal, process.stderr.isTTY === true));
+    process.exitCode = fatal.exitCode;
   },
 );

@@ -1,9 +1,11 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 
 import { z } from 'zod';
 
-import { OrchestratorError } from './errors.js';
+import { OrchestratorError, formatIssues, unreadableReason } from './errors.js';
 import { builtProcessorsDir } from './paths.js';
 
 /** Defaults, named once. */
@@ -109,11 +111,14 @@ const EnvSchema = z.object({
   PUSH_ACK_DEADLINE_SECONDS: integer(10, 600, DEFAULTS.PUSH_ACK_DEADLINE_SECONDS),
   LOG_LEVEL: withDefault(
     DEFAULTS.LOG_LEVEL,
-    z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
+    z
+      .string()
+      .toLowerCase()
+      .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')} (any case)` })),
   ),
 });
 
-/** Every environment variable the service reads (README's configuration table lists each). */
+/** Every environment variable the service reads (docs/configuration.md lists each). */
 export const ENV_VARIABLES = Object.keys(EnvSchema.shape);
 
 export interface Config {
@@ -207,7 +212,7 @@ function invalid(line: string): never {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    invalid(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+    invalid(formatIssues(parsed.error.issues));
   }
   const e = parsed.data;
   if (e.DOCUMENTS_URL && e.DOCUMENTS_DIR) {
@@ -262,4 +267,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** The paths the configuration names, each with its variable and what it must be. */
+function configuredPaths(config: Config) {
+  return [
+    { variable: 'PROCESSORS_DIR', path: config.processorsDir, folder: true },
+    { variable: 'DOCUMENTS_DIR', path: config.documentsDir, folder: true },
+    { variable: 'PURCHASES_FILE', path: config.purchasesFile, folder: false },
+  ] as const;
+}
+
+/**
+ * Start-up check of the folders and file the configuration names: each that is set must exist,
+ * be a folder (a file for `PURCHASES_FILE`) and be readable. A typo would otherwise fail every
+ * event (every document "not found") instead of the start. Throws CONFIG_INVALID naming the
+ * variable: the CLI exits 2.
+ */
+export async function checkConfiguredPaths(config: Config): Promise<void> {
+  for (const { variable, path, folder } of configuredPaths(config)) {
+    if (path === undefined) continue;
+    try {
+      const info = await stat(path);
+      if (folder && !info.isDirectory()) invalid(`${variable}: ${path} is not a folder`);
+      if (!folder && !info.isFile()) invalid(`${variable}: ${path} is not a file`);
+      await access(path, folder ? constants.R_OK | constants.X_OK : constants.R_OK);
+    } catch (err) {
+      if (err instanceof OrchestratorError) throw err;
+      invalid(`${variable}: ${path} ${unreadableReason(err)}`);
+    }
+  }
 }

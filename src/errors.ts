@@ -1,7 +1,9 @@
+import type { z } from 'zod';
+
 /**
  * The one catalogue of error codes. Codes are stable and never reused; `retryable` says whether
  * a later delivery of the same event can succeed (nack / 503) or not (dead-letter / ack).
- * README's "Error codes" table is kept in sync by a test.
+ * docs/error-codes.md is kept in sync by a test.
  */
 export const ERROR_CODES = {
   CONFIG_INVALID: { retryable: false, summary: 'an environment variable has a bad or missing value' },
@@ -39,11 +41,17 @@ export const ERROR_CODES = {
   },
   EMULATOR_UNAVAILABLE: {
     retryable: false,
-    summary: 'dev could not start the Pub/Sub emulator (it or Java is not installed, or it failed)',
+    summary:
+      'dev could not start the Pub/Sub emulator, or nothing like the emulator answers at PUBSUB_EMULATOR_HOST',
   },
   REPLAY_FAILED: {
     retryable: false,
     summary: 'replay: an event did not complete in time, or a result differs from the expected one',
+  },
+  PORT_IN_USE: { retryable: false, summary: 'another process listens on PORT already' },
+  UNEXPECTED: {
+    retryable: false,
+    summary: 'an error nothing expected (a bug): the fatal line carries its stack',
   },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
@@ -58,6 +66,34 @@ export class OrchestratorError extends Error {
     this.name = 'OrchestratorError';
     this.code = code;
     this.retryable = ERROR_CODES[code].retryable;
+  }
+}
+
+/**
+ * zod issues as one line: `path: message` each (`root: message`, or the bare message, when the
+ * issue is about the whole value), joined with `; `. Every message about a zod failure uses it.
+ */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], root = ''): string {
+  return issues
+    .map((issue) => {
+      const path = issue.path.map(String).join('.') || root;
+      return path ? `${path}: ${issue.message}` : issue.message;
+    })
+    .join('; ');
+}
+
+/** Why a path cannot be read, for a line that names it: `does not exist`, `cannot be read (…)`. */
+export function unreadableReason(err: unknown): string {
+  switch ((err as { code?: unknown } | null)?.code) {
+    case 'ENOENT':
+      return 'does not exist';
+    case 'ENOTDIR':
+      return 'is not a folder';
+    case 'EACCES':
+    case 'EPERM':
+      return 'cannot be read (permission denied)';
+    default:
+      return `cannot be read (${messageOf(err)})`;
   }
 }
 

@@ -1,5 +1,7 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
+import { serviceVersion } from './version.js';
+
 export type { Logger };
 
 // pino level → Google Cloud Logging severity.
@@ -40,7 +42,7 @@ export function gcpLoggerOptions(level: string): LoggerOptions {
   return {
     level,
     messageKey: 'message',
-    base: { serviceContext: { service: 'processor-orchestrator' } },
+    base: { serviceContext: { service: 'processor-orchestrator', version: serviceVersion() } },
     timestamp: () => `,"timestamp":"${new Date().toISOString()}"`,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     formatters: {

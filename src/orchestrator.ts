@@ -28,6 +28,10 @@ export interface OrchestratorDeps {
 export interface Receipt {
   sourceMessageId: string;
   receivedAt?: number;
+  /** Which path brought it (`pull`, `push`, or the `run` command), for its log lines. */
+  transport?: 'pull' | 'push' | 'run';
+  /** Pub/Sub's delivery count (with a dead-letter policy), for its log lines; else null. */
+  deliveryAttempt?: number | undefined;
   /**
    * Aborted when the transport gives up on the event (shutdown): `process` then rejects with
    * the signal's reason at once and logs nothing; runs already in the pool are left to it.
@@ -52,6 +56,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const eventLog = log.child({
       underwriting_id: data.underwriting_id,
       source_message_id: receipt.sourceMessageId,
+      transport: receipt.transport ?? null,
+      delivery_attempt: receipt.deliveryAttempt ?? null,
     });
 
     const { signal } = receipt;

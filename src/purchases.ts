@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 
 import { z } from 'zod';
 
-import { OrchestratorError, messageOf } from './errors.js';
+import { OrchestratorError, formatIssues, unreadableReason } from './errors.js';
 import { ProcessorIdSchema, type UnderwritingCreated } from './events/underwriting-created.js';
 
 const PurchasesFileSchema = z.record(z.string(), z.array(ProcessorIdSchema));
@@ -17,35 +17,44 @@ export async function loadPurchases(file: string | undefined): Promise<Purchases
   try {
     json = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new OrchestratorError(
-      'PURCHASES_INVALID',
-      `PURCHASES_FILE: cannot read ${file}: ${messageOf(err)}`,
-      {
-        cause: err,
-      },
-    );
+    const reason = err instanceof SyntaxError ? `is not JSON (${err.message})` : unreadableReason(err);
+    throw new OrchestratorError('PURCHASES_INVALID', `PURCHASES_FILE: ${file} ${reason}`, { cause: err });
   }
   const parsed = PurchasesFileSchema.safeParse(json);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
     throw new OrchestratorError(
       'PURCHASES_INVALID',
-      `PURCHASES_FILE: ${file}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`,
+      `PURCHASES_FILE: ${file} is not valid: ${formatIssues(parsed.error.issues)}`,
     );
   }
   // Object.entries reads own keys only, `__proto__` included, without touching any prototype.
   return new Map(Object.entries(parsed.data));
 }
 
+/** Where an event's list of processors came from. */
+export type PurchaseSource = 'event' | 'organization' | 'installed';
+
 /**
- * The processor ids an event has purchased, each once, in order: the event's own list (even an
- * empty one); else its organization's list in the purchases file; else every installed one.
+ * The processor ids an event has purchased, each once, in order, and where the list came from:
+ * the event's own list (even an empty one); else its organization's list in the purchases file;
+ * else every installed one.
  */
+export function resolvePurchases(
+  data: UnderwritingCreated['data'],
+  purchases: Purchases,
+  installed: Iterable<string>,
+): { ids: string[]; source: PurchaseSource } {
+  if (data.purchased_processors) return { ids: [...new Set(data.purchased_processors)], source: 'event' };
+  const orgList = data.organization_id === undefined ? undefined : purchases.get(data.organization_id);
+  if (orgList) return { ids: [...new Set(orgList)], source: 'organization' };
+  return { ids: [...new Set(installed)], source: 'installed' };
+}
+
+/** The processor ids an event has purchased (see `resolvePurchases`). */
 export function purchasedProcessors(
   data: UnderwritingCreated['data'],
   purchases: Purchases,
   installed: Iterable<string>,
 ): string[] {
-  const orgList = data.organization_id === undefined ? undefined : purchases.get(data.organization_id);
-  return [...new Set(data.purchased_processors ?? orgList ?? installed)];
+  return resolvePurchases(data, purchases, installed).ids;
 }

@@ -1,9 +1,5 @@
-import type { Config } from './config.js';
-import { createFileDocumentSource } from './documents/file-source.js';
-import { createHttpDocumentSource } from './documents/http-source.js';
-import { googleIdTokenHeader } from './documents/id-token.js';
-import type { DocumentSource } from './documents/source.js';
-import { OrchestratorError } from './errors.js';
+import { checkConfiguredPaths, type Config } from './config.js';
+import { configuredDocumentSource } from './documents/configured.js';
 import type { Logger } from './logging.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { discoverProcessors, type InstalledProcessor } from './processors/discovery.js';
@@ -15,23 +11,6 @@ export interface Runtime {
   processors: ReadonlyMap<string, InstalledProcessor>;
   pool: ProcessorPool;
   close(): Promise<void>;
-}
-
-/** The document source the configuration names. */
-export function documentSource(config: Config, log: Logger): DocumentSource {
-  if (config.documentsDir) return createFileDocumentSource(config.documentsDir);
-  if (config.documentsUrl) {
-    return createHttpDocumentSource({
-      baseUrl: config.documentsUrl,
-      ...config.documentsHttp,
-      authorization: config.documentsAudience ? googleIdTokenHeader(config.documentsAudience) : undefined,
-      log,
-    });
-  }
-  throw new OrchestratorError(
-    'CONFIG_INVALID',
-    'DOCUMENTS_URL: not set; set it to the document service (or DOCUMENTS_DIR to a folder of {id}.json files)',
-  );
 }
 
 /**
@@ -48,7 +27,8 @@ export function documentsBudgetMs(config: Config): number {
  * before any event is taken.
  */
 export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
-  const documents = documentSource(config, log);
+  await checkConfiguredPaths(config);
+  const documents = await configuredDocumentSource(config, log);
   const processors = await discoverProcessors(config.processorsDir);
   const purchases = await loadPurchases(config.purchasesFile);
   const pool = new ProcessorPool({

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 
 import { checkPushAckDeadline, deadlineBudget } from './budget.js';
 import type { Config } from './config.js';
-import type { OrchestratorError } from './errors.js';
+import { OrchestratorError } from './errors.js';
 import type { Logger } from './logging.js';
 import { documentsBudgetMs, startRuntime, type Runtime } from './runtime.js';
 import { createDeadLetter } from './transport/dead-letter.js';
@@ -61,7 +61,22 @@ export async function startService(config: Config, log: Logger, host: string): P
     return problems;
   });
   registerPushRoute(server, { auth: pushAuth, handler: handlerReady, log });
-  await server.listen({ port: config.port, host });
+  try {
+    await server.listen({ port: config.port, host });
+  } catch (err) {
+    resolveHandler(undefined);
+    pushAuth.close();
+    publisher.close();
+    await pubsub.close();
+    if ((err as { code?: unknown }).code === 'EADDRINUSE') {
+      throw new OrchestratorError(
+        'PORT_IN_USE',
+        `PORT: ${config.port} is in use by another process on ${host}; stop that process or set PORT to a free port`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
 
   try {
     [runtime] = await Promise.all([startRuntime(config, log), publisher.warm(), pushAuth.start()]);

@@ -6,10 +6,12 @@ import { OrchestratorError, messageOf } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { examplesDir } from '../paths.js';
 import { startEmulator, type Emulator } from '../pubsub/emulator.js';
+import { checkEmulator } from '../pubsub/probe.js';
 import { ensureSubscription, ensureTopic } from '../pubsub/resources.js';
 import { startService } from '../service.js';
 import { createPubSub } from '../transport/pubsub.js';
 import { PUSH_PATH } from '../transport/push.js';
+import { commandArgs } from './args.js';
 import { untilSignalled } from './serve.js';
 
 /** Where dev starts the emulator when the port is free, and where replay looks by default. */
@@ -39,7 +41,8 @@ export const DEV_DEFAULTS = {
  * the topics and both subscriptions (pull, and push to its own `/pubsub/push`), then serves with
  * the example documents and purchases and the built processors until Ctrl-C.
  */
-export async function devCommand(): Promise<number> {
+export async function devCommand(args: string[]): Promise<number> {
+  commandArgs('dev', args, { options: {}, positionals: { min: 0, max: 0, what: '' } });
   let emulator: Emulator | undefined;
   if (!process.env['PUBSUB_EMULATOR_HOST']) {
     process.stdout.write('Starting the Pub/Sub emulator…\n');
@@ -61,6 +64,7 @@ export async function devCommand(): Promise<number> {
     const inputTopic = env['UNDERWRITING_TOPIC'] || DEFAULTS.UNDERWRITING_TOPIC;
     const pullSubscription = env['UNDERWRITING_SUBSCRIPTION'] || `${inputTopic}-pull`;
     const config = loadConfig({ ...env, UNDERWRITING_SUBSCRIPTION: pullSubscription });
+    if (!emulator && config.pubsub.emulatorHost) await checkEmulator(config.pubsub.emulatorHost);
     const log = createLogger(config.logLevel);
 
     const pubsub = createPubSub(config.pubsub);

@@ -3,6 +3,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 import { OrchestratorError } from '../errors.js';
+import { IGNORED_NAMES } from '../processors/discovery.js';
+import { commandArgs } from './args.js';
 
 // A processor id (what purchases and results name), starting with a letter.
 const NAME = /^[a-z][a-z0-9_]{2,63}$/;
@@ -58,9 +60,20 @@ describe('${name}', () => {
 /**
  * `new-processor NAME`: creates `processors/NAME/index.ts` and `index.test.ts` under the current
  * folder: a processor that builds, passes its test and is discovered as it is. Refuses a name
- * that is not a processor id, and a processor that exists.
+ * that is not a processor id, one that discovery would ignore (`example*`, `_*`), and a processor
+ * that exists.
  */
-export async function newProcessorCommand(name: string): Promise<number> {
+export async function newProcessorCommand(args: string[]): Promise<number> {
+  const [name = ''] = commandArgs('new-processor', args, {
+    options: {},
+    positionals: { min: 1, max: 1, what: 'one NAME' },
+  }).positionals;
+  if (IGNORED_NAMES.test(name)) {
+    throw new OrchestratorError(
+      'USAGE',
+      `new-processor: "${name}" would never be discovered: names starting with "example" or "_" are ignored; choose another`,
+    );
+  }
   if (!NAME.test(name)) {
     throw new OrchestratorError(
       'USAGE',

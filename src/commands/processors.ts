@@ -2,10 +2,12 @@ import { relative } from 'node:path';
 
 import { loadConfig } from '../config.js';
 import { discoverProcessors } from '../processors/discovery.js';
+import { commandArgs } from './args.js';
 import { formatTable } from './table.js';
 
 /** `processors`: the installed processors, one line each. */
-export async function processorsCommand(): Promise<number> {
+export async function processorsCommand(args: string[]): Promise<number> {
+  commandArgs('processors', args, { options: {}, positionals: { min: 0, max: 0, what: '' } });
   const config = loadConfig();
   const installed = await discoverProcessors(config.processorsDir);
   const rows = [...installed.values()].map((p) => [

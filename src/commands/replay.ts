@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 
 import type { Message, Subscription } from '@google-cloud/pubsub';
@@ -10,7 +11,8 @@ import { OrchestratorError, messageOf } from '../errors.js';
 import type { ProcessingCompleted } from '../events/processing-completed.js';
 import { differences } from '../replay/compare.js';
 import { readReplayInputs, type ReplayInput } from '../replay/inputs.js';
-import { createPubSub } from '../transport/pubsub.js';
+import { checkEmulator } from '../pubsub/probe.js';
+import { GRPC, createPubSub, grpcCode } from '../transport/pubsub.js';
 import { DEV_DEFAULTS, DEV_EMULATOR_PORT } from './dev.js';
 import { formatTable } from './table.js';
 
@@ -66,14 +68,22 @@ export async function replayCommand(args: string[]): Promise<number> {
         },
   );
   const inputs = await readReplayInputs(positionals);
+  if (config.pubsub.emulatorHost) await checkEmulator(config.pubsub.emulatorHost);
   const pubsub = createPubSub(config.pubsub);
   const where = config.pubsub.emulatorHost ? `the emulator at ${config.pubsub.emulatorHost}` : 'Pub/Sub';
   const listeners: Subscription[] = [];
+  const problems: string[] = [];
+  // Ctrl-C (or a kill) removes the temporary subscriptions before exiting.
+  const interrupted = (signal: NodeJS.Signals) => {
+    void removeListeners(listeners).finally(() => process.exit(128 + constants.signals[signal]));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
-    const listen = async (topic: string) => {
+    const listen = async (topic: string): Promise<Subscription> => {
       const name = `replay-${process.pid}-${randomBytes(4).toString('hex')}`;
       try {
-        const [subscription] = await pubsub.topic(topic).createSubscription(name, { ackDeadlineSeconds: 60 });
+        const [subscription] = await pubsub.topic(topic).createSubscription(name, TEMPORARY_SUBSCRIPTION);
         listeners.push(subscription);
         return subscription;
       } catch (err) {
@@ -86,8 +96,12 @@ export async function replayCommand(args: string[]): Promise<number> {
       }
     };
     const completed = await listen(config.pubsub.completedTopic);
+    // Without a dead-letter topic (a valid setup: poison is logged and acked), poison shows as no result.
     const deadLetters = config.pubsub.deadLetterTopic
-      ? await listen(config.pubsub.deadLetterTopic)
+      ? await listen(config.pubsub.deadLetterTopic).catch((err: unknown) => {
+          if (grpcCode((err as Error).cause) === GRPC.NOT_FOUND) return undefined;
+          throw err;
+        })
       : undefined;
 
     const outcomes = new Map<string, Outcome>();
@@ -125,8 +139,12 @@ export async function replayCommand(args: string[]): Promise<number> {
         (o) => (o.deadLettered = m.attributes['error_reason'] ?? 'dead-lettered'),
       );
     });
-    for (const l of listeners)
-      l.on('error', (err: unknown) => process.stderr.write(`replay: ${messageOf(err)}\n`));
+    for (const l of listeners) {
+      l.on('error', (err: unknown) => {
+        const line = `listening: ${messageOf(err)}`;
+        if (!problems.includes(line)) problems.push(line);
+      });
+    }
 
     const topic = pubsub.topic(config.pubsub.underwritingTopic);
     for (const input of inputs) {
@@ -152,26 +170,55 @@ export async function replayCommand(args: string[]): Promise<number> {
       });
     }
     if (process.stderr.isTTY) process.stderr.write('\n');
-    return await report([...outcomes.values()], { out: values.out, expect: values.expect, timeoutS });
+    return await report([...outcomes.values()], problems, {
+      out: values.out,
+      expect: values.expect,
+      timeoutS,
+      watchingDeadLetters: deadLetters !== undefined,
+    });
   } finally {
-    await Promise.allSettled(listeners.map((l) => l.close().then(() => l.delete())));
+    await removeListeners(listeners);
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     await pubsub.close();
   }
 }
 
+/**
+ * Replay's own subscriptions: they expire after a day unused (Pub/Sub's shortest expiration) and
+ * keep messages ten minutes (its shortest retention), so a replay killed before it removes them
+ * leaves nothing that lives on or keeps retaining messages.
+ */
+const TEMPORARY_SUBSCRIPTION = {
+  ackDeadlineSeconds: 60,
+  expirationPolicy: { ttl: { seconds: 24 * 60 * 60 } },
+  messageRetentionDuration: { seconds: 10 * 60 },
+} as const;
+
+function removeListeners(listeners: Subscription[]): Promise<unknown> {
+  return Promise.allSettled(listeners.splice(0).map((l) => l.close().then(() => l.delete())));
+}
+
+/** The summary table, then every problem, all on stdout (progress alone goes to stderr). */
 async function report(
   outcomes: Outcome[],
-  options: { out: string | undefined; expect: string | undefined; timeoutS: number },
+  problems: string[],
+  options: {
+    out: string | undefined;
+    expect: string | undefined;
+    timeoutS: number;
+    watchingDeadLetters: boolean;
+  },
 ): Promise<number> {
   if (options.out) await mkdir(options.out, { recursive: true });
-  const problems: string[] = [];
+  const noResult = options.watchingDeadLetters ? 'no result' : 'no result (no dead-letter topic to watch)';
   for (const outcome of outcomes) {
     const { input, result } = outcome;
     if (!result) {
       problems.push(
         outcome.deadLettered
           ? `${input.origin}: dead-lettered: ${outcome.deadLettered}`
-          : `${input.origin}: no processing.completed within ${options.timeoutS} s`,
+          : `${input.origin}: ${noResult}: no processing.completed within ${options.timeoutS} s`,
       );
       continue;
     }
@@ -197,7 +244,7 @@ async function report(
   const rows = outcomes.map(({ input, result, deadLettered, diff }) => [
     input.name,
     result?.underwriting_id ?? '-',
-    result?.overall_status ?? (deadLettered ? 'dead-lettered' : 'no result'),
+    result?.overall_status ?? (deadLettered ? 'dead-lettered' : noResult),
     String(result?.summary.completed_count ?? '-'),
     String(result?.summary.failed_count ?? '-'),
     String(result?.summary.timeout_count ?? '-'),
@@ -212,9 +259,9 @@ async function report(
     );
     return 0;
   }
-  process.stderr.write(`\n${problems.join('\n')}\n`);
+  const failed = outcomes.filter((o) => !o.result || (o.diff !== undefined && o.diff.length > 0)).length;
   process.stdout.write(
-    `\n${problems.length} of ${outcomes.length} did not replay as they should (see above).\n`,
+    `\n${problems.join('\n')}\n\n${failed} of ${outcomes.length} did not replay as they should (see above).\n`,
   );
   return 1;
 }

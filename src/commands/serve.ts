@@ -1,6 +1,8 @@
 import { constants } from 'node:os';
 
 import { loadConfig } from '../config.js';
+import { commandArgs } from './args.js';
+import { checkEmulator } from '../pubsub/probe.js';
 import { createLogger, type Logger } from '../logging.js';
 import { startService, type Service } from '../service.js';
 
@@ -9,8 +11,10 @@ import { startService, type Service } from '../service.js';
  * `UNDERWRITING_SUBSCRIPTION` when it is set. SIGTERM or SIGINT stops it gracefully (exit 0);
  * a second signal exits at once.
  */
-export async function serveCommand(): Promise<number> {
+export async function serveCommand(args: string[]): Promise<number> {
+  commandArgs('serve', args, { options: {}, positionals: { min: 0, max: 0, what: '' } });
   const config = loadConfig();
+  if (config.pubsub.emulatorHost) await checkEmulator(config.pubsub.emulatorHost);
   const log = createLogger(config.logLevel);
   const service = await startService(config, log, '0.0.0.0');
   return untilSignalled(service, log);

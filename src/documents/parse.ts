@@ -1,5 +1,5 @@
 import { DocumentSchema, type Document } from '../events/document.js';
-import { messageOf } from '../errors.js';
+import { formatIssues, messageOf } from '../errors.js';
 import type { MissingDocument } from './source.js';
 
 /**
@@ -15,8 +15,7 @@ export function parseDocument(id: string, text: string, holder: string): Documen
   }
   const parsed = DocumentSchema.safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    return { id, reason: `invalid document: ${issues}` };
+    return { id, reason: `invalid document: ${formatIssues(parsed.error.issues)}` };
   }
   if (parsed.data.document_id !== id) {
     return { id, reason: `${holder} holds document ${parsed.data.document_id}` };

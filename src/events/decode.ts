@@ -1,3 +1,4 @@
+import { formatIssues } from '../errors.js';
 import { UnderwritingCreatedSchema, type UnderwritingCreated } from './underwriting-created.js';
 
 export type Decoded = { ok: true; event: UnderwritingCreated } | { ok: false; reason: string };
@@ -19,8 +20,7 @@ export function decodeEvent(data: Uint8Array | string): Decoded {
   }
   const parsed = UnderwritingCreatedSchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    return { ok: false, reason: `invalid underwriting.created: ${problems.join('; ')}` };
+    return { ok: false, reason: `invalid underwriting.created: ${formatIssues(parsed.error.issues)}` };
   }
   return { ok: true, event: parsed.data };
 }

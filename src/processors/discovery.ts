@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import { OrchestratorError, messageOf } from '../errors.js';
+import { OrchestratorError, formatIssues, messageOf, unreadableReason } from '../errors.js';
 import { ProcessorDefinitionSchema, type ConcurrencyPolicy, type RetryPolicy } from './contract.js';
 
 /** An installed processor: what discovery learned of one plugin module. */
@@ -18,7 +18,8 @@ export interface InstalledProcessor {
 }
 
 const MODULE = /\.(js|mjs)$/;
-const IGNORED = /^(example|_)/;
+/** Entries discovery skips: examples, and helpers (`_name`). */
+export const IGNORED_NAMES = /^(example|_)/;
 
 /** The plugin module files of `dir`: `NAME/index.(js|mjs)` and `NAME.(js|mjs)`, sorted by name. */
 export async function pluginFiles(dir: string): Promise<string[]> {
@@ -28,13 +29,13 @@ export async function pluginFiles(dir: string): Promise<string[]> {
   } catch (err) {
     throw new OrchestratorError(
       'PROCESSORS_DIR_UNREADABLE',
-      `PROCESSORS_DIR: cannot read ${dir}: ${messageOf(err)}`,
+      `PROCESSORS_DIR: ${dir} ${unreadableReason(err)}`,
       { cause: err },
     );
   }
   const files: string[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (IGNORED.test(entry.name)) continue;
+    if (IGNORED_NAMES.test(entry.name)) continue;
     const path = join(dir, entry.name);
     const isDir = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path)).isDirectory());
     if (isDir) {
@@ -76,12 +77,9 @@ export async function loadProcessor(file: string): Promise<InstalledProcessor> {
   }
   const parsed = ProcessorDefinitionSchema.safeParse(mod.default);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) =>
-      i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message,
-    );
     throw new OrchestratorError(
       'PROCESSOR_INVALID',
-      `${name}: the default export is not a processor definition (${problems.join('; ')})`,
+      `${name}: the default export is not a processor definition (${formatIssues(parsed.error.issues)})`,
     );
   }
   const { id, version, timeoutMs, concurrency, retry } = parsed.data;

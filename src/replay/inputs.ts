@@ -1,7 +1,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 
-import { OrchestratorError, messageOf } from '../errors.js';
+import { OrchestratorError, formatIssues, messageOf } from '../errors.js';
+import { CapturedPushSchema } from '../transport/push-envelope.js';
 
 /** One message to replay, as it will be published. */
 export interface ReplayInput {
@@ -58,35 +59,19 @@ function message(name: string, origin: string, text: string): ReplayInput {
   } catch (err) {
     throw new OrchestratorError('EVENT_INVALID', `${origin}: not JSON: ${messageOf(err)}`);
   }
-  const envelope = (json as { message?: { data?: unknown; attributes?: unknown } } | null)?.message;
+  const envelope = (json as { message?: unknown } | null)?.message;
   if (envelope && typeof envelope === 'object' && ('data' in envelope || 'attributes' in envelope)) {
-    const { data, attributes } = envelope;
-    if (data !== undefined && typeof data !== 'string') {
+    const parsed = CapturedPushSchema.safeParse(json);
+    if (!parsed.success) {
       throw new OrchestratorError(
         'EVENT_INVALID',
-        `${origin}: message.data of a push envelope must be base64`,
+        `${origin}: not a push envelope: ${formatIssues(parsed.error.issues)}`,
       );
     }
-    return {
-      name,
-      origin,
-      data: Buffer.from(data ?? '', 'base64'),
-      attributes: stringRecord(attributes, origin),
-    };
+    const { data, attributes } = parsed.data.message;
+    return { name, origin, data: Buffer.from(data ?? '', 'base64'), attributes: { ...attributes } };
   }
   return { name, origin, data: Buffer.from(text), attributes: {} };
-}
-
-function stringRecord(value: unknown, origin: string): Record<string, string> {
-  if (value === undefined) return {};
-  if (
-    typeof value !== 'object' ||
-    value === null ||
-    Object.values(value).some((v) => typeof v !== 'string')
-  ) {
-    throw new OrchestratorError('EVENT_INVALID', `${origin}: message.attributes must map names to strings`);
-  }
-  return { ...(value as Record<string, string>) };
 }
 
 function unreadable(path: string, err: unknown): OrchestratorError {

@@ -54,6 +54,8 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
       const result = await orchestrator.process(decoded.event, {
         sourceMessageId: message.id,
         receivedAt: message.receivedAt,
+        transport: message.transport,
+        deliveryAttempt: message.deliveryAttempt,
         signal: abandon.signal,
       });
       // Past the drain deadline the transport nacks what is left; publishing now could publish twice.
@@ -63,7 +65,8 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
     } catch (err) {
       const fields = {
         source_message_id: message.id,
-        delivery_attempt: message.deliveryAttempt,
+        transport: message.transport,
+        delivery_attempt: message.deliveryAttempt ?? null,
         verdict: 'nack',
       };
       if (err instanceof OrchestratorError && err.retryable) {

@@ -8,6 +8,8 @@ export interface InboundMessage {
   receivedAt: number;
   /** How many times Pub/Sub has delivered it, when the subscription has a dead-letter policy. */
   deliveryAttempt?: number | undefined;
+  /** The path it came by, for log lines. */
+  transport: 'pull' | 'push';
 }
 
 /**

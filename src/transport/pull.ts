@@ -72,6 +72,7 @@ export function startPull(options: PullOptions): PullSubscriber {
         receivedAt: performance.now(),
         // 0 when the subscription has no dead-letter policy.
         deliveryAttempt: message.deliveryAttempt || undefined,
+        transport: 'pull',
       })
       .then((verdict) => (verdict === 'ack' ? message.ack() : message.nack()));
   });

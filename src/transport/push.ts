@@ -1,10 +1,11 @@
 import type { onRequestAsyncHookHandler, RouteHandlerMethod } from 'fastify';
-import { z } from 'zod';
 
+import { formatIssues } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { MessageHandler } from './handler.js';
 import type { HttpServer } from './http.js';
 import type { PushAuth } from './push-auth.js';
+import { PushEnvelopeSchema } from './push-envelope.js';
 
 /** Where Pub/Sub pushes. */
 export const PUSH_PATH = '/pubsub/push';
@@ -15,21 +16,6 @@ export const PUSH_PATH = '/pubsub/push';
  * envelope's own fields. Anything larger did not come from Pub/Sub: 413.
  */
 export const PUSH_BODY_LIMIT_BYTES = Math.ceil((10 * 1024 * 1024) / 3) * 4 + 1024 * 1024;
-
-/** The body of a Pub/Sub push request ("wrapped" payload); unknown fields are ignored. */
-export const PushEnvelopeSchema = z.object({
-  message: z.object({
-    // Absent when the message has attributes only.
-    data: z.base64().optional(),
-    attributes: z.record(z.string(), z.string()).optional(),
-    messageId: z.string().min(1),
-    publishTime: z.iso.datetime({ offset: true }),
-  }),
-  subscription: z.string().min(1),
-  // Present when the subscription has a dead-letter policy.
-  deliveryAttempt: z.number().int().positive().optional(),
-});
-export type PushEnvelope = z.infer<typeof PushEnvelopeSchema>;
 
 export interface PushDeps {
   auth: PushAuth;
@@ -62,7 +48,7 @@ export function registerPushRoute(app: HttpServer, deps: PushDeps): void {
     const receivedAt = performance.now();
     const parsed = PushEnvelopeSchema.safeParse(request.body);
     if (!parsed.success) {
-      const reason = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+      const reason = formatIssues(parsed.error.issues, 'body');
       log.warn({ reason }, 'push refused: not a Pub/Sub push envelope');
       return reply.code(400).send({ error: `not a Pub/Sub push envelope: ${reason}` });
     }
@@ -75,6 +61,7 @@ export function registerPushRoute(app: HttpServer, deps: PushDeps): void {
       attributes: message.attributes ?? {},
       receivedAt,
       deliveryAttempt,
+      transport: 'push',
     });
     return reply.code(verdict === 'ack' ? 204 : 503).send();
   };

@@ -16,13 +16,28 @@ export function cli(
   timeoutMs = 30_000,
   cwd = repoRoot,
 ): Promise<CliResult> {
+  return cliWithNodeOptions(args, env, [], timeoutMs, cwd);
+}
+
+/** `cli`, with options for node itself before the script (`--import …`). */
+export function cliWithNodeOptions(
+  args: string[],
+  env: Record<string, string>,
+  nodeOptions: string[],
+  timeoutMs = 30_000,
+  cwd = repoRoot,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), ...args], {
-      cwd,
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-    });
+    const child = spawn(
+      process.execPath,
+      [...nodeOptions, join(repoRoot, 'dist', 'src', 'cli.js'), ...args],
+      {
+        cwd,
+        env: { PATH: process.env['PATH'] ?? '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: timeoutMs,
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -30,4 +45,31 @@ export function cli(
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The JSON log entry a failed command writes as its fatal line when stderr is not a terminal. */
+export interface FatalEntry {
+  severity: string;
+  message: string;
+  code: string;
+  exit_code: number;
+  serviceContext: { service: string; version: string };
+  stack_trace?: string;
+}
+
+/** The last line of `stderr`, parsed as the fatal entry (what Cloud Logging keeps whole). */
+export function fatalEntry(stderr: string): FatalEntry {
+  const lines = stderr.trimEnd().split('\n');
+  return JSON.parse(lines[lines.length - 1] ?? '') as FatalEntry;
+}
+
+/**
+ * `stderr` that holds nothing but one fatal entry (no stack trace, no other output), parsed.
+ * Throws when there is anything else.
+ */
+export function onlyFatal(stderr: string): FatalEntry {
+  if (!stderr.endsWith('\n') || stderr.indexOf('\n') !== stderr.length - 1) {
+    throw new Error(`expected exactly one fatal line on stderr, got:\n${stderr}`);
+  }
+  return fatalEntry(stderr);
 }

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +8,12 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { ProcessingCompletedSchema } from '../../src/events/index.js';
-import { cli } from '../helpers/cli.js';
+import { cli, onlyFatal } from '../helpers/cli.js';
 import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
+
+const packageVersion = (
+  JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }
+).version;
 
 const ALL_CASES = [
   'fx_ok',
@@ -90,23 +95,46 @@ describe('processor-orchestrator CLI', () => {
       severity: 'INFO',
       underwriting_id: 'uw_all',
       completed_count: 3,
+      transport: 'run',
+      delivery_attempt: 1,
+      serviceContext: { service: 'processor-orchestrator', version: packageVersion },
     });
     // Thirteen processors in a fresh process, each probed alone first; a busy machine slows them.
   }, 60_000);
+
+  it('reports the Cloud Run revision as serviceContext.version when K_REVISION is set', async () => {
+    const { code, stderr } = await cli(['run', join(dir, 'event.json'), '--processors', 'fx_ok,fx_throw'], {
+      ...env,
+      K_REVISION: 'orchestrator-00042-abc',
+    });
+    expect(code, stderr).toBe(0);
+    const logs = stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logs.length).toBeGreaterThan(0);
+    for (const line of logs) {
+      expect(line['serviceContext']).toEqual({
+        service: 'processor-orchestrator',
+        version: 'orchestrator-00042-abc',
+      });
+    }
+  });
 
   it('run refuses an invalid event with a clear message and exit 1', async () => {
     const { code, stdout, stderr } = await cli(['run', join(dir, 'poison.json')], env);
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(
-      /^processor-orchestrator: .*poison\.json: invalid underwriting\.created: data\.underwriting_id/,
+    expect(onlyFatal(stderr)).toMatchObject({ severity: 'ERROR', code: 'EVENT_INVALID' });
+    expect(onlyFatal(stderr).message).toMatch(
+      /poison\.json: invalid underwriting\.created: data\.underwriting_id/,
     );
   });
 
   it('run refuses a file that does not exist', async () => {
     const { code, stderr } = await cli(['run', join(dir, 'nope.json')], env);
     expect(code).toBe(1);
-    expect(stderr).toContain('nope.json: cannot read');
+    expect(onlyFatal(stderr).message).toContain('nope.json: cannot read');
   });
 
   it('stops with one line naming the variable on bad configuration, exit 2', async () => {
@@ -115,9 +143,11 @@ describe('processor-orchestrator CLI', () => {
       PROCESSOR_TIMEOUT_MS: 'soon',
     });
     expect(code).toBe(2);
-    expect(stderr).toBe(
-      'processor-orchestrator: PROCESSOR_TIMEOUT_MS: must be a whole number from 1 to 3600000\n',
-    );
+    expect(onlyFatal(stderr)).toMatchObject({
+      severity: 'ERROR',
+      code: 'CONFIG_INVALID',
+      message: 'PROCESSOR_TIMEOUT_MS: must be a whole number from 1 to 3600000',
+    });
   });
 
   it('stops with one line when no document source is configured', async () => {
@@ -125,8 +155,8 @@ describe('processor-orchestrator CLI', () => {
       PROCESSORS_DIR: fixtureProcessorsDir,
     });
     expect(code).toBe(2);
-    expect(stderr).toMatch(
-      /^processor-orchestrator: DOCUMENTS_URL: not set; set it to the document service.*DOCUMENTS_DIR.*\n$/,
+    expect(onlyFatal(stderr).message).toMatch(
+      /^DOCUMENTS_URL: not set; set it to the document service.*DOCUMENTS_DIR/,
     );
   });
 
@@ -151,7 +181,10 @@ describe('processor-orchestrator CLI', () => {
   it('answers an unknown command with usage, exit 2', async () => {
     const { code, stderr } = await cli(['launch'], env);
     expect(code).toBe(2);
-    expect(stderr).toBe('processor-orchestrator: unknown command "launch" (see --help)\n');
+    expect(onlyFatal(stderr)).toMatchObject({
+      code: 'USAGE',
+      message: 'unknown command "launch" (see --help)',
+    });
   });
   it('serve stops with one line naming the variable and exit 2 on a bad configuration', async () => {
     const { code, stdout, stderr } = await cli(['serve'], {
@@ -160,12 +193,18 @@ describe('processor-orchestrator CLI', () => {
     });
     expect(code).toBe(2);
     expect(stdout).toBe('');
-    expect(stderr).toBe('processor-orchestrator: PORT: must be a whole number from 0 to 65535\n');
+    expect(onlyFatal(stderr)).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: 'PORT: must be a whole number from 0 to 65535',
+    });
   });
 
   it('serve takes no arguments', async () => {
     const { code, stderr } = await cli(['serve', 'extra']);
     expect(code).toBe(2);
-    expect(stderr).toBe('processor-orchestrator: serve takes no arguments\n');
+    expect(onlyFatal(stderr)).toMatchObject({
+      code: 'USAGE',
+      message: 'serve takes no arguments (see serve --help)',
+    });
   });
 });

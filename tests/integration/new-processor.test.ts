@@ -1,12 +1,20 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { cli } from '../helpers/cli.js';
+import { cli, onlyFatal } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -89,7 +97,24 @@ describe('new-processor', () => {
     const before = readFileSync(join(root, 'processors', 'acme_v1', 'index.ts'), 'utf8');
     const again = await cli(['new-processor', 'acme_v1'], {}, 30_000, root);
     expect(again.code).toBe(2);
-    expect(again.stderr).toBe('processor-orchestrator: new-processor: processors/acme_v1 exists already\n');
+    expect(onlyFatal(again.stderr)).toMatchObject({
+      code: 'USAGE',
+      message: 'new-processor: processors/acme_v1 exists already',
+    });
     expect(readFileSync(join(root, 'processors', 'acme_v1', 'index.ts'), 'utf8')).toBe(before);
+  });
+
+  it('refuses a name that discovery ignores, since that processor would never be listed or run', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'author-'));
+    roots.push(root);
+    for (const ignored of ['example_x', 'examples_v1', '_x_v1']) {
+      const res = await cli(['new-processor', ignored], {}, 30_000, root);
+      expect({ ignored, code: res.code }).toEqual({ ignored, code: 2 });
+      expect(onlyFatal(res.stderr)).toMatchObject({
+        code: 'USAGE',
+        message: `new-processor: "${ignored}" would never be discovered: names starting with "example" or "_" are ignored; choose another`,
+      });
+      expect(existsSync(join(root, 'processors', ignored))).toBe(false);
+    }
   });
 });

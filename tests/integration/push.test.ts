@@ -129,7 +129,9 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
       source_message_id: body.message.messageId,
     });
     expect(await settled(completed)).toHaveLength(1);
-    expect(lines.filter((l) => l['message'] === 'underwriting processed')).toHaveLength(1);
+    expect(lines.filter((l) => l['message'] === 'underwriting processed')).toEqual([
+      expect.objectContaining({ transport: 'push', source_message_id: body.message.messageId }),
+    ]);
   });
 
   it('refuses every forged or misdirected token, publishing nothing and logging no token', async () => {
@@ -244,7 +246,12 @@ describe('POST /pubsub/push, on a real server and the Pub/Sub emulator', () => {
     const res = await postPush(base, envelope(eventData('uw_retry', ['fx_ok'])), await authorized());
     expect(res.status).toBe(503);
     expect(lines).toContainEqual(
-      expect.objectContaining({ code: 'PUBLISH_FAILED', verdict: 'nack', delivery_attempt: 1 }),
+      expect.objectContaining({
+        code: 'PUBLISH_FAILED',
+        verdict: 'nack',
+        transport: 'push',
+        delivery_attempt: 1,
+      }),
     );
   });
 

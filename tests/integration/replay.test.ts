@@ -1,18 +1,32 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
-import { cli } from '../helpers/cli.js';
+import { cli, onlyFatal } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { TEST_PROJECT_ID, emulatorPubSub, uniqueName } from '../helpers/pubsub.js';
 
 const host = inject('pubsubEmulatorHost');
 const eventsDir = join(examplesDir, 'events');
 const expectedDir = join(examplesDir, 'expected');
+
+/** The processors the examples were written for. */
+const SHIPPED_PROCESSORS = ['bank_stmt_v1', 'clear_business_report_v1', 'secretary_of_state_v1'];
+
+/**
+ * A PROCESSORS_DIR holding the shipped processors (built) and nothing else: the examples' expected
+ * results hold whatever else `new-processor` has added to processors/.
+ */
+function shippedProcessorsDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'shipped-'));
+  for (const id of SHIPPED_PROCESSORS)
+    symlinkSync(join(repoRoot, 'dist', 'processors', id), join(dir, id), 'dir');
+  return dir;
+}
 
 /** `dev` as a user starts it, with its output collected; resolves once it prints where it serves. */
 function startDev(env: Record<string, string>): {
@@ -53,7 +67,7 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'replay-'));
-    dev = startDev(env);
+    dev = startDev({ ...env, PROCESSORS_DIR: shippedProcessorsDir() });
     await dev.ready;
   }, 30_000);
 
@@ -84,10 +98,25 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
       /uw_1003_missing_and_uninstalled\s+uw_1003\s+partial_success\s+1\s+2\s+0\s+[\d.]+ s\s+same/,
     );
     expect(stdout).toContain('3 replayed, every result as expected.');
-    // Pulled once and pushed once: each example is processed twice.
-    await expect
-      .poll(() => dev.stderr().match(/"message":"underwriting processed"/g)?.length ?? 0, { timeout: 5_000 })
-      .toBe(6);
+    // Pulled once and pushed once: each example is processed twice, and each line says by which path.
+    const processed = () =>
+      dev
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('"message":"underwriting processed"'))
+        .map((l) => JSON.parse(l) as { transport: string; underwriting_id: string });
+    await expect.poll(() => processed().length, { timeout: 5_000 }).toBe(6);
+    const paths = processed()
+      .map((l) => `${l.underwriting_id} ${l.transport}`)
+      .sort();
+    expect(paths).toEqual([
+      'uw_1001 pull',
+      'uw_1001 push',
+      'uw_1002 pull',
+      'uw_1002 push',
+      'uw_1003 pull',
+      'uw_1003 push',
+    ]);
   });
 
   it('fails with a diff that shows the change when an expected result is changed', async () => {
@@ -100,9 +129,37 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     );
     const { code, stdout, stderr } = await cli(['replay', eventsDir, '--expect', changed], env);
     expect(code).toBe(1);
+    expect(stderr).toBe('');
     expect(stdout).toMatch(/uw_1002_org_purchases\s+uw_1002\s+success.*DIFFERS/);
-    expect(stderr).toContain(`examples/events/uw_1002_org_purchases.json: differs from ${file}:\n`);
-    expect(stderr).toContain('    overall_status: expected "failed", got "success"\n');
+    expect(stdout).toContain(`examples/events/uw_1002_org_purchases.json: differs from ${file}:\n`);
+    expect(stdout).toContain('    overall_status: expected "failed", got "success"\n');
+    expect(stdout).toContain('1 of 3 did not replay as they should (see above).');
+  });
+
+  it('names an added or removed processor in one line each, whatever its position', async () => {
+    const changed = join(scratch, 'expected-processors');
+    cpSync(expectedDir, changed, { recursive: true });
+    const file = join(changed, 'uw_1001_all_processors.json');
+    const expected = JSON.parse(readFileSync(file, 'utf8')) as {
+      completed_processors: { processor_id: string }[];
+    };
+    // Expect a processor that is not installed in the middle, and lose a real one.
+    expected.completed_processors.splice(1, 1, {
+      ...expected.completed_processors[0]!,
+      processor_id: 'ghost_v1',
+    });
+    writeFileSync(file, JSON.stringify(expected));
+    const { code, stdout, stderr } = await cli(
+      ['replay', join(eventsDir, 'uw_1001_all_processors.json'), '--expect', changed],
+      env,
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(1);
+    const diff = stdout.split('\n').filter((l) => l.startsWith('    '));
+    expect(diff).toEqual([
+      '    completed_processors: removed ghost_v1',
+      '    completed_processors: added secretary_of_state_v1',
+    ]);
   });
 
   it('writes each result with --out, and replays JSONL files and captured push envelopes as they came', async () => {
@@ -148,8 +205,25 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     writeFileSync(file, JSON.stringify({ message: { data: Buffer.from('{oops').toString('base64') } }));
     const { code, stdout, stderr } = await cli(['replay', file, '--timeout', '10'], env);
     expect(code).toBe(1);
+    expect(stderr).toBe('');
     expect(stdout).toMatch(/poison\s+-\s+dead-lettered/);
-    expect(stderr).toMatch(/poison\.json: dead-lettered: not JSON/);
+    expect(stdout).toMatch(/poison\.json: dead-lettered: not JSON/);
+  });
+
+  it('replays without a dead-letter topic to watch: poison shows as no result once --timeout passes', async () => {
+    const file = join(scratch, 'poison-unwatched.json');
+    writeFileSync(file, JSON.stringify({ message: { data: Buffer.from('{oops').toString('base64') } }));
+    const { code, stdout, stderr } = await cli(
+      ['replay', file, join(eventsDir, 'uw_1002_org_purchases.json'), '--timeout', '3'],
+      { ...env, DEAD_LETTER_TOPIC: uniqueName('no-such-topic') },
+    );
+    expect(stderr).toBe('');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/uw_1002_org_purchases\s+uw_1002\s+success/);
+    expect(stdout).toMatch(/poison-unwatched\s+-\s+no result \(no dead-letter topic to watch\)/);
+    expect(stdout).toContain(
+      'poison-unwatched.json: no result (no dead-letter topic to watch): no processing.completed within 3 s',
+    );
   });
 
   it('gives up on an event nobody completes after --timeout, naming it', async () => {
@@ -158,25 +232,77 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     await pubsub.createTopic(lonely);
     await pubsub.close();
     const started = performance.now();
-    const { code, stderr } = await cli(
+    const { code, stdout, stderr } = await cli(
       ['replay', join(eventsDir, 'uw_1002_org_purchases.json'), '--timeout', '2'],
       { ...env, UNDERWRITING_TOPIC: lonely },
     );
     expect(code).toBe(1);
-    expect(stderr).toMatch(/uw_1002_org_purchases\.json: no processing\.completed within 2 s/);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/uw_1002_org_purchases\.json: no result: no processing\.completed within 2 s/);
     expect(performance.now() - started).toBeLessThan(10_000);
   });
+
+  it('removes its temporary subscriptions on Ctrl-C, and gives them a short expiration meanwhile', async () => {
+    const pubsub = emulatorPubSub(host);
+    const own = {
+      COMPLETED_TOPIC: uniqueName('completed-ctrl-c'),
+      DEAD_LETTER_TOPIC: uniqueName('dl-ctrl-c'),
+    };
+    await pubsub.createTopic(own.COMPLETED_TOPIC);
+    await pubsub.createTopic(own.DEAD_LETTER_TOPIC);
+    const lonely = uniqueName('nobody-listens');
+    await pubsub.createTopic(lonely);
+    const replaySubscriptions = async () => {
+      const found = [];
+      for (const topic of [own.COMPLETED_TOPIC, own.DEAD_LETTER_TOPIC]) {
+        const [subscriptions] = await pubsub.topic(topic).getSubscriptions();
+        found.push(...subscriptions.filter((s) => s.name.includes('/subscriptions/replay-')));
+      }
+      return found;
+    };
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          join(repoRoot, 'dist', 'src', 'cli.js'),
+          'replay',
+          join(eventsDir, 'uw_1002_org_purchases.json'),
+          '--timeout',
+          '120',
+        ],
+        {
+          cwd: repoRoot,
+          env: { PATH: process.env['PATH'] ?? '', ...env, ...own, UNDERWRITING_TOPIC: lonely },
+          stdio: 'ignore',
+        },
+      );
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      await expect
+        .poll(async () => (await replaySubscriptions()).length, { timeout: 15_000, interval: 200 })
+        .toBe(2);
+      for (const subscription of await replaySubscriptions()) {
+        const [metadata] = await subscription.getMetadata();
+        expect(Number(metadata.expirationPolicy?.ttl?.seconds)).toBe(24 * 60 * 60);
+      }
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(await replaySubscriptions()).toEqual([]);
+    } finally {
+      await pubsub.close();
+    }
+  }, 40_000);
 
   it('stops with one line for an unreadable file, a bad --timeout, or no arguments', async () => {
     const missing = await cli(['replay', join(scratch, 'nope.json')], env);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^processor-orchestrator: .*nope\.json: cannot read: ENOENT.*\n$/);
+    expect(onlyFatal(missing.stderr).message).toMatch(/nope\.json: cannot read: ENOENT/);
     const broken = join(scratch, 'broken.json');
     writeFileSync(broken, '{"event": ');
-    expect((await cli(['replay', broken], env)).stderr).toMatch(/broken\.json: not JSON/);
-    expect((await cli(['replay', eventsDir, '--timeout', 'soon'], env)).stderr).toBe(
-      'processor-orchestrator: --timeout: soon is not a number of seconds\n',
-    );
+    expect(onlyFatal((await cli(['replay', broken], env)).stderr).message).toMatch(/broken\.json: not JSON/);
+    expect(onlyFatal((await cli(['replay', eventsDir, '--timeout', 'soon'], env)).stderr)).toMatchObject({
+      code: 'USAGE',
+      message: '--timeout: soon is not a number of seconds',
+    });
     const none = await cli(['replay'], env);
     expect(none.code).toBe(2);
   });
@@ -186,9 +312,10 @@ describe('replay outside the emulator', () => {
   it('refuses --allow-production without a project, and otherwise targets the emulator dev starts', async () => {
     const refused = await cli(['replay', eventsDir, '--allow-production'], {});
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toBe(
-      'processor-orchestrator: --allow-production: set GOOGLE_CLOUD_PROJECT to the project to publish to\n',
-    );
+    expect(onlyFatal(refused.stderr)).toMatchObject({
+      code: 'USAGE',
+      message: '--allow-production: set GOOGLE_CLOUD_PROJECT to the project to publish to',
+    });
   });
 });
 
@@ -197,8 +324,9 @@ describe('dev without an emulator', () => {
     const { code, stdout, stderr } = await cli(['dev'], { PATH: '/nonexistent' });
     expect(code).toBe(1);
     expect(stdout).toBe('Starting the Pub/Sub emulator…\n');
-    expect(stderr).toMatch(
-      /^processor-orchestrator: the Pub\/Sub emulator is not installed .*apt-get install google-cloud-cli-pubsub-emulator.*\n$/,
+    expect(onlyFatal(stderr)).toMatchObject({ code: 'EMULATOR_UNAVAILABLE' });
+    expect(onlyFatal(stderr).message).toMatch(
+      /^the Pub\/Sub emulator is not installed .*apt-get install google-cloud-cli-pubsub-emulator/,
     );
   });
 });

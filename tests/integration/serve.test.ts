@@ -156,6 +156,7 @@ describe('serve with streaming pull, on the Pub/Sub emulator', () => {
       severity: 'INFO',
       underwriting_id: 'uw_e2e',
       source_message_id: id,
+      transport: 'pull',
       completed_count: 1,
       failed_count: 1,
       timeout_count: 1,

@@ -19,6 +19,10 @@ function configError(env: Record<string, string>): OrchestratorError {
 }
 
 describe('loadConfig', () => {
+  it.each(['WARN', 'Debug', 'error'])('accepts LOG_LEVEL=%s in any case', (level) => {
+    expect(loadConfig({ LOG_LEVEL: level }).logLevel).toBe(level.toLowerCase());
+  });
+
   it('applies the defaults to an empty environment', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
@@ -143,13 +147,9 @@ describe('loadConfig', () => {
   });
 });
 
-describe('the configuration table in README', () => {
+describe('the configuration table in docs/configuration.md', () => {
   it('lists every variable the service reads, and no other', () => {
-    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-    const section = readme.slice(
-      readme.indexOf('## Configuration'),
-      readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1),
-    );
+    const section = readFileSync(join(repoRoot, 'docs', 'configuration.md'), 'utf8');
     const documented = [...section.matchAll(/^\| `([A-Z_]+)` +\|/gm)].map(([, name]) => name);
     expect([...documented].sort()).toEqual([...ENV_VARIABLES].sort());
   });

@@ -7,8 +7,8 @@ import { ERROR_CODES, OrchestratorError, messageOf } from '../../src/errors.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
 describe('error catalogue', () => {
-  it("is documented in README's error table, code by code, with the same retry behaviour", async () => {
-    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  it('is documented in docs/error-codes.md, code by code, with the same retry behaviour', async () => {
+    const readme = await readFile(join(repoRoot, 'docs', 'error-codes.md'), 'utf8');
     const documented = [...readme.matchAll(/^\| `([A-Z_]+)` +\| (yes|no) +\|/gm)].map(([, code, retry]) => [
       code,
       retry,

@@ -17,6 +17,7 @@ const message = (data: string, id = 'm1'): InboundMessage => ({
   data: Buffer.from(data),
   attributes: { origin: 'test' },
   receivedAt: performance.now(),
+  transport: 'pull',
 });
 
 const RESULT = { event: 'processing.completed', underwriting_id: 'uw_1' } as ProcessingCompleted;
@@ -97,6 +98,33 @@ describe('message handler', () => {
         expect.objectContaining({ severity: 'WARNING', code: err.code, source_message_id: 'm1' }),
       );
     }
+  });
+
+  it('says on its retry line which transport brought the message and which delivery it is', async () => {
+    const err = new OrchestratorError('PUBLISH_FAILED', 'publishing: topic does not exist');
+    const { handler, lines } = fakes({ publisher: { publish: () => Promise.reject(err) } });
+    await handler.handle({ ...message(VALID), transport: 'push', deliveryAttempt: 3 });
+    await handler.handle({ ...message(VALID, 'm2'), transport: 'pull' });
+    const retries = lines.filter((l) => l['message'] === 'event will be retried');
+    expect(retries).toEqual([
+      expect.objectContaining({ source_message_id: 'm1', transport: 'push', delivery_attempt: 3 }),
+      // Pub/Sub counts deliveries only with a dead-letter policy: unknown otherwise.
+      expect.objectContaining({ source_message_id: 'm2', transport: 'pull', delivery_attempt: null }),
+    ]);
+  });
+
+  it('passes the transport and the delivery attempt to the orchestrator, for its outcome line', async () => {
+    const receipts: Receipt[] = [];
+    const { handler } = fakes({
+      orchestrator: {
+        process: (_event, receipt) => {
+          receipts.push(receipt);
+          return Promise.resolve(RESULT);
+        },
+      },
+    });
+    await handler.handle({ ...message(VALID), transport: 'push', deliveryAttempt: 2 });
+    expect(receipts[0]).toMatchObject({ sourceMessageId: 'm1', transport: 'push', deliveryAttempt: 2 });
   });
 
   it('nacks with an ERROR and the stack on an unexpected failure, so nothing is lost', async () => {

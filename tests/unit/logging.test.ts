@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
+import { packageVersion, serviceVersion } from '../../src/version.js';
 import { capturingLog } from '../helpers/fixtures.js';
 
 const capture = capturingLog;
@@ -49,5 +50,13 @@ describe('logs', () => {
     const { lines, log } = capture();
     log[level]('x');
     expect(lines[0]?.['severity']).toBe(severity);
+  });
+});
+
+describe('serviceContext.version', () => {
+  it('is the Cloud Run revision when K_REVISION is set, else the package version', () => {
+    expect(serviceVersion({ K_REVISION: 'orchestrator-00007-xyz' })).toBe('orchestrator-00007-xyz');
+    expect(serviceVersion({})).toBe(packageVersion());
+    expect(packageVersion()).toMatch(/^\d+\.\d+\.\d+/);
   });
 });

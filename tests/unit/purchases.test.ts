@@ -57,13 +57,19 @@ describe('loadPurchases', () => {
   });
 
   it.each([
-    ['not json', /^PURCHASES_FILE: cannot read .*purchases\.json: /],
-    ['{"org_42":"bank_stmt_v1"}', /^PURCHASES_FILE: .*purchases\.json: org_42: /],
-    ['{"org_42":["Bad Id"]}', /^PURCHASES_FILE: .*purchases\.json: org_42\.0: /],
+    ['not json', /^PURCHASES_FILE: \S*purchases\.json is not JSON \(/],
+    ['{"org_42":"bank_stmt_v1"}', /^PURCHASES_FILE: \S*purchases\.json is not valid: org_42: /],
+    ['{"org_42":["Bad Id"]}', /^PURCHASES_FILE: \S*purchases\.json is not valid: org_42\.0: /],
   ])('refuses %s with a line naming the variable', async (text, message) => {
-    await expect(loadPurchases(await file(text))).rejects.toMatchObject({
-      code: 'PURCHASES_INVALID',
-      message,
-    });
+    const rejection = expect(loadPurchases(await file(text))).rejects;
+    await rejection.toMatchObject({ code: 'PURCHASES_INVALID' });
+    // toMatchObject does not compare an Error's message: toThrow does.
+    await rejection.toThrow(message);
+  });
+
+  it('refuses a file that does not exist with a line naming the variable', async () => {
+    await expect(loadPurchases('/nonexistent/purchases.json')).rejects.toThrow(
+      /^PURCHASES_FILE: \/nonexistent\/purchases\.json does not exist$/,
+    );
   });
 });
