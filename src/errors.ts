@@ -33,13 +33,23 @@ export const ERROR_CODES = {
     retryable: true,
     summary: 'the service stopped before the event finished; it is redelivered to another instance',
   },
+  IN_PROGRESS_ELSEWHERE: {
+    retryable: true,
+    summary:
+      'another delivery of the same event holds it in the execution ledger; this one is retried and finds its result',
+  },
+  LEDGER_UNAVAILABLE: {
+    retryable: true,
+    summary: 'the execution ledger (Firestore) could not answer in time; the event is retried later',
+  },
   PULL_FAILED: {
     retryable: false,
     summary: 'the pull subscription failed for good (e.g. it does not exist); the service stops',
   },
   EMULATOR_UNAVAILABLE: {
     retryable: false,
-    summary: 'dev could not start the Pub/Sub emulator (it or Java is not installed, or it failed)',
+    summary:
+      'dev could not start the Pub/Sub or Firestore emulator (it or Java is not installed, or it failed)',
   },
   REPLAY_FAILED: {
     retryable: false,

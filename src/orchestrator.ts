@@ -32,6 +32,14 @@ export interface Receipt {
    * the signal's reason at once and logs nothing; runs already in the pool are left to it.
    */
   signal?: AbortSignal;
+  /**
+   * The execution ledger's outcomes from earlier deliveries, by processor id: a COMPLETED one
+   * is reused as it is (same `execution_id`, `factors`, `execution_time`) and its processor is
+   * not run again; the others run again.
+   */
+  recorded?: ReadonlyMap<string, ResultEntry>;
+  /** Called with each run's outcome as it settles (the ledger records it); must not throw. */
+  onOutcome?: (outcome: ResultEntry) => void;
 }
 
 export type Orchestrator = ReturnType<typeof createOrchestrator>;
@@ -63,49 +71,37 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       missingDocuments: batch.missing.map((m) => m.id),
     });
 
-    const outcomes = await untilAborted(
+    const entries = await untilAborted(
       signal,
       Promise.all(
-        purchasedProcessors(data, purchases, processors.keys()).map(async (id): Promise<RunOutcome> => {
-          const processor = processors.get(id);
-          if (!processor) {
-            return {
-              processorId: id,
-              executionId: newExecutionId(),
-              durationMs: 0,
-              status: 'failed',
-              error: 'processor not installed',
-            };
-          }
-          return pool.run({
-            file: processor.file,
-            processorId: id,
-            underwritingId: data.underwriting_id,
-            timeoutMs: processor.timeoutMs ?? defaultTimeoutMs,
-            input,
-          });
+        purchasedProcessors(data, purchases, processors.keys()).map(async (id): Promise<ResultEntry> => {
+          const recorded = receipt.recorded?.get(id);
+          if (recorded?.status === 'completed') return recorded;
+          const outcome = resultEntry(await runOne(id, data.underwriting_id, input));
+          receipt.onOutcome?.(outcome);
+          return outcome;
         }),
       ),
     );
 
-    const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
-    for (const outcome of outcomes) {
-      if (outcome.status === 'failed') {
+    const result = groupEntries(data.underwriting_id, entries, performance.now() - receivedAt);
+    for (const { status, entry } of entries) {
+      if (status === 'failed') {
         eventLog.warn(
           {
-            processor_id: outcome.processorId,
-            execution_id: outcome.executionId,
-            error_message: outcome.error,
+            processor_id: entry.processor_id,
+            execution_id: entry.execution_id,
+            error_message: entry.error_message,
           },
           'processor failed',
         );
-      } else if (outcome.status === 'timeout') {
+      } else if (status === 'timeout') {
         eventLog.warn(
           {
-            processor_id: outcome.processorId,
-            execution_id: outcome.executionId,
-            timeout_ms: outcome.timeoutMs,
-            timeout_phase: outcome.phase,
+            processor_id: entry.processor_id,
+            execution_id: entry.execution_id,
+            timeout_ms: entry.timeout_ms,
+            timeout_phase: entry.timeout_phase,
           },
           'processor timed out',
         );
@@ -120,6 +116,26 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       'underwriting processed',
     );
     return result;
+  }
+
+  function runOne(id: string, underwritingId: string, input: string): Promise<RunOutcome> {
+    const processor = processors.get(id);
+    if (!processor) {
+      return Promise.resolve({
+        processorId: id,
+        executionId: newExecutionId(),
+        durationMs: 0,
+        status: 'failed',
+        error: 'processor not installed',
+      });
+    }
+    return pool.run({
+      file: processor.file,
+      processorId: id,
+      underwritingId,
+      timeoutMs: processor.timeoutMs ?? defaultTimeoutMs,
+      input,
+    });
   }
 
   return { process };
@@ -141,11 +157,19 @@ export function group(
   outcomes: readonly RunOutcome[],
   wallMs: number,
 ): ProcessingCompleted {
+  return groupEntries(underwritingId, outcomes.map(resultEntry), wallMs);
+}
+
+/** Groups entries (runs of this delivery, and completed ones reused from the ledger). */
+function groupEntries(
+  underwritingId: string,
+  outcomes: readonly ResultEntry[],
+  wallMs: number,
+): ProcessingCompleted {
   const completed: CompletedProcessor[] = [];
   const failed: FailedProcessor[] = [];
   const timedOut: TimeoutProcessor[] = [];
-  for (const o of outcomes) {
-    const entry = resultEntry(o);
+  for (const entry of outcomes) {
     if (entry.status === 'completed') completed.push(entry.entry);
     else if (entry.status === 'failed') failed.push(entry.entry);
     else timedOut.push(entry.entry);
