@@ -47,7 +47,13 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     COMPLETED_TOPIC: uniqueName('completed'),
     DEAD_LETTER_TOPIC: uniqueName('dead-letters'),
   };
-  const env = { PUBSUB_EMULATOR_HOST: host, GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID, ...topics };
+  const env = {
+    PUBSUB_EMULATOR_HOST: host,
+    FIRESTORE_EMULATOR_HOST: inject('firestoreEmulatorHost'),
+    LEDGER_COLLECTION: uniqueName('executions'),
+    GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
+    ...topics,
+  };
   let dev: ReturnType<typeof startDev>;
   let scratch: string;
 
@@ -72,7 +78,7 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     );
   });
 
-  it('replays the examples with the results in examples/expected, each through both paths', async () => {
+  it('replays the examples with the results in examples/expected, each through both paths and run once', async () => {
     const { code, stdout, stderr } = await cli(['replay', eventsDir, '--expect', expectedDir], env);
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -84,10 +90,17 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
       /uw_1003_missing_and_uninstalled\s+uw_1003\s+partial_success\s+1\s+2\s+0\s+[\d.]+ s\s+same/,
     );
     expect(stdout).toContain('3 replayed, every result as expected.');
-    // Pulled once and pushed once: each example is processed twice.
+    // Pulled once and pushed once: the ledger runs each example once, and acks the other delivery.
     await expect
-      .poll(() => dev.stderr().match(/"message":"underwriting processed"/g)?.length ?? 0, { timeout: 5_000 })
-      .toBe(6);
+      .poll(
+        () =>
+          dev.stderr().match(/"message":"already published; acked without publishing again"/g)?.length ?? 0,
+        {
+          timeout: 15_000,
+        },
+      )
+      .toBe(3);
+    expect(dev.stderr().match(/"message":"underwriting processed"/g)).toHaveLength(3);
   });
 
   it('fails with a diff that shows the change when an expected result is changed', async () => {
@@ -196,15 +209,15 @@ describe('dev without an emulator', () => {
   it('says in one line that the emulator is missing and how to install it', async () => {
     const { code, stdout, stderr } = await cli(['dev'], { PATH: '/nonexistent' });
     expect(code).toBe(1);
-    expect(stdout).toBe('Starting the Pub/Sub emulator…\n');
+    expect(stdout).toBe('Starting the Pub/Sub and Firestore emulators…\n');
     expect(stderr).toMatch(
       /^processor-orchestrator: the Pub\/Sub emulator is not installed .*apt-get install google-cloud-cli-pubsub-emulator.*\n$/,
     );
   });
 });
 
-describe('dev with no PUBSUB_EMULATOR_HOST', () => {
-  it('starts the installed emulator itself, and stops it when it stops', async () => {
+describe('dev with no PUBSUB_EMULATOR_HOST nor FIRESTORE_EMULATOR_HOST', () => {
+  it('starts the installed emulators itself, and stops them when it stops', async () => {
     const dev = startDev({});
     const banner = await dev.ready;
     const started = /Pub\/Sub emulator {2}(127\.0\.0\.1:\d+), project local-project \(started by dev\)/.exec(
@@ -212,9 +225,16 @@ describe('dev with no PUBSUB_EMULATOR_HOST', () => {
     );
     expect(started, banner).not.toBeNull();
     const emulatorUrl = `http://${started?.[1] ?? ''}/`;
+    const ledger = /ledger {12}firestore: the emulator at (127\.0\.0\.1:\d+), .* \(started by dev\)/.exec(
+      banner,
+    );
+    expect(ledger, banner).not.toBeNull();
+    const firestoreUrl = `http://${ledger?.[1] ?? ''}/`;
     expect((await fetch(emulatorUrl)).ok).toBe(true);
+    expect((await fetch(firestoreUrl)).ok).toBe(true);
     dev.child.kill('SIGINT');
     expect(await dev.exited).toBe(0);
     await expect(fetch(emulatorUrl)).rejects.toThrow();
+    await expect(fetch(firestoreUrl)).rejects.toThrow();
   }, 60_000);
 });
