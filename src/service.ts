@@ -132,7 +132,10 @@ export async function startService(config: Config, log: Logger, host: string): P
         publisher.close();
         await ledger.close();
         await pubsub.close();
-        log.info({ abandoned }, abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped');
+        log.info(
+          { abandoned, ledger_operations: ledger.operations() },
+          abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped',
+        );
       } catch (err) {
         // Every verdict was given before anything could throw here; say what failed, and exit.
         exitCode = 1;
