@@ -271,7 +271,8 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
     // One write at a time: each is preconditioned on the one before.
     let writing: Promise<void> = Promise.resolve();
     const ticker = setInterval(() => {
-      if (pending.size > 0 || leaseUntil - Date.now() < leaseMs / 2) {
+      // Renewed with 10 s (two checkpoints) to spare, longer than one write may take (timeoutMs).
+      if (pending.size > 0 || leaseUntil - Date.now() <= leaseMs - 2 * checkpointMs) {
         void enqueue({}).catch((err: unknown) =>
           log.warn(
             { execution_key: key, err: messageOf(err) },

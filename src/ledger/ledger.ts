@@ -93,8 +93,8 @@ export function attemptsSoFar(prior: RecordedOutcome | undefined): number {
  */
 export const LEASE_MS = 20_000;
 /**
- * How often a live holder writes: the outcomes settled since its last write, and its lease when
- * less than half of it is left. An event shorter than this costs no write between its claim and
- * its settle.
+ * How often a live holder may write: the outcomes settled since its last write, and its lease
+ * once two checkpoints or less of it are left (every 10 s). An event shorter than this costs no
+ * write between its claim and its settle.
  */
 export const CHECKPOINT_MS = 5_000;

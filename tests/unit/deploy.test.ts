@@ -333,7 +333,7 @@ describe('deploy/setup.sh', () => {
     // the script takes as done and goes on.
     expect(creates).toEqual([
       'beta services identity create',
-      ...Array(4).fill('firestore indexes composite create'),
+      ...Array<string>(4).fill('firestore indexes composite create'),
     ]);
     expect(bindings(again)).toEqual(bindings(first));
   });
