@@ -35,12 +35,11 @@ export const ERROR_CODES = {
   },
   IN_PROGRESS_ELSEWHERE: {
     retryable: true,
-    summary:
-      'another delivery of the same event holds it in the execution ledger; this one is retried and finds its result',
+    summary: 'the same event is in progress in another delivery; retried, it finds the result',
   },
   LEDGER_UNAVAILABLE: {
     retryable: true,
-    summary: 'the execution ledger (Firestore) could not answer in time; the event is retried later',
+    summary: 'the execution ledger (Firestore) did not answer in time; the event is retried later',
   },
   PULL_FAILED: {
     retryable: false,
@@ -48,8 +47,7 @@ export const ERROR_CODES = {
   },
   EMULATOR_UNAVAILABLE: {
     retryable: false,
-    summary:
-      'dev could not start the Pub/Sub or Firestore emulator (it or Java is not installed, or it failed)',
+    summary: 'dev could not start the Pub/Sub or Firestore emulator (or Java is missing)',
   },
   REPLAY_FAILED: {
     retryable: false,
