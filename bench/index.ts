@@ -1,7 +1,8 @@
-// `npm run bench [-- pool|scheduler|pubsub|push|documents]`: orchestration throughput against raw
-// Piscina and against a thread per run, the scheduler against its targets, how late a TIMEOUT settles after its deadline, end to end through the
-// Pub/Sub emulator against a bare relay, what verifying push tokens in the app costs, and the
-// HTTP document fetch against its ideal. Prints one
+// `npm run bench [-- pool|scheduler|pubsub|push|documents|ledger]`: orchestration throughput
+// against raw Piscina and against a thread per run, the scheduler against its targets, how late a
+// TIMEOUT settles after its deadline, end to end through the Pub/Sub emulator against a bare
+// relay, what verifying push tokens in the app costs, the HTTP document fetch against its ideal,
+// and the execution ledger's cost. Prints one
 // table; exits 0 even when a target is missed (the table says so), 1 only when a bench breaks.
 import { availableParallelism, cpus } from 'node:os';
 
@@ -9,6 +10,7 @@ import { DEFAULTS } from '../src/config.js';
 import { discoverProcessors, type InstalledProcessor } from '../src/processors/discovery.js';
 import { documentsRows, type DocumentsSettings } from './documents.js';
 import { timeoutLateness, type Lateness } from './lateness.js';
+import { ledgerRows, type LedgerSettings } from './ledger.js';
 import { fixturePaths } from './paths.js';
 import { pubsubRows, type PubSubSettings } from './pubsub.js';
 import { pushRows, type PushSettings } from './push.js';
@@ -62,9 +64,15 @@ const SETTINGS = {
     warmupRuns: 2,
     targets: { idealRatio: 1.2 },
   } satisfies DocumentsSettings,
+  ledger: {
+    rounds: 5,
+    firestoreRuns: 2,
+    shape: { burstEvents: 1_500, warmupEvents: 200, pacedRate: 0, pacedEvents: 0 },
+    targets: { memoryRatio: 0.95, writesPerEvent: 3, readsPerEvent: 2 },
+  } satisfies LedgerSettings,
 } as const;
 
-const SECTIONS = ['pool', 'scheduler', 'pubsub', 'push', 'documents'] as const;
+const SECTIONS = ['pool', 'scheduler', 'pubsub', 'push', 'documents', 'ledger'] as const;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const ms = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n} ms`);
@@ -117,6 +125,7 @@ async function main(argv: string[]): Promise<void> {
   if (sections.includes('pubsub')) rows.push(...(await pubsubRows(SETTINGS.pubsub, progress)));
   if (sections.includes('push')) rows.push(...(await pushRows(SETTINGS.push, progress)));
   if (sections.includes('documents')) rows.push(...(await documentsRows(SETTINGS.documents, progress)));
+  if (sections.includes('ledger')) rows.push(...(await ledgerRows(SETTINGS.ledger, progress)));
   process.stdout.write(resultsTable(rows));
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -45,8 +45,17 @@ const EVENT = (i: number) =>
     }),
   );
 
-/** One contender as its own process, on fresh topics: a burst, then a paced load. */
-export async function pubsubRun(contender: Contender, host: string, shape: PubSubShape): Promise<PubSubRun> {
+/**
+ * One contender as its own process, on fresh topics: a burst, then a paced load. `env` adds to
+ * the contender's environment; `onStderr` reads its log lines.
+ */
+export async function pubsubRun(
+  contender: Contender,
+  host: string,
+  shape: PubSubShape,
+  env: Record<string, string> = {},
+  onStderr?: (chunk: string) => void,
+): Promise<PubSubRun> {
   const pubsub = createPubSub({ projectId: PROJECT, emulatorHost: host });
   const run = ++runs;
   const names = { in: `bench-in-${process.pid}-${run}`, out: `bench-out-${process.pid}-${run}` };
@@ -55,7 +64,7 @@ export async function pubsubRun(contender: Contender, host: string, shape: PubSu
   const [outTopic] = await pubsub.createTopic(names.out);
   const [outSub] = await outTopic.createSubscription(`${names.out}-sub`, { ackDeadlineSeconds: 60 });
   const replies = collectReplies(outSub);
-  const child = startContender(contender, host, names);
+  const child = startContender(contender, host, names, env, onStderr);
   let stopping = false;
   // A contender that dies fails the run at once instead of leaving it waiting for replies.
   const died = once(child, 'exit').then(([code]) => {
@@ -69,7 +78,7 @@ export async function pubsubRun(contender: Contender, host: string, shape: PubSu
     await unlessDied(burst(burstTopic, replies, shape.warmupEvents, shape.burstEvents));
     const eventsPerSecond = shape.burstEvents / ((performance.now() - burstStart) / 1000);
     const pacedTopic = pubsub.topic(names.in, { batching: { maxMessages: 1, maxMilliseconds: 0 } });
-    const latenciesMs = await unlessDied(paced(pacedTopic, replies, shape));
+    const latenciesMs = shape.pacedEvents > 0 ? await unlessDied(paced(pacedTopic, replies, shape)) : [];
     return { eventsPerSecond, latenciesMs };
   } finally {
     stopping = true;
@@ -140,6 +149,8 @@ function startContender(
   contender: Contender,
   host: string,
   names: { in: string; out: string },
+  env: Record<string, string>,
+  onStderr?: (chunk: string) => void,
 ): ChildProcess {
   const args =
     contender === 'orchestrator'
@@ -148,17 +159,23 @@ function startContender(
           join(packageRoot, 'dist', 'bench', 'relay.js'),
           ...(contender === 'relay-defaults' ? ['--library-defaults'] : []),
         ];
-  return spawnContender(contender, args, {
-    GOOGLE_CLOUD_PROJECT: PROJECT,
-    PUBSUB_EMULATOR_HOST: host,
-    UNDERWRITING_SUBSCRIPTION: `${names.in}-sub`,
-    COMPLETED_TOPIC: names.out,
-    PROCESSORS_DIR: fixturePaths().trivialDir,
-    DOCUMENTS_DIR: join(examplesDir, 'documents'),
-    PORT: '0',
-    // As in production: one INFO line per event, written (and here discarded) as it would be.
-    LOG_LEVEL: 'info',
-  });
+  return spawnContender(
+    contender,
+    args,
+    {
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      PUBSUB_EMULATOR_HOST: host,
+      UNDERWRITING_SUBSCRIPTION: `${names.in}-sub`,
+      COMPLETED_TOPIC: names.out,
+      PROCESSORS_DIR: fixturePaths().trivialDir,
+      DOCUMENTS_DIR: join(examplesDir, 'documents'),
+      PORT: '0',
+      // As in production: one INFO line per event, written (and here discarded) as it would be.
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    onStderr,
+  );
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -17,6 +17,12 @@ RUNTIME_SERVICE_ACCOUNT="${RUNTIME_SERVICE_ACCOUNT:-processor-orchestrator@${PRO
 PUSH_SERVICE_ACCOUNT="${PUSH_SERVICE_ACCOUNT:-pubsub-push@${PROJECT}.iam.gserviceaccount.com}"
 PUSH_AUDIENCE="${PUSH_AUDIENCE:-processor-orchestrator-push-${PROJECT}}"
 
+# The execution ledger: the service's defaults (FIRESTORE_DATABASE, LEDGER_COLLECTION); the
+# database lives where the service runs unless FIRESTORE_LOCATION says otherwise.
+FIRESTORE_DATABASE="${FIRESTORE_DATABASE:-(default)}"
+FIRESTORE_LOCATION="${FIRESTORE_LOCATION:-${REGION}}"
+LEDGER_COLLECTION="${LEDGER_COLLECTION:-executions}"
+
 # Only the scripts use these.
 DEAD_LETTER_SUBSCRIPTION="${DEAD_LETTER_SUBSCRIPTION:-${DEAD_LETTER_TOPIC}-sub}"
 DEAD_LETTER_RETENTION="${DEAD_LETTER_RETENTION:-7d}"
@@ -55,6 +61,26 @@ change_retried() {
     sleep $((attempt * 5))
   done
   change "$@"
+}
+
+# Like `change`, for a resource gcloud cannot describe by its definition (a composite index):
+# creating one that exists fails with ALREADY_EXISTS, which counts as done.
+change_unless_exists() {
+  if [[ "${DRY_RUN:-}" == 1 ]]; then
+    show "$@"
+    return 0
+  fi
+  printf '+ %s\n' "$(show "$@")" >&2
+  local output
+  if ! output="$("$@" 2>&1)"; then
+    if [[ "$output" == *ALREADY_EXISTS* ]]; then
+      echo "   exists already" >&2
+      return 0
+    fi
+    printf '%s\n' "$output" >&2
+    return 1
+  fi
+  if [[ -n "$output" ]]; then printf '%s\n' "$output" >&2; fi
 }
 
 # Whether a `gcloud ... describe` finds the resource. Read-only, so it runs under DRY_RUN too.

@@ -17,7 +17,8 @@ bind=(--format=none)
 
 echo "== APIs" >&2
 change gcloud services enable run.googleapis.com pubsub.googleapis.com cloudbuild.googleapis.com \
-  artifactregistry.googleapis.com iam.googleapis.com cloudresourcemanager.googleapis.com "${p[@]}"
+  artifactregistry.googleapis.com iam.googleapis.com cloudresourcemanager.googleapis.com \
+  firestore.googleapis.com "${p[@]}"
 
 NUMBER="${PROJECT_NUMBER:-$(project_number)}"
 PUBSUB_AGENT="service-${NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
@@ -70,6 +71,41 @@ if ! exists gcloud pubsub subscriptions describe "$DEAD_LETTER_SUBSCRIPTION" "${
     --message-retention-duration="$DEAD_LETTER_RETENTION" --expiration-period=never "${p[@]}"
 fi
 
+echo "== Firestore (the execution ledger, docs/ledger.md)" >&2
+db=(--database="$FIRESTORE_DATABASE")
+if ! exists gcloud firestore databases describe "${db[@]}" "${p[@]}"; then
+  change gcloud firestore databases create "${db[@]}" --location="$FIRESTORE_LOCATION" \
+    --type=firestore-native "${p[@]}"
+fi
+# Records and the parts of large results are deleted once past their expireAt (LEDGER_TTL_DAYS).
+for group in "$LEDGER_COLLECTION" parts; do
+  change gcloud firestore fields ttls update expireAt --collection-group="$group" --enable-ttl \
+    "${db[@]}" --async "${p[@]}"
+done
+# Not indexed on their own: the outcomes map (whole results, never queried by value), and the
+# timestamps, whose ever-increasing values would funnel every write into one index range (a hot
+# spot past ~500 writes/s); the composite indexes below cover the queries that need them.
+for field in processors created_at updated_at lease_until expireAt published_at completed_at; do
+  change gcloud firestore indexes fields update "$field" --collection-group="$LEDGER_COLLECTION" \
+    --disable-indexes "${db[@]}" --async "${p[@]}"
+done
+# The operations queries: an underwriting's executions newest first; executions by status, or
+# with a timeout, since a time; a processor's outcomes over the last hour or day.
+for fields in "underwriting_id:ascending created_at:descending" \
+  "overall_status:ascending completed_at:descending" \
+  "has_timeout:ascending completed_at:descending" \
+  "processor_ids:contains completed_at:descending"; do
+  config=()
+  for field in $fields; do
+    case "${field#*:}" in
+      contains) config+=(--field-config="field-path=${field%%:*},array-config=contains") ;;
+      *) config+=(--field-config="field-path=${field%%:*},order=${field#*:}") ;;
+    esac
+  done
+  change_unless_exists gcloud firestore indexes composite create --collection-group="$LEDGER_COLLECTION" \
+    "${config[@]}" "${db[@]}" --async "${p[@]}"
+done
+
 echo "== IAM" >&2
 # The service publishes processing.completed and dead letters; viewer lets /readyz prove that
 # the completed topic exists.
@@ -80,6 +116,9 @@ change_retried gcloud pubsub topics add-iam-policy-binding "$COMPLETED_TOPIC" \
   --member="$runtime" --role=roles/pubsub.viewer "${bind[@]}" "${p[@]}"
 change_retried gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" \
   --member="$runtime" --role=roles/pubsub.publisher "${bind[@]}" "${p[@]}"
+# The ledger reads and writes its documents.
+change_retried gcloud projects add-iam-policy-binding "$PROJECT" \
+  --member="$runtime" --role=roles/datastore.user --condition=None "${bind[@]}" "${p[@]}"
 
 # Cloud Build: run builds (read the uploaded source, write logs), deploy Cloud Run services, push
 # to this repository, and deploy the service as the runtime service account.

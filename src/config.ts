@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 
 import { OrchestratorError, formatIssues, unreadableReason } from './errors.js';
+import { LEDGER_KINDS, type LedgerKind } from './ledger/ledger.js';
 import { builtProcessorsDir } from './paths.js';
 
 /** Defaults, named once. */
@@ -28,11 +29,21 @@ export const DEFAULTS = {
   PUSH_ACK_DEADLINE_SECONDS: 600,
   PUSH_JWKS_URL: 'https://www.googleapis.com/oauth2/v3/certs',
   PUSH_ISSUERS: 'https://accounts.google.com,accounts.google.com',
+  /** Works without set-up and dedupes within one instance; `dev` and the deploy files use `firestore`. */
+  LEDGER: 'memory',
+  FIRESTORE_DATABASE: '(default)',
+  LEDGER_COLLECTION: 'executions',
+  LEDGER_TTL_DAYS: 30,
   LOG_LEVEL: 'info',
 } as const;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const PUSH_AUTH_MODES = ['required', 'cloud-run', 'disabled'] as const;
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. localhost:8085')
+  .optional();
 
 // An empty variable (`FOO=` in a shell or a Docker env file) means "not set".
 const unsetIfEmpty = (v: unknown) => (v === '' ? undefined : v);
@@ -66,13 +77,7 @@ const httpUrl = z
 
 const EnvSchema = z.object({
   GOOGLE_CLOUD_PROJECT: optionalString,
-  PUBSUB_EMULATOR_HOST: z.preprocess(
-    unsetIfEmpty,
-    z
-      .string()
-      .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. localhost:8085')
-      .optional(),
-  ),
+  PUBSUB_EMULATOR_HOST: z.preprocess(unsetIfEmpty, hostPort),
   UNDERWRITING_TOPIC: withDefault(DEFAULTS.UNDERWRITING_TOPIC, resourceName),
   UNDERWRITING_SUBSCRIPTION: z.preprocess(unsetIfEmpty, resourceName.optional()),
   COMPLETED_TOPIC: withDefault(DEFAULTS.COMPLETED_TOPIC, resourceName),
@@ -109,6 +114,30 @@ const EnvSchema = z.object({
     z.enum(PUSH_AUTH_MODES, { error: `must be one of ${PUSH_AUTH_MODES.join(', ')}` }),
   ),
   PUSH_ACK_DEADLINE_SECONDS: integer(10, 600, DEFAULTS.PUSH_ACK_DEADLINE_SECONDS),
+  LEDGER: withDefault(
+    DEFAULTS.LEDGER,
+    z.enum(LEDGER_KINDS, { error: `must be one of ${LEDGER_KINDS.join(', ')}` }),
+  ),
+  FIRESTORE_DATABASE: withDefault(
+    DEFAULTS.FIRESTORE_DATABASE,
+    z
+      .string()
+      .regex(
+        /^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$/,
+        'must be (default) or a database id: 4–63 lower-case letters, digits or -, starting with a letter',
+      ),
+  ),
+  LEDGER_COLLECTION: withDefault(
+    DEFAULTS.LEDGER_COLLECTION,
+    z
+      .string()
+      .regex(
+        /^(?!__)[A-Za-z0-9_-]{1,100}$/,
+        'must be a collection id: 1–100 letters, digits, _ or -, not starting with __',
+      ),
+  ),
+  LEDGER_TTL_DAYS: integer(1, 3_650, DEFAULTS.LEDGER_TTL_DAYS),
+  FIRESTORE_EMULATOR_HOST: z.preprocess(unsetIfEmpty, hostPort),
   LOG_LEVEL: withDefault(
     DEFAULTS.LOG_LEVEL,
     z
@@ -188,6 +217,17 @@ export interface Config {
     issuers: string[];
     ackDeadlineSeconds: number;
   };
+  /** The execution ledger (docs/ledger.md). */
+  ledger: {
+    kind: LedgerKind;
+    /** Required with `firestore`. */
+    projectId: string | undefined;
+    databaseId: string;
+    collection: string;
+    ttlDays: number;
+    /** host:port of the Firestore emulator, when talking to it. */
+    emulatorHost: string | undefined;
+  };
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -229,6 +269,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.PUBSUB_EMULATOR_HOST && !e.GOOGLE_CLOUD_PROJECT) {
     invalid('GOOGLE_CLOUD_PROJECT: required with PUBSUB_EMULATOR_HOST (any id, e.g. local-project)');
   }
+  if (e.LEDGER === 'firestore' && !e.GOOGLE_CLOUD_PROJECT) {
+    invalid('GOOGLE_CLOUD_PROJECT: required with LEDGER=firestore (the project of the Firestore database)');
+  }
   return {
     pubsub: {
       projectId: e.GOOGLE_CLOUD_PROJECT,
@@ -264,6 +307,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jwksUrl: e.PUSH_JWKS_URL,
       issuers: e.PUSH_ISSUERS,
       ackDeadlineSeconds: e.PUSH_ACK_DEADLINE_SECONDS,
+    },
+    ledger: {
+      kind: e.LEDGER,
+      projectId: e.GOOGLE_CLOUD_PROJECT,
+      databaseId: e.FIRESTORE_DATABASE,
+      collection: e.LEDGER_COLLECTION,
+      ttlDays: e.LEDGER_TTL_DAYS,
+      emulatorHost: e.FIRESTORE_EMULATOR_HOST,
     },
     logLevel: e.LOG_LEVEL,
   };

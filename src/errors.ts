@@ -35,6 +35,14 @@ export const ERROR_CODES = {
     retryable: true,
     summary: 'the service stopped before the event finished; it is redelivered to another instance',
   },
+  IN_PROGRESS_ELSEWHERE: {
+    retryable: true,
+    summary: 'the same event is in progress in another delivery; retried, it finds the result',
+  },
+  LEDGER_UNAVAILABLE: {
+    retryable: true,
+    summary: 'the execution ledger (Firestore) did not answer in time; the event is retried later',
+  },
   PULL_FAILED: {
     retryable: false,
     summary: 'the pull subscription failed for good (e.g. it does not exist); the service stops',
@@ -42,7 +50,7 @@ export const ERROR_CODES = {
   EMULATOR_UNAVAILABLE: {
     retryable: false,
     summary:
-      'dev could not start the Pub/Sub emulator, or nothing like the emulator answers at PUBSUB_EMULATOR_HOST',
+      'dev could not start the Pub/Sub or Firestore emulator (or Java is missing), or nothing like the emulator answers at PUBSUB_EMULATOR_HOST',
   },
   REPLAY_FAILED: {
     retryable: false,

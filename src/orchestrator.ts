@@ -37,6 +37,14 @@ export interface Receipt {
    * the signal's reason at once and logs nothing; runs already in the pool are left to it.
    */
   signal?: AbortSignal;
+  /**
+   * The execution ledger's outcomes from earlier deliveries, by processor id: a COMPLETED one
+   * is reused as it is (same `execution_id`, `factors`, `execution_time`) and its processor is
+   * not run again; the others run again, their `attempts` counted on from the recorded ones.
+   */
+  recorded?: ReadonlyMap<string, RunOutcome>;
+  /** Called with each run's outcome as it settles (the ledger records it); must not throw. */
+  onOutcome?: (outcome: RunOutcome) => void;
 }
 
 export type Orchestrator = ReturnType<typeof createOrchestrator>;
@@ -72,26 +80,12 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       signal,
       Promise.all(
         purchasedProcessors(data, purchases, processors.keys()).map(async (id): Promise<RunOutcome> => {
-          const processor = processors.get(id);
-          if (!processor) {
-            return {
-              status: 'failed',
-              processor_id: id,
-              execution_id: newExecutionId(),
-              execution_time: 0,
-              attempts: 0,
-              error_message: 'processor not installed',
-            };
-          }
-          return pool.run({
-            file: processor.file,
-            processorId: id,
-            underwritingId: data.underwriting_id,
-            timeoutMs: processor.timeoutMs ?? defaultTimeoutMs,
-            input,
-            concurrency: processor.concurrency,
-            retry: processor.retry,
-          });
+          const recorded = receipt.recorded?.get(id);
+          if (recorded?.status === 'completed') return recorded;
+          const ran = await runOne(id, data.underwriting_id, input);
+          const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
+          receipt.onOutcome?.(outcome);
+          return outcome;
         }),
       ),
     );
@@ -118,6 +112,29 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       'underwriting processed',
     );
     return result;
+  }
+
+  function runOne(id: string, underwritingId: string, input: string): Promise<RunOutcome> {
+    const processor = processors.get(id);
+    if (!processor) {
+      return Promise.resolve({
+        status: 'failed',
+        processor_id: id,
+        execution_id: newExecutionId(),
+        execution_time: 0,
+        attempts: 0,
+        error_message: 'processor not installed',
+      });
+    }
+    return pool.run({
+      file: processor.file,
+      processorId: id,
+      underwritingId,
+      timeoutMs: processor.timeoutMs ?? defaultTimeoutMs,
+      input,
+      concurrency: processor.concurrency,
+      retry: processor.retry,
+    });
   }
 
   return { process };

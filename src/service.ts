@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { checkPushAckDeadline, deadlineBudget } from './budget.js';
 import type { Config } from './config.js';
 import { OrchestratorError } from './errors.js';
+import { createLedger } from './ledger/create.js';
 import type { Logger } from './logging.js';
 import { documentsBudgetMs, startRuntime, type Runtime } from './runtime.js';
 import { createDeadLetter } from './transport/dead-letter.js';
@@ -40,6 +41,7 @@ export async function startService(config: Config, log: Logger, host: string): P
   const pubsub = createPubSub(config.pubsub);
   const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log);
   const pushAuth = createPushAuth(config.push, log);
+  const ledger = createLedger(config.ledger, log);
   let resolveHandler: (handler: MessageHandler | undefined) => void = () => {};
   const handlerReady = new Promise<MessageHandler | undefined>((resolve) => (resolveHandler = resolve));
   let runtime: Runtime | undefined;
@@ -58,6 +60,8 @@ export async function startService(config: Config, log: Logger, host: string): P
     if (config.pubsub.underwritingSubscription && !pull?.isOpen()) problems['subscription'] = 'not open';
     const pushProblem = pushAuth.notReady();
     if (pushProblem) problems['push'] = pushProblem;
+    const ledgerProblem = ledger.notReady();
+    if (ledgerProblem) problems['ledger'] = ledgerProblem;
     return problems;
   });
   registerPushRoute(server, { auth: pushAuth, handler: handlerReady, log });
@@ -79,12 +83,18 @@ export async function startService(config: Config, log: Logger, host: string): P
   }
 
   try {
-    [runtime] = await Promise.all([startRuntime(config, log), publisher.warm(), pushAuth.start()]);
+    [runtime] = await Promise.all([
+      startRuntime(config, log),
+      publisher.warm(),
+      pushAuth.start(),
+      ledger.warm(),
+    ]);
   } catch (err) {
     resolveHandler(undefined);
     pushAuth.close();
     await server.close();
     publisher.close();
+    await ledger.close();
     await pubsub.close();
     throw err;
   }
@@ -93,6 +103,7 @@ export async function startService(config: Config, log: Logger, host: string): P
     orchestrator: started.orchestrator,
     publisher,
     deadLetter: createDeadLetter(pubsub, config.pubsub.deadLetterTopic, log),
+    ledger,
     log,
   });
   resolveHandler(handler);
@@ -136,8 +147,12 @@ export async function startService(config: Config, log: Logger, host: string): P
         await server.close();
         pushAuth.close();
         publisher.close();
+        await ledger.close();
         await pubsub.close();
-        log.info({ abandoned }, abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped');
+        log.info(
+          { abandoned, ledger_operations: ledger.operations() },
+          abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped',
+        );
       } catch (err) {
         // Every verdict was given before anything could throw here; say what failed, and exit.
         exitCode = 1;
@@ -163,8 +178,18 @@ export async function startService(config: Config, log: Logger, host: string): P
       completed_topic: config.pubsub.completedTopic,
       dead_letter_topic: config.pubsub.deadLetterTopic ?? null,
       emulator: config.pubsub.emulatorHost ?? null,
+      ledger: ledgerWhere(config.ledger),
     },
     'serving',
   );
   return { port, stop, stopped };
+}
+
+/** Where the ledger is, for the start-up line and `dev`'s banner. */
+export function ledgerWhere(ledger: Config['ledger']): string {
+  if (ledger.kind !== 'firestore') return ledger.kind;
+  const where = ledger.emulatorHost
+    ? `the emulator at ${ledger.emulatorHost}`
+    : `project ${ledger.projectId ?? ''}`;
+  return `firestore: ${where}, database ${ledger.databaseId}, collection ${ledger.collection}`;
 }

@@ -16,6 +16,11 @@ export const UnderwritingCreatedSchema = z.object({
     documents: z.array(z.string().min(1)),
     organization_id: z.string().min(1).optional(),
     purchased_processors: z.array(ProcessorIdSchema).optional(),
+    /**
+     * The producer's own id for this event: the execution ledger's key when present (else the
+     * Pub/Sub message id), so that the same event published twice is still one execution.
+     */
+    event_id: z.string().min(1).max(1_500).optional(),
   }),
 });
 export type UnderwritingCreated = z.infer<typeof UnderwritingCreatedSchema>;

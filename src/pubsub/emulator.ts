@@ -1,282 +1,34 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, realpathSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
-import { delimiter, dirname, join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import { join } from 'node:path';
 
-const DEFAULTS = {
-  startTimeoutMs: 30_000,
-  stopGraceMs: 5_000,
-  pollIntervalMs: 100,
-  probeTimeoutMs: 1_000,
-  outputTailLines: 50,
-  gcloudInfoTimeoutMs: 15_000,
-} as const;
+import {
+  findSdkEmulator,
+  startSdkEmulator,
+  type Emulator,
+  type EmulatorSpec,
+  type StartEmulatorOptions,
+} from '../emulators/launcher.js';
 
-const HOST = '127.0.0.1';
-const EMULATOR_IN_SDK = join('platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
-const INSTALL_HINT =
-  'install it with: sudo apt-get install google-cloud-cli-pubsub-emulator (or: gcloud components install ' +
-  "pubsub-emulator; on Debian without Google's apt repository: deploy/install-emulator.sh)";
+export type { Emulator, StartEmulatorOptions };
 
-/** A running official Pub/Sub emulator, listening on loopback. */
-export interface Emulator {
-  /** `127.0.0.1:PORT`: the value for `PUBSUB_EMULATOR_HOST`, or `apiEndpoint` of a `PubSub` client. */
-  host: string;
-  /** PID of the emulator's JVM. */
-  pid: number;
-  /**
-   * Stops the emulator: SIGTERM, then SIGKILL if it has not exited after 5 s. Resolves once the
-   * process has exited. Safe to call more than once, and after the emulator died by itself.
-   */
-  stop(): Promise<void>;
-}
+/** The official Pub/Sub emulator (`gcloud beta emulators pubsub start`). */
+export const PUBSUB_EMULATOR: EmulatorSpec = {
+  name: 'Pub/Sub',
+  pathInSdk: join('platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator'),
+  args: (host, port) => [`--host=${host}`, `--port=${port}`],
+  installHint:
+    'install it with: sudo apt-get install google-cloud-cli-pubsub-emulator (or: gcloud components install ' +
+    "pubsub-emulator; on Debian without Google's apt repository: deploy/install-emulator.sh)",
+};
 
-export interface StartEmulatorOptions {
-  /** Port to listen on, on 127.0.0.1. Default: a free port chosen by the OS. */
-  port?: number;
-  /** Environment for the SDK lookup and the emulator process. Default: `process.env`. */
-  env?: NodeJS.ProcessEnv;
-  /** How long the emulator may take to answer `GET /`. Default: 30000. */
-  startTimeoutMs?: number;
-}
-
-/**
- * Finds the `cloud-pubsub-emulator` launcher of the installed Google Cloud SDK. The SDK root is
- * `CLOUDSDK_ROOT_DIR` if set; otherwise two folders above the real path of `gcloud` on `PATH`,
- * and only if the emulator is not there, what `gcloud info` reports.
- *
- * @returns the absolute path of the launcher.
- * @throws Error naming the paths it looked at and how to install the emulator.
- */
+/** Finds the installed Pub/Sub emulator's launcher; see `findSdkEmulator`. */
 export function findEmulator(env: NodeJS.ProcessEnv = process.env): string {
-  const tried: string[] = [];
-  for (const root of sdkRootCandidates(env)) {
-    const candidate = join(root, EMULATOR_IN_SDK);
-    if (isExecutable(candidate)) return candidate;
-    tried.push(candidate);
-  }
-  const where =
-    tried.length > 0 ? `looked for ${tried.join(', ')}` : 'no Google Cloud SDK found: gcloud is not on PATH';
-  throw new Error(`the Pub/Sub emulator is not installed (${where}); ${INSTALL_HINT}`);
+  return findSdkEmulator(PUBSUB_EMULATOR, env);
 }
 
 /**
- * Starts the official Pub/Sub emulator on 127.0.0.1 and resolves once it answers HTTP requests.
- * The emulator does not keep the caller's event loop alive; call `stop()` when done. If the
- * calling process exits or dies without calling `stop()`, a small watchdog stops the emulator.
- * Only on POSIX systems (the launcher and the watchdog are shell scripts).
- *
- * @throws Error if the emulator or Java is missing, the port is taken, the emulator exits before it
- *   is ready, or it is not ready within `startTimeoutMs`; the message ends with its last output lines.
+ * Starts the official Pub/Sub emulator on 127.0.0.1; `host` is the value for
+ * `PUBSUB_EMULATOR_HOST`, or `apiEndpoint` of a `PubSub` client. See `startSdkEmulator`.
  */
-export async function startEmulator(options: StartEmulatorOptions = {}): Promise<Emulator> {
-  const env = options.env ?? process.env;
-  const startTimeoutMs = options.startTimeoutMs ?? DEFAULTS.startTimeoutMs;
-  const { port: requestedPort } = options;
-  if (
-    requestedPort !== undefined &&
-    !(Number.isInteger(requestedPort) && requestedPort > 0 && requestedPort < 65536)
-  ) {
-    throw new Error(`startEmulator: port must be an integer from 1 to 65535, got ${requestedPort}`);
-  }
-  if (!(Number.isFinite(startTimeoutMs) && startTimeoutMs > 0)) {
-    throw new Error(`startEmulator: startTimeoutMs must be a positive number, got ${startTimeoutMs}`);
-  }
-
-  const launcher = findEmulator(env);
-  assertJavaPresent(env);
-  const port = requestedPort ?? (await freePort());
-  if (requestedPort !== undefined) await assertPortFree(port);
-
-  const child = spawn(launcher, [`--host=${HOST}`, `--port=${port}`], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const tail = outputTail(DEFAULTS.outputTailLines);
-  child.stdout?.setEncoding('utf8').on('data', tail.write);
-  child.stderr?.setEncoding('utf8').on('data', tail.write);
-
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // 'close' rather than 'exit', so the output tail in the error is complete.
-  const closed = new Promise<string>((resolve) =>
-    child.once('close', (code, signal) => resolve(signal ? `signal ${signal}` : `code ${code}`)),
-  );
-  const spawnFailed = new Promise<Error>((resolve) => child.once('error', resolve));
-  const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid);
-  void exited.then(() => watchdog?.kill('SIGKILL'));
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopping ??= stopChild(child, exited));
-
-  const url = `http://${HOST}:${port}/`;
-  const polling = new AbortController();
-  const outcome = await Promise.race([
-    pollUntilUp(url, polling.signal).then(() => ({ kind: 'ready' }) as const),
-    closed.then((how) => ({ kind: 'exited', how }) as const),
-    spawnFailed.then((error) => ({ kind: 'spawn-failed', error }) as const),
-    delay(startTimeoutMs, undefined, { signal: polling.signal }).then(() => ({ kind: 'timeout' }) as const),
-  ]);
-  polling.abort();
-
-  if (outcome.kind === 'ready' && child.pid !== undefined) {
-    // The consumers stay attached, so the emulator never blocks on a full pipe, but neither the
-    // process nor its pipes keep the caller alive: a CLI that exits early is not held up by it.
-    child.unref();
-    (child.stdout as Socket | null)?.unref();
-    (child.stderr as Socket | null)?.unref();
-    return { host: `${HOST}:${port}`, pid: child.pid, stop };
-  }
-
-  await stop();
-  const output = tail.text();
-  const shown = output ? `; its output ended with:\n${output}` : ' and printed nothing';
-  switch (outcome.kind) {
-    case 'spawn-failed':
-      throw new Error(`could not run the Pub/Sub emulator ${launcher}: ${outcome.error.message}`, {
-        cause: outcome.error,
-      });
-    case 'exited':
-      throw new Error(`the Pub/Sub emulator exited with ${outcome.how} before it was ready${shown}`);
-    default:
-      throw new Error(
-        `the Pub/Sub emulator did not start in ${startTimeoutMs / 1000} s (no answer from ${url})${shown}`,
-      );
-  }
-}
-
-function* sdkRootCandidates(env: NodeJS.ProcessEnv): Generator<string> {
-  const explicit = env['CLOUDSDK_ROOT_DIR'];
-  if (explicit) {
-    yield explicit;
-    return;
-  }
-  const gcloud = onPath('gcloud', env);
-  if (gcloud === undefined) return;
-  const fromLink = dirname(dirname(realpathSync(gcloud)));
-  yield fromLink;
-  // Only when the layout is unusual: gcloud takes about a second to answer.
-  const info = spawnSync(gcloud, ['info', '--format=value(installation.sdk_root)'], {
-    env,
-    encoding: 'utf8',
-    timeout: DEFAULTS.gcloudInfoTimeoutMs,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const reported = info.status === 0 ? info.stdout.trim() : '';
-  if (reported && reported !== fromLink) yield reported;
-}
-
-function assertJavaPresent(env: NodeJS.ProcessEnv): void {
-  const javaHome = env['JAVA_HOME'];
-  if (javaHome ? isExecutable(join(javaHome, 'bin', 'java')) : onPath('java', env) !== undefined) return;
-  const where = javaHome ? `JAVA_HOME=${javaHome} has no bin/java` : 'no java on PATH';
-  throw new Error(
-    `the Pub/Sub emulator needs Java 11 or newer, but ${where}; install it with: sudo apt-get install default-jre-headless`,
-  );
-}
-
-function onPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env['PATH'] ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, command);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function listenOnce(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(port, HOST, () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return listenOnce(0);
-}
-
-async function assertPortFree(port: number): Promise<void> {
-  // Otherwise another process answering on the port would pass for our emulator being ready.
-  try {
-    await listenOnce(port);
-  } catch (error) {
-    throw new Error(`cannot start the Pub/Sub emulator: ${HOST}:${port} is already in use`, { cause: error });
-  }
-}
-
-async function pollUntilUp(url: string, signal: AbortSignal): Promise<void> {
-  for (;;) {
-    try {
-      const response = await fetch(url, {
-        signal: AbortSignal.any([signal, AbortSignal.timeout(DEFAULTS.probeTimeoutMs)]),
-      });
-      await response.arrayBuffer();
-      if (response.ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await delay(DEFAULTS.pollIntervalMs, undefined, { signal });
-  }
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  // Unreferenced after startup; hold the event loop until the exit we are waiting for.
-  child.ref();
-  child.kill('SIGTERM');
-  const escalate = setTimeout(() => child.kill('SIGKILL'), DEFAULTS.stopGraceMs);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(escalate);
-  }
-}
-
-/**
- * A shell that blocks reading a pipe only this process writes to. When this process dies, however
- * it dies, the pipe closes and the shell stops the emulator, which would otherwise run forever.
- */
-function startWatchdog(pid: number): ChildProcess {
-  const script = 'read -r _; kill -TERM "$1" 2>/dev/null; sleep 5; kill -KILL "$1" 2>/dev/null';
-  const watchdog = spawn('/bin/sh', ['-c', script, 'pubsub-emulator-watchdog', String(pid)], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-  });
-  // Best effort: without a shell, stop() and the shared process group still end the emulator.
-  watchdog.on('error', () => undefined);
-  watchdog.stdin?.on('error', () => undefined);
-  watchdog.unref();
-  (watchdog.stdin as Socket | null)?.unref();
-  return watchdog;
-}
-
-function outputTail(limit: number): { write: (chunk: string) => void; text: () => string } {
-  const lines: string[] = [];
-  let partial = '';
-  return {
-    write(chunk) {
-      const parts = (partial + chunk).split(/\r?\n/);
-      partial = parts.pop() ?? '';
-      lines.push(...parts);
-      if (lines.length > limit) lines.splice(0, lines.length - limit);
-    },
-    text() {
-      return [...lines, partial].filter((line) => line !== '').join('\n');
-    },
-  };
+export function startEmulator(options: StartEmulatorOptions = {}): Promise<Emulator> {
+  return startSdkEmulator(PUBSUB_EMULATOR, options);
 }

@@ -1,8 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { OrchestratorError } from '../errors.js';
+import { OrchestratorError, messageOf } from '../errors.js';
 import { decodeEvent } from '../events/decode.js';
+import { executionKey, type Ledger } from '../ledger/ledger.js';
+import { createNoLedger } from '../ledger/none.js';
 import type { Logger } from '../logging.js';
 import type { Orchestrator } from '../orchestrator.js';
 import type { DeadLetter } from './dead-letter.js';
@@ -13,15 +15,19 @@ export interface HandlerDeps {
   orchestrator: Pick<Orchestrator, 'process'>;
   publisher: Pick<CompletedPublisher, 'publish'>;
   deadLetter: DeadLetter;
+  /** The execution ledger (default: none). */
+  ledger?: Pick<Ledger, 'begin'>;
   log: Logger;
 }
 
 export interface MessageHandler {
   /**
    * One message in, what to do with it out; never rejects. `ack` once `processing.completed`
-   * is published, or the message was poison and dead-lettered; `nack` when a retry can fix it
-   * (document source down, publish failed, shutting down) or on an unexpected error, so that
-   * nothing is lost (the subscription's dead-letter policy bounds the retries).
+   * is published (by this delivery, or by an earlier one the ledger remembers), or the message
+   * was poison and dead-lettered; `nack` when a retry can fix it (document source down, publish
+   * failed, ledger unavailable, the same event in progress elsewhere, shutting down) or on an
+   * unexpected error, so that nothing is lost (the subscription's dead-letter policy bounds the
+   * retries).
    */
   handle(message: InboundMessage): Promise<Verdict>;
   /** Messages being handled now. */
@@ -38,6 +44,7 @@ export interface MessageHandler {
 /** The pipeline every transport shares: decode → orchestrate → publish → verdict. */
 export function createMessageHandler(deps: HandlerDeps): MessageHandler {
   const { orchestrator, publisher, deadLetter, log } = deps;
+  const ledger = deps.ledger ?? createNoLedger();
   const pending = new Set<Promise<Verdict>>();
   const abandon = new AbortController();
   // Every event in flight listens to it.
@@ -51,17 +58,52 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
         await deadLetter(message, decoded.reason);
         return 'ack';
       }
-      const result = await orchestrator.process(decoded.event, {
+      const { event } = decoded;
+      const key = executionKey(event, message.id);
+      const begun = await ledger.begin({
+        key,
+        underwritingId: event.data.underwriting_id,
         sourceMessageId: message.id,
-        receivedAt: message.receivedAt,
-        transport: message.transport,
-        deliveryAttempt: message.deliveryAttempt,
-        signal: abandon.signal,
       });
-      // Past the drain deadline the transport nacks what is left; publishing now could publish twice.
-      if (abandon.signal.aborted) throw shuttingDown();
-      await publisher.publish(result, message.id);
-      return 'ack';
+      if (begun.state === 'published') {
+        log.info(
+          {
+            source_message_id: message.id,
+            execution_key: key,
+            underwriting_id: event.data.underwriting_id,
+            published_at: begun.publishedAt,
+          },
+          'already published; acked without publishing again',
+        );
+        return 'ack';
+      }
+      const { claim } = begun;
+      try {
+        const result = await orchestrator.process(event, {
+          sourceMessageId: message.id,
+          receivedAt: message.receivedAt,
+          transport: message.transport,
+          deliveryAttempt: message.deliveryAttempt,
+          signal: abandon.signal,
+          recorded: claim.prior,
+          onOutcome: (outcome) => claim.record(outcome),
+        });
+        // Past the drain deadline the transport nacks what is left; publishing now could publish twice.
+        if (abandon.signal.aborted) throw shuttingDown();
+        await claim.settle(result);
+        await publisher.publish(result, message.id);
+        await claim.published(result).catch((err: unknown) =>
+          // Published all the same: ack. Only a redelivery (rare: the ack must be lost too) publishes again.
+          log.warn(
+            { source_message_id: message.id, execution_key: key, err: messageOf(err) },
+            'published, but the ledger could not record it',
+          ),
+        );
+        return 'ack';
+      } catch (err) {
+        await claim.release();
+        throw err;
+      }
     } catch (err) {
       const fields = {
         source_message_id: message.id,

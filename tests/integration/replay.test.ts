@@ -61,7 +61,13 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     COMPLETED_TOPIC: uniqueName('completed'),
     DEAD_LETTER_TOPIC: uniqueName('dead-letters'),
   };
-  const env = { PUBSUB_EMULATOR_HOST: host, GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID, ...topics };
+  const env = {
+    PUBSUB_EMULATOR_HOST: host,
+    FIRESTORE_EMULATOR_HOST: inject('firestoreEmulatorHost'),
+    LEDGER_COLLECTION: uniqueName('executions'),
+    GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
+    ...topics,
+  };
   let dev: ReturnType<typeof startDev>;
   let scratch: string;
 
@@ -86,7 +92,7 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     );
   });
 
-  it('replays the examples with the results in examples/expected, each through both paths', async () => {
+  it('replays the examples with the results in examples/expected, each through both paths and run once', async () => {
     const { code, stdout, stderr } = await cli(['replay', eventsDir, '--expect', expectedDir], env);
     expect(stderr).toBe('');
     expect(code).toBe(0);
@@ -98,25 +104,22 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
       /uw_1003_missing_and_uninstalled\s+uw_1003\s+partial_success\s+1\s+2\s+0\s+[\d.]+ s\s+same/,
     );
     expect(stdout).toContain('3 replayed, every result as expected.');
-    // Pulled once and pushed once: each example is processed twice, and each line says by which path.
-    const processed = () =>
-      dev
-        .stderr()
-        .split('\n')
-        .filter((l) => l.includes('"message":"underwriting processed"'))
-        .map((l) => JSON.parse(l) as { transport: string; underwriting_id: string });
-    await expect.poll(() => processed().length, { timeout: 5_000 }).toBe(6);
-    const paths = processed()
-      .map((l) => `${l.underwriting_id} ${l.transport}`)
-      .sort();
-    expect(paths).toEqual([
-      'uw_1001 pull',
-      'uw_1001 push',
-      'uw_1002 pull',
-      'uw_1002 push',
-      'uw_1003 pull',
-      'uw_1003 push',
-    ]);
+    // Pulled once and pushed once: the ledger runs each example once, by whichever path came first,
+    // and acks the other delivery without publishing again.
+    await expect
+      .poll(
+        () =>
+          dev.stderr().match(/"message":"already published; acked without publishing again"/g)?.length ?? 0,
+        { timeout: 15_000 },
+      )
+      .toBe(3);
+    const processed = dev
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('"message":"underwriting processed"'))
+      .map((l) => JSON.parse(l) as { transport: string; underwriting_id: string });
+    expect(processed.map((l) => l.underwriting_id).sort()).toEqual(['uw_1001', 'uw_1002', 'uw_1003']);
+    for (const l of processed) expect(['pull', 'push']).toContain(l.transport);
   });
 
   it('fails with a diff that shows the change when an expected result is changed', async () => {
@@ -323,7 +326,7 @@ describe('dev without an emulator', () => {
   it('says in one line that the emulator is missing and how to install it', async () => {
     const { code, stdout, stderr } = await cli(['dev'], { PATH: '/nonexistent' });
     expect(code).toBe(1);
-    expect(stdout).toBe('Starting the Pub/Sub emulator…\n');
+    expect(stdout).toBe('Starting the Pub/Sub and Firestore emulators…\n');
     expect(onlyFatal(stderr)).toMatchObject({ code: 'EMULATOR_UNAVAILABLE' });
     expect(onlyFatal(stderr).message).toMatch(
       /^the Pub\/Sub emulator is not installed .*apt-get install google-cloud-cli-pubsub-emulator/,
@@ -331,8 +334,8 @@ describe('dev without an emulator', () => {
   });
 });
 
-describe('dev with no PUBSUB_EMULATOR_HOST', () => {
-  it('starts the installed emulator itself, and stops it when it stops', async () => {
+describe('dev with no PUBSUB_EMULATOR_HOST nor FIRESTORE_EMULATOR_HOST', () => {
+  it('starts the installed emulators itself, and stops them when it stops', async () => {
     const dev = startDev({});
     const banner = await dev.ready;
     const started = /Pub\/Sub emulator {2}(127\.0\.0\.1:\d+), project local-project \(started by dev\)/.exec(
@@ -340,9 +343,16 @@ describe('dev with no PUBSUB_EMULATOR_HOST', () => {
     );
     expect(started, banner).not.toBeNull();
     const emulatorUrl = `http://${started?.[1] ?? ''}/`;
+    const ledger = /ledger {12}firestore: the emulator at (127\.0\.0\.1:\d+), .* \(started by dev\)/.exec(
+      banner,
+    );
+    expect(ledger, banner).not.toBeNull();
+    const firestoreUrl = `http://${ledger?.[1] ?? ''}/`;
     expect((await fetch(emulatorUrl)).ok).toBe(true);
+    expect((await fetch(firestoreUrl)).ok).toBe(true);
     dev.child.kill('SIGINT');
     expect(await dev.exited).toBe(0);
     await expect(fetch(emulatorUrl)).rejects.toThrow();
+    await expect(fetch(firestoreUrl)).rejects.toThrow();
   }, 60_000);
 });

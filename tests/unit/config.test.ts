@@ -47,6 +47,32 @@ describe('loadConfig', () => {
     expect(config.processorsDir).toBe(builtProcessorsDir);
   });
 
+  it('uses the memory ledger by default, and reads the Firestore one', () => {
+    expect(loadConfig({}).ledger).toMatchObject({
+      kind: 'memory',
+      databaseId: '(default)',
+      collection: 'executions',
+      ttlDays: 30,
+    });
+    expect(
+      loadConfig({
+        LEDGER: 'firestore',
+        GOOGLE_CLOUD_PROJECT: 'p',
+        FIRESTORE_DATABASE: 'ledger-db',
+        LEDGER_COLLECTION: 'runs',
+        LEDGER_TTL_DAYS: '7',
+        FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080',
+      }).ledger,
+    ).toEqual({
+      kind: 'firestore',
+      projectId: 'p',
+      databaseId: 'ledger-db',
+      collection: 'runs',
+      ttlDays: 7,
+      emulatorHost: '127.0.0.1:8080',
+    });
+  });
+
   it('reads numbers and levels', () => {
     const config = loadConfig({ PROCESSOR_TIMEOUT_MS: '1500', PROCESSOR_THREADS: '3', LOG_LEVEL: 'debug' });
     expect(config).toMatchObject({ processorTimeoutMs: 1500, processorThreads: 3, logLevel: 'debug' });
@@ -59,6 +85,14 @@ describe('loadConfig', () => {
     ['PROCESSOR_THREADS', '-1', 'PROCESSOR_THREADS: '],
     ['PROCESSOR_MAX_HEAP_MB', '8', 'PROCESSOR_MAX_HEAP_MB: '],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal, silent'],
+    ['LEDGER', 'redis', 'LEDGER: must be one of firestore, memory, none'],
+    ['LEDGER', 'firestore', 'GOOGLE_CLOUD_PROJECT: required with LEDGER=firestore'],
+    ['FIRESTORE_DATABASE', 'My_DB', 'FIRESTORE_DATABASE: must be (default) or a database id'],
+    ['LEDGER_COLLECTION', 'a/b', 'LEDGER_COLLECTION: must be a collection id'],
+    ['LEDGER_COLLECTION', '__x__', 'LEDGER_COLLECTION: must be a collection id'],
+    ['LEDGER_TTL_DAYS', '0', 'LEDGER_TTL_DAYS: '],
+    ['LEDGER_TTL_DAYS', 'month', 'LEDGER_TTL_DAYS: must be a whole number from 1 to 3650'],
+    ['FIRESTORE_EMULATOR_HOST', 'localhost', 'FIRESTORE_EMULATOR_HOST: must be host:port'],
   ])('stops with one line naming %s when it is %j', (name, value, line) => {
     const err = configError({ [name]: value });
     expect(err.code).toBe('CONFIG_INVALID');

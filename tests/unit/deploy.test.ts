@@ -41,6 +41,8 @@ case " $* " in
   *" builds get-default-service-account "*) echo "projects/${PROJECT}/serviceAccounts/${BUILD_SA}" ;;
   *" run services describe "*) [[ "$FAKE_NO_SERVICE" == 1 ]] && { echo "ERROR: not found" >&2; exit 1; }
     echo ${SERVICE_URL} ;;
+  *" indexes composite create "*) [[ "$FAKE_EXISTING" == 1 ]] &&
+    { echo "ERROR: (gcloud.firestore.indexes.composite.create) ALREADY_EXISTS: index already exists" >&2; exit 1; } ;;
   *" describe "*) [[ "$FAKE_EXISTING" == 1 ]] || { echo "ERROR: NOT_FOUND" >&2; exit 1; } ;;
 esac
 exit 0
@@ -85,8 +87,11 @@ interface Call {
   args: string[];
 }
 
-// How many words name the command, by its first word (`pubsub topics create` is three).
+// How many words name the command, by its first two words or else its first word
+// (`pubsub topics create` is three).
 const COMMAND_WORDS: Record<string, number> = {
+  'firestore databases': 3,
+  firestore: 4,
   services: 2,
   projects: 2,
   builds: 2,
@@ -97,16 +102,24 @@ const COMMAND_WORDS: Record<string, number> = {
   beta: 4,
 };
 
+// Flags gcloud takes more than once; their values are kept, space-separated.
+const REPEATABLE = new Set(['field-config']);
+
 function toCall(args: string[]): Call {
   const words = args.filter((arg) => !arg.startsWith('--'));
-  const depth = COMMAND_WORDS[words[0] ?? ''];
+  const depth = COMMAND_WORDS[words.slice(0, 2).join(' ')] ?? COMMAND_WORDS[words[0] ?? ''];
   if (depth === undefined) throw new Error(`unexpected gcloud call: gcloud ${args.join(' ')}`);
   const flags: Record<string, string | true> = {};
   for (const arg of args.filter((a) => a.startsWith('--'))) {
     const at = arg.indexOf('=');
     const name = at < 0 ? arg.slice(2) : arg.slice(2, at);
-    if (name in flags) throw new Error(`--${name} given twice: gcloud ${args.join(' ')}`);
-    flags[name] = at < 0 ? true : arg.slice(at + 1);
+    const value = at < 0 ? true : arg.slice(at + 1);
+    if (name in flags) {
+      if (!REPEATABLE.has(name)) throw new Error(`--${name} given twice: gcloud ${args.join(' ')}`);
+      flags[name] = `${String(flags[name])} ${String(value)}`;
+    } else {
+      flags[name] = value;
+    }
   }
   return { command: words.slice(0, depth).join(' '), positionals: words.slice(depth), flags, args };
 }
@@ -249,6 +262,46 @@ describe('deploy/setup.sh', () => {
     });
   });
 
+  it("creates the ledger's Firestore database, its TTL policies, index exemption and query indexes", () => {
+    const result = succeeded(run('setup.sh'));
+    expect(only(result.calls, 'firestore databases create').flags).toMatchObject({
+      database: '(default)',
+      location: defaults.region,
+      type: 'firestore-native',
+    });
+    const ttls = result.calls.filter((c) => c.command === 'firestore fields ttls update');
+    expect(ttls.map((c) => [c.positionals[0], c.flags['collection-group'], c.flags['enable-ttl']])).toEqual([
+      ['expireAt', 'executions', true],
+      ['expireAt', 'parts', true],
+    ]);
+    const exempt = result.calls.filter((c) => c.command === 'firestore indexes fields update');
+    expect(exempt.map((c) => c.positionals[0])).toEqual([
+      'processors',
+      'created_at',
+      'updated_at',
+      'lease_until',
+      'expireAt',
+      'published_at',
+      'completed_at',
+    ]);
+    for (const call of exempt) {
+      expect(call.flags).toMatchObject({ 'collection-group': 'executions', 'disable-indexes': true });
+    }
+    expect(
+      result.calls
+        .filter((c) => c.command === 'firestore indexes composite create')
+        .map((c) => [c.flags['collection-group'], c.flags['field-config']]),
+    ).toEqual([
+      ['executions', 'field-path=underwriting_id,order=ascending field-path=created_at,order=descending'],
+      ['executions', 'field-path=overall_status,order=ascending field-path=completed_at,order=descending'],
+      ['executions', 'field-path=has_timeout,order=ascending field-path=completed_at,order=descending'],
+      [
+        'executions',
+        'field-path=processor_ids,array-config=contains field-path=completed_at,order=descending',
+      ],
+    ]);
+  });
+
   it('grants the runtime, Cloud Build and Pub/Sub identities exactly what the pipeline needs', () => {
     const runtime = `serviceAccount:${defaults.runtimeServiceAccount}`;
     const build = `serviceAccount:${BUILD_SA}`;
@@ -260,6 +313,7 @@ describe('deploy/setup.sh', () => {
         `pubsub topics ${defaults.deadLetterTopic} ${runtime} roles/pubsub.publisher`,
         `projects ${PROJECT} ${build} roles/cloudbuild.builds.builder`,
         `projects ${PROJECT} ${build} roles/run.admin`,
+        `projects ${PROJECT} ${runtime} roles/datastore.user`,
         `artifacts repositories ${defaults.repository} ${build} roles/artifactregistry.writer`,
         `iam service-accounts ${defaults.runtimeServiceAccount} ${build} roles/iam.serviceAccountUser`,
         `iam service-accounts ${defaults.pushServiceAccount} ${agent} roles/iam.serviceAccountTokenCreator`,
@@ -274,8 +328,13 @@ describe('deploy/setup.sh', () => {
     const creates = changes(again)
       .filter((c) => / create$/.test(c.command))
       .map((c) => c.command);
-    // Creating the Pub/Sub service agent is itself idempotent.
-    expect(creates).toEqual(['beta services identity create']);
+    // Creating the Pub/Sub service agent is itself idempotent; so is creating a composite index
+    // (gcloud cannot describe one by its fields): an existing one answers ALREADY_EXISTS, which
+    // the script takes as done and goes on.
+    expect(creates).toEqual([
+      'beta services identity create',
+      ...Array<string>(4).fill('firestore indexes composite create'),
+    ]);
     expect(bindings(again)).toEqual(bindings(first));
   });
 

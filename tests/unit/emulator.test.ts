@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { findFirestoreEmulator } from '../../src/ledger/emulator.js';
 import { findEmulator, startEmulator } from '../../src/pubsub/emulator.js';
 
 const EMULATOR_IN_SDK = join('platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
@@ -31,6 +32,13 @@ describe('findEmulator', () => {
     const root = await tempDir();
     expect(() => findEmulator({ CLOUDSDK_ROOT_DIR: root, PATH: '' })).toThrow(
       /not installed \(looked for .*cloud-pubsub-emulator\).*apt-get install google-cloud-cli-pubsub-emulator/,
+    );
+  });
+
+  it('says how to install the Firestore emulator when the SDK has none', async () => {
+    const root = await tempDir();
+    expect(() => findFirestoreEmulator({ CLOUDSDK_ROOT_DIR: root, PATH: '' })).toThrow(
+      /^the Firestore emulator is not installed \(looked for .*cloud_firestore_emulator\).*apt-get install google-cloud-cli-firestore-emulator[^\n]*$/,
     );
   });
 

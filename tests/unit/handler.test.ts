@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 
 import { OrchestratorError } from '../../src/errors.js';
 import type { ProcessingCompleted } from '../../src/events/processing-completed.js';
+import { createMemoryLedger } from '../../src/ledger/memory.js';
 import type { Receipt } from '../../src/orchestrator.js';
+import type { RunOutcome } from '../../src/processors/run.js';
 import { createMessageHandler, type HandlerDeps } from '../../src/transport/handler.js';
 import type { InboundMessage } from '../../src/transport/message.js';
 import { capturingLog } from '../helpers/fixtures.js';
@@ -20,7 +22,11 @@ const message = (data: string, id = 'm1'): InboundMessage => ({
   transport: 'pull',
 });
 
-const RESULT = { event: 'processing.completed', underwriting_id: 'uw_1' } as ProcessingCompleted;
+const RESULT = {
+  event: 'processing.completed',
+  underwriting_id: 'uw_1',
+  completed_at: '2024-01-15T10:35:00.000Z',
+} as ProcessingCompleted;
 
 function fakes(overrides: Partial<HandlerDeps> = {}) {
   const { log, lines } = capturingLog();
@@ -162,5 +168,71 @@ describe('message handler', () => {
     held.release();
     expect(published).toEqual([]);
     expect(handler.inFlight()).toBe(0);
+  });
+
+  it('with a ledger, acks a redelivery of a published event without publishing again, and logs it once', async () => {
+    const { handler, published, lines } = fakes({ ledger: createMemoryLedger() });
+    expect(await handler.handle(message(VALID, 'm1'))).toBe('ack');
+    expect(await handler.handle(message(VALID, 'm1'))).toBe('ack');
+    expect(published).toEqual(['m1']);
+    expect(
+      lines.filter((l) => l['message'] === 'already published; acked without publishing again'),
+    ).toHaveLength(1);
+  });
+
+  it('with a ledger, keys an execution by data.event_id: another message of the same event is not published again', async () => {
+    const withId = JSON.stringify({
+      event: 'underwriting.created',
+      data: { underwriting_id: 'uw_1', documents: ['doc_1'], event_id: 'e1' },
+    });
+    const { handler, published } = fakes({ ledger: createMemoryLedger() });
+    expect(await handler.handle(message(withId, 'm1'))).toBe('ack');
+    expect(await handler.handle(message(withId, 'm2'))).toBe('ack');
+    expect(published).toEqual(['m1']);
+  });
+
+  it('with a ledger, nacks a duplicate in flight as IN_PROGRESS_ELSEWHERE and reuses what a failed delivery recorded', async () => {
+    const held = heldOrchestrator();
+    const ledger = createMemoryLedger();
+    const first = fakes({ ledger, orchestrator: held.orchestrator });
+    const running = first.handler.handle(message(VALID, 'm1'));
+    const duplicate = fakes({ ledger });
+    expect(await duplicate.handler.handle(message(VALID, 'm1'))).toBe('nack');
+    expect(duplicate.lines).toContainEqual(
+      expect.objectContaining({ code: 'IN_PROGRESS_ELSEWHERE', verdict: 'nack' }),
+    );
+    held.release();
+    expect(await running).toBe('ack');
+    expect(await duplicate.handler.handle(message(VALID, 'm1'))).toBe('ack');
+    expect([...first.published, ...duplicate.published]).toEqual(['m1']);
+  });
+
+  it('with a ledger, hands the recorded outcomes of a delivery that failed to the redelivery', async () => {
+    const ledger = createMemoryLedger();
+    const entry: RunOutcome = {
+      status: 'completed',
+      processor_id: 'p',
+      execution_id: '01J0000000000000000000000A',
+      execution_time: 1,
+      attempts: 1,
+      factors: {},
+    };
+    const receipts: Receipt[] = [];
+    const orchestrator = {
+      process: (_event: unknown, receipt: Receipt) => {
+        receipts.push(receipt);
+        receipt.onOutcome?.(entry);
+        return Promise.resolve(RESULT);
+      },
+    };
+    const failing = fakes({
+      ledger,
+      orchestrator,
+      publisher: { publish: () => Promise.reject(new OrchestratorError('PUBLISH_FAILED', 'topic gone')) },
+    });
+    expect(await failing.handler.handle(message(VALID, 'm1'))).toBe('nack');
+    const working = fakes({ ledger, orchestrator });
+    expect(await working.handler.handle(message(VALID, 'm1'))).toBe('ack');
+    expect(receipts[1]?.recorded?.get('p')).toEqual(entry);
   });
 });

@@ -166,6 +166,61 @@ describe('orchestrator', () => {
   });
 });
 
+describe('orchestrator with the ledger’s earlier outcomes', () => {
+  it('reuses a recorded COMPLETED entry, reruns the others and counts their attempts on from the record', async () => {
+    const pool = scriptedPool({
+      b_v1: { status: 'failed', error_message: 'still down', execution_time: 0.2 },
+    });
+    const recordedDone: RunOutcome = {
+      status: 'completed',
+      processor_id: 'a_v1',
+      execution_id: '01J000000000000000000000AA',
+      execution_time: 3,
+      attempts: 1,
+      factors: { score: 7 },
+    };
+    const recordedFailed: RunOutcome = {
+      status: 'failed',
+      processor_id: 'b_v1',
+      execution_id: '01J000000000000000000000BB',
+      execution_time: 0.1,
+      attempts: 2,
+      error_message: 'down',
+    };
+    const settled: RunOutcome[] = [];
+    const orchestrator = createOrchestrator({
+      pool,
+      processors: new Map([installed('a_v1'), installed('b_v1')]),
+      documents,
+      purchases: new Map(),
+      defaultTimeoutMs: 1000,
+      log: silentLog,
+    });
+    const result = await orchestrator.process(event({ purchased_processors: ['a_v1', 'b_v1'] }), {
+      sourceMessageId: 'm',
+      recorded: new Map<string, RunOutcome>([
+        ['a_v1', recordedDone],
+        ['b_v1', recordedFailed],
+      ]),
+      onOutcome: (o) => settled.push(o),
+    });
+    expect(pool.runs.map((r) => r.processorId)).toEqual(['b_v1']);
+    expect(result.completed_processors).toEqual([
+      {
+        processor_id: 'a_v1',
+        execution_id: '01J000000000000000000000AA',
+        execution_time: 3,
+        attempts: 1,
+        factors: { score: 7 },
+      },
+    ]);
+    expect(result.failed_processors).toMatchObject([
+      { processor_id: 'b_v1', attempts: 3, error_message: 'still down' },
+    ]);
+    expect(settled).toMatchObject([{ processor_id: 'b_v1', attempts: 3 }]);
+  });
+});
+
 describe('overall status', () => {
   const outcome = (status: 'completed' | 'failed'): RunOutcome =>
     status === 'completed'

@@ -1,0 +1,24 @@
+import type { Claim, Ledger } from './ledger.js';
+
+const NOTHING_RECORDED: Claim = {
+  prior: new Map(),
+  record: () => {},
+  settle: () => Promise.resolve(),
+  published: () => Promise.resolve(),
+  release: () => Promise.resolve(),
+};
+
+/**
+ * `LEDGER=none`: no ledger. Every delivery runs every processor and publishes: a redelivery costs
+ * the processors' runs again, and a crash between the publish and the ack publishes twice.
+ */
+export function createNoLedger(): Ledger {
+  return {
+    kind: 'none',
+    begin: () => Promise.resolve({ state: 'claimed', claim: NOTHING_RECORDED }),
+    warm: () => Promise.resolve(),
+    notReady: () => undefined,
+    operations: () => ({ reads: 0, writes: 0 }),
+    close: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,207 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterEach, describe, expect, inject, it } from 'vitest';
+
+import { OrchestratorError } from '../../src/errors.js';
+import type { ProcessingCompleted } from '../../src/events/processing-completed.js';
+import { documentId, type Claim, type Ledger } from '../../src/ledger/ledger.js';
+import type { StoredExecution } from '../../src/ledger/record.js';
+import { group } from '../../src/orchestrator.js';
+import type { RunOutcome } from '../../src/processors/run.js';
+import { newExecutionId } from '../../src/processors/execution-id.js';
+import { emulatorFirestore, emulatorLedger } from '../helpers/firestore.js';
+
+const host = inject('firestoreEmulatorHost');
+const ledgers: Ledger[] = [];
+
+function ledger(options: Parameters<typeof emulatorLedger>[1] = {}) {
+  const created = emulatorLedger(host, options);
+  ledgers.push(created);
+  return created;
+}
+
+afterEach(async () => {
+  await Promise.all(ledgers.splice(0).map((l) => l.close()));
+});
+
+const execution = (key: string) => ({ key, underwritingId: 'uw_1', sourceMessageId: `m-${key}` });
+
+const completed = (id: string, factors: Record<string, unknown> = { n: 1 }): RunOutcome =>
+  ({
+    status: 'completed',
+    processor_id: id,
+    execution_id: newExecutionId(),
+    execution_time: 0.5,
+    attempts: 1,
+    factors,
+  }) as RunOutcome;
+const failed = (id: string, attempts = 1): RunOutcome => ({
+  status: 'failed',
+  processor_id: id,
+  execution_id: newExecutionId(),
+  execution_time: 0.1,
+  attempts,
+  error_message: 'boom',
+});
+
+function resultOf(entries: RunOutcome[]): ProcessingCompleted {
+  return group('uw_1', entries, 1);
+}
+
+async function claimOf(l: Ledger, key: string): Promise<Claim> {
+  const begun = await l.begin(execution(key));
+  if (begun.state !== 'claimed') throw new Error(`expected a claim, got ${begun.state}`);
+  return begun.claim;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<OrchestratorError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(OrchestratorError);
+  return error as OrchestratorError;
+}
+
+describe('Firestore ledger (on the emulator)', () => {
+  it('costs 3 writes and no read for a first delivery that completes, whatever its number of processors', async () => {
+    const l = ledger();
+    const claim = await claimOf(l, 'k-common');
+    const entries = Array.from({ length: 25 }, (_, i) => completed(`p_${i}`));
+    entries.forEach((e) => claim.record(e));
+    const result = resultOf(entries);
+    await claim.settle(result);
+    await claim.published(result);
+    expect(l.operations()).toEqual({ reads: 0, writes: 3 });
+  });
+
+  it('acks a redelivery after the publish: one read, no write', async () => {
+    const l = ledger();
+    const claim = await claimOf(l, 'k-pub');
+    const result = resultOf([completed('a')]);
+    claim.record(completed('a'));
+    await claim.settle(result);
+    await claim.published(result);
+    const before = l.operations();
+    const again = await l.begin(execution('k-pub'));
+    expect(again.state).toBe('published');
+    expect(l.operations()).toEqual({ reads: before.reads + 1, writes: before.writes });
+  });
+
+  it('refuses a second delivery while the first holds the key, as retryable IN_PROGRESS_ELSEWHERE', async () => {
+    const l = ledger();
+    await claimOf(l, 'k-held');
+    const error = await rejection(l.begin(execution('k-held')));
+    expect(error.code).toBe('IN_PROGRESS_ELSEWHERE');
+    expect(error.retryable).toBe(true);
+  });
+
+  it('lets exactly one of many parallel deliveries of one key claim it (create, not a transaction)', async () => {
+    const instances = [ledger(), ledger(), ledger()];
+    const collection = instances[0]!.collection;
+    const sharing = [instances[0]!, ...[1, 2].map(() => ledger({ collection }))];
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => sharing[i % sharing.length]!.begin(execution('k-race'))),
+    );
+    const claimed = outcomes.filter((o) => o.status === 'fulfilled');
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    expect(claimed).toHaveLength(1);
+    expect(refused).toHaveLength(7);
+    for (const r of refused) expect((r.reason as OrchestratorError).code).toBe('IN_PROGRESS_ELSEWHERE');
+  });
+
+  it('hands the recorded outcomes to the next delivery once a claim is released, counting attempts across deliveries', async () => {
+    const l = ledger();
+    const first = await claimOf(l, 'k-retry');
+    const done = completed('done', { big: 'x'.repeat(10) });
+    first.record(done);
+    first.record(failed('flaky'));
+    await first.release();
+
+    const second = await claimOf(l, 'k-retry');
+    expect(second.prior.get('done')).toEqual(done);
+    expect(second.prior.get('flaky')).toMatchObject({ status: 'failed', attempts: 1 });
+    // The orchestrator counts on from the recorded attempts; the ledger keeps what it is given.
+    second.record(failed('flaky', 2));
+    await second.release();
+
+    const third = await claimOf(l, 'k-retry');
+    expect(third.prior.get('flaky')?.attempts).toBe(2);
+    expect(third.prior.get('done')).toEqual(done);
+  });
+
+  it('lets another delivery take over a key whose holder stopped renewing its lease, and the old holder can then write nothing', async () => {
+    const a = ledger({ leaseMs: 1_000, checkpointMs: 60_000 });
+    const b = ledger({ collection: a.collection, leaseMs: 1_000 });
+    const stalled = await claimOf(a, 'k-lease');
+    stalled.record(completed('first'));
+    await expect(b.begin(execution('k-lease'))).rejects.toThrow(/in progress/);
+    await sleep(1_200);
+    const taken = await claimOf(b, 'k-lease');
+    expect(taken.prior.size).toBe(0);
+    const error = await rejection(stalled.settle(resultOf([completed('first')])));
+    expect(error.code).toBe('IN_PROGRESS_ELSEWHERE');
+  });
+
+  it("renews a live holder's lease and writes its settled outcomes while it works", async () => {
+    const a = ledger({ leaseMs: 1_500, checkpointMs: 250 });
+    const b = ledger({ collection: a.collection, leaseMs: 1_500 });
+    const working = await claimOf(a, 'k-renew');
+    working.record(completed('early'));
+    const db = emulatorFirestore(host);
+    try {
+      const ref = db.collection(a.collection).doc(documentId('k-renew'));
+      // The checkpoint wrote the outcome without being asked.
+      for (let i = 0; i < 100; i++) {
+        const stored = (await ref.get()).data() as StoredExecution;
+        if (stored.processors['early']) break;
+        await sleep(100);
+      }
+      expect(((await ref.get()).data() as StoredExecution).processors['early']?.status).toBe('completed');
+      await sleep(2_000);
+      await expect(b.begin(execution('k-renew'))).rejects.toThrow(/in progress/);
+    } finally {
+      await db.terminate();
+    }
+  });
+
+  it("stores a result far larger than a Firestore document (up to Pub/Sub's 10 MB) and reads it back whole", async () => {
+    const l = ledger();
+    const first = await claimOf(l, 'k-large');
+    const huge = completed('huge', { blob: 'é'.repeat(4 * 1024 * 1024), list: [[1, 2], [3]] });
+    const small = completed('small');
+    first.record(huge);
+    first.record(small);
+    await first.settle(resultOf([huge, small]));
+    await first.release();
+    const second = await claimOf(l, 'k-large');
+    expect(second.prior.get('huge')).toEqual(huge);
+    expect(second.prior.get('small')).toEqual(small);
+  });
+
+  it('keys documents by a hash of the key and stamps expireAt LEDGER_TTL_DAYS ahead', async () => {
+    const l = ledger({ ttlDays: 7 });
+    await claimOf(l, 'k-ttl');
+    const db = emulatorFirestore(host);
+    try {
+      const snapshot = await db.collection(l.collection).doc(documentId('k-ttl')).get();
+      const stored = snapshot.data() as StoredExecution;
+      expect(snapshot.id).toMatch(/^[0-9a-f]{64}$/);
+      expect(stored.key).toBe('k-ttl');
+      const days = (stored.expireAt.toMillis() - stored.created_at.toMillis()) / 86_400_000;
+      expect(days).toBe(7);
+    } finally {
+      await db.terminate();
+    }
+  });
+
+  it('is LEDGER_UNAVAILABLE, and not ready, when Firestore does not answer within its bound', async () => {
+    const l = ledger({ emulatorHost: '127.0.0.1:9', timeoutMs: 500 });
+    const started = Date.now();
+    const error = await rejection(l.begin(execution('k-down')));
+    expect(error.code).toBe('LEDGER_UNAVAILABLE');
+    expect(error.retryable).toBe(true);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(l.notReady()).toMatch(/claim/);
+  });
+});
