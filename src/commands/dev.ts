@@ -62,7 +62,10 @@ async function startOnUsualPort(
  */
 export async function devCommand(args: string[]): Promise<number> {
   commandArgs('dev', args, { options: {}, positionals: { min: 0, max: 0, what: '' } });
-  const needsPubSub = !process.env['PUBSUB_EMULATOR_HOST'];
+  // A given emulator that does not answer is said at once, before anything is started.
+  const givenHost = process.env['PUBSUB_EMULATOR_HOST'];
+  if (givenHost && /^[^\s:/]+:\d{1,5}$/.test(givenHost)) await checkEmulator(givenHost);
+  const needsPubSub = !givenHost;
   const ledger = process.env['LEDGER'] || DEV_DEFAULTS.LEDGER;
   const needsFirestore = ledger === 'firestore' && !process.env['FIRESTORE_EMULATOR_HOST'];
   if (needsPubSub || needsFirestore) {
@@ -88,7 +91,6 @@ export async function devCommand(args: string[]): Promise<number> {
     const inputTopic = env['UNDERWRITING_TOPIC'] || DEFAULTS.UNDERWRITING_TOPIC;
     const pullSubscription = env['UNDERWRITING_SUBSCRIPTION'] || `${inputTopic}-pull`;
     const config = loadConfig({ ...env, UNDERWRITING_SUBSCRIPTION: pullSubscription });
-    if (!emulator && config.pubsub.emulatorHost) await checkEmulator(config.pubsub.emulatorHost);
     const log = createLogger(config.logLevel);
 
     const pubsub = createPubSub(config.pubsub);

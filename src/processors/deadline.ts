@@ -3,8 +3,10 @@ import { type RunTable, SIGNALLED, threadCpuMs } from './run-table.js';
 /**
  * A run's deadline, and how a TIMEOUT is told apart: the whole protocol is here.
  *
- * 1. The worker thread stamps the run table when the attempt starts running; the deadline counts
- *    from that stamp, never from a wait in a queue. Until it is stamped, the pool's timer re-arms.
+ * 1. The worker thread stamps the run table when the attempt starts running, and again once the
+ *    plugin's module is loaded (a first run on a fresh thread imports it: the thread's cost, not
+ *    the run's); the deadline counts from the latest stamp, never from a wait in a queue. Until it
+ *    is stamped, the pool's timer re-arms.
  * 2. At the deadline the thread's own timer aborts `ctx.signal` and raises SIGNALLED. Its event
  *    loop is turning, so the processor earns the grace (`timeoutGraceMs`) to settle: one that does
  *    is TIMEOUT in the `signal` phase and keeps its thread.

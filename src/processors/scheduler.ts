@@ -17,8 +17,8 @@ import { EXECUTING, type RunTable } from './run-table.js';
  *   reading is taken; a thread that computes holds a slot as long as it computes. An attempt of a
  *   processor known to wait needs no slot: it only needs a thread that is not computing.
  * - An attempt that may compute (on probation) starts on a thread of its own, so that a busy loop
- *   is never blamed on a neighbour; attempts known to wait go to the least loaded thread that is
- *   not computing, not probing and not held by a solo run (an attempt that must be alone, after
+ *   is never blamed on a neighbour; attempts known to wait go to the fullest thread with room that
+ *   is not computing, not probing and not held by a solo run (an attempt that must be alone, after
  *   its shared thread died of something nobody owned).
  */
 export interface SchedulerOptions {
@@ -49,8 +49,10 @@ export interface ThreadState {
   readonly id: number;
   readonly worker: Worker;
   readonly runs: Set<Attempt>;
-  /** ELU of the last sample window. */
+  /** ELU over the last few sample windows (smoothed). */
   load: number;
+  /** ELU of the last sample window alone. */
+  window: number;
   last: EventLoopUtilization;
   /** How many attempts it hosted when it died (frozen at the first failure seen). */
   hostedAtDeath: number | undefined;
@@ -60,6 +62,8 @@ export interface ThreadState {
 const SAMPLE_MS = 2;
 /** How long a run's loop must stay busy before its processor is taken as computing. */
 const CPU_PROBE_MS = 10;
+/** Weight of the newest window in a thread's smoothed ELU. */
+const SMOOTHING = 0.3;
 /** ELU at or above which a thread is computing. */
 const HOT = 0.5;
 
@@ -98,7 +102,7 @@ export function createScheduler(options: SchedulerOptions) {
     for (const [id, worker] of live) {
       if (id < 0 || threads.has(id) || !ready.has(id)) continue;
       const last = worker.performance.eventLoopUtilization();
-      threads.set(id, { id, worker, runs: new Set(), load: 0, last, hostedAtDeath: undefined });
+      threads.set(id, { id, worker, runs: new Set(), load: 0, window: 0, last, hostedAtDeath: undefined });
     }
     for (const id of ready) if (!live.has(id)) ready.delete(id);
   }
@@ -110,7 +114,9 @@ export function createScheduler(options: SchedulerOptions) {
       // A run that may compute starts alone, so that a busy loop blames nobody else.
       const alone = attempt.solo || attempt.probation;
       if (alone ? t.runs.size > 0 : t.runs.size >= runsPerThread) continue;
-      if (!best || t.runs.size < best.runs.size || (t.runs.size === best.runs.size && t.load < best.load)) {
+      // Runs that wait pack onto the fullest thread with room: empty threads stay free for runs
+      // that must start alone, and fewer threads are kept.
+      if (!best || t.runs.size > best.runs.size || (t.runs.size === best.runs.size && t.load < best.load)) {
         best = t;
       }
     }
@@ -160,7 +166,9 @@ export function createScheduler(options: SchedulerOptions) {
     const now = new Map<ThreadState, EventLoopUtilization>();
     for (const t of threads.values()) {
       const elu = t.worker.performance.eventLoopUtilization();
-      t.load = t.runs.size === 0 ? 0 : t.worker.performance.eventLoopUtilization(elu, t.last).utilization;
+      // Smoothed: on a loaded machine one short callback kept off the CPU can fill a whole window.
+      t.window = t.worker.performance.eventLoopUtilization(elu, t.last).utilization;
+      t.load = t.runs.size === 0 ? 0 : t.load + SMOOTHING * (t.window - t.load);
       t.last = elu;
       now.set(t, elu);
     }
@@ -174,7 +182,7 @@ export function createScheduler(options: SchedulerOptions) {
       }
       // Loading a plugin the first time computes for a while: a run waits as soon as its loop
       // idles for a whole window, and computes if it never does for CPU_PROBE_MS.
-      if (thread.load < HOT) {
+      if (thread.window < HOT) {
         kinds.set(attempt.processorId, 'io');
         endProbation(attempt);
       } else if (

@@ -77,17 +77,23 @@ async function importTypeScript(url: string): Promise<{ default?: ProcessorDefin
 }
 
 export default async function runProcessor(task: ThreadTask): Promise<ThreadResult> {
+  // Stamped now and again once the plugin is loaded: a first run on a fresh thread imports its
+  // module, which is the thread's cost, not the run's; a load that never ends still meets the
+  // pool's deadline, counted from this first stamp.
   stampStart(table, task.slot, tid);
-  const started = performance.now();
+  let started = performance.now();
   const elapsed = () => performance.now() - started;
   const deadline = new AbortController();
-  const timer = setTimeout(() => {
-    // Tell the pool this thread is alive and has signalled, so it grants the grace period.
-    stampFlag(table, task.slot, SIGNALLED);
-    deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
-  }, task.timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
   try {
     const definition = await load(task.file);
+    stampStart(table, task.slot, tid);
+    started = performance.now();
+    timer = setTimeout(() => {
+      // Tell the pool this thread is alive and has signalled, so it grants the grace period.
+      stampFlag(table, task.slot, SIGNALLED);
+      deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
+    }, task.timeoutMs);
     const input = decodeInput(task.input);
     const ctx: ProcessorContext = {
       underwritingId: task.underwritingId,

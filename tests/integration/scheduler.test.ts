@@ -155,45 +155,58 @@ describe('the scheduler, through real worker threads', () => {
    */
   async function turnsBadBeside(then: string, maxThreads = 1) {
     const pool = await startPool({ minThreads: 1, maxThreads, cpuSlots: 1 });
-    const io = await run('io', { wait_ms: 800 });
+    // They wait longer than fx_turns takes to turn bad, so that it happens while they wait.
+    const io = await run('io', { wait_ms: 3_000 });
     await pool.run(await run('io', { wait_ms: 5 })); // learn that fx_io waits
     // A busy loop ends at its deadline; a leak or an exit needs no deadline.
-    const turns = await run('turns', { wait_ms: 300, then });
-    const bad = pool.run({ ...turns, timeoutMs: then === 'spin' ? 600 : turns.timeoutMs });
+    const turns = await run('turns', { wait_ms: 1_500, then });
+    const bad = pool.run({ ...turns, timeoutMs: then === 'spin' ? 2_000 : turns.timeoutMs });
     await until(() => pool.stats().kinds['fx_turns'] === 'io');
     const waiting = await Promise.all(Array.from({ length: 3 }, () => pool.run(io)));
     return { bad: await bad, waiting };
   }
 
-  it('restarts only the innocent runs of a thread ended for a busy loop, with the time they had left', async () => {
-    const { bad, waiting } = await turnsBadBeside('spin');
-    expect(bad).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
-    for (const o of waiting) {
-      expect(o).toMatchObject({ status: 'completed', attempts: 2 });
-      // They ran until the spinner's deadline, then 800 ms again.
-      expect(o.execution_time).toBeGreaterThanOrEqual(1.1);
-    }
-  });
+  it(
+    'restarts only the innocent runs of a thread ended for a busy loop, with the time they had left',
+    { timeout: 60_000 },
+    async () => {
+      const { bad, waiting } = await turnsBadBeside('spin');
+      expect(bad).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
+      for (const o of waiting) {
+        expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+        // They ran until the spinner's deadline, then their whole 3 s again.
+        expect(o.execution_time).toBeGreaterThan(3);
+      }
+    },
+  );
 
-  it('blames process.exit on the run that called it and restarts its neighbours', async () => {
-    const { bad, waiting } = await turnsBadBeside('exit');
-    expect(bad).toMatchObject({
-      status: 'failed',
-      attempts: 1,
-      error_message: 'the processor ended its worker thread with process.exit(3)',
-    });
-    for (const o of waiting) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
-  });
+  it(
+    'blames process.exit on the run that called it and restarts its neighbours',
+    { timeout: 60_000 },
+    async () => {
+      const { bad, waiting } = await turnsBadBeside('exit');
+      expect(bad).toMatchObject({
+        status: 'failed',
+        attempts: 1,
+        error_message: 'the processor ended its worker thread with process.exit(3)',
+      });
+      for (const o of waiting) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+    },
+  );
 
-  it('reruns alone every run of a thread whose shared heap ran out, and fails only the one that leaks', async () => {
-    const { bad, waiting } = await turnsBadBeside('heap', 2);
-    expect(bad).toMatchObject({
-      status: 'failed',
-      attempts: 2,
-      error_message: 'the processor ran out of memory (worker heap limit 64 MB)',
-    });
-    for (const o of waiting) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
-  });
+  it(
+    'reruns alone every run of a thread whose shared heap ran out, and fails only the one that leaks',
+    { timeout: 60_000 },
+    async () => {
+      const { bad, waiting } = await turnsBadBeside('heap', 2);
+      expect(bad).toMatchObject({
+        status: 'failed',
+        attempts: 2,
+        error_message: 'the processor ran out of memory (worker heap limit 64 MB)',
+      });
+      for (const o of waiting) expect(o).toMatchObject({ status: 'completed', attempts: 2 });
+    },
+  );
 
   it('never puts a run that may compute beside another: a busy loop blames nobody else', async () => {
     const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 2 });
