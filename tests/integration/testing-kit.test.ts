@@ -81,7 +81,10 @@ describe('runProcessor (processor-orchestrator/testing), through a real pool thr
 
 describe('the public entries', () => {
   it('export only what authors use', async () => {
-    expect(Object.keys(await import('processor-orchestrator/sdk')).sort()).toEqual(['RetryableError', 'defineProcessor']);
+    expect(Object.keys(await import('processor-orchestrator/sdk')).sort()).toEqual([
+      'RetryableError',
+      'defineProcessor',
+    ]);
     expect(Object.keys(await import('processor-orchestrator/testing')).sort()).toEqual(['runProcessor']);
   });
 });
