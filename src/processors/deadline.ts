@@ -29,6 +29,7 @@ export class Deadline {
   readonly reason = 'deadline';
   #listener: (() => void) | undefined;
   #timer: NodeJS.Timeout;
+  #cleared = false;
   #probe: { cpuMs: number | undefined; idleMs: number; at: number } | undefined;
 
   constructor(
@@ -57,6 +58,7 @@ export class Deadline {
   }
 
   clear(): void {
+    this.#cleared = true;
     clearTimeout(this.#timer);
   }
 
@@ -92,9 +94,14 @@ export class Deadline {
   };
 
   #abort(): void {
-    this.aborted = true;
-    this.beforeAbort();
-    this.#listener?.();
+    // After one turn of the event loop: when this thread was itself kept off the CPU, the timers
+    // run before the messages that came meanwhile, and the run's own answer may be one of them.
+    setImmediate(() => {
+      if (this.#cleared) return;
+      this.aborted = true;
+      this.beforeAbort();
+      this.#listener?.();
+    });
   }
 
   #arm(ms: number): void {

@@ -153,8 +153,8 @@ describe('the scheduler, through real worker threads', () => {
    * One thread: `fx_turns` starts alone, is learnt as waiting, and the waiting runs join its thread;
    * then it turns bad while they wait. Resolves with its outcome and theirs.
    */
-  async function turnsBadBeside(then: string, maxThreads = 1) {
-    const pool = await startPool({ minThreads: 1, maxThreads, cpuSlots: 1 });
+  async function turnsBadBeside(then: string) {
+    const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 1 });
     // They wait longer than fx_turns takes to turn bad, so that it happens while they wait.
     const io = await run('io', { wait_ms: 3_000 });
     await pool.run(await run('io', { wait_ms: 5 })); // learn that fx_io waits
@@ -198,7 +198,7 @@ describe('the scheduler, through real worker threads', () => {
     'reruns alone every run of a thread whose shared heap ran out, and fails only the one that leaks',
     { timeout: 60_000 },
     async () => {
-      const { bad, waiting } = await turnsBadBeside('heap', 2);
+      const { bad, waiting } = await turnsBadBeside('heap');
       expect(bad).toMatchObject({
         status: 'failed',
         attempts: 2,
