@@ -1,12 +1,13 @@
-import { type RunTable, SIGNALLED, threadCpuMs } from './run-table.js';
+import { EXECUTING, type RunTable, SIGNALLED, threadCpuMs } from './run-table.js';
 
 /**
  * A run's deadline, and how a TIMEOUT is told apart: the whole protocol is here.
  *
  * 1. The worker thread stamps the run table when the attempt starts running, and again once the
  *    plugin's module is loaded (a first run on a fresh thread imports it: the thread's cost, not
- *    the run's); the deadline counts from the latest stamp, never from a wait in a queue. Until it
- *    is stamped, the pool's timer re-arms.
+ *    the run's) and its `execute` called (EXECUTING); the deadline counts from the latest stamp,
+ *    never from a wait in a queue. Until it is stamped, the pool's timer re-arms; a load that
+ *    outlives the deadline is waited for up to the grace, then its thread is ended.
  * 2. At the deadline the thread's own timer aborts `ctx.signal` and raises SIGNALLED. Its event
  *    loop is turning, so the processor earns the grace (`timeoutGraceMs`) to settle: one that does
  *    is TIMEOUT in the `signal` phase and keeps its thread.
@@ -75,6 +76,9 @@ export class Deadline {
     const overdueMs = Number(process.hrtime.bigint() - started) / 1e6 - this.timeoutMs;
     if (overdueMs < 0) return this.#arm(-overdueMs);
     if (overdueMs >= this.graceMs) return this.#abort();
+    // Still loading its plugin (slow on a busy machine, and not the run's time): wait for the
+    // restamp that follows, up to the grace past the deadline counted from the first stamp.
+    if (!this.table.has(this.slot, EXECUTING)) return this.#arm(Math.min(PROBE_MS, this.graceMs - overdueMs));
     if (this.table.has(this.slot, SIGNALLED)) return this.#arm(this.graceMs - overdueMs);
     const cpuMs = threadCpuMs(this.table.tid(this.slot));
     const idleMs = this.threadIdleMs() ?? 0;
