@@ -207,6 +207,7 @@ export class ProcessorPool {
       solo,
       thread: undefined,
       probation: false,
+      short: false,
       startElu: undefined,
       innocent: false,
     };
@@ -221,6 +222,7 @@ export class ProcessorPool {
         for (const other of attempt.thread?.runs ?? []) if (other !== attempt) other.innocent = true;
       },
     );
+    let ranMs: number | undefined;
     try {
       await scheduler.admit(attempt);
       // A literal with a fixed shape: V8 clones it for postMessage markedly faster than a spread.
@@ -234,12 +236,14 @@ export class ProcessorPool {
         input: run.input,
         [queueOptionsSymbol]: attempt,
       };
-      return { kind: 'result', result: await this.#piscina.run(task, { signal: deadline }) };
+      const result = await this.#piscina.run(task, { signal: deadline });
+      ranMs = result.durationMs;
+      return { kind: 'result', result };
     } catch (err) {
       return this.#threadEnded(attempt, deadline, err);
     } finally {
       deadline.clear();
-      scheduler.settled(attempt);
+      scheduler.settled(attempt, ranMs);
       this.#table.release(slot);
     }
   }

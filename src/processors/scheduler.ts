@@ -39,6 +39,8 @@ export interface Attempt {
   thread: ThreadState | undefined;
   /** Holds a CPU slot until its first reading. */
   probation: boolean;
+  /** A run of a processor whose runs end within `SHORT_MS`: shares a thread with a few others like it. */
+  short: boolean;
   /** Its thread's ELU at the first sample after it started. */
   startElu: EventLoopUtilization | undefined;
   /** Its thread was ended for another run's sake: it is started again with the time it has left. */
@@ -62,28 +64,41 @@ export interface ThreadState {
 const SAMPLE_MS = 2;
 /** How long a run's loop must stay busy before its processor is taken as computing. */
 const CPU_PROBE_MS = 10;
+/**
+ * A processor is `short` once `SHORT_RUNS` of its runs ended within `SHORT_MS` of run time, before
+ * any reading could tell what they do: they compute, but so briefly that a thread is best kept fed
+ * with a few of them at once (`SHORT_DEPTH`), as Piscina does, rather than one per round trip. A
+ * run that takes `CPU_PROBE_MS` or more puts the processor back on probation.
+ */
+const SHORT_MS = SAMPLE_MS;
+const SHORT_RUNS = 3;
+const SHORT_DEPTH = 4;
 /** Weight of the newest window in a thread's smoothed ELU. */
 const SMOOTHING = 0.3;
 /** ELU at or above which a thread is computing. */
 const HOT = 0.5;
 
-type Kind = 'io' | 'cpu';
+type Kind = 'io' | 'cpu' | 'short';
 
 export function createScheduler(options: SchedulerOptions) {
   const { cpuSlots, maxThreads, runsPerThread, table } = options;
   const threads = new Map<number, ThreadState>();
   const kinds = new Map<string, Kind>();
+  /** Brief runs so far, per processor not yet known. */
+  const briefRuns = new Map<string, number>();
   const probation = new Set<Attempt>();
   const waiting: { attempt: Attempt; admit: () => void }[] = [];
   let sampler: NodeJS.Timeout | undefined;
 
   const hot = (t: ThreadState) => t.load >= HOT && t.runs.size > 0;
   const solo = (t: ThreadState) => t.runs.size === 1 && first(t.runs).solo;
-  const onProbation = (t: ThreadState) => [...t.runs].some((a) => a.probation);
+  const onProbation = (t: ThreadState) => some(t.runs, (a) => a.probation);
+  const hostsShort = (t: ThreadState) => some(t.runs, (a) => a.short);
 
+  /** Attempts on probation hold a slot each; a thread that computes, or hosts short runs, one. */
   function slotsInUse(): number {
     let used = probation.size;
-    for (const t of threads.values()) if (hot(t) && !onProbation(t)) used++;
+    for (const t of threads.values()) if (!onProbation(t) && (hot(t) || hostsShort(t))) used++;
     return used;
   }
 
@@ -108,9 +123,10 @@ export function createScheduler(options: SchedulerOptions) {
   }
 
   function candidate(attempt: Attempt): ThreadState | undefined {
+    if (attempt.short) return shortCandidate();
     let best: ThreadState | undefined;
     for (const t of threads.values()) {
-      if (hot(t) || solo(t) || onProbation(t)) continue;
+      if (hot(t) || solo(t) || onProbation(t) || hostsShort(t)) continue;
       // A run that may compute starts alone, so that a busy loop blames nobody else.
       const alone = attempt.solo || attempt.probation;
       if (alone ? t.runs.size > 0 : t.runs.size >= runsPerThread) continue;
@@ -123,18 +139,46 @@ export function createScheduler(options: SchedulerOptions) {
     return best;
   }
 
+  /**
+   * A thread for a short run: the least busy thread of short runs with room, else an empty one
+   * (which then holds a CPU slot; `canStart` checks one is free).
+   */
+  function shortCandidate(): ThreadState | undefined {
+    let best: ThreadState | undefined;
+    let empty: ThreadState | undefined;
+    for (const t of threads.values()) {
+      if (t.runs.size === 0) empty ??= t;
+      else if (
+        t.runs.size < SHORT_DEPTH &&
+        every(t.runs, (a) => a.short) &&
+        (!best || t.runs.size < best.runs.size)
+      )
+        best = t;
+    }
+    return best ?? empty;
+  }
+
   function canStart(attempt: Attempt): boolean {
-    attempt.probation = needsSlot(attempt);
-    if (attempt.probation && slotsInUse() >= cpuSlots) return false;
-    if (candidate(attempt)) return true;
+    const kind = kinds.get(attempt.processorId);
+    attempt.short = kind === 'short' && !attempt.solo;
+    attempt.probation = !attempt.short && (kind !== 'io' || attempt.solo);
+    if (attempt.short) {
+      const t = candidate(attempt);
+      if (t && t.runs.size > 0) return true;
+      if (slotsInUse() >= cpuSlots) return false;
+      if (t) return true;
+    } else if (attempt.probation && slotsInUse() >= cpuSlots) return false;
+    else if (candidate(attempt)) return true;
     // A new thread takes it; one spawn at a time, so a burst does not start a thread per run.
     const all = options.threads().length;
     return all === threads.size && all < maxThreads;
   }
 
-  const needsSlot = (attempt: Attempt) => kinds.get(attempt.processorId) !== 'io' || attempt.solo;
-
   function start(attempt: Attempt): void {
+    // Its thread is taken now, so the next admission in the same pass sees it (else several
+    // could be admitted to one place, and Piscina would queue what finds no room at placement).
+    const t = candidate(attempt);
+    if (t) host(t, attempt);
     if (attempt.probation) {
       probation.add(attempt);
       ensureSampling();
@@ -143,13 +187,20 @@ export function createScheduler(options: SchedulerOptions) {
 
   function pump(): void {
     sync();
+    // First come, first served among runs that compute: once one waits for a CPU slot, short runs
+    // queued after it do not join threads either, or a stream of them would keep every slot.
+    let slotWanted = false;
     for (let i = 0; i < waiting.length;) {
       const next = waiting[i] as (typeof waiting)[number];
-      if (canStart(next.attempt)) {
+      const computes = kinds.get(next.attempt.processorId) !== 'io' || next.attempt.solo;
+      if (slotWanted && computes) {
+        i++;
+      } else if (canStart(next.attempt)) {
         waiting.splice(i, 1);
         start(next.attempt);
         next.admit();
       } else {
+        slotWanted ||= computes;
         i++;
       }
     }
@@ -195,6 +246,23 @@ export function createScheduler(options: SchedulerOptions) {
     pump();
   }
 
+  function learnShort(attempt: Attempt, ranMs: number): void {
+    const id = attempt.processorId;
+    if (ranMs >= CPU_PROBE_MS) {
+      briefRuns.delete(id);
+      if (attempt.short) kinds.delete(id);
+    } else if (attempt.probation && !kinds.has(id) && ranMs < SHORT_MS) {
+      const brief = (briefRuns.get(id) ?? 0) + 1;
+      briefRuns.set(id, brief);
+      if (brief >= SHORT_RUNS) kinds.set(id, 'short');
+    }
+  }
+
+  function host(t: ThreadState, attempt: Attempt): void {
+    t.runs.add(attempt);
+    attempt.thread = t;
+  }
+
   function endProbation(attempt: Attempt): void {
     attempt.probation = false;
     probation.delete(attempt);
@@ -210,8 +278,12 @@ export function createScheduler(options: SchedulerOptions) {
       });
     },
 
-    /** The attempt is over (whatever its outcome): its thread and slot are free for others. */
-    settled(attempt: Attempt): void {
+    /**
+     * The attempt is over (whatever its outcome): its thread and slot are free for others.
+     * `ranMs`, the run time its thread measured, teaches which processors are short.
+     */
+    settled(attempt: Attempt, ranMs?: number): void {
+      if (ranMs !== undefined) learnShort(attempt, ranMs);
       endProbation(attempt);
       const t = attempt.thread;
       if (t) {
@@ -232,7 +304,12 @@ export function createScheduler(options: SchedulerOptions) {
       if (!attempt) return workers.find((w) => w.currentUsage === 0 && !threads.get(w.id)?.runs.size) ?? null;
       sync();
       const readyIds = new Set(workers.map((w) => w.id));
-      let t = candidate(attempt);
+      let t = attempt.thread;
+      if (t && !(threads.get(t.id) === t && readyIds.has(t.id))) {
+        t.runs.delete(attempt);
+        t = attempt.thread = undefined;
+      }
+      t ??= candidate(attempt);
       if (t && !readyIds.has(t.id)) t = undefined;
       if (!t) {
         // Piscina starts a thread while it has fewer than maxThreads, else keeps the task queued.
@@ -246,8 +323,7 @@ export function createScheduler(options: SchedulerOptions) {
         t = attempt.solo || attempt.probation ? usable.find((s) => s.runs.size === 0) : usable[0];
         if (!t) return null;
       }
-      t.runs.add(attempt);
-      attempt.thread = t;
+      host(t, attempt);
       return workers.find((w) => w.id === t.id) ?? null;
     },
 
@@ -286,6 +362,15 @@ export function createScheduler(options: SchedulerOptions) {
 }
 
 export type Scheduler = ReturnType<typeof createScheduler>;
+
+function some<T>(set: Set<T>, test: (value: T) => boolean): boolean {
+  for (const value of set) if (test(value)) return true;
+  return false;
+}
+
+function every<T>(set: Set<T>, test: (value: T) => boolean): boolean {
+  return !some(set, (value) => !test(value));
+}
 
 function first<T>(set: Set<T>): T {
   return set.values().next().value as T;

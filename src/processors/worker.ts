@@ -95,17 +95,21 @@ export default async function runProcessor(task: ThreadTask): Promise<ThreadResu
       deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
     }, task.timeoutMs);
     const input = decodeInput(task.input);
+    let runLog: ProcessorContext['log'] | undefined;
     const ctx: ProcessorContext = {
       underwritingId: task.underwritingId,
       executionId: task.executionId,
       documents: input.documents,
       missingDocuments: input.missingDocuments,
       signal: deadline.signal,
-      log: log.child({
-        processor_id: task.processorId,
-        execution_id: task.executionId,
-        underwriting_id: task.underwritingId,
-      }),
+      // Made on first use: most runs never log, and a child logger costs more than a short run.
+      get log() {
+        return (runLog ??= log.child({
+          processor_id: task.processorId,
+          execution_id: task.executionId,
+          underwriting_id: task.underwritingId,
+        }));
+      },
     };
     stampFlag(table, task.slot, EXECUTING);
     const result = await execute(definition, ctx, task);

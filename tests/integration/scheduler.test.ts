@@ -218,7 +218,44 @@ describe('the scheduler, through real worker threads', () => {
     expect(io).toMatchObject({ status: 'completed', attempts: 1 });
     expect(spin).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
   });
+
+  it('feeds threads several runs of a processor whose runs end at once, yet a run on probation still gets its core', async () => {
+    const pool = await startPool({ minThreads: 2, maxThreads: 2, cpuSlots: 2 });
+    const brief = await run('ok');
+    await learnt(pool, brief, 'short');
+    // Eight callers keep a stream of brief runs in flight until the computing run is done: a stream
+    // that kept both threads busy forever would starve it, and this test would never end.
+    let computing = true;
+    let briefRuns = 0;
+    const stream = Array.from({ length: 8 }, async () => {
+      while (computing) {
+        expect(await pool.run(brief)).toMatchObject({ status: 'completed', attempts: 1 });
+        briefRuns++;
+      }
+    });
+    await until(() => briefRuns >= 50);
+    const cpu = await pool.run(await run('cpu', { work: 3_000_000 }));
+    computing = false;
+    await Promise.all(stream);
+    expect(cpu).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+
+  it('puts a processor back on probation when one of its brief runs turns long', async () => {
+    const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 1 });
+    const brief = await run('cpu', { work: 10 });
+    await learnt(pool, brief, 'short');
+    await pool.run(await run('cpu', { work: 20_000_000 }));
+    expect(pool.stats().kinds['fx_cpu']).not.toBe('short');
+  });
 });
+
+/** Runs `run` until the pool has learnt its processor as `kind` (a loaded machine may take more runs). */
+async function learnt(pool: ProcessorPool, run: ProcessorRun, kind: string): Promise<void> {
+  for (let i = 0; i < 50 && pool.stats().kinds[run.processorId] !== kind; i++) {
+    expect(await pool.run(run)).toMatchObject({ status: 'completed' });
+  }
+  expect(pool.stats().kinds).toMatchObject({ [run.processorId]: kind });
+}
 
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
