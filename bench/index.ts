@@ -33,7 +33,8 @@ const SETTINGS = {
   pubsub: {
     rounds: 3,
     shape: { burstEvents: 3_000, warmupEvents: 300, pacedRate: 200, pacedEvents: 1_000 },
-    targets: { throughputRatio: 0.8, addedP50Ms: 5 },
+    targets: { throughputRatio: 0.8, addedP50Ms: 5, floorRatio: 0.8 },
+    fanOut: { concurrency: 64, warmupMs: 500, measureMs: 3_000 },
   } satisfies PubSubSettings,
   push: {
     rounds: 3,

@@ -2,17 +2,20 @@
 // relay (receive, publish one reply, ack), each its own process on fresh topics, in the same run.
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Message, Subscription, Topic } from '@google-cloud/pubsub';
 
 import { examplesDir, packageRoot } from '../src/paths.js';
+import { discoverProcessors } from '../src/processors/discovery.js';
 import { createPubSub } from '../src/transport/pubsub.js';
 import { startEmulator } from '../src/pubsub/emulator.js';
 import { spawnContender } from './child.js';
 import { fixturePaths } from './paths.js';
 import { median, quantile } from './stats.js';
+import { rawPiscinaThroughput, type LoopShape } from './throughput.js';
 import { int, ms1, signedMs, verdict, type Row } from './table.js';
 
 /** `relay` uses `serve`'s client settings; `relay-defaults` the client library's. */
@@ -30,6 +33,8 @@ export interface PubSubShape {
 
 export interface PubSubRun {
   eventsPerSecond: number;
+  /** Events/s after the first quarter of the burst's replies: start-up left out. */
+  steadyEventsPerSecond: number;
   /** Publish → reply latencies at the paced rate, in ms. */
   latenciesMs: number[];
 }
@@ -75,11 +80,15 @@ export async function pubsubRun(
     const burstTopic = pubsub.topic(names.in, { batching: { maxMessages: 1000, maxMilliseconds: 5 } });
     await unlessDied(burst(burstTopic, replies, 0, shape.warmupEvents));
     const burstStart = performance.now();
-    await unlessDied(burst(burstTopic, replies, shape.warmupEvents, shape.burstEvents));
+    const arrivals = await unlessDied(burst(burstTopic, replies, shape.warmupEvents, shape.burstEvents));
     const eventsPerSecond = shape.burstEvents / ((performance.now() - burstStart) / 1000);
+    arrivals.sort((a, b) => a - b);
+    const quarter = Math.floor(arrivals.length / 4);
+    const steadyEventsPerSecond =
+      (arrivals.length - 1 - quarter) / (((arrivals.at(-1) ?? 0) - (arrivals[quarter] ?? 0)) / 1000);
     const pacedTopic = pubsub.topic(names.in, { batching: { maxMessages: 1, maxMilliseconds: 0 } });
     const latenciesMs = shape.pacedEvents > 0 ? await unlessDied(paced(pacedTopic, replies, shape)) : [];
-    return { eventsPerSecond, latenciesMs };
+    return { eventsPerSecond, steadyEventsPerSecond, latenciesMs };
   } finally {
     stopping = true;
     child.kill('SIGTERM');
@@ -119,11 +128,12 @@ function collectReplies(subscription: Subscription): Replies {
   };
 }
 
-async function burst(topic: Topic, replies: Replies, first: number, count: number): Promise<void> {
+/** Publishes `count` events at once; resolves with when each reply arrived. */
+async function burst(topic: Topic, replies: Replies, first: number, count: number): Promise<number[]> {
   const ids = await Promise.all(
     Array.from({ length: count }, (_, i) => topic.publishMessage({ data: EVENT(first + i) })),
   );
-  await withTimeout(Promise.all(ids.map((id) => replies.waitFor(id))), 120_000, 'burst replies');
+  return withTimeout(Promise.all(ids.map((id) => replies.waitFor(id))), 120_000, 'burst replies');
 }
 
 async function paced(topic: Topic, replies: Replies, shape: PubSubShape): Promise<number[]> {
@@ -189,7 +199,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 export interface PubSubSettings {
   rounds: number;
   shape: PubSubShape;
-  targets: { throughputRatio: number; addedP50Ms: number };
+  targets: { throughputRatio: number; addedP50Ms: number; floorRatio: number };
+  /** The fan-out half of the composite floor: raw Piscina running each event's tasks. */
+  fanOut: LoopShape;
 }
 
 /**
@@ -202,15 +214,30 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
   try {
     const runs: Record<Contender, PubSubRun[]> = { orchestrator: [], relay: [], 'relay-defaults': [] };
     for (let round = 1; round <= settings.rounds; round++) {
-      const order: Contender[] = round % 2 === 1 ? ['relay', 'orchestrator'] : ['orchestrator', 'relay'];
+      const order: Contender[] =
+        round % 2 === 1
+          ? ['relay', 'orchestrator', 'relay-defaults']
+          : ['relay-defaults', 'orchestrator', 'relay'];
       for (const contender of order) runs[contender].push(await pubsubRun(contender, host, settings.shape));
       progress(
         `Pub/Sub round ${round}/${settings.rounds}: ours ${int(runs.orchestrator.at(-1)?.eventsPerSecond)} ` +
           `events/s, relay ${int(runs.relay.at(-1)?.eventsPerSecond)}`,
       );
     }
-    runs['relay-defaults'].push(await pubsubRun('relay-defaults', host, settings.shape));
+    // The composite floor (issue 13): what a bare relay with the library's defaults and raw Piscina
+    // fan-out of the same three tasks would give, were one to feed the other for free.
+    const paths = fixturePaths();
+    const files = [...(await discoverProcessors(paths.trivialDir)).values()].map((p) => p.file);
+    const fanOut = await rawPiscinaThroughput(
+      files,
+      paths.rawWorker,
+      availableParallelism(),
+      settings.fanOut,
+    );
     const eps = (c: Contender) => median(runs[c].map((r) => r.eventsPerSecond));
+    const steady = (c: Contender) => median(runs[c].map((r) => r.steadyEventsPerSecond));
+    const floor = 1 / (1 / steady('relay-defaults') + 1 / fanOut);
+    const floorRatio = steady('orchestrator') / floor;
     const p = (c: Contender, q: number) => median(runs[c].map((r) => quantile(r.latenciesMs, q)));
     const ratio = eps('orchestrator') / eps('relay');
     const addedP50 = p('orchestrator', 0.5) - p('relay', 0.5);
@@ -239,6 +266,16 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
         ratio: signedMs(p('orchestrator', 0.99) - p('relay', 0.99)),
         target: '-',
         verdict: 'info',
+      },
+      {
+        measure: `(f) end to end, steady state, defaults: ours vs composite floor (relay-defaults ${int(
+          steady('relay-defaults'),
+        )}, raw Piscina fan-out ${int(fanOut)})`,
+        ours: int(steady('orchestrator')),
+        baseline: int(floor),
+        ratio: floorRatio.toFixed(2),
+        target: `>= ${targets.floorRatio}`,
+        verdict: verdict(floorRatio >= targets.floorRatio),
       },
       {
         measure: "(d') Pub/Sub events/s, relay with the client library's defaults (5 streams)",
