@@ -114,9 +114,13 @@ export class Deadline {
 }
 
 /** How often a late thread is looked at. */
-const PROBE_MS = 2;
-/** CPU time a thread may run past a deadline it has not signalled before it is taken as blocked. */
-export const BLOCKED_CPU_MS = 8;
+const PROBE_MS = 1;
+/**
+ * CPU time a thread may run past a deadline it has not signalled before it is taken as blocked. A
+ * live loop fires its timer within a fraction of a millisecond of CPU; this leaves room for a
+ * scavenge or a short synchronous step at the deadline, and is most of a busy loop's lateness.
+ */
+export const BLOCKED_CPU_MS = 5;
 /**
  * Without a CPU clock: how long a thread's event loop may show no idle time at all past a deadline
  * it has not signalled before it is taken as blocked.
