@@ -202,7 +202,7 @@ describe('orchestrator with the ledger’s earlier outcomes', () => {
         ['a_v1', recordedDone],
         ['b_v1', recordedFailed],
       ]),
-      onOutcome: (o, facts) => settled.push({ ...o, reused: facts.reused } as RunOutcome),
+      onOutcome: (o, facts) => settled.push({ ...o, reused: facts.reused } as unknown as RunOutcome),
     });
     expect(pool.runs.map((r) => r.processorId)).toEqual(['b_v1']);
     expect(result.completed_processors).toEqual([
