@@ -41,6 +41,8 @@ interface Entry {
   /** What the history tells of it. */
   about: Omit<ExecutionRecord, 'runs' | 'finishedAt' | 'overallStatus' | 'publishedMessageId'>;
   completedAtMs?: number;
+  /** Creation order, for executions received within one millisecond. */
+  seq: number;
   overallStatus?: ExecutionRecord['overallStatus'];
   publishedMessageId?: string | null;
 }
@@ -62,6 +64,7 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
   // A Map iterates in insertion order: re-inserting on use keeps the oldest first.
   const entries = new Map<string, Entry>();
   let bytes = 0;
+  let created = 0;
 
   function touch(key: string, entry: Entry): void {
     entries.delete(key);
@@ -94,6 +97,7 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
       holder,
       outcomes: new Map(),
       bytes: 0,
+      seq: (created += 1),
       about: {
         key,
         underwritingId: execution.underwritingId,
@@ -143,7 +147,7 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
         if (!holds()) return Promise.resolve();
         entry.state = 'published';
         entry.holder = undefined;
-        entry.publishedAt = new Date().toISOString();
+        entry.publishedAt = result.completed_at;
         entry.completedAtMs = Date.parse(result.completed_at);
         entry.overallStatus = result.overall_status ?? null;
         entry.publishedMessageId = messageId ?? null;
@@ -183,7 +187,7 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
     underwriting(underwritingId: string, limit: number) {
       const found = [...entries.values()]
         .filter((e) => e.about.underwritingId === underwritingId)
-        .sort((a, b) => b.about.receivedAt.localeCompare(a.about.receivedAt))
+        .sort((a, b) => b.about.receivedAt.localeCompare(a.about.receivedAt) || b.seq - a.seq)
         .slice(0, limit);
       return Promise.resolve(found.map(toRecord));
     },

@@ -151,6 +151,14 @@ function rerunRefusal(request: FastifyRequest): string | undefined {
   if (request.opsIdentity.role !== 'operator') {
     return `${request.opsIdentity.email} is a reader; only OPS_OPERATORS may re-run`;
   }
+  return crossSiteRefusal(request);
+}
+
+/**
+ * Why a state-changing request may have come from another site (it lacks `CSRF_HEADER`), or
+ * `undefined`. Any `POST` route added under `/ops` (the page's too) should refuse it with 403.
+ */
+export function crossSiteRefusal(request: FastifyRequest): string | undefined {
   const marker = request.headers[CSRF_HEADER];
   if (typeof marker !== 'string' || marker.trim() === '') {
     return `a re-run must carry the ${CSRF_HEADER} header (it keeps other sites from posting one)`;
