@@ -6,7 +6,7 @@ import { OrchestratorError } from './errors.js';
 import { createLedger } from './ledger/create.js';
 import { createOpsApi } from './ops/api.js';
 import { createOpsAuth } from './ops/auth.js';
-import { registerOps, type OpsRoutesOptions } from './ops/routes.js';
+import { registerOps, type OpsPage } from './ops/routes.js';
 import { createRerunPublisher } from './ops/rerun-publisher.js';
 import type { Logger } from './logging.js';
 import { documentsBudgetMs, startRuntime, type Runtime } from './runtime.js';
@@ -43,7 +43,7 @@ export interface Service {
  */
 export interface ServiceOptions {
   /** Registers the `/ops` page inside the authenticated ops scope (see `registerOps`). */
-  opsPage?: OpsRoutesOptions['page'];
+  opsPage?: OpsPage;
 }
 
 export async function startService(
@@ -88,8 +88,6 @@ export async function startService(
     inFlight: () => inFlight(),
   });
   registerOps(server, { api: opsApi, auth: opsAuth, log, page: options.opsPage });
-  // Ops keys are fetched in the background: readiness (taking events) does not wait for them.
-  void opsAuth.start();
   try {
     await server.listen({ port: config.port, host });
   } catch (err) {
@@ -108,6 +106,8 @@ export async function startService(
     throw err;
   }
 
+  // Ops keys are fetched in the background: readiness (taking events) does not wait for them.
+  void opsAuth.start();
   try {
     [runtime] = await Promise.all([
       startRuntime(config, log),

@@ -19,6 +19,9 @@ import {
 /** The encapsulated `/ops` scope: the service's Fastify instance type, prefixed and authenticated. */
 export type OpsScope = FastifyInstance;
 
+/** What registers the page: called once, inside the authenticated `/ops` scope. */
+export type OpsPage = (scope: OpsScope, api: OpsApi) => void;
+
 /** Where the operations routes and the page live. */
 export const OPS_PREFIX = '/ops';
 
@@ -36,10 +39,11 @@ export interface OpsRoutesOptions {
   log: Logger;
   /**
    * Registers more routes (the HTML page) in the same scope: under `/ops`, behind the same auth
-   * hook, with `request.opsIdentity` set. Paths are relative to the prefix (`scope.get('/', …)`
-   * is `GET /ops`).
+   * hook, with `request.opsIdentity` set, given the same `OpsApi` the JSON routes use. Paths are
+   * relative to the prefix (`scope.get('/', …)` is `GET /ops`). A `POST` it adds should refuse
+   * `crossSiteRefusal(request)` with 403 (and check `request.opsIdentity.role`).
    */
-  page?: (scope: OpsScope) => void;
+  page?: OpsPage;
 }
 
 const StatsQuerySchema = z.strictObject({ window: z.enum(STATS_WINDOWS).default('1h') });
@@ -139,7 +143,7 @@ export function registerOps(app: HttpServer, options: OpsRoutesOptions): void {
         return reply.code(202).send({ key });
       });
 
-      options.page?.(scope);
+      options.page?.(scope, api);
       done();
     },
     { prefix: OPS_PREFIX },

@@ -74,7 +74,14 @@ async function serve(inTopic: string, outTopic: string, env: Record<string, stri
     ...env,
   });
   const { log, lines } = capturingLog();
-  const service = await startService(config, log, '127.0.0.1');
+  // A stand-in for the page: registered in the same scope, it sees who is asking.
+  const service = await startService(config, log, '127.0.0.1', {
+    opsPage: (scope, api) =>
+      scope.get('/', async (request) => ({
+        who: request.opsIdentity,
+        stats: (await api.stats('1h')).window,
+      })),
+  });
   return { service, base: `http://127.0.0.1:${service.port}`, lines };
 }
 
@@ -208,6 +215,15 @@ describe('ops authentication with OPS_AUTH=oidc', { timeout: 120_000 }, () => {
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toContain('401 no Authorization header');
     expect(requested(oidcService)).toBe(0);
+  });
+
+  it('puts the page registered through startService behind the same authentication', async () => {
+    expect((await fetch(`${oidcService.base}/ops`)).status).toBe(401);
+    const readerToken = await token({ email: READER });
+    sent.push(readerToken);
+    const page = await fetch(`${oidcService.base}/ops`, { headers: bearer(readerToken) });
+    expect(page.status).toBe(200);
+    expect(await page.json()).toEqual({ who: { email: READER, role: 'reader' }, stats: '1h' });
   });
 
   it('does not take an ops token as a push token', async () => {
