@@ -165,6 +165,8 @@ describe('a port in use', () => {
         PROCESSORS_DIR: fixtureProcessorsDir,
         PUSH_AUDIENCE: 'https://example.test/pubsub/push',
         PUSH_SERVICE_ACCOUNT: 'pusher@example.iam.gserviceaccount.com',
+        // Configured, so that /ops says nothing at start either.
+        OPS_AUDIENCE: 'https://example.test/ops',
       });
       expect(onlyFatal(stderr)).toMatchObject({
         code: 'PORT_IN_USE',
@@ -178,7 +180,7 @@ describe('a port in use', () => {
 });
 
 describe('CLI conventions', () => {
-  it.each(['serve', 'dev', 'replay', 'run', 'processors', 'new-processor'])(
+  it.each(['serve', 'dev', 'replay', 'run', 'status', 'rerun', 'processors', 'new-processor'])(
     '%s --help and -h print its usage and exit 0, doing nothing else',
     async (command) => {
       for (const flag of ['--help', '-h']) {

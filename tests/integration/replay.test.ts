@@ -90,6 +90,7 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     expect(banner).toContain(
       `PUBSUB_EMULATOR_HOST=${host} GOOGLE_CLOUD_PROJECT=${TEST_PROJECT_ID} npx processor-orchestrator replay examples/events --expect examples/expected`,
     );
+    expect(banner).toMatch(/ operations {8}http:\/\/127\.0\.0\.1:\d+\/ops \(OPS_AUTH=disabled\)/);
   });
 
   it('replays the examples with the results in examples/expected, each through both paths and run once', async () => {

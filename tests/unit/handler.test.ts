@@ -37,7 +37,7 @@ function fakes(overrides: Partial<HandlerDeps> = {}) {
     publisher: {
       publish: (_result, sourceMessageId) => {
         published.push(sourceMessageId);
-        return Promise.resolve();
+        return Promise.resolve(`out-${sourceMessageId}`);
       },
     },
     deadLetter: (m, reason) => {
@@ -221,7 +221,7 @@ describe('message handler', () => {
     const orchestrator = {
       process: (_event: unknown, receipt: Receipt) => {
         receipts.push(receipt);
-        receipt.onOutcome?.(entry);
+        receipt.onOutcome?.(entry, { reused: false, queueWait: 0 });
         return Promise.resolve(RESULT);
       },
     };
@@ -234,5 +234,72 @@ describe('message handler', () => {
     const working = fakes({ ledger, orchestrator });
     expect(await working.handler.handle(message(VALID, 'm1'))).toBe('ack');
     expect(receipts[1]?.recorded?.get('p')).toEqual(entry);
+  });
+
+  it("runs a re-run request with the earlier execution's other outcomes, and publishes it with rerun_of", async () => {
+    const ledger = createMemoryLedger();
+    const earlier = (status: 'completed' | 'failed', id: string): RunOutcome =>
+      status === 'completed'
+        ? {
+            status,
+            processor_id: id,
+            execution_id: '01J0000000000000000000000A',
+            execution_time: 1,
+            attempts: 1,
+            factors: {},
+          }
+        : {
+            status,
+            processor_id: id,
+            execution_id: '01J0000000000000000000000B',
+            execution_time: 1,
+            attempts: 1,
+            error_message: 'x',
+          };
+    const first = await ledger.begin({ key: 'k1', underwritingId: 'uw_1', sourceMessageId: 'k1' });
+    if (first.state !== 'claimed') throw new Error('claim');
+    first.claim.record(earlier('completed', 'kept'));
+    first.claim.record(earlier('failed', 'flaky'));
+    await first.claim.published({ ...RESULT, overall_status: 'partial_success' }, 'out-1');
+
+    const receipts: Receipt[] = [];
+    const results: ProcessingCompleted[] = [];
+    const run = fakes({
+      ledger,
+      orchestrator: {
+        process: (_event: unknown, receipt: Receipt) => {
+          receipts.push(receipt);
+          return Promise.resolve(RESULT);
+        },
+      },
+      publisher: {
+        publish: (result) => {
+          results.push(result);
+          return Promise.resolve('out-2');
+        },
+      },
+    });
+    const request = JSON.stringify({
+      event: 'underwriting.created',
+      data: {
+        underwriting_id: 'uw_1',
+        documents: ['doc_1'],
+        purchased_processors: ['kept', 'flaky'],
+        event_id: 'k2',
+        rerun: { of: 'k1', processors: ['flaky'], requested_by: 'bob@example.com', reason: 'fixed' },
+      },
+    });
+    expect(await run.handler.handle(message(request, 'm2'))).toBe('ack');
+    expect([...(receipts[0]?.reuse?.keys() ?? [])]).toEqual(['kept']);
+    expect(results[0]?.rerun_of).toBe('k1');
+    const [latest] = (await ledger.history?.underwriting('uw_1', 10)) ?? [];
+    expect(latest).toMatchObject({
+      key: 'k2',
+      publishedMessageId: 'out-2',
+      rerun: { of: 'k1', processors: ['flaky'], requested_by: 'bob@example.com', reason: 'fixed' },
+    });
+    // Delivered again: the same execution, already published.
+    expect(await run.handler.handle(message(request, 'm2'))).toBe('ack');
+    expect(results).toHaveLength(1);
   });
 });
