@@ -67,6 +67,7 @@ dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 pre.err { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85em; color: var(--bad); background: var(--bad-bg); padding: 4px 8px; border-radius: 4px; max-width: 460px; }
 .ids { font-size: 0.78em; color: var(--muted); overflow-wrap: anywhere; }
 .notice { border-left: 4px solid var(--accent); background: var(--run-bg); padding: 10px 14px; border-radius: 4px; margin: 0 0 18px; }
+.notice p { margin: 0; }
 .notice.done { border-color: var(--ok); background: var(--ok-bg); }
 .notice.error { border-color: var(--bad); background: var(--bad-bg); }
 fieldset { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px 10px; margin: 0 0 12px; }
