@@ -39,6 +39,7 @@ thead th { font-size: 0.78em; text-transform: uppercase; letter-spacing: 0.04em;
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:hover { background: #f9fbfe; }
 .nowrap { white-space: nowrap; }
+.c-failed, .c-timeout { color: var(--bad); font-weight: 600; }
 .badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 0.8rem; font-weight: 600; white-space: nowrap; border: 1px solid transparent; }
 .b-success, .b-completed { color: var(--ok); background: var(--ok-bg); border-color: #b7e1c3; }
 .b-partial_success { color: var(--warn); background: var(--warn-bg); border-color: #f0d394; }

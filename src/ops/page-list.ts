@@ -50,7 +50,7 @@ function processorCounts(execution: ExecutionView): SafeHtml {
     .map((status) => [status, count(status)] as const)
     .filter(([, n]) => n > 0);
   if (parts.length === 0) return html`<span class="muted">none yet</span>`;
-  return html`${parts.map(([status, n], i) => html`${i > 0 ? ' · ' : ''}<span class="nowrap">${n} ${status}</span>`)}`;
+  return html`${parts.map(([status, n], i) => html`${i > 0 ? ' · ' : ''}<span class="nowrap c-${status}">${n} ${status}</span>`)}`;
 }
 
 function executionRow(execution: ExecutionView): SafeHtml {

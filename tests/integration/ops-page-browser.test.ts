@@ -79,6 +79,7 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
     await page.getByLabel('Status').selectOption('partial_success');
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.waitForURL(/status=partial_success/);
+    await page.screenshot({ path: join(SCREENSHOTS, 'list-fake-api.png'), fullPage: true });
     await page.getByRole('link', { name: 'uw_1001' }).click();
     await page.waitForURL(/\/ops\/u\/uw_1001$/);
     await expect
@@ -94,7 +95,9 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
     ]);
     // The page reloads itself until the re-run's result is in.
     await page.getByText(/Re-run .* finished/).waitFor();
-    await expect.poll(() => page.locator('h2').first().textContent()).toMatch(/Re-run\s+rerun-uw_1001-1\s+success/);
+    await expect
+      .poll(() => page.locator('h2').first().textContent())
+      .toMatch(/Re-run\s+rerun-uw_1001-1\s+success/);
     await page.screenshot({ path: join(SCREENSHOTS, 'rerun-fake-api.png'), fullPage: true });
     expect(dialogs).toEqual([]);
     expect(errors).toEqual([]);
