@@ -41,6 +41,19 @@ export const PAGE_HEADERS = {
   'cross-origin-resource-policy': 'same-origin',
 } as const;
 
+// As the JSON routes answer them.
+const STATUS_OF_CODE: Record<string, number> = {
+  NOT_FOUND: 404,
+  REQUEST_INVALID: 400,
+  RERUN_REFUSED: 409,
+  OPS_UNAVAILABLE: 503,
+  LEDGER_UNAVAILABLE: 503,
+  PUBLISH_FAILED: 503,
+};
+
+/** A page path as registered in the scope, whose prefix is `/ops`. */
+const relative = (path: string) => path.slice(OPS_PAGE.list.length) || '/';
+
 const DEFAULT_WINDOW: StatsWindow = '24h';
 const PAGE_SIZE = 50;
 
@@ -48,9 +61,7 @@ const PAGE_SIZE = 50;
 function statusOf(err: unknown): number {
   const { statusCode, code } = (err ?? {}) as { statusCode?: unknown; code?: unknown };
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 600) return statusCode;
-  if (code === 'NOT_FOUND') return 404;
-  if (code === 'LEDGER_DISABLED' || code === 'LEDGER_UNAVAILABLE') return 503;
-  return 500;
+  return typeof code === 'string' ? (STATUS_OF_CODE[code] ?? 500) : 500;
 }
 
 /** What an operator may read about a failure: its message, unless it is an internal error. */
@@ -122,7 +133,7 @@ function rerunRequest(
  * before its routes run (readers and operators; only operators see and may post the re-run form).
  * Routes: `GET /ops` (list and stats), `GET /ops/u/{id}` (detail), `POST /ops/u/{id}/rerun` (the
  * form, urlencoded; refused when cross-site, see same-origin.ts; answers 303 to the detail page),
- * and the stylesheet and script under `/ops/assets/`. The scope must have no route prefix.
+ * and the stylesheet and script under `/ops/assets/`. The scope's route prefix is `/ops`.
  */
 export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
   void scope.register((page, _options, registered) => {
@@ -136,14 +147,14 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
       (_request, body, done) => done(null, new URLSearchParams(body as string)),
     );
 
-    page.get(OPS_ASSETS.css, (_request, reply) =>
+    page.get(relative(OPS_ASSETS.css), (_request, reply) =>
       reply.type('text/css; charset=utf-8').header('cache-control', 'max-age=300').send(OPS_CSS),
     );
-    page.get(OPS_ASSETS.js, (_request, reply) =>
+    page.get(relative(OPS_ASSETS.js), (_request, reply) =>
       reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=300').send(OPS_JS),
     );
 
-    page.get(OPS_PAGE.list, async (request, reply) => {
+    page.get('/', async (request, reply) => {
       const identity = request.opsIdentity;
       const { query, window, problem } = readFilters(request.query as Record<string, unknown>);
       try {
@@ -156,7 +167,7 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
     });
 
     page.get<{ Params: { id: string }; Querystring: { rerun?: string } }>(
-      '/ops/u/:id',
+      '/u/:id',
       async (request, reply) => {
         const identity = request.opsIdentity;
         try {
@@ -170,7 +181,7 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
       },
     );
 
-    page.post<{ Params: { id: string } }>('/ops/u/:id/rerun', async (request, reply) => {
+    page.post<{ Params: { id: string } }>('/u/:id/rerun', async (request, reply) => {
       const identity = request.opsIdentity;
       const crossSite = crossSiteReason(request.headers);
       if (crossSite) {

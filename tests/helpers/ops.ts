@@ -219,15 +219,18 @@ export async function servePage(
   identity: () => OpsIdentity,
 ): Promise<{ app: FastifyInstance; base: string }> {
   const app = Fastify();
-  await app.register((scope, _options, registered) => {
-    scope.decorateRequest('opsIdentity', null as unknown as OpsIdentity);
-    scope.addHook('onRequest', (request, _reply, next) => {
-      request.opsIdentity = identity();
-      next();
-    });
-    registerOpsPage(scope, api);
-    registered();
-  });
+  await app.register(
+    (scope, _options, registered) => {
+      scope.decorateRequest('opsIdentity', null as unknown as OpsIdentity);
+      scope.addHook('onRequest', (request, _reply, next) => {
+        request.opsIdentity = identity();
+        next();
+      });
+      registerOpsPage(scope, api);
+      registered();
+    },
+    { prefix: '/ops' },
+  );
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   return { app, base: `http://127.0.0.1:${port}` };
