@@ -210,6 +210,11 @@ export function detailPage({ identity, view, requestedRerun, form }: DetailPageI
         >
       </p>
       ${newest ?? html`<p class="empty">No execution recorded.</p>`}
-      ${identity?.role === 'operator' ? rerunForm(view, form) : ''} ${older}`,
+      ${
+        identity?.role === 'operator'
+          ? rerunForm(view, form)
+          : html`<p class="small muted">Re-running needs the operator role (<code>OPS_OPERATORS</code>).</p>`
+      }
+      ${older}`,
   });
 }

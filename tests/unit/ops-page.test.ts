@@ -124,6 +124,7 @@ describe('the /ops page', () => {
     const server = await page(api, READER);
     const res = await server.inject({ url: '/ops/u/uw_1001' });
     expect(res.body).not.toContain('<form method="post"');
+    expect(res.body).toContain('Re-running needs the operator role');
     const post = await server.inject({
       method: 'POST',
       url: '/ops/u/uw_1001/rerun',
