@@ -27,7 +27,7 @@ function timeline(run: ProcessorRunView, scale: number): SafeHtml {
   const wait = run.queue_wait ?? 0;
   const at = (seconds: number) => Math.min(100, (seconds / scale) * 100);
   // A run too short to see still gets a sliver, so every row shows where it ran.
-  const width = Math.max(0.8, at(run.run_time));
+  const width = Math.max(1.2, at(run.run_time));
   const x = Math.min(at(wait), 100 - width);
   const runClass = run.reused ? 'r-reused' : `r-${run.status}`;
   const label = `queued ${duration(run.queue_wait)}, ran ${duration(run.run_time)}${run.reused ? ' (reused)' : ''}`;
@@ -67,10 +67,11 @@ function processorRow(run: ProcessorRunView, scale: number): SafeHtml {
   </tr>`;
 }
 
-function executionSection(execution: ExecutionView, index: number): SafeHtml {
+function executionSection(execution: ExecutionView, index: number, all: ExecutionView[]): SafeHtml {
   const scale = Math.max(0.001, ...execution.processors.map((p) => (p.queue_wait ?? 0) + p.run_time));
   const id = `execution-${index}`;
   const { rerun } = execution;
+  const earlier = rerun ? all.findIndex((e) => e.key === rerun.of) : -1;
   return html`<section class="card" aria-labelledby="${id}">
     <h2 id="${id}">
       ${rerun ? 'Re-run' : 'Execution'}
@@ -93,7 +94,9 @@ function executionSection(execution: ExecutionView, index: number): SafeHtml {
       ${
         rerun
           ? html`<dt>Re-run of</dt>
-              <dd class="mono">${rerun.of}</dd>
+              <dd class="mono">
+                ${earlier >= 0 ? html`<a href="#execution-${earlier}">${rerun.of}</a>` : rerun.of}
+              </dd>
               <dt>Asked by</dt>
               <dd>${rerun.requested_by}</dd>
               <dt>Reason</dt>
@@ -191,7 +194,7 @@ function waiting(view: UnderwritingView, requestedRerun: string | undefined): bo
 /** The whole detail page. */
 export function detailPage({ identity, view, requestedRerun, form }: DetailPageInput): string {
   const latest = view.executions[0];
-  const [newest, ...older] = view.executions.map((e, i) => executionSection(e, i));
+  const [newest, ...older] = view.executions.map((e, i, all) => executionSection(e, i, all));
   return layout({
     title: view.underwriting_id,
     identity,

@@ -60,6 +60,7 @@ export function time(iso: string | null): SafeHtml {
 /** Seconds as a short duration: `340 ms`, `4.25 s`, `3 min 05 s`. */
 export function duration(seconds: number | null): string {
   if (seconds === null) return '—';
+  if (seconds > 0 && seconds < 0.0005) return '< 1 ms';
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(2)} s`;
   const minutes = Math.floor(seconds / 60);

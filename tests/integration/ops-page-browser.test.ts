@@ -1,13 +1,26 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import type { PubSub } from '@google-cloud/pubsub';
 
 import type { FastifyInstance } from 'fastify';
 import type { Dialog, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { launchChromium, type TestBrowser } from '../helpers/browser.js';
-import { repoRoot } from '../helpers/fixtures.js';
+import { uniqueCollection } from '../helpers/firestore.js';
+import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
 import { OPERATOR, fakeOpsApi, servePage } from '../helpers/ops.js';
+import {
+  TEST_PROJECT_ID,
+  collectMessages,
+  createTopicWithSubscription,
+  emulatorPubSub,
+  uniqueName,
+  type Collector,
+} from '../helpers/pubsub.js';
+import { killServe, startServe, type ServeProcess } from '../helpers/serve.js';
 
 const SCREENSHOTS = join(repoRoot, 'test-output', 'ops');
 
@@ -103,4 +116,102 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+});
+
+describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore emulators)', () => {
+  const pubsubHost = inject('pubsubEmulatorHost');
+  const firestoreHost = inject('firestoreEmulatorHost');
+  let pubsub: PubSub | undefined;
+  let completed: Collector | undefined;
+  let serve: ServeProcess | undefined;
+
+  afterAll(async () => {
+    await killServe(serve);
+    await completed?.close();
+    await pubsub?.close();
+  });
+
+  it('finds a partially failed underwriting, re-runs its failed processor through the form and shows the new result', async () => {
+    pubsub = emulatorPubSub(pubsubHost);
+    const inTopic = uniqueName('uw-created');
+    const outTopic = uniqueName('completed');
+    await createTopicWithSubscription(pubsub, inTopic, `${inTopic}-pull`);
+    const { subscription } = await createTopicWithSubscription(pubsub, outTopic, `${outTopic}-sub`);
+    completed = collectMessages(subscription);
+    // fx_flaky fails its first three runs (all its attempts in the first execution), then completes.
+    const documents = await mkdtemp(join(tmpdir(), 'ops-page-docs-'));
+    await writeFile(
+      join(documents, 'doc_flaky.json'),
+      JSON.stringify({
+        document_id: 'doc_flaky',
+        document_type: 'bank_statement',
+        metadata: { fail_times: 3, runs_file: join(documents, 'runs.log') },
+      }),
+    );
+    serve = startServe({
+      GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
+      PUBSUB_EMULATOR_HOST: pubsubHost,
+      UNDERWRITING_TOPIC: inTopic,
+      UNDERWRITING_SUBSCRIPTION: `${inTopic}-pull`,
+      COMPLETED_TOPIC: outTopic,
+      PROCESSORS_DIR: fixtureProcessorsDir,
+      DOCUMENTS_DIR: documents,
+      PROCESSOR_THREADS: '2',
+      LEDGER: 'firestore',
+      FIRESTORE_EMULATOR_HOST: firestoreHost,
+      LEDGER_COLLECTION: uniqueCollection(),
+      OPS_AUTH: 'disabled',
+    });
+    const base = `http://127.0.0.1:${await serve.port()}`;
+
+    const partial = uniqueName('uw-partial');
+    const fine = uniqueName('uw-fine');
+    const topic = pubsub.topic(inTopic);
+    for (const [id, processors] of [
+      [fine, ['fx_ok']],
+      [partial, ['fx_flaky', 'fx_ok']],
+    ] as const) {
+      await topic.publishMessage({
+        json: {
+          event: 'underwriting.created',
+          data: { underwriting_id: id, documents: ['doc_flaky'], purchased_processors: processors },
+        },
+      });
+    }
+    await completed.waitFor(2, 60_000);
+
+    const { page, dialogs, errors } = await openTab();
+    const listing = await page.goto(`${base}/ops`);
+    expect(listing?.headers()['content-security-policy']).toContain("default-src 'none'");
+    await page.getByLabel('Status').selectOption('partial_success');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/status=partial_success/);
+    expect(await page.getByRole('link', { name: fine }).count()).toBe(0);
+    await page.screenshot({ path: join(SCREENSHOTS, 'service-list.png'), fullPage: true });
+    await page.getByRole('link', { name: partial }).click();
+    await page.waitForURL(new RegExp(`/ops/u/${partial}$`));
+    await expect.poll(() => page.locator('pre.err').first().textContent()).toMatch(/upstream answered 503/);
+
+    expect(await page.getByRole('checkbox', { name: /did not complete/ }).isChecked()).toBe(true);
+    await page.getByLabel('Reason (recorded with your name)').fill('The bank API is back');
+    await page.getByRole('button', { name: 'Re-run' }).click();
+    await page.waitForURL(/\?rerun=/);
+    // The page reloads itself until an instance has taken the re-run and its result is recorded.
+    await page.getByText(/Re-run .* finished/).waitFor({ timeout: 60_000 });
+    const newest = page.locator('section').filter({ has: page.locator('h2', { hasText: 'latest' }) });
+    await expect.poll(() => newest.locator('h2').textContent()).toMatch(/Re-run[\s\S]*success/);
+    const rows = newest.locator('tbody tr');
+    await expect.poll(() => rows.filter({ hasText: 'fx_flaky' }).textContent()).toMatch(/completed/);
+    await expect.poll(() => rows.filter({ hasText: 'fx_ok' }).textContent()).toMatch(/reused/);
+    await page.screenshot({ path: join(SCREENSHOTS, 'service-rerun.png'), fullPage: true });
+
+    const [, , rerun] = await completed.waitFor(3, 30_000);
+    const published = JSON.parse(rerun!.data) as Record<string, unknown>;
+    expect(published['underwriting_id']).toBe(partial);
+    expect(published['overall_status']).toBe('success');
+    expect(published['rerun_of']).toEqual(expect.any(String));
+    expect(dialogs).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 180_000);
 });
