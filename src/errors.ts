@@ -57,6 +57,27 @@ export const ERROR_CODES = {
     summary: 'replay: an event did not complete in time, or a result differs from the expected one',
   },
   PORT_IN_USE: { retryable: false, summary: 'another process listens on PORT already' },
+  NOT_FOUND: {
+    retryable: false,
+    summary: 'ops: the ledger has no execution of that underwriting (HTTP 404)',
+  },
+  REQUEST_INVALID: {
+    retryable: false,
+    summary:
+      'ops: a query or body is not what the route takes, or names a processor the execution did not have (HTTP 400)',
+  },
+  RERUN_REFUSED: {
+    retryable: false,
+    summary: 'ops: nothing to re-run (no finished execution yet, or "failed" and nothing failed) (HTTP 409)',
+  },
+  OPS_UNAVAILABLE: {
+    retryable: false,
+    summary: 'ops: the operations views need an execution ledger (LEDGER=none has none) (HTTP 503)',
+  },
+  OPS_REQUEST_FAILED: {
+    retryable: false,
+    summary: 'status/rerun: the operations API refused the request or could not be reached',
+  },
   UNEXPECTED: {
     retryable: false,
     summary: 'an error nothing expected (a bug): the fatal line carries its stack',

@@ -7,6 +7,7 @@ import type {
   TimeoutProcessor,
 } from './events/processing-completed.js';
 import type { UnderwritingCreated } from './events/underwriting-created.js';
+import type { OutcomeFacts } from './ledger/history.js';
 import type { Logger } from './logging.js';
 import type { InstalledProcessor } from './processors/discovery.js';
 import { newExecutionId } from './processors/execution-id.js';
@@ -43,8 +44,16 @@ export interface Receipt {
    * not run again; the others run again, their `attempts` counted on from the recorded ones.
    */
   recorded?: ReadonlyMap<string, RunOutcome>;
-  /** Called with each run's outcome as it settles (the ledger records it); must not throw. */
-  onOutcome?: (outcome: RunOutcome) => void;
+  /**
+   * An operator's re-run: outcomes of another execution taken as they are, whatever their
+   * status (processors absent from it run). `recorded` COMPLETED ones still come first.
+   */
+  reuse?: ReadonlyMap<string, RunOutcome>;
+  /**
+   * Called with each outcome as it settles, and with each reused one (`facts.reused`), so the
+   * ledger records what this execution is made of; must not throw.
+   */
+  onOutcome?: (outcome: RunOutcome, facts: OutcomeFacts) => void;
 }
 
 export type Orchestrator = ReturnType<typeof createOrchestrator>;
@@ -81,10 +90,16 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       Promise.all(
         purchasedProcessors(data, purchases, processors.keys()).map(async (id): Promise<RunOutcome> => {
           const recorded = receipt.recorded?.get(id);
-          if (recorded?.status === 'completed') return recorded;
+          const reused = recorded?.status === 'completed' ? recorded : receipt.reuse?.get(id);
+          if (reused) {
+            receipt.onOutcome?.(reused, { reused: true, queueWait: null });
+            return reused;
+          }
           const ran = await runOne(id, data.underwriting_id, input);
           const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
-          receipt.onOutcome?.(outcome);
+          // Wall time since receipt less run time: documents, admission, retry backoff.
+          const queueWait = Math.max(0, seconds(performance.now() - receivedAt) - outcome.execution_time);
+          receipt.onOutcome?.(outcome, { reused: false, queueWait: Math.round(queueWait * 1000) / 1000 });
           return outcome;
         }),
       ),

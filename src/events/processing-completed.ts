@@ -71,6 +71,11 @@ export const ProcessingCompletedSchema = z.strictObject({
   completed_processors: z.array(CompletedProcessorSchema),
   failed_processors: z.array(FailedProcessorSchema),
   timeout_processors: z.array(TimeoutProcessorSchema),
+  /**
+   * Only on the result of an operator's re-run: the key of the execution it re-ran (its
+   * `event_id`, else its Pub/Sub message id). Entries it did not run are that execution's, as they were.
+   */
+  rerun_of: z.string().min(1).optional(),
 });
 export type ProcessingCompleted = z.infer<typeof ProcessingCompletedSchema>;
 export type CompletedProcessor = z.infer<typeof CompletedProcessorSchema>;

@@ -6,6 +6,21 @@ export const ProcessorIdSchema = z
   .regex(/^[a-z0-9_]+$/, 'a processor id is lower-case letters, digits and underscores');
 
 /**
+ * Present when an operator asked for a re-run (`POST /ops/underwritings/{id}/rerun`): the event
+ * runs `processors` again and takes every other processor's outcome from execution `of` as it
+ * was recorded; its `processing.completed` carries `rerun_of`. Such an event always has an
+ * `event_id` (minted by the request), so a redelivery of it is the same execution.
+ */
+export const RerunOfSchema = z.object({
+  /** The earlier execution's key. */
+  of: z.string().min(1).max(1_500),
+  processors: z.array(ProcessorIdSchema).min(1),
+  requested_by: z.string().min(1).max(320),
+  reason: z.string().min(1).max(500),
+});
+export type RerunOf = z.infer<typeof RerunOfSchema>;
+
+/**
  * `underwriting.created`, the inbound event (message data, UTF-8 JSON). Tolerant: unknown fields
  * are accepted and dropped, so a `__proto__` key is never copied onto anything.
  */
@@ -21,6 +36,7 @@ export const UnderwritingCreatedSchema = z.object({
      * Pub/Sub message id), so that the same event published twice is still one execution.
      */
     event_id: z.string().min(1).max(1_500).optional(),
+    rerun: RerunOfSchema.optional(),
   }),
 });
 export type UnderwritingCreated = z.infer<typeof UnderwritingCreatedSchema>;

@@ -1,12 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { FieldValue, Firestore, Timestamp, type DocumentReference } from '@google-cloud/firestore';
+import {
+  FieldPath,
+  FieldValue,
+  Firestore,
+  Timestamp,
+  type DocumentReference,
+  type Query,
+} from '@google-cloud/firestore';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { ProcessingCompleted } from '../events/processing-completed.js';
 import type { Logger } from '../logging.js';
 import { toEntry, type RunOutcome } from '../processors/run.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  type ExecutionFilter,
+  type ExecutionRecord,
+  type LedgerHistory,
+  type OutcomeFacts,
+} from './history.js';
 import {
   CHECKPOINT_MS,
   LEASE_MS,
@@ -23,6 +38,7 @@ import {
   partId,
   split,
   summaryFields,
+  toRecord,
   type StoredExecution,
   type StoredOutcome,
   type StoredPart,
@@ -170,10 +186,13 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
       updated_at: Timestamp.fromMillis(now),
       expireAt: expiry(now),
       processors: {},
+      ...(execution.documents && { documents: [...execution.documents] }),
+      ...(execution.organizationId !== undefined && { organization_id: execution.organizationId }),
+      ...(execution.rerun && { rerun: execution.rerun }),
     };
     try {
       const created = await bounded('claim', () => ref.create(fresh), { writes: 1 });
-      return { state: 'claimed', claim: holdClaim(ref, key, created.writeTime, new Map(), 0) };
+      return { state: 'claimed', claim: holdClaim(ref, key, created.writeTime, new Map(), 0, {}) };
     } catch (err) {
       if (codeOf(err) !== ALREADY_EXISTS) throw err;
     }
@@ -207,7 +226,10 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
           ),
         { writes: 1 },
       );
-      return { state: 'claimed', claim: holdClaim(ref, key, taken.writeTime, prior, inlineBytes) };
+      return {
+        state: 'claimed',
+        claim: holdClaim(ref, key, taken.writeTime, prior, inlineBytes, stored.processors),
+      };
     } catch (err) {
       if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND) {
         throw elsewhere(key, 'was claimed by another delivery first');
@@ -260,13 +282,16 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
     writeTime: Timestamp,
     prior: ReadonlyMap<string, RecordedOutcome>,
     inlineBytesAtStart: number,
+    storedAtStart: Record<string, StoredOutcome>,
   ): Claim {
+    // What the document holds per processor, to count execution ids across deliveries.
+    const storedNow = { ...storedAtStart };
     let lastWrite = writeTime;
     let leaseUntil = Date.now() + leaseMs;
     let inlineBytes = inlineBytesAtStart;
     let lost = false;
     let finished = false;
-    const pending = new Map<string, RecordedOutcome>();
+    const pending = new Map<string, { outcome: RecordedOutcome; facts: OutcomeFacts }>();
     // One write at a time: each is preconditioned on the one before.
     let writing: Promise<void> = Promise.resolve();
     const ticker = setInterval(() => {
@@ -300,14 +325,21 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
       };
       const spills: { ref: DocumentReference; part: StoredPart }[] = [];
       let grown = 0;
-      for (const outcome of batch) {
+      const wrote: [string, StoredOutcome][] = [];
+      for (const { outcome, facts } of batch) {
+        const earlier = storedNow[outcome.processor_id];
+        // Reused from this very record (a redelivery): only the flag changes.
+        if (facts.reused && earlier?.execution_id === outcome.execution_id) {
+          update[`processors.${outcome.processor_id}.reused`] = true;
+          continue;
+        }
         const entry = toEntry(outcome);
         const json = JSON.stringify(entry);
         const size = Buffer.byteLength(json);
         let stored: StoredOutcome;
         if (inlineBytes + grown + size <= INLINE_BUDGET_BYTES) {
           grown += size;
-          stored = { ...outcomeFields(outcome), entry: json, parts: 0 };
+          stored = { ...outcomeFields(outcome, facts, earlier), entry: json, parts: 0 };
         } else {
           const slices = split(Buffer.from(json));
           for (const [i, data] of slices.entries()) {
@@ -316,9 +348,10 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
               part: { data, expireAt: expiry(now) },
             });
           }
-          stored = { ...outcomeFields(outcome), entry: null, parts: slices.length };
+          stored = { ...outcomeFields(outcome, facts, earlier), entry: null, parts: slices.length };
         }
         update[`processors.${entry.processor_id}`] = stored;
+        wrote.push([entry.processor_id, stored]);
       }
       try {
         // Parts first: the execution document names them only once they exist.
@@ -333,10 +366,11 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
         lastWrite = result.writeTime;
         leaseUntil = now + leaseMs;
         inlineBytes += grown;
+        for (const [id, stored] of wrote) storedNow[id] = stored;
       } catch (err) {
         // Written at the next try, unless a newer outcome of the same processor came meanwhile.
-        for (const outcome of batch) {
-          if (!pending.has(outcome.processor_id)) pending.set(outcome.processor_id, outcome);
+        for (const item of batch) {
+          if (!pending.has(item.outcome.processor_id)) pending.set(item.outcome.processor_id, item);
         }
         if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND) {
           lost = true;
@@ -353,20 +387,20 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
 
     return {
       prior,
-      record(outcome: RunOutcome) {
+      record(outcome: RunOutcome, facts: OutcomeFacts = { reused: false, queueWait: null }) {
         if (finished) return;
-        const id = outcome.processor_id;
-        pending.set(id, outcome);
+        pending.set(outcome.processor_id, { outcome, facts });
       },
       async settle(_result: ProcessingCompleted) {
         await writing;
         if (pending.size > 0 || lost) await enqueue({});
       },
-      async published(result: ProcessingCompleted) {
+      async published(result: ProcessingCompleted, messageId?: string) {
         finish();
         const now = Date.now();
         await enqueue({
           state: 'published',
+          published_message_id: messageId ?? null,
           published_at: Timestamp.fromMillis(now),
           completed_at: Timestamp.fromDate(new Date(result.completed_at)),
           lease_until: Timestamp.fromMillis(now),
@@ -384,8 +418,60 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
     };
   }
 
+  const history: LedgerHistory = {
+    async underwriting(underwritingId: string, limit: number): Promise<ExecutionRecord[]> {
+      const snapshot = await bounded(
+        'read executions',
+        () =>
+          collection
+            .where('underwriting_id', '==', underwritingId)
+            .orderBy('created_at', 'desc')
+            .limit(limit)
+            .get(),
+        { reads: 1 },
+      );
+      ops.reads += Math.max(0, snapshot.size - 1);
+      return snapshot.docs.map((d) => toRecord(d.data() as StoredExecution));
+    },
+    async execution(key: string): Promise<ExecutionRecord | undefined> {
+      const ref = collection.doc(documentId(key));
+      const snapshot = await bounded('read', () => ref.get(), { reads: 1 });
+      const stored = snapshot.data() as StoredExecution | undefined;
+      if (!stored) return undefined;
+      const { prior } = await readOutcomes(ref, stored.processors);
+      return toRecord(stored, prior);
+    },
+    async executions(filter: ExecutionFilter) {
+      const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+      // Each shape has its composite index (deploy/setup.sh, docs/ledger.md).
+      let query: Query = collection;
+      if (filter.status === 'timeout') query = query.where('has_timeout', '==', true);
+      else if (filter.status !== undefined) query = query.where('overall_status', '==', filter.status);
+      else if (filter.processor === undefined) query = query.where('state', '==', 'published');
+      if (filter.processor !== undefined)
+        query = query.where('processor_ids', 'array-contains', filter.processor);
+      if (filter.since !== undefined)
+        query = query.where('completed_at', '>=', Timestamp.fromDate(new Date(filter.since)));
+      query = query.orderBy('completed_at', 'desc').orderBy(FieldPath.documentId(), 'desc');
+      if (cursor) query = query.startAfter(Timestamp.fromMillis(cursor.at), cursor.id);
+      const snapshot = await bounded('read executions', () => query.limit(filter.limit + 1).get(), {
+        reads: 1,
+      });
+      ops.reads += Math.max(0, snapshot.size - 1);
+      const docs = snapshot.docs.slice(0, filter.limit);
+      const last = docs.at(-1);
+      const lastStored = last?.data() as StoredExecution | undefined;
+      const next =
+        snapshot.size > filter.limit && last && lastStored?.completed_at
+          ? encodeCursor({ at: lastStored.completed_at.toMillis(), id: last.id })
+          : null;
+      return { records: docs.map((d) => toRecord(d.data() as StoredExecution)), next };
+    },
+  };
+
   return {
     kind: 'firestore',
+    history,
     begin,
     warm: probe,
     notReady: () => problem,
@@ -404,11 +490,19 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
   };
 }
 
-function outcomeFields(outcome: RecordedOutcome): Omit<StoredOutcome, 'entry' | 'parts'> {
+function outcomeFields(
+  outcome: RecordedOutcome,
+  facts: OutcomeFacts,
+  earlier: StoredOutcome | undefined,
+): Omit<StoredOutcome, 'entry' | 'parts'> {
+  const ids = earlier && !facts.reused ? (earlier.execution_ids ?? [earlier.execution_id]) : [];
   return {
     status: outcome.status,
     attempts: outcome.attempts,
     execution_id: outcome.execution_id,
     execution_time: outcome.execution_time,
+    execution_ids: ids.includes(outcome.execution_id) ? ids : [...ids, outcome.execution_id],
+    queue_wait: facts.queueWait,
+    reused: facts.reused,
   };
 }

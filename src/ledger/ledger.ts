@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { RunOutcome } from '../processors/run.js';
 
 import type { ProcessingCompleted } from '../events/processing-completed.js';
-import type { UnderwritingCreated } from '../events/underwriting-created.js';
+import type { RerunOf, UnderwritingCreated } from '../events/underwriting-created.js';
+import type { LedgerHistory, OutcomeFacts } from './history.js';
 
 /**
  * The execution ledger's protocol (docs/ledger.md tells the whole story):
@@ -29,6 +30,8 @@ export interface Ledger {
   notReady(): string | undefined;
   /** Operations sent to the store so far (the bench counts Firestore reads and writes). */
   operations(): { reads: number; writes: number };
+  /** What it remembers, for the operations views and re-runs; `undefined` for `none`. */
+  readonly history: LedgerHistory | undefined;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,11 @@ export interface Execution {
   key: string;
   underwritingId: string;
   sourceMessageId: string;
+  /** The event's document ids and organization: what a re-run of it sends again. */
+  documents?: readonly string[];
+  organizationId?: string | undefined;
+  /** Set when the event is an operator's re-run: of what, which processors, who asked and why. */
+  rerun?: RerunOf | undefined;
 }
 
 export type Begin = { state: 'published'; publishedAt: string } | { state: 'claimed'; claim: Claim };
@@ -52,16 +60,22 @@ export type RecordedOutcome = RunOutcome;
 export interface Claim {
   /** Outcomes recorded by earlier deliveries, by processor id. */
   readonly prior: ReadonlyMap<string, RecordedOutcome>;
-  /** Records a processor's outcome as its run settles; never throws, written with the next checkpoint. */
-  record(outcome: RunOutcome): void;
+  /**
+   * Records a processor's outcome as its run settles (or as it is reused: `facts.reused`); never
+   * throws, written with the next checkpoint.
+   */
+  record(outcome: RunOutcome, facts?: OutcomeFacts): void;
   /**
    * Writes whatever is not yet written, so that a failed publish never runs a processor again.
    * Rejects with LEDGER_UNAVAILABLE, or IN_PROGRESS_ELSEWHERE when the lease was lost meanwhile
    * (then nothing may be published).
    */
   settle(result: ProcessingCompleted): Promise<void>;
-  /** Marks the key published: its redeliveries are acked without publishing again. */
-  published(result: ProcessingCompleted): Promise<void>;
+  /**
+   * Marks the key published (with the published message's id): its redeliveries are acked
+   * without publishing again.
+   */
+  published(result: ProcessingCompleted, messageId?: string): Promise<void>;
   /** Gives the claim up at once (the event will be retried); never rejects. */
   release(): Promise<void>;
 }

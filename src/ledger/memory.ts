@@ -1,6 +1,16 @@
 import { OrchestratorError } from '../errors.js';
 import type { ProcessingCompleted } from '../events/processing-completed.js';
 import type { RunOutcome } from '../processors/run.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  entryFacts,
+  matches,
+  type ExecutionFilter,
+  type ExecutionRecord,
+  type LedgerHistory,
+  type OutcomeFacts,
+} from './history.js';
 import { type Begin, type Claim, type Execution, type Ledger, type RecordedOutcome } from './ledger.js';
 
 /** Bounds of the memory ledger: it forgets the oldest executions past either. */
@@ -25,16 +35,28 @@ interface Entry {
   state: 'running' | 'published';
   /** The delivery holding the key while `running`; `undefined` once released. */
   holder: object | undefined;
-  outcomes: Map<string, RecordedOutcome>;
+  outcomes: Map<string, Kept>;
   bytes: number;
   publishedAt?: string;
+  /** What the history tells of it. */
+  about: Omit<ExecutionRecord, 'runs' | 'finishedAt' | 'overallStatus' | 'publishedMessageId'>;
+  completedAtMs?: number;
+  overallStatus?: ExecutionRecord['overallStatus'];
+  publishedMessageId?: string | null;
+}
+
+interface Kept {
+  outcome: RecordedOutcome;
+  facts: OutcomeFacts;
+  executionIds: string[];
 }
 
 /**
  * `LEDGER=memory`: the ledger's semantics within one instance, for its lifetime: the same message
  * through two subscriptions, or redelivered after a failed publish, runs each processor once.
- * Bounded: it keeps the most recent executions (`MEMORY_LIMITS`). Needs no set-up; shares nothing
- * with other instances (use `firestore` for that).
+ * Bounded: it keeps the most recent executions (`MEMORY_LIMITS`), published ones with their
+ * outcomes, for the operations views. Needs no set-up; shares nothing with other instances (use
+ * `firestore` for that).
  */
 export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): MemoryLedger {
   // A Map iterates in insertion order: re-inserting on use keeps the oldest first.
@@ -67,20 +89,47 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
       );
     }
     const holder = {};
-    const entry: Entry = found ?? { state: 'running', holder, outcomes: new Map(), bytes: 0 };
+    const entry: Entry = found ?? {
+      state: 'running',
+      holder,
+      outcomes: new Map(),
+      bytes: 0,
+      about: {
+        key,
+        underwritingId: execution.underwritingId,
+        sourceMessageId: execution.sourceMessageId,
+        receivedAt: new Date().toISOString(),
+        deliveries: 0,
+        rerun: execution.rerun ?? null,
+        documents: [...(execution.documents ?? [])],
+        organizationId: execution.organizationId,
+      },
+    };
     entry.holder = holder;
+    entry.about.deliveries += 1;
     touch(key, entry);
-    const prior: ReadonlyMap<string, RecordedOutcome> = new Map(entry.outcomes);
+    const prior: ReadonlyMap<string, RecordedOutcome> = new Map(
+      [...entry.outcomes].map(([id, kept]) => [id, kept.outcome]),
+    );
     const holds = () => entry.holder === holder;
 
     const claim: Claim = {
       prior,
-      record(outcome: RunOutcome) {
+      record(outcome: RunOutcome, facts: OutcomeFacts = { reused: false, queueWait: null }) {
         if (!holds()) return;
         const id = outcome.processor_id;
         const previous = entry.outcomes.get(id);
-        const growth = sizeOf(outcome) - (previous ? sizeOf(previous) : 0);
-        entry.outcomes.set(id, outcome);
+        if (facts.reused && previous?.outcome.execution_id === outcome.execution_id) {
+          previous.facts = { ...previous.facts, reused: true };
+          return;
+        }
+        const ids = previous && !facts.reused ? previous.executionIds : [];
+        const growth = sizeOf(outcome) - (previous ? sizeOf(previous.outcome) : 0);
+        entry.outcomes.set(id, {
+          outcome,
+          facts,
+          executionIds: ids.includes(outcome.execution_id) ? ids : [...ids, outcome.execution_id],
+        });
         entry.bytes += growth;
         bytes += growth;
         evict();
@@ -90,15 +139,14 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
           ? Promise.resolve()
           : Promise.reject(new OrchestratorError('IN_PROGRESS_ELSEWHERE', `execution ${key} was forgotten`));
       },
-      published(result: ProcessingCompleted) {
+      published(result: ProcessingCompleted, messageId?: string) {
         if (!holds()) return Promise.resolve();
         entry.state = 'published';
         entry.holder = undefined;
-        entry.publishedAt = result.completed_at;
-        // A published execution needs only its state: its outcomes will never be read again.
-        bytes -= entry.bytes;
-        entry.bytes = 0;
-        entry.outcomes.clear();
+        entry.publishedAt = new Date().toISOString();
+        entry.completedAtMs = Date.parse(result.completed_at);
+        entry.overallStatus = result.overall_status ?? null;
+        entry.publishedMessageId = messageId ?? null;
         return Promise.resolve();
       },
       release() {
@@ -109,8 +157,67 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
     return Promise.resolve({ state: 'claimed', claim });
   }
 
+  function toRecord(entry: Entry): ExecutionRecord {
+    return {
+      ...entry.about,
+      finishedAt: entry.state === 'published' ? (entry.publishedAt ?? null) : null,
+      overallStatus: entry.state === 'published' ? (entry.overallStatus ?? null) : null,
+      publishedMessageId: entry.publishedMessageId ?? null,
+      runs: [...entry.outcomes.values()].map(({ outcome, facts, executionIds }) => ({
+        processorId: outcome.processor_id,
+        status: outcome.status,
+        attempts: outcome.attempts,
+        executionIds,
+        executionTime: outcome.execution_time,
+        queueWait: facts.queueWait,
+        reused: facts.reused,
+        ...entryFacts(outcome),
+        outcome,
+      })),
+    };
+  }
+
+  const newestFirst = () => [...entries.values()].reverse();
+
+  const history: LedgerHistory = {
+    underwriting(underwritingId: string, limit: number) {
+      const found = [...entries.values()]
+        .filter((e) => e.about.underwritingId === underwritingId)
+        .sort((a, b) => b.about.receivedAt.localeCompare(a.about.receivedAt))
+        .slice(0, limit);
+      return Promise.resolve(found.map(toRecord));
+    },
+    execution(key: string) {
+      const entry = entries.get(key);
+      return Promise.resolve(entry && toRecord(entry));
+    },
+    executions(filter: ExecutionFilter) {
+      const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+      const page: { entry: Entry; record: ExecutionRecord; at: number }[] = [];
+      const sorted = newestFirst()
+        .filter((e) => e.state === 'published' && e.completedAtMs !== undefined)
+        .sort(
+          (a, b) => (b.completedAtMs ?? 0) - (a.completedAtMs ?? 0) || b.about.key.localeCompare(a.about.key),
+        );
+      for (const entry of sorted) {
+        const at = entry.completedAtMs ?? 0;
+        if (cursor && (at > cursor.at || (at === cursor.at && entry.about.key >= cursor.id))) continue;
+        const record = toRecord(entry);
+        if (!matches(record, filter, at)) continue;
+        page.push({ entry, record, at });
+        if (page.length > filter.limit) break;
+      }
+      const kept = page.slice(0, filter.limit);
+      const last = kept.at(-1);
+      const next =
+        page.length > filter.limit && last ? encodeCursor({ at: last.at, id: last.record.key }) : null;
+      return Promise.resolve({ records: kept.map((p) => p.record), next });
+    },
+  };
+
   return {
     kind: 'memory',
+    history,
     begin,
     warm: () => Promise.resolve(),
     notReady: () => undefined,

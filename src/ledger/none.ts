@@ -15,6 +15,7 @@ const NOTHING_RECORDED: Claim = {
 export function createNoLedger(): Ledger {
   return {
     kind: 'none',
+    history: undefined,
     begin: () => Promise.resolve({ state: 'claimed', claim: NOTHING_RECORDED }),
     warm: () => Promise.resolve(),
     notReady: () => undefined,

@@ -6,7 +6,9 @@ import {
   TimeoutProcessorSchema,
   type ProcessingCompleted,
 } from '../events/processing-completed.js';
+import type { RerunOf } from '../events/underwriting-created.js';
 import type { RunOutcome } from '../processors/run.js';
+import { entryFacts, type ExecutionRecord, type RecordedRun } from './history.js';
 import type { RecordedOutcome } from './ledger.js';
 
 /**
@@ -39,6 +41,13 @@ export interface StoredExecution {
   completed_count?: number;
   failed_count?: number;
   timeout_count?: number;
+  /** The event's documents and organization (what a re-run sends again). */
+  documents?: string[];
+  organization_id?: string;
+  /** Set on an operator's re-run: the earlier execution's key, the processors, who and why. */
+  rerun?: RerunOf;
+  /** Set with `state: published`: the id Pub/Sub gave the published message. */
+  published_message_id?: string | null;
 }
 
 export interface StoredOutcome {
@@ -55,6 +64,12 @@ export interface StoredOutcome {
   entry: string | null;
   /** How many `parts` documents hold the entry (0 when inline). */
   parts: number;
+  /** Every execution id it ran under in this execution, oldest first (absent: `[execution_id]`). */
+  execution_ids?: string[];
+  /** Seconds from the event's receipt to the run's start, when measured. */
+  queue_wait?: number | null;
+  /** Taken from an earlier delivery or execution as it was. */
+  reused?: boolean;
 }
 
 /** One slice of an entry too large for the execution document. */
@@ -115,4 +130,51 @@ export function summaryFields(result: ProcessingCompleted) {
     failed_count: result.summary.failed_count,
     timeout_count: result.summary.timeout_count,
   };
+}
+
+/** A stored execution as the history tells it; `outcomes` are the entries read back whole. */
+export function toRecord(
+  stored: StoredExecution,
+  outcomes: ReadonlyMap<string, RecordedOutcome> = decodeInline(stored.processors),
+): ExecutionRecord {
+  const runs: RecordedRun[] = Object.entries(stored.processors).map(([id, o]) => {
+    const outcome = outcomes.get(id);
+    return {
+      processorId: id,
+      status: o.status,
+      attempts: o.attempts,
+      executionIds: o.execution_ids ?? [o.execution_id],
+      executionTime: o.execution_time,
+      queueWait: o.queue_wait ?? null,
+      reused: o.reused ?? false,
+      ...(outcome ? entryFacts(outcome) : { errorMessage: null, timeoutPhase: null }),
+      outcome,
+    };
+  });
+  return {
+    key: stored.key,
+    underwritingId: stored.underwriting_id,
+    sourceMessageId: stored.source_message_id,
+    receivedAt: stored.created_at.toDate().toISOString(),
+    finishedAt:
+      stored.state === 'published' ? (stored.published_at ?? stored.updated_at).toDate().toISOString() : null,
+    deliveries: stored.deliveries,
+    overallStatus: stored.state === 'published' ? (stored.overall_status ?? null) : null,
+    publishedMessageId: stored.published_message_id ?? null,
+    rerun: stored.rerun ?? null,
+    documents: stored.documents ?? [],
+    organizationId: stored.organization_id,
+    runs,
+  };
+}
+
+/** The outcomes stored inline (every one but large results). */
+export function decodeInline(stored: Record<string, StoredOutcome>): Map<string, RecordedOutcome> {
+  const outcomes = new Map<string, RecordedOutcome>();
+  for (const [id, outcome] of Object.entries(stored)) {
+    if (outcome.entry === null) continue;
+    const decoded = decodeOutcome(outcome, outcome.entry);
+    if (decoded) outcomes.set(id, decoded);
+  }
+  return outcomes;
 }

@@ -3,10 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import { decodeEvent } from '../events/decode.js';
+import type { RerunOf } from '../events/underwriting-created.js';
 import { executionKey, type Ledger } from '../ledger/ledger.js';
 import { createNoLedger } from '../ledger/none.js';
 import type { Logger } from '../logging.js';
 import type { Orchestrator } from '../orchestrator.js';
+import type { RunOutcome } from '../processors/run.js';
 import type { DeadLetter } from './dead-letter.js';
 import type { InboundMessage, Verdict } from './message.js';
 import type { CompletedPublisher } from './publisher.js';
@@ -16,7 +18,7 @@ export interface HandlerDeps {
   publisher: Pick<CompletedPublisher, 'publish'>;
   deadLetter: DeadLetter;
   /** The execution ledger (default: none). */
-  ledger?: Pick<Ledger, 'begin'>;
+  ledger?: Pick<Ledger, 'begin'> & Partial<Pick<Ledger, 'history'>>;
   log: Logger;
 }
 
@@ -60,10 +62,14 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
       }
       const { event } = decoded;
       const key = executionKey(event, message.id);
+      const { rerun } = event.data;
       const begun = await ledger.begin({
         key,
         underwritingId: event.data.underwriting_id,
         sourceMessageId: message.id,
+        documents: event.data.documents,
+        organizationId: event.data.organization_id,
+        rerun,
       });
       if (begun.state === 'published') {
         log.info(
@@ -79,20 +85,23 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
       }
       const { claim } = begun;
       try {
-        const result = await orchestrator.process(event, {
+        const reuse = rerun && (await reusedOutcomes(rerun, key));
+        const processed = await orchestrator.process(event, {
           sourceMessageId: message.id,
           receivedAt: message.receivedAt,
           transport: message.transport,
           deliveryAttempt: message.deliveryAttempt,
           signal: abandon.signal,
           recorded: claim.prior,
-          onOutcome: (outcome) => claim.record(outcome),
+          reuse,
+          onOutcome: (outcome, facts) => claim.record(outcome, facts),
         });
+        const result = rerun ? { ...processed, rerun_of: rerun.of } : processed;
         // Past the drain deadline the transport nacks what is left; publishing now could publish twice.
         if (abandon.signal.aborted) throw shuttingDown();
         await claim.settle(result);
-        await publisher.publish(result, message.id);
-        await claim.published(result).catch((err: unknown) =>
+        const publishedId = await publisher.publish(result, message.id);
+        await claim.published(result, publishedId).catch((err: unknown) =>
           // Published all the same: ack. Only a redelivery (rare: the ack must be lost too) publishes again.
           log.warn(
             { source_message_id: message.id, execution_key: key, err: messageOf(err) },
@@ -118,6 +127,27 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
       }
       return 'nack';
     }
+  }
+
+  /**
+   * A re-run takes every processor it does not run from the execution it re-runs, as recorded.
+   * That execution gone from the ledger (past its retention): every purchased processor runs.
+   */
+  async function reusedOutcomes(rerun: RerunOf, key: string): Promise<Map<string, RunOutcome>> {
+    const earlier = await ledger.history?.execution(rerun.of);
+    if (!earlier) {
+      log.warn(
+        { execution_key: key, rerun_of: rerun.of },
+        'the execution to re-run is not in the ledger; every purchased processor runs',
+      );
+      return new Map();
+    }
+    const reused = new Map<string, RunOutcome>();
+    for (const run of earlier.runs) {
+      if (!rerun.processors.includes(run.processorId) && run.outcome)
+        reused.set(run.processorId, run.outcome);
+    }
+    return reused;
   }
 
   function handle(message: InboundMessage): Promise<Verdict> {

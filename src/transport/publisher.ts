@@ -33,7 +33,7 @@ export interface CompletedPublisher {
    * attributes `event_type`, `underwriting_id` and `source_message_id`. Resolves once Pub/Sub
    * has stored it; rejects with PUBLISH_FAILED (retryable) when it could not.
    */
-  publish(result: ProcessingCompleted, sourceMessageId: string): Promise<void>;
+  publish(result: ProcessingCompleted, sourceMessageId: string): Promise<string>;
   /** Connects to Pub/Sub and checks the topic; never rejects. */
   warm(): Promise<void>;
   /** Why the publisher is not ready, or `undefined` when it is. */
@@ -73,18 +73,20 @@ export function createCompletedPublisher(pubsub: PubSub, topicName: string, log:
       : `topic ${topic.name}: ${messageOf(err)}`;
   }
 
-  async function publish(result: ProcessingCompleted, sourceMessageId: string): Promise<void> {
+  async function publish(result: ProcessingCompleted, sourceMessageId: string): Promise<string> {
     const event = ProcessingCompletedSchema.parse(result);
     try {
-      await topic.publishMessage({
+      const messageId = await topic.publishMessage({
         data: Buffer.from(JSON.stringify(event)),
         attributes: {
           event_type: event.event,
           underwriting_id: event.underwriting_id,
           source_message_id: sourceMessageId,
+          ...(event.rerun_of !== undefined && { rerun_of: event.rerun_of }),
         },
       });
       problem = undefined;
+      return messageId;
     } catch (err) {
       const reason = describe(err);
       if (grpcCode(err) === GRPC.NOT_FOUND) unhealthy(reason);

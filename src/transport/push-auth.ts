@@ -1,27 +1,10 @@
-import {
-  UnsecuredJWT,
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  errors,
-  jwtVerify,
-  type JWTPayload,
-} from 'jose';
+import { UnsecuredJWT, decodeProtectedHeader, errors, type JWTPayload } from 'jose';
 
+import { bearerToken, createTokenVerifier } from '../auth/verifier.js';
 import type { Config } from '../config.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 
-// A few seconds of clock drift between hosts must not matter.
-const CLOCK_SKEW_S = 30;
-// Google's ID tokens live an hour; this also refuses an `iat` in the future.
-const MAX_TOKEN_AGE_S = 3600;
-// Keys are refreshed in the background this often, so no request waits for a fetch.
-const REFRESH_MS = 5 * 60_000;
-// Cached keys stay usable this long while refreshes fail.
-const CACHE_MAX_AGE_MS = 60 * 60_000;
-// A token naming an unknown key may trigger a fetch at most this often.
-const UNKNOWN_KEY_COOLDOWN_MS = 60_000;
-const FETCH_TIMEOUT_MS = 5_000;
 // What Cloud Run leaves of a token's signature once its own IAM check has verified it.
 const REMOVED_SIGNATURE = '.SIGNATURE_REMOVED_BY_GOOGLE';
 
@@ -66,72 +49,42 @@ export function createPushAuth(push: Config['push'], log: Logger): PushAuth {
   }
   const audience = push.audience as string;
   const serviceAccount = push.serviceAccount as string;
-  const keys = createRemoteJWKSet(new URL(push.jwksUrl), {
-    cacheMaxAge: CACHE_MAX_AGE_MS,
-    cooldownDuration: UNKNOWN_KEY_COOLDOWN_MS,
-    timeoutDuration: FETCH_TIMEOUT_MS,
+  const verifier = createTokenVerifier({
+    label: 'push',
+    jwksUrl: push.jwksUrl,
+    issuers: push.issuers,
+    audience,
+    algorithms: ['RS256'],
+    log,
   });
-  // The key for a token; a failure to fetch the key set is told apart from a bad token.
-  const keyFor = async (...args: Parameters<typeof keys>) => {
-    try {
-      return await keys(...args);
-    } catch (err) {
-      throw fetchFailed(err) ? new KeysUnavailable(messageOf(err), { cause: err }) : err;
-    }
-  };
   // Behind Cloud Run every token arrives without its signature: the keys are fetched only if a
   // signed one ever comes, and readiness does not wait for them.
   const keysNeeded = push.auth === 'required';
-  let keysProblem: string | undefined = keysNeeded ? 'signing keys not fetched yet' : undefined;
-  let refresh: NodeJS.Timeout | undefined;
-  let closed = false;
-
-  async function reload(): Promise<void> {
-    try {
-      await keys.reload();
-      keysProblem = undefined;
-    } catch (err) {
-      // Keys fetched earlier stay in use; jose fetches again when a request needs it.
-      if (keys.jwks() === undefined) keysProblem = `signing keys unavailable: ${messageOf(err)}`;
-      log.warn({ jwks_url: push.jwksUrl, err: messageOf(err) }, 'could not fetch the push signing keys');
-    }
-  }
 
   async function check(authorization: string | undefined): Promise<PushAuthVerdict> {
-    const token = /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
-    if (token === undefined) {
-      const reason =
-        authorization === undefined ? 'no Authorization header' : 'Authorization is not a Bearer token';
-      return { ok: false, status: 401, reason };
-    }
-    const claimChecks = {
-      issuer: push.issuers,
-      audience,
-      clockTolerance: CLOCK_SKEW_S,
-      maxTokenAge: MAX_TOKEN_AGE_S,
-      requiredClaims: ['exp', 'iat'],
-    };
+    const bearer = bearerToken(authorization);
+    if (!('token' in bearer)) return { ok: false, status: 401, reason: bearer.reason };
+    const { token } = bearer;
     let claims: JWTPayload;
-    try {
-      if (token.endsWith(REMOVED_SIGNATURE)) {
-        if (push.auth !== 'cloud-run') {
-          return {
-            ok: false,
-            status: 401,
-            reason:
-              "the token's signature was removed by Cloud Run's IAM check: set PUSH_AUTH=cloud-run, " +
-              'or deploy with --no-invoker-iam-check so that the service verifies it',
-          };
-        }
-        claims = strippedClaims(token, claimChecks);
-      } else {
-        ({ payload: claims } = await jwtVerify(token, keyFor, { algorithms: ['RS256'], ...claimChecks }));
+    if (token.endsWith(REMOVED_SIGNATURE)) {
+      if (push.auth !== 'cloud-run') {
+        return {
+          ok: false,
+          status: 401,
+          reason:
+            "the token's signature was removed by Cloud Run's IAM check: set PUSH_AUTH=cloud-run, " +
+            'or deploy with --no-invoker-iam-check so that the service verifies it',
+        };
       }
-    } catch (err) {
-      if (err instanceof KeysUnavailable) {
-        return { ok: false, status: 503, reason: `signing keys unavailable: ${messageOf(err)}` };
+      try {
+        claims = strippedClaims(token, verifier.claimChecks);
+      } catch (err) {
+        return { ok: false, status: 401, reason: `invalid token: ${messageOf(err)}` };
       }
-      return { ok: false, status: 401, reason: `invalid token: ${messageOf(err)}` };
+    } else {
+      const verified = await verifier.verify(token);
+      if (!verified.ok) return verified;
+      claims = verified.claims;
     }
     if (claims['email'] !== serviceAccount) {
       const email = typeof claims['email'] === 'string' ? claims['email'] : 'no email';
@@ -151,15 +104,10 @@ export function createPushAuth(push: Config['push'], log: Logger): PushAuth {
     enabled: true,
     check,
     start: async () => {
-      if (!keysNeeded) return;
-      await reload();
-      if (!closed) refresh = setInterval(() => void reload(), REFRESH_MS).unref();
+      if (keysNeeded) await verifier.start();
     },
-    notReady: () => keysProblem,
-    close: () => {
-      closed = true;
-      clearInterval(refresh);
-    },
+    notReady: () => (keysNeeded ? verifier.notReady() : undefined),
+    close: () => verifier.close(),
   };
 }
 
@@ -184,15 +132,4 @@ function unchecked(enabled: boolean, verdict: PushAuthVerdict): PushAuth {
     notReady: () => undefined,
     close() {},
   };
-}
-
-class KeysUnavailable extends Error {}
-
-// The key set could not be fetched or read (the network, a timeout, a non-200, not a JWKS):
-// not the token's fault, so Pub/Sub should retry.
-function fetchFailed(err: unknown): boolean {
-  if (!(err instanceof errors.JOSEError)) return true;
-  return (
-    err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err.code === 'ERR_JOSE_GENERIC'
-  );
 }

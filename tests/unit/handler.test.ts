@@ -37,7 +37,7 @@ function fakes(overrides: Partial<HandlerDeps> = {}) {
     publisher: {
       publish: (_result, sourceMessageId) => {
         published.push(sourceMessageId);
-        return Promise.resolve();
+        return Promise.resolve(`out-${sourceMessageId}`);
       },
     },
     deadLetter: (m, reason) => {
@@ -221,7 +221,7 @@ describe('message handler', () => {
     const orchestrator = {
       process: (_event: unknown, receipt: Receipt) => {
         receipts.push(receipt);
-        receipt.onOutcome?.(entry);
+        receipt.onOutcome?.(entry, { reused: false, queueWait: 0 });
         return Promise.resolve(RESULT);
       },
     };

@@ -202,7 +202,7 @@ describe('orchestrator with the ledger’s earlier outcomes', () => {
         ['a_v1', recordedDone],
         ['b_v1', recordedFailed],
       ]),
-      onOutcome: (o) => settled.push(o),
+      onOutcome: (o, facts) => settled.push({ ...o, reused: facts.reused } as unknown as RunOutcome),
     });
     expect(pool.runs.map((r) => r.processorId)).toEqual(['b_v1']);
     expect(result.completed_processors).toEqual([
@@ -217,7 +217,11 @@ describe('orchestrator with the ledger’s earlier outcomes', () => {
     expect(result.failed_processors).toMatchObject([
       { processor_id: 'b_v1', attempts: 3, error_message: 'still down' },
     ]);
-    expect(settled).toMatchObject([{ processor_id: 'b_v1', attempts: 3 }]);
+    // The reused one is reported too, marked so; the one that ran, with its attempts counted on.
+    expect(settled).toMatchObject([
+      { processor_id: 'a_v1', reused: true },
+      { processor_id: 'b_v1', attempts: 3, reused: false },
+    ]);
   });
 });
 
