@@ -29,6 +29,10 @@ export const DEFAULTS = {
   PUSH_ACK_DEADLINE_SECONDS: 600,
   PUSH_JWKS_URL: 'https://www.googleapis.com/oauth2/v3/certs',
   PUSH_ISSUERS: 'https://accounts.google.com,accounts.google.com',
+  OPS_AUTH: 'oidc',
+  OPS_JWKS_URL: 'https://www.googleapis.com/oauth2/v3/certs',
+  OPS_ISSUERS: 'https://accounts.google.com,accounts.google.com',
+  OPS_IAP_JWKS_URL: 'https://www.gstatic.com/iap/verify/public_key-jwk',
   /** Works without set-up and dedupes within one instance; `dev` and the deploy files use `firestore`. */
   LEDGER: 'memory',
   FIRESTORE_DATABASE: '(default)',
@@ -39,7 +43,6 @@ export const DEFAULTS = {
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const PUSH_AUTH_MODES = ['required', 'cloud-run', 'disabled'] as const;
-
 const hostPort = z
   .string()
   .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. localhost:8085')
@@ -75,6 +78,28 @@ const httpUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
   .transform((url) => url.replace(/\/+$/, ''));
 
+const OPS_AUTH_MODES = ['oidc', 'iap', 'disabled'] as const;
+
+// `a@b.c` or `*@b.c`, comma-separated; matched without regard to case.
+const PRINCIPAL = /^(\*|[^\s@,*]+)@[^\s@,*]+\.[^\s@,*]+$/;
+const principals = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim().toLowerCase())
+        .filter((p) => p !== ''),
+    )
+    .pipe(z.array(z.string().regex(PRINCIPAL, 'must be comma-separated emails or *@domain')))
+    .optional(),
+);
+const issuerList = z
+  .string()
+  .transform((s) => s.split(',').map((issuer) => issuer.trim()))
+  .pipe(z.array(z.string().min(1, 'must be a comma-separated list of issuers')));
+
 const EnvSchema = z.object({
   GOOGLE_CLOUD_PROJECT: optionalString,
   PUBSUB_EMULATOR_HOST: z.preprocess(unsetIfEmpty, hostPort),
@@ -102,18 +127,23 @@ const EnvSchema = z.object({
   PUSH_AUDIENCE: optionalString,
   PUSH_SERVICE_ACCOUNT: optionalString,
   PUSH_JWKS_URL: withDefault(DEFAULTS.PUSH_JWKS_URL, httpUrl),
-  PUSH_ISSUERS: withDefault(
-    DEFAULTS.PUSH_ISSUERS,
-    z
-      .string()
-      .transform((s) => s.split(',').map((issuer) => issuer.trim()))
-      .pipe(z.array(z.string().min(1, 'must be a comma-separated list of issuers'))),
-  ),
+  PUSH_ISSUERS: withDefault(DEFAULTS.PUSH_ISSUERS, issuerList),
   PUSH_AUTH: withDefault(
     DEFAULTS.PUSH_AUTH,
     z.enum(PUSH_AUTH_MODES, { error: `must be one of ${PUSH_AUTH_MODES.join(', ')}` }),
   ),
   PUSH_ACK_DEADLINE_SECONDS: integer(10, 600, DEFAULTS.PUSH_ACK_DEADLINE_SECONDS),
+  OPS_AUTH: withDefault(
+    DEFAULTS.OPS_AUTH,
+    z.enum(OPS_AUTH_MODES, { error: `must be one of ${OPS_AUTH_MODES.join(', ')}` }),
+  ),
+  OPS_AUDIENCE: optionalString,
+  OPS_JWKS_URL: withDefault(DEFAULTS.OPS_JWKS_URL, httpUrl),
+  OPS_ISSUERS: withDefault(DEFAULTS.OPS_ISSUERS, issuerList),
+  OPS_IAP_AUDIENCE: optionalString,
+  OPS_IAP_JWKS_URL: withDefault(DEFAULTS.OPS_IAP_JWKS_URL, httpUrl),
+  OPS_READERS: principals,
+  OPS_OPERATORS: principals,
   LEDGER: withDefault(
     DEFAULTS.LEDGER,
     z.enum(LEDGER_KINDS, { error: `must be one of ${LEDGER_KINDS.join(', ')}` }),
@@ -217,6 +247,23 @@ export interface Config {
     issuers: string[];
     ackDeadlineSeconds: number;
   };
+  /** Who may use the operations routes (`/ops`, docs/operations.md). */
+  ops: {
+    /**
+     * `oidc`: a Google-signed ID token for `audience` in `Authorization: Bearer`. `iap`: the
+     * service is behind Identity-Aware Proxy, whose signed `x-goog-iap-jwt-assertion` is checked.
+     * `disabled`: everyone is an operator (the emulator only).
+     */
+    auth: (typeof OPS_AUTH_MODES)[number];
+    audience: string | undefined;
+    jwksUrl: string;
+    issuers: string[];
+    iapAudience: string | undefined;
+    iapJwksUrl: string;
+    /** Lower-case emails or `*@domain`: who may read; operators may also re-run. */
+    readers: string[];
+    operators: string[];
+  };
   /** The execution ledger (docs/ledger.md). */
   ledger: {
     kind: LedgerKind;
@@ -260,6 +307,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.PUSH_AUTH === 'disabled' && !e.PUBSUB_EMULATOR_HOST) {
     invalid('PUSH_AUTH: "disabled" is refused unless PUBSUB_EMULATOR_HOST is set (a local emulator)');
+  }
+  if (e.OPS_AUTH === 'disabled' && !e.PUBSUB_EMULATOR_HOST) {
+    invalid(
+      'OPS_AUTH: "disabled" is refused unless PUBSUB_EMULATOR_HOST is set (a local emulator); use oidc or iap',
+    );
+  }
+  if (e.OPS_AUTH === 'iap' && !e.OPS_IAP_AUDIENCE) {
+    invalid(
+      'OPS_IAP_AUDIENCE: required with OPS_AUTH=iap (/projects/NUMBER/locations/REGION/services/SERVICE for Cloud Run)',
+    );
+  }
+  if (e.OPS_AUDIENCE !== undefined && e.OPS_AUDIENCE === e.PUSH_AUDIENCE) {
+    invalid('OPS_AUDIENCE: must differ from PUSH_AUDIENCE, so that a push token never opens /ops');
   }
   if (e.PUSH_AUTH === 'cloud-run' && !env['K_SERVICE']) {
     invalid(
@@ -307,6 +367,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jwksUrl: e.PUSH_JWKS_URL,
       issuers: e.PUSH_ISSUERS,
       ackDeadlineSeconds: e.PUSH_ACK_DEADLINE_SECONDS,
+    },
+    ops: {
+      auth: e.OPS_AUTH,
+      audience: e.OPS_AUDIENCE,
+      jwksUrl: e.OPS_JWKS_URL,
+      issuers: e.OPS_ISSUERS,
+      iapAudience: e.OPS_IAP_AUDIENCE,
+      iapJwksUrl: e.OPS_IAP_JWKS_URL,
+      readers: e.OPS_READERS ?? [],
+      operators: e.OPS_OPERATORS ?? [],
     },
     ledger: {
       kind: e.LEDGER,

@@ -4,6 +4,10 @@ import { checkPushAckDeadline, deadlineBudget } from './budget.js';
 import type { Config } from './config.js';
 import { OrchestratorError } from './errors.js';
 import { createLedger } from './ledger/create.js';
+import { createOpsApi } from './ops/api.js';
+import { createOpsAuth } from './ops/auth.js';
+import { registerOps, type OpsRoutesOptions } from './ops/routes.js';
+import { createRerunPublisher } from './ops/rerun-publisher.js';
 import type { Logger } from './logging.js';
 import { documentsBudgetMs, startRuntime, type Runtime } from './runtime.js';
 import { createDeadLetter } from './transport/dead-letter.js';
@@ -37,11 +41,23 @@ export interface Service {
  * then the pull subscription when one is configured. A bad plugin or configuration rejects
  * here, before any message is taken.
  */
-export async function startService(config: Config, log: Logger, host: string): Promise<Service> {
+export interface ServiceOptions {
+  /** Registers the `/ops` page inside the authenticated ops scope (see `registerOps`). */
+  opsPage?: OpsRoutesOptions['page'];
+}
+
+export async function startService(
+  config: Config,
+  log: Logger,
+  host: string,
+  options: ServiceOptions = {},
+): Promise<Service> {
   const pubsub = createPubSub(config.pubsub);
   const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log);
   const pushAuth = createPushAuth(config.push, log);
   const ledger = createLedger(config.ledger, log);
+  const opsAuth = createOpsAuth(config.ops, log);
+  const rerunPublisher = createRerunPublisher(pubsub, config.pubsub.underwritingTopic);
   let resolveHandler: (handler: MessageHandler | undefined) => void = () => {};
   const handlerReady = new Promise<MessageHandler | undefined>((resolve) => (resolveHandler = resolve));
   let runtime: Runtime | undefined;
@@ -65,11 +81,21 @@ export async function startService(config: Config, log: Logger, host: string): P
     return problems;
   });
   registerPushRoute(server, { auth: pushAuth, handler: handlerReady, log });
+  let inFlight = () => 0;
+  const opsApi = createOpsApi({
+    history: ledger.history,
+    publishRerun: (event, attributes) => rerunPublisher.publish(event, attributes),
+    inFlight: () => inFlight(),
+  });
+  registerOps(server, { api: opsApi, auth: opsAuth, log, page: options.opsPage });
+  // Ops keys are fetched in the background: readiness (taking events) does not wait for them.
+  void opsAuth.start();
   try {
     await server.listen({ port: config.port, host });
   } catch (err) {
     resolveHandler(undefined);
     pushAuth.close();
+    opsAuth.close();
     publisher.close();
     await pubsub.close();
     if ((err as { code?: unknown }).code === 'EADDRINUSE') {
@@ -92,6 +118,7 @@ export async function startService(config: Config, log: Logger, host: string): P
   } catch (err) {
     resolveHandler(undefined);
     pushAuth.close();
+    opsAuth.close();
     await server.close();
     publisher.close();
     await ledger.close();
@@ -107,6 +134,7 @@ export async function startService(config: Config, log: Logger, host: string): P
     log,
   });
   resolveHandler(handler);
+  inFlight = () => handler.inFlight();
   const budget = deadlineBudget({
     processors: [...started.processors.values()].map((p) => ({
       ...p,
@@ -146,6 +174,7 @@ export async function startService(config: Config, log: Logger, host: string): P
         await closing;
         await server.close();
         pushAuth.close();
+        opsAuth.close();
         publisher.close();
         await ledger.close();
         await pubsub.close();
@@ -172,6 +201,7 @@ export async function startService(config: Config, log: Logger, host: string): P
       threads: config.processorThreads,
       max_threads: config.processorMaxThreads,
       push: pushAuth.enabled ? config.push.auth : 'refused',
+      ops: config.ops.auth,
       deadline_budget_s: budget.totalMs / 1000,
       subscription: config.pubsub.underwritingSubscription ?? null,
       pull_max_messages: pull ? config.pubsub.pullMaxMessages : null,

@@ -37,6 +37,8 @@ export const DEV_DEFAULTS = {
   PURCHASES_FILE: join(examplesDir, 'purchases.json'),
   // The emulator signs no push tokens.
   PUSH_AUTH: 'disabled',
+  // A laptop: /ops without a token (refused off the emulator).
+  OPS_AUTH: 'disabled',
   // The ledger as deployed, on the Firestore emulator: the pull and push paths share it.
   LEDGER: 'firestore',
 } as const;
@@ -121,6 +123,8 @@ export async function devCommand(args: string[]): Promise<number> {
           `  results           ${completedTopic}; poison messages: ${deadLetterTopic ?? 'logged'}`,
           `  ledger            ${ledgerWhere(config.ledger)}${firestore ? ' (started by dev)' : ''}`,
           `  documents         ${config.documentsDir ?? config.documentsUrl}; processors ${config.processorsDir}`,
+          `  operations        http://127.0.0.1:${service.port}/ops (OPS_AUTH=${config.ops.auth}); ` +
+            `npx processor-orchestrator status UNDERWRITING_ID --url http://127.0.0.1:${service.port}`,
           '',
           'In another terminal, replay the examples and compare them with the expected results:',
           `  ${replayEnv(config.pubsub.emulatorHost, config.pubsub.projectId)}npx processor-orchestrator replay examples/events --expect examples/expected`,

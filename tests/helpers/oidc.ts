@@ -37,9 +37,10 @@ export interface TestIssuer {
 
 export const KID = 'test-key-1';
 
-export async function startTestIssuer(): Promise<TestIssuer> {
-  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
-  const jwk = { ...(await exportJWK(publicKey)), kid: KID, alg: 'RS256', use: 'sig' };
+/** `alg`: RS256 as Google signs ID tokens, or ES256 as Identity-Aware Proxy signs its assertions. */
+export async function startTestIssuer(alg: 'RS256' | 'ES256' = 'RS256'): Promise<TestIssuer> {
+  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: KID, alg, use: 'sig' };
   let fetches = 0;
   let failing = false;
   const server: Server = createServer((_request, response) => {
@@ -71,11 +72,11 @@ export async function startTestIssuer(): Promise<TestIssuer> {
       };
       for (const name of options.omit ?? []) delete claims[name];
       return new SignJWT(claims)
-        .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? KID, typ: 'JWT' })
+        .setProtectedHeader({ alg, kid: options.kid ?? KID, typ: 'JWT' })
         .sign(options.key ?? privateKey);
     },
     async strangerKey() {
-      return (await generateKeyPair('RS256')).privateKey;
+      return (await generateKeyPair(alg)).privateKey;
     },
     publicPem: () => exportSPKI(publicKey),
     failJwks(value: boolean) {
@@ -88,8 +89,8 @@ export async function startTestIssuer(): Promise<TestIssuer> {
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-/** An unsigned token (`alg: none`) carrying otherwise valid claims. */
-export function unsignedToken(): string {
+/** An unsigned token (`alg: none`) carrying otherwise valid claims (`claims` replace them). */
+export function unsignedToken(overrides: Record<string, unknown> = {}): string {
   const now = Math.floor(Date.now() / 1000);
   const claims = {
     iss: GOOGLE_ISSUER,
@@ -98,6 +99,7 @@ export function unsignedToken(): string {
     email_verified: true,
     iat: now,
     exp: now + 3600,
+    ...overrides,
   };
   return `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(claims)}.`;
 }
