@@ -8,6 +8,7 @@ import { OPS_ASSETS, OPS_CSS, OPS_JS } from './assets.js';
 import { detailPage, type RerunFormState } from './page-detail.js';
 import { OPS_PAGE, errorPage } from './page-layout.js';
 import { listPage } from './page-list.js';
+import './request.js';
 import { crossSiteReason } from './same-origin.js';
 import {
   ExecutionQuerySchema,
@@ -15,18 +16,10 @@ import {
   STATS_WINDOWS,
   type ExecutionQuery,
   type OpsApi,
-  type OpsIdentity,
   type RerunRequest,
   type StatsWindow,
   type UnderwritingView,
 } from './views.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Who is asking, set by the authenticated `/ops` scope before any of its routes runs. */
-    opsIdentity: OpsIdentity;
-  }
-}
 
 /** Sent with every page, asset and page error. */
 export const PAGE_HEADERS = {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -8,9 +8,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Dialog, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
+import { examplesDir } from '../../src/paths.js';
 import { launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { uniqueCollection } from '../helpers/firestore.js';
-import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
+import { repoRoot } from '../helpers/fixtures.js';
 import { OPERATOR, fakeOpsApi, servePage } from '../helpers/ops.js';
 import {
   TEST_PROJECT_ID,
@@ -138,29 +139,23 @@ describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore
     await createTopicWithSubscription(pubsub, inTopic, `${inTopic}-pull`);
     const { subscription } = await createTopicWithSubscription(pubsub, outTopic, `${outTopic}-sub`);
     completed = collectMessages(subscription);
-    // fx_flaky fails its first three runs (all its attempts in the first execution), then completes.
-    const documents = await mkdtemp(join(tmpdir(), 'ops-page-docs-'));
-    await writeFile(
-      join(documents, 'doc_flaky.json'),
-      JSON.stringify({
-        document_id: 'doc_flaky',
-        document_type: 'bank_statement',
-        metadata: { fail_times: 3, runs_file: join(documents, 'runs.log') },
-      }),
-    );
+    // fx_fail_once fails its first run for an underwriting (with `<script>` in its error) and
+    // completes on the next; both count their runs in the tally file.
+    const tallyFile = join(await mkdtemp(join(tmpdir(), 'ops-page-')), 'runs.jsonl');
     serve = startServe({
       GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
       PUBSUB_EMULATOR_HOST: pubsubHost,
       UNDERWRITING_TOPIC: inTopic,
       UNDERWRITING_SUBSCRIPTION: `${inTopic}-pull`,
       COMPLETED_TOPIC: outTopic,
-      PROCESSORS_DIR: fixtureProcessorsDir,
-      DOCUMENTS_DIR: documents,
+      PROCESSORS_DIR: join(repoRoot, 'tests', 'fixtures', 'tally-processors'),
+      DOCUMENTS_DIR: `${examplesDir}/documents`,
       PROCESSOR_THREADS: '2',
       LEDGER: 'firestore',
       FIRESTORE_EMULATOR_HOST: firestoreHost,
       LEDGER_COLLECTION: uniqueCollection(),
       OPS_AUTH: 'disabled',
+      FX_TALLY_FILE: tallyFile,
     });
     const base = `http://127.0.0.1:${await serve.port()}`;
 
@@ -168,13 +163,13 @@ describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore
     const fine = uniqueName('uw-fine');
     const topic = pubsub.topic(inTopic);
     for (const [id, processors] of [
-      [fine, ['fx_ok']],
-      [partial, ['fx_flaky', 'fx_ok']],
+      [fine, ['fx_tally']],
+      [partial, ['fx_fail_once', 'fx_tally']],
     ] as const) {
       await topic.publishMessage({
         json: {
           event: 'underwriting.created',
-          data: { underwriting_id: id, documents: ['doc_flaky'], purchased_processors: processors },
+          data: { underwriting_id: id, documents: ['doc_001'], purchased_processors: processors },
         },
       });
     }
@@ -190,7 +185,10 @@ describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore
     await page.screenshot({ path: join(SCREENSHOTS, 'service-list.png'), fullPage: true });
     await page.getByRole('link', { name: partial }).click();
     await page.waitForURL(new RegExp(`/ops/u/${partial}$`));
-    await expect.poll(() => page.locator('pre.err').first().textContent()).toMatch(/upstream answered 503/);
+    // The error holds `<script>`: shown as text, run never (the listener below would see a dialog).
+    await expect
+      .poll(() => page.locator('pre.err').first().textContent())
+      .toBe('first run fails <script>alert(1)</script>');
 
     expect(await page.getByRole('checkbox', { name: /did not complete/ }).isChecked()).toBe(true);
     await page.getByLabel('Reason (recorded with your name)').fill('The bank API is back');
@@ -201,8 +199,8 @@ describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore
     const newest = page.locator('section').filter({ has: page.locator('h2', { hasText: 'latest' }) });
     await expect.poll(() => newest.locator('h2').textContent()).toMatch(/Re-run[\s\S]*success/);
     const rows = newest.locator('tbody tr');
-    await expect.poll(() => rows.filter({ hasText: 'fx_flaky' }).textContent()).toMatch(/completed/);
-    await expect.poll(() => rows.filter({ hasText: 'fx_ok' }).textContent()).toMatch(/reused/);
+    await expect.poll(() => rows.filter({ hasText: 'fx_fail_once' }).textContent()).toMatch(/completed/);
+    await expect.poll(() => rows.filter({ hasText: 'fx_tally' }).textContent()).toMatch(/reused/);
     await page.screenshot({ path: join(SCREENSHOTS, 'service-rerun.png'), fullPage: true });
 
     const [, , rerun] = await completed.waitFor(3, 30_000);
@@ -210,6 +208,13 @@ describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore
     expect(published['underwriting_id']).toBe(partial);
     expect(published['overall_status']).toBe('success');
     expect(published['rerun_of']).toEqual(expect.any(String));
+    const runs = (await readFile(tallyFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { processor_id: string; underwriting_id: string })
+      .filter((run) => run.underwriting_id === partial)
+      .map((run) => run.processor_id);
+    expect(runs.sort()).toEqual(['fx_fail_once', 'fx_fail_once', 'fx_tally']);
     expect(dialogs).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();
