@@ -85,9 +85,9 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
     expect(errors).toEqual([]);
     await page.screenshot({ path: join(SCREENSHOTS, 'hostile-error.png'), fullPage: true });
     await page.close();
-  });
+  }, 60_000);
 
-  it('lets an operator find a partially failed underwriting, re-run what failed and see the result', async () => {
+  it('lets an operator find a partially failed underwriting, re-run what failed by keyboard and see the result', async () => {
     const { page, dialogs, errors } = await openTab();
     await page.goto(`${base}/ops`);
     await page.getByLabel('Status').selectOption('partial_success');
@@ -102,7 +102,10 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
 
     await expect.poll(() => page.getByRole('checkbox', { name: /did not complete/ }).isChecked()).toBe(true);
     await page.getByLabel('Reason (recorded with your name)').fill('The bank API is back');
-    await page.getByRole('button', { name: 'Re-run' }).click();
+    // By keyboard: from the reason, Tab reaches the button and Enter submits.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Re-run');
+    await page.keyboard.press('Enter');
     await page.waitForURL(/\?rerun=/);
     expect(api.reruns.map((r) => r.request)).toEqual([
       { processors: 'failed', reason: 'The bank API is back' },
@@ -116,7 +119,7 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
     expect(dialogs).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();
-  });
+  }, 60_000);
 });
 
 describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore emulators)', () => {
