@@ -92,7 +92,14 @@ const principals = z.preprocess(
         .map((p) => p.trim().toLowerCase())
         .filter((p) => p !== ''),
     )
-    .pipe(z.array(z.string().regex(PRINCIPAL, 'must be comma-separated emails or *@domain')))
+    .superRefine((list, ctx) => {
+      const bad = list.find((p) => !PRINCIPAL.test(p));
+      if (bad !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be comma-separated emails or *@domain ("${bad}" is neither)`,
+        });
+    })
     .optional(),
 );
 const issuerList = z

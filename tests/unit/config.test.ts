@@ -173,11 +173,57 @@ describe('loadConfig', () => {
     ],
     [{ PUSH_AUTH: 'disabled' }, 'PUSH_AUTH: "disabled" is refused unless PUBSUB_EMULATOR_HOST is set'],
     [{ PUSH_ACK_DEADLINE_SECONDS: '5' }, 'PUSH_ACK_DEADLINE_SECONDS: '],
+    [{ OPS_AUTH: 'open' }, 'OPS_AUTH: must be one of oidc, iap, disabled'],
+    [{ OPS_AUTH: 'disabled' }, 'OPS_AUTH: "disabled" is refused unless PUBSUB_EMULATOR_HOST is set'],
+    [{ OPS_AUTH: 'iap' }, 'OPS_IAP_AUDIENCE: required with OPS_AUTH=iap'],
+    [{ OPS_AUDIENCE: 'same', PUSH_AUDIENCE: 'same' }, 'OPS_AUDIENCE: must differ from PUSH_AUDIENCE'],
+    [{ OPS_READERS: 'alice' }, 'OPS_READERS: must be comma-separated emails or *@domain'],
+    [{ OPS_OPERATORS: 'a@b.com, *@*.com' }, 'OPS_OPERATORS: must be comma-separated emails or *@domain'],
+    [{ OPS_OPERATORS: 'bob@example' }, 'OPS_OPERATORS: must be comma-separated emails or *@domain'],
+    [{ OPS_JWKS_URL: 'file:///keys' }, 'OPS_JWKS_URL: must be an http:// or https:// URL'],
+    [{ OPS_IAP_JWKS_URL: 'nope' }, 'OPS_IAP_JWKS_URL: must be an http:// or https:// URL'],
   ])('stops with one line naming the variable for %j', (env, line) => {
     const err = configError(env);
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.message.startsWith(line)).toBe(true);
     expect(err.message).not.toContain('\n');
+  });
+});
+
+describe('ops configuration', () => {
+  it('defaults to oidc with Google keys and nobody listed: /ops is never open by default', () => {
+    expect(loadConfig({}).ops).toEqual({
+      auth: 'oidc',
+      audience: undefined,
+      jwksUrl: DEFAULTS.OPS_JWKS_URL,
+      issuers: ['https://accounts.google.com', 'accounts.google.com'],
+      iapAudience: undefined,
+      iapJwksUrl: 'https://www.gstatic.com/iap/verify/public_key-jwk',
+      readers: [],
+      operators: [],
+    });
+  });
+
+  it('reads the lists as lower-case emails and *@domain, and iap with its audience', () => {
+    const config = loadConfig({
+      OPS_AUTH: 'iap',
+      OPS_IAP_AUDIENCE: '/projects/1/locations/r/services/s',
+      OPS_READERS: ' Reader@Example.com ,*@audit.example.com,',
+      OPS_OPERATORS: 'ops@example.com',
+    });
+    expect(config.ops).toMatchObject({
+      auth: 'iap',
+      iapAudience: '/projects/1/locations/r/services/s',
+      readers: ['reader@example.com', '*@audit.example.com'],
+      operators: ['ops@example.com'],
+    });
+  });
+
+  it('accepts OPS_AUTH=disabled on the emulator only', () => {
+    expect(
+      loadConfig({ OPS_AUTH: 'disabled', PUBSUB_EMULATOR_HOST: 'localhost:8085', GOOGLE_CLOUD_PROJECT: 'p' })
+        .ops.auth,
+    ).toBe('disabled');
   });
 });
 
