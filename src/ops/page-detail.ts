@@ -54,11 +54,13 @@ function processorRow(run: ProcessorRunView, scale: number): SafeHtml {
       <code>${run.processor_id}</code>
       <div class="ids">${run.execution_ids.join(', ')}</div>
     </th>
-    <td>
+    <td class="nowrap">
       ${status}${run.reused ? html` <span class="badge b-reused" title="taken from an earlier delivery or execution, not run again">reused</span>` : ''}
     </td>
     <td class="num">${run.attempts}</td>
-    <td>${timeline(run, scale)}</td>
+    <td>
+      ${run.reused ? html`<span class="small muted">not run here: reused</span>` : timeline(run, scale)}
+    </td>
     <td class="num">${duration(run.queue_wait)}</td>
     <td class="num">${duration(run.run_time)}</td>
     <td>
@@ -68,7 +70,9 @@ function processorRow(run: ProcessorRunView, scale: number): SafeHtml {
 }
 
 function executionSection(execution: ExecutionView, index: number, all: ExecutionView[]): SafeHtml {
-  const scale = Math.max(0.001, ...execution.processors.map((p) => (p.queue_wait ?? 0) + p.run_time));
+  // Reused outcomes did not run in this execution: their times do not set its scale.
+  const ran = execution.processors.filter((p) => !p.reused);
+  const scale = Math.max(0.001, ...ran.map((p) => (p.queue_wait ?? 0) + p.run_time));
   const id = `execution-${index}`;
   const { rerun } = execution;
   const earlier = rerun ? all.findIndex((e) => e.key === rerun.of) : -1;
