@@ -231,6 +231,40 @@ describe('the /ops page', () => {
     expect(api.reruns).toEqual([]);
   });
 
+  it('says why it cannot read when the API is unavailable, with the status the JSON routes answer', async () => {
+    const api = fakeOpsApi();
+    const unavailable = Object.assign(
+      new Error('LEDGER=none: the operations views read the execution ledger'),
+      {
+        code: 'OPS_UNAVAILABLE',
+      },
+    );
+    const server = await page({ ...api, executions: () => Promise.reject(unavailable) });
+    const res = await server.inject({ url: '/ops' });
+    expect(res.statusCode).toBe(503);
+    expect(res.body).toContain('LEDGER=none: the operations views read the execution ledger');
+  });
+
+  it('shows the form again with the reason the API refused the re-run', async () => {
+    const api = fakeOpsApi();
+    const refused = Object.assign(new Error('nothing failed in the latest execution'), {
+      code: 'RERUN_REFUSED',
+    });
+    const server = await page({ ...api, rerun: () => Promise.reject(refused) });
+    const res = await server.inject({
+      method: 'POST',
+      url: '/ops/u/uw_1002/rerun',
+      headers: SAME_ORIGIN,
+      payload: form([
+        ['processors', 'failed'],
+        ['reason', 'check'],
+      ]),
+    });
+    expect(res.statusCode).toBe(409);
+    expect(res.body).toContain('The re-run was not started: nothing failed in the latest execution');
+    expect(res.body).toMatch(/<textarea[^>]*>\s*check<\/textarea>/);
+  });
+
   it('answers 404 with a page for an underwriting the ledger does not have', async () => {
     const server = await page(fakeOpsApi());
     const res = await server.inject({ url: '/ops/u/%3Cscript%3Euw' });
