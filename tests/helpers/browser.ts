@@ -25,8 +25,8 @@ const CHROMIUM_ARGS = [
 // apt-get can wait for another install's lock; it gets this long before the test set-up gives up.
 const INSTALL_TIMEOUT_MS = 8 * 60_000;
 
-async function installed(): Promise<boolean> {
-  return access(CHROMIUM_PATH, constants.X_OK).then(
+async function installed(path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(
     () => true,
     () => false,
   );
@@ -59,20 +59,21 @@ function runShell(command: string): Promise<string> {
  * machine runs as root). When that fails, throws with how to install it: the browser test fails,
  * it never skips.
  */
-export async function ensureChromium(): Promise<void> {
-  if (await installed()) return;
+export async function ensureChromium(
+  { path, install }: { path: string; install: string } = { path: CHROMIUM_PATH, install: CHROMIUM_INSTALL },
+): Promise<void> {
+  if (await installed(path)) return;
+  const how = `Install it as root with:\n  ${CHROMIUM_INSTALL}`;
   try {
-    await runShell(CHROMIUM_INSTALL);
+    await runShell(install);
   } catch (err) {
     throw new Error(
-      `The browser test needs Debian's chromium at ${CHROMIUM_PATH}, which is missing and could not be installed ` +
-        `(${(err as Error).message}). Install it as root with:\n  ${CHROMIUM_INSTALL}`,
+      `The browser test needs Debian's chromium at ${path}, which is missing and could not be installed ` +
+        `(${(err as Error).message}). ${how}`,
     );
   }
-  if (!(await installed())) {
-    throw new Error(
-      `apt-get installed chromium but ${CHROMIUM_PATH} is not there; install it with: ${CHROMIUM_INSTALL}`,
-    );
+  if (!(await installed(path))) {
+    throw new Error(`The install said it succeeded but ${path} is not there. ${how}`);
   }
 }
 

@@ -9,7 +9,7 @@ import type { Dialog, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
-import { launchChromium, type TestBrowser } from '../helpers/browser.js';
+import { CHROMIUM_INSTALL, ensureChromium, launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { uniqueCollection } from '../helpers/firestore.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { OPERATOR, fakeOpsApi, servePage } from '../helpers/ops.js';
@@ -65,6 +65,19 @@ async function openTab(): Promise<{ page: Page; dialogs: string[]; errors: strin
   page.on('pageerror', (err) => errors.push(err.message));
   return { page, dialogs, errors };
 }
+
+describe('chromium for the browser test', () => {
+  it('fails, saying how to install it, when it is missing and cannot be installed', async () => {
+    const missing = ensureChromium({
+      path: '/nonexistent/chromium',
+      install: 'echo "no network" >&2; exit 100',
+    });
+    await expect(missing).rejects.toThrow(
+      /could not be installed \(exited with 100; last output:\nno network/,
+    );
+    await expect(missing).rejects.toThrow(CHROMIUM_INSTALL);
+  });
+});
 
 describe('the /ops page in chromium, over an in-test OpsApi', () => {
   it('shows a hostile error message as text, inert, under a strict CSP', async () => {
