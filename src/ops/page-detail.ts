@@ -15,13 +15,17 @@ export interface RerunFormState {
 export interface DetailPageInput {
   identity: OpsIdentity | undefined;
   view: UnderwritingView;
-  /** The key of a re-run this operator just asked for (from the redirect after the form). */
-  requestedRerun?: string | undefined;
+  /** A re-run this operator just asked for (from the redirect after the form): its key, and when (epoch ms). */
+  requestedRerun?: { key: string; at: number } | undefined;
   form?: RerunFormState | undefined;
+  /** Epoch ms; for tests. */
+  now?: number;
 }
 
-// How long the page waits between reloads while a re-run it asked for has not finished.
+// How long the page waits between reloads while a re-run it asked for has not finished, and for
+// how long after asking it keeps reloading (a re-run not recorded by then needs a human look).
 const REFRESH_SECONDS = 2;
+const RERUN_WAIT_MS = 10 * 60_000;
 
 function timeline(run: ProcessorRunView, scale: number): SafeHtml {
   const wait = run.queue_wait ?? 0;
@@ -173,11 +177,20 @@ ${form?.reason ?? ''}</textarea>
   </section>`;
 }
 
-function rerunNotice(view: UnderwritingView, key: string): SafeHtml {
+function rerunNotice(view: UnderwritingView, key: string, reloading: boolean): SafeHtml {
   const execution = view.executions.find((e) => e.key === key);
   if (execution?.overall_status) {
     return html`<div class="notice done" role="status">
       <p>Re-run <code>${key}</code> finished: ${statusBadge(execution.overall_status)}</p>
+    </div>`;
+  }
+  if (!reloading) {
+    return html`<div class="notice error" role="status">
+      <p>
+        Re-run <code>${key}</code> is still ${execution ? 'running' : 'waiting for an instance to take it'}
+        after ten minutes; this page no longer reloads by itself. Reload it to look again; if nothing changes,
+        the service logs say why.
+      </p>
     </div>`;
   }
   return html`<div class="notice" role="status">
@@ -189,23 +202,30 @@ function rerunNotice(view: UnderwritingView, key: string): SafeHtml {
   </div>`;
 }
 
-/** Whether the page shows work still running that it should reload for. */
-function waiting(view: UnderwritingView, requestedRerun: string | undefined): boolean {
-  if (requestedRerun === undefined) return false;
-  return !view.executions.some((e) => e.key === requestedRerun && e.overall_status !== null);
+/** Whether the page waits for a re-run asked for lately that has not finished: it reloads then. */
+function waiting(view: UnderwritingView, requested: { key: string; at: number }, now: number): boolean {
+  const finished = view.executions.some((e) => e.key === requested.key && e.overall_status !== null);
+  return !finished && now - requested.at < RERUN_WAIT_MS && requested.at - now < RERUN_WAIT_MS;
 }
 
 /** The whole detail page. */
-export function detailPage({ identity, view, requestedRerun, form }: DetailPageInput): string {
+export function detailPage({
+  identity,
+  view,
+  requestedRerun,
+  form,
+  now = Date.now(),
+}: DetailPageInput): string {
   const latest = view.executions[0];
+  const reloading = requestedRerun !== undefined && !form && waiting(view, requestedRerun, now);
   const [newest, ...older] = view.executions.map((e, i, all) => executionSection(e, i, all));
   return layout({
     title: view.underwriting_id,
     identity,
-    refreshSeconds: waiting(view, requestedRerun) && !form ? REFRESH_SECONDS : undefined,
+    refreshSeconds: reloading ? REFRESH_SECONDS : undefined,
     body: html`<p class="crumbs"><a href="${OPS_PAGE.list}">Operations</a> › underwriting</p>
       <h1><code>${view.underwriting_id}</code> ${latest ? statusBadge(latest.overall_status) : ''}</h1>
-      ${requestedRerun ? rerunNotice(view, requestedRerun) : ''}
+      ${requestedRerun ? rerunNotice(view, requestedRerun.key, reloading) : ''}
       <p class="legend" aria-hidden="true">
         <span
           ><svg viewBox="0 0 22 10"><rect class="q" width="22" height="10"></rect></svg>queued</span

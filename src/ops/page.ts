@@ -159,13 +159,15 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
       }
     });
 
-    page.get<{ Params: { id: string }; Querystring: { rerun?: string } }>(
+    page.get<{ Params: { id: string }; Querystring: { rerun?: string; at?: string } }>(
       '/u/:id',
       async (request, reply) => {
         const identity = request.opsIdentity;
         try {
           const view = await api.underwriting(request.params.id);
-          const requestedRerun = first(request.query.rerun);
+          const key = first(request.query.rerun);
+          const at = Number(first(request.query.at));
+          const requestedRerun = key ? { key, at: Number.isFinite(at) ? at : 0 } : undefined;
           return sendHtml(reply, 200, detailPage({ identity, view, requestedRerun }));
         } catch (err) {
           const { status, message } = describe(request, err);
@@ -206,7 +208,8 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
       if ('problem' in asked) return refuse(400, asked.problem);
       try {
         const { key } = await api.rerun(id, asked.request, identity);
-        return reply.redirect(`${OPS_PAGE.detail(id)}?rerun=${encodeURIComponent(key)}`, 303);
+        const next = `${OPS_PAGE.detail(id)}?rerun=${encodeURIComponent(key)}&at=${Date.now()}`;
+        return reply.redirect(next, 303);
       } catch (err) {
         const { status, message } = describe(request, err);
         return refuse(status, `The re-run was not started: ${message}`);

@@ -151,7 +151,7 @@ describe('the /ops page', () => {
       ]),
     });
     expect(post.statusCode).toBe(303);
-    expect(post.headers['location']).toBe('/ops/u/uw_1001?rerun=rerun-uw_1001-1');
+    expect(post.headers['location']).toMatch(/^\/ops\/u\/uw_1001\?rerun=rerun-uw_1001-1&at=\d+$/);
     expect(api.reruns).toEqual([
       {
         underwritingId: 'uw_1001',
@@ -163,6 +163,18 @@ describe('the /ops page', () => {
     const detail = await server.inject({ url: post.headers['location'] });
     expect(detail.body).toContain('data-refresh-seconds=');
     expect(detail.body).toContain('Re-run <code>rerun-uw_1001-1</code> requested');
+  });
+
+  it('stops reloading for a re-run not recorded ten minutes after it was asked for, and says so', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const stale = await server.inject({ url: `/ops/u/uw_1001?rerun=never&at=${Date.now() - 11 * 60_000}` });
+    expect(stale.body).not.toContain('data-refresh-seconds');
+    expect(stale.body).toMatch(
+      /is still waiting for an instance to take it\s+after ten minutes; this page no longer reloads/,
+    );
+    const fresh = await server.inject({ url: `/ops/u/uw_1001?rerun=never&at=${Date.now()}` });
+    expect(fresh.body).toContain('data-refresh-seconds="2"');
   });
 
   it('sends the failing processors with the ones named when both are chosen', async () => {
