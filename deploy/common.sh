@@ -16,6 +16,10 @@ DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-underwriting-created-dead-letter}" # clo
 RUNTIME_SERVICE_ACCOUNT="${RUNTIME_SERVICE_ACCOUNT:-processor-orchestrator@${PROJECT}.iam.gserviceaccount.com}"
 PUSH_SERVICE_ACCOUNT="${PUSH_SERVICE_ACCOUNT:-pubsub-push@${PROJECT}.iam.gserviceaccount.com}"
 PUSH_AUDIENCE="${PUSH_AUDIENCE:-processor-orchestrator-push-${PROJECT}}"
+# Who may use /ops (cloudbuild: _OPS_READERS, _OPS_OPERATORS): emails or *@domain, separated by
+# ; or spaces. deploy/subscribe.sh lets them through Cloud Run's IAM check.
+OPS_READERS="${OPS_READERS:-}"
+OPS_OPERATORS="${OPS_OPERATORS:-}"
 
 # The execution ledger: the service's defaults (FIRESTORE_DATABASE, LEDGER_COLLECTION); the
 # database lives where the service runs unless FIRESTORE_LOCATION says otherwise.

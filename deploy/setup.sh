@@ -90,11 +90,15 @@ for field in processors created_at updated_at lease_until expireAt published_at 
     --disable-indexes "${db[@]}" --async "${p[@]}"
 done
 # The operations queries: an underwriting's executions newest first; executions by status, or
-# with a timeout, since a time; a processor's outcomes over the last hour or day.
+# with a timeout, since a time; a processor's outcomes over the last hour or day; every finished
+# execution (the unfiltered list, the stats); status and processor together.
 for fields in "underwriting_id:ascending created_at:descending" \
   "overall_status:ascending completed_at:descending" \
   "has_timeout:ascending completed_at:descending" \
-  "processor_ids:contains completed_at:descending"; do
+  "processor_ids:contains completed_at:descending" \
+  "state:ascending completed_at:descending" \
+  "overall_status:ascending processor_ids:contains completed_at:descending" \
+  "has_timeout:ascending processor_ids:contains completed_at:descending"; do
   config=()
   for field in $fields; do
     case "${field#*:}" in
@@ -115,6 +119,9 @@ change_retried gcloud pubsub topics add-iam-policy-binding "$COMPLETED_TOPIC" \
 change_retried gcloud pubsub topics add-iam-policy-binding "$COMPLETED_TOPIC" \
   --member="$runtime" --role=roles/pubsub.viewer "${bind[@]}" "${p[@]}"
 change_retried gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" \
+  --member="$runtime" --role=roles/pubsub.publisher "${bind[@]}" "${p[@]}"
+# An operator's re-run is a request published to the input topic (docs/operations.md).
+change_retried gcloud pubsub topics add-iam-policy-binding "$UNDERWRITING_TOPIC" \
   --member="$runtime" --role=roles/pubsub.publisher "${bind[@]}" "${p[@]}"
 # The ledger reads and writes its documents.
 change_retried gcloud projects add-iam-policy-binding "$PROJECT" \

@@ -25,6 +25,19 @@ echo "   pushing to ${ENDPOINT}" >&2
 change_retried gcloud run services add-iam-policy-binding "$SERVICE" --region="$REGION" \
   --member="serviceAccount:${PUSH_SERVICE_ACCOUNT}" --role=roles/run.invoker "${bind[@]}" "${p[@]}"
 
+# Operators and readers of /ops (OPS_READERS, OPS_OPERATORS) call it with their own ID tokens:
+# Cloud Run lets them in too; the service then checks who may read and who may re-run.
+read -ra principals <<<"${OPS_READERS//[;,]/ } ${OPS_OPERATORS//[;,]/ }"
+for principal in "${principals[@]}"; do
+  case "$principal" in
+    \*@*) member="domain:${principal#\*@}" ;;
+    *.gserviceaccount.com) member="serviceAccount:${principal}" ;;
+    *) member="user:${principal}" ;;
+  esac
+  change_retried gcloud run services add-iam-policy-binding "$SERVICE" --region="$REGION" \
+    --member="$member" --role=roles/run.invoker "${bind[@]}" "${p[@]}"
+done
+
 settings=(
   --push-endpoint="$ENDPOINT"
   # Tokens signed as the push identity, with the service's custom audience: Cloud Run accepts

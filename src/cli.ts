@@ -10,6 +10,14 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
+// Kept here, not imported: --help must not load the client.
+const OPS_OPTIONS = `  --url URL             the service (default http://127.0.0.1:8080, what dev serves)
+  --token TOKEN         an ID token to send, e.g. "$(gcloud auth print-identity-token --audiences=AUDIENCE)";
+                        without it, one for --audience (default OPS_AUDIENCE, else the URL) comes from
+                        Application Default Credentials, except on a loopback URL
+  --audience AUDIENCE   the audience of that token
+  --json                print the API's answer as it is`;
+
 const COMMANDS: Record<string, Command> = {
   serve: {
     usage: 'serve',
@@ -38,6 +46,20 @@ const COMMANDS: Record<string, Command> = {
     summary: 'process one underwriting.created event in-process; print processing.completed',
     run: async (args) => (await import('./commands/run.js')).runCommand(args),
   },
+  status: {
+    usage: `status UNDERWRITING_ID [options]
+${OPS_OPTIONS}`,
+    summary: "show an underwriting's executions from a running service's operations API",
+    run: async (args) => (await import('./commands/status.js')).statusCommand(args),
+  },
+  rerun: {
+    usage: `rerun UNDERWRITING_ID [options]
+  --processors LIST     failed (default: the failed and timed-out ones) or a,b
+  --reason TEXT         why (recorded with who asked; required)
+${OPS_OPTIONS}`,
+    summary: 'run processors of an underwriting again (--reason required), reusing the other outcomes',
+    run: async (args) => (await import('./commands/rerun.js')).rerunCommand(args),
+  },
   processors: {
     usage: 'processors',
     summary: 'list the installed processors (id, version, timeout, file)',
@@ -51,10 +73,13 @@ const COMMANDS: Record<string, Command> = {
 };
 
 function usage(): string {
-  const rows = Object.values(COMMANDS).map(({ usage: text, summary }) => {
-    const synopsis = text.split('\n', 1)[0]?.replace(/ \[options\]$/, '') ?? '';
-    return `  ${synopsis.padEnd(20)}${summary}`;
-  });
+  const synopses = Object.values(COMMANDS).map(
+    ({ usage: text }) => text.split('\n', 1)[0]?.replace(/ \[options\]$/, '') ?? '',
+  );
+  const width = Math.max(20, ...synopses.map((s) => s.length + 2));
+  const rows = Object.values(COMMANDS).map(
+    ({ summary }, i) => `  ${(synopses[i] ?? '').padEnd(width)}${summary}`,
+  );
   return [
     'Usage: processor-orchestrator <command> [options]',
     '',

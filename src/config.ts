@@ -88,7 +88,7 @@ const principals = z.preprocess(
     .string()
     .transform((s) =>
       s
-        .split(',')
+        .split(/[,;\s]+/)
         .map((p) => p.trim().toLowerCase())
         .filter((p) => p !== ''),
     )
@@ -267,6 +267,11 @@ export interface Config {
     issuers: string[];
     iapAudience: string | undefined;
     iapJwksUrl: string;
+    /**
+     * Cloud Run's IAM check guards every request (`PUSH_AUTH=cloud-run`): an ID token whose
+     * signature it removed is checked by its claims.
+     */
+    cloudRunIamChecked: boolean;
     /** Lower-case emails or `*@domain`: who may read; operators may also re-run. */
     readers: string[];
     operators: string[];
@@ -382,6 +387,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       issuers: e.OPS_ISSUERS,
       iapAudience: e.OPS_IAP_AUDIENCE,
       iapJwksUrl: e.OPS_IAP_JWKS_URL,
+      cloudRunIamChecked: e.PUSH_AUTH === 'cloud-run',
       readers: e.OPS_READERS ?? [],
       operators: e.OPS_OPERATORS ?? [],
     },

@@ -191,7 +191,9 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
       const entry = entries.get(key);
       return Promise.resolve(entry && toRecord(entry));
     },
-    executions(filter: ExecutionFilter) {
+    // A bad cursor rejects, as the store's would.
+    async executions(filter: ExecutionFilter) {
+      await Promise.resolve();
       const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
       const page: { entry: Entry; record: ExecutionRecord; at: number }[] = [];
       const sorted = newestFirst()
@@ -211,7 +213,7 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
       const last = kept.at(-1);
       const next =
         page.length > filter.limit && last ? encodeCursor({ at: last.at, id: last.record.key }) : null;
-      return Promise.resolve({ records: kept.map((p) => p.record), next });
+      return { records: kept.map((p) => p.record), next };
     },
   };
 

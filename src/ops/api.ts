@@ -36,7 +36,7 @@ export interface OpsApiDeps {
   publishRerun(event: UnderwritingCreated, attributes: Record<string, string>): Promise<string>;
   /** Events in flight on this instance. */
   inFlight(): number;
-  limits?: Partial<typeof OPS_LIMITS>;
+  limits?: Partial<Record<keyof typeof OPS_LIMITS, number>>;
 }
 
 /**
@@ -74,7 +74,7 @@ export function createOpsApi(deps: OpsApiDeps): OpsApi {
       return { executions: records.map(toView), next_cursor: next };
     },
 
-    stats(window: StatsWindow): Promise<StatsView> {
+    async stats(window: StatsWindow): Promise<StatsView> {
       const source = history();
       const now = Date.now();
       const cached = cache.get(window);
@@ -88,7 +88,7 @@ export function createOpsApi(deps: OpsApiDeps): OpsApi {
         // A failed read is not cached.
         view.catch(() => cache.delete(window));
       }
-      return view.then((v) => ({ ...v, in_flight: deps.inFlight() }));
+      return { ...(await view), in_flight: deps.inFlight() };
     },
 
     async rerun(underwritingId: string, request: RerunRequest, by: OpsIdentity): Promise<{ key: string }> {

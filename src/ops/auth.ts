@@ -1,6 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-import { bearerToken, createTokenVerifier, type TokenVerifier } from '../auth/verifier.js';
+import { messageOf } from '../errors.js';
+import {
+  REMOVED_SIGNATURE,
+  bearerToken,
+  createTokenVerifier,
+  strippedClaims,
+  type TokenVerifier,
+  type Verified,
+} from '../auth/verifier.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logging.js';
 import type { OpsIdentity } from './views.js';
@@ -29,7 +37,9 @@ export interface OpsAuth {
  * assertion Identity-Aware Proxy adds (`x-goog-iap-jwt-assertion`), for `OPS_IAP_AUDIENCE`.
  * Either way the email must be listed in `OPS_OPERATORS` (operator) or `OPS_READERS` (reader),
  * by address or `*@domain`. Push tokens are for another audience and never listed: they open
- * nothing here. `disabled` (the emulator only): everyone is an operator.
+ * nothing here. Behind Cloud Run's IAM check (`PUSH_AUTH=cloud-run`, as deployed), an ID token
+ * arrives with its signature verified and removed by Cloud Run: its claims get the same checks.
+ * `disabled` (the emulator only): everyone is an operator.
  */
 export function createOpsAuth(ops: Config['ops'], log: Logger): OpsAuth {
   if (ops.auth === 'disabled') {
@@ -75,7 +85,7 @@ export function createOpsAuth(ops: Config['ops'], log: Logger): OpsAuth {
       if (!('token' in bearer)) return { ok: false, status: 401, reason: bearer.reason };
       token = bearer.token;
     }
-    const verified = await verifier.verify(token);
+    const verified = token.endsWith(REMOVED_SIGNATURE) ? stripped(token) : await verifier.verify(token);
     if (!verified.ok) return verified;
     const { email } = verified.claims;
     if (typeof email !== 'string' || email === '') {
@@ -91,6 +101,23 @@ export function createOpsAuth(ops: Config['ops'], log: Logger): OpsAuth {
       return { ok: false, status: 403, reason: `${email} is not in OPS_READERS or OPS_OPERATORS` };
     }
     return { ok: true, identity: { email, role } };
+  }
+
+  // Behind Cloud Run's IAM check (the deploy files), every ID token arrives with its signature
+  // verified and removed; trusted only where PUSH_AUTH=cloud-run says that check guards the service.
+  function stripped(token: string): Verified {
+    if (ops.auth !== 'oidc' || !ops.cloudRunIamChecked) {
+      return {
+        ok: false,
+        status: 401,
+        reason: "the token's signature was removed by Cloud Run's IAM check, and PUSH_AUTH is not cloud-run",
+      };
+    }
+    try {
+      return { ok: true, claims: strippedClaims(token, verifier.claimChecks) };
+    } catch (err) {
+      return { ok: false, status: 401, reason: `invalid token: ${messageOf(err)}` };
+    }
   }
 
   return { mode: ops.auth, check, start: () => verifier.start(), close: () => verifier.close() };

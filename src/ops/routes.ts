@@ -23,10 +23,11 @@ export type OpsScope = FastifyInstance;
 export const OPS_PREFIX = '/ops';
 
 /**
- * The header every `POST` under `/ops` must carry (any non-empty value; the CLI sends
- * `processor-orchestrator-cli`, the page `fetch`). A cross-site form cannot set it, and a
- * cross-site script that tries is stopped by the CORS preflight this service never answers: with
- * IAP's browser session, a forged re-run cannot pass.
+ * The header every JSON `POST` under `/ops` must carry (any non-empty value; the CLI sends
+ * `processor-orchestrator-cli`). A cross-site form cannot set it, and a cross-site script that
+ * tries is stopped by the CORS preflight this service never answers: with IAP's browser session, a
+ * forged re-run cannot pass. The page's own form cannot set a header either; it is guarded by
+ * `same-origin.ts`.
  */
 export const CSRF_HEADER = 'x-requested-with';
 

@@ -1,12 +1,9 @@
-import { UnsecuredJWT, decodeProtectedHeader, errors, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 
-import { bearerToken, createTokenVerifier } from '../auth/verifier.js';
+import { REMOVED_SIGNATURE, bearerToken, createTokenVerifier, strippedClaims } from '../auth/verifier.js';
 import type { Config } from '../config.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
-
-// What Cloud Run leaves of a token's signature once its own IAM check has verified it.
-const REMOVED_SIGNATURE = '.SIGNATURE_REMOVED_BY_GOOGLE';
 
 /** Why a push is refused: 401 bad token, 403 wrong identity, 503 the check itself cannot run. */
 export type PushAuthVerdict = { ok: true } | { ok: false; status: 401 | 403 | 503; reason: string };
@@ -109,18 +106,6 @@ export function createPushAuth(push: Config['push'], log: Logger): PushAuth {
     notReady: () => (keysNeeded ? verifier.notReady() : undefined),
     close: () => verifier.close(),
   };
-}
-
-/**
- * The claims of a token whose signature Cloud Run verified and removed (PUSH_AUTH=cloud-run):
- * its header must still say RS256; its claims get every check a signed token gets.
- */
-function strippedClaims(token: string, checks: Parameters<typeof UnsecuredJWT.decode>[1]): JWTPayload {
-  if (decodeProtectedHeader(token).alg !== 'RS256')
-    throw new errors.JWTInvalid('the token was not RS256-signed');
-  const [, payload] = token.split('.');
-  const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload ?? ''}.`;
-  return UnsecuredJWT.decode(unsigned, checks).payload;
 }
 
 // Every push gets the same verdict, without a token being looked at.

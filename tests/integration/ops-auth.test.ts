@@ -7,6 +7,7 @@ import { ProcessingCompletedSchema } from '../../src/events/processing-completed
 import { IAP_HEADER, IAP_ISSUER } from '../../src/ops/auth.js';
 import { examplesDir } from '../../src/paths.js';
 import { startService, type Service } from '../../src/service.js';
+import { cli } from '../helpers/cli.js';
 import { capturingLog, repoRoot } from '../helpers/fixtures.js';
 import {
   AUDIENCE,
@@ -171,7 +172,7 @@ describe('ops authentication with OPS_AUTH=oidc', { timeout: 120_000 }, () => {
     ['an unverified email', async () => bearer(await token({ email_verified: false })), 403],
     ['garbage', () => Promise.resolve(bearer('not.a.token')), 401],
     ['a Basic header', () => Promise.resolve({ authorization: 'Basic YWxpY2U6c2VjcmV0' }), 401],
-  ])('refuses %s with %i and re-runs nothing', async (_case, headers, status) => {
+  ])('refuses %s and re-runs nothing', async (_case, headers, status) => {
     expect(await attempt(oidcService.base, await headers())).toEqual({ read: status, rerun: status });
     expect(requested(oidcService)).toBe(0);
   });
@@ -181,6 +182,31 @@ describe('ops authentication with OPS_AUTH=oidc', { timeout: 120_000 }, () => {
       read: 200,
       rerun: 403,
     });
+    expect(requested(oidcService)).toBe(0);
+  });
+
+  it('lets the CLI read with --token, and says why without one', async () => {
+    const readerToken = await token({ email: READER });
+    sent.push(readerToken);
+    const ok = await cli(['status', UW, '--url', oidcService.base, '--token', readerToken]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/fx_tally +completed/);
+    const refused = await cli([
+      'rerun',
+      UW,
+      '--reason',
+      'x',
+      '--url',
+      oidcService.base,
+      '--token',
+      readerToken,
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('403 reader@example.com is a reader');
+    expect(refused.stderr).not.toContain(readerToken);
+    const anonymous = await cli(['status', UW, '--url', oidcService.base]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toContain('401 no Authorization header');
     expect(requested(oidcService)).toBe(0);
   });
 
@@ -251,7 +277,7 @@ describe('ops authentication with OPS_AUTH=iap', { timeout: 120_000 }, () => {
     ['an email not listed', async () => header(await assertion({ email: STRANGER })), 403],
     ['an email marked unverified', async () => header(await assertion({ email_verified: false })), 403],
     ['garbage', () => Promise.resolve(header('garbage')), 401],
-  ])('refuses %s with %i and re-runs nothing', async (_case, headers, status) => {
+  ])('refuses %s and re-runs nothing', async (_case, headers, status) => {
     expect(await attempt(iapService.base, await headers())).toEqual({ read: status, rerun: status });
     expect(requested(iapService)).toBe(0);
   });

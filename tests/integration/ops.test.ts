@@ -21,6 +21,7 @@ import {
 } from '../../src/ops/views.js';
 import { examplesDir } from '../../src/paths.js';
 import { startService, type Service } from '../../src/service.js';
+import { cli } from '../helpers/cli.js';
 import { uniqueCollection } from '../helpers/firestore.js';
 import { ULID, capturingLog, repoRoot } from '../helpers/fixtures.js';
 import {
@@ -434,6 +435,41 @@ describe('operations routes on the memory ledger', SLOW, () => {
     const second = await resultFor('uw_ops_memory', 2);
     expect(second.event).toMatchObject({ overall_status: 'success', rerun_of: messageId });
     expect(await runCount('fx_tally', 'uw_ops_memory')).toBe(1);
+
+    // The operator's CLI, against the same service.
+    const status = await cli(['status', 'uw_ops_memory', '--url', base]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^execution \S+ {2}success {2}received /);
+    expect(status.stdout).toContain(
+      `re-run of ${messageId} (fx_fail_once) by anonymous (OPS_AUTH=disabled): retry`,
+    );
+    expect(status.stdout).toMatch(/fx_tally +completed +1 +- +\d+\.\d{3} +yes/);
+    expect(status.stdout).toContain('first run fails <script>alert(1)</script>');
+    const json = await cli(['status', 'uw_ops_memory', '--url', base, '--json']);
+    expect(UnderwritingViewSchema.parse(JSON.parse(json.stdout)).executions).toHaveLength(2);
+
+    const nothing = await cli(['rerun', 'uw_ops_memory', '--reason', 'again', '--url', base]);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toContain('409 nothing failed or timed out');
+    const noReason = await cli(['rerun', 'uw_ops_memory', '--url', base]);
+    expect(noReason.code).toBe(2);
+    const explicit = await cli([
+      'rerun',
+      'uw_ops_memory',
+      '--processors',
+      'fx_tally',
+      '--reason',
+      'cli',
+      '--url',
+      base,
+      '--json',
+    ]);
+    expect(explicit.code, explicit.stderr).toBe(0);
+    expect((JSON.parse(explicit.stdout) as { key: string }).key).toMatch(ULID);
+    const third = await resultFor('uw_ops_memory', 3);
+    expect(third.event.overall_status).toBe('success');
+    expect(await runCount('fx_tally', 'uw_ops_memory')).toBe(2);
+    expect(await runCount('fx_fail_once', 'uw_ops_memory')).toBe(2);
   });
 });
 

@@ -171,8 +171,9 @@ describe('cloudbuild.yaml', () => {
   it('lets Cloud Run accept the audience the app checks push tokens against', () => {
     const deploy = step('deploy');
     const env = dictionary(flagValue(deploy.args, 'set-env-vars'));
-    expect(flagValue(deploy.args, 'set-custom-audiences')).toBe('${_PUSH_AUDIENCE}');
+    expect(flagValue(deploy.args, 'set-custom-audiences')).toBe('${_PUSH_AUDIENCE},${_OPS_AUDIENCE}');
     expect(env['PUSH_AUDIENCE']).toBe('${_PUSH_AUDIENCE}');
+    expect(env['OPS_AUDIENCE']).toBe('${_OPS_AUDIENCE}');
   });
 
   it('defines every substitution it uses and uses every one it defines', () => {
@@ -226,6 +227,46 @@ describe('cloudbuild.yaml', () => {
       _DOCUMENTS_URL: 'https://documents-abc123-uc.a.run.app/',
       _DOCUMENTS_AUDIENCE: 'https://documents-abc123-uc.a.run.app',
     });
+    // /ops: never open; ID tokens for their own audience, checked behind Cloud Run's IAM check.
+    expect(config.ops).toMatchObject({
+      auth: 'oidc',
+      audience: values['_OPS_AUDIENCE'],
+      cloudRunIamChecked: true,
+      readers: [],
+      operators: [],
+    });
+    expect(values['_OPS_AUDIENCE']).not.toBe(values['_PUSH_AUDIENCE']);
+    const staffed = onCloudRun(
+      dictionary(
+        substitute(
+          template,
+          resolvedDefaults({
+            _OPS_READERS: 'ann@example.com;*@audit.example.com',
+            _OPS_OPERATORS: 'bob@example.com',
+          }),
+        ),
+      ),
+    );
+    expect(staffed.ops).toMatchObject({
+      readers: ['ann@example.com', '*@audit.example.com'],
+      operators: ['bob@example.com'],
+    });
+    const behindIap = onCloudRun(
+      dictionary(
+        substitute(
+          template,
+          resolvedDefaults({
+            _OPS_AUTH: 'iap',
+            _OPS_IAP_AUDIENCE: '/projects/1/locations/us-central1/services/s',
+          }),
+        ),
+      ),
+    );
+    expect(behindIap.ops).toMatchObject({
+      auth: 'iap',
+      iapAudience: '/projects/1/locations/us-central1/services/s',
+    });
+
     const withDocuments = onCloudRun(dictionary(substitute(template, production)));
     expect(withDocuments.documentsUrl).toBe('https://documents-abc123-uc.a.run.app');
     expect(withDocuments.documentsAudience).toBe('https://documents-abc123-uc.a.run.app');

@@ -199,6 +199,7 @@ describe('ops configuration', () => {
       issuers: ['https://accounts.google.com', 'accounts.google.com'],
       iapAudience: undefined,
       iapJwksUrl: 'https://www.gstatic.com/iap/verify/public_key-jwk',
+      cloudRunIamChecked: false,
       readers: [],
       operators: [],
     });
@@ -208,7 +209,7 @@ describe('ops configuration', () => {
     const config = loadConfig({
       OPS_AUTH: 'iap',
       OPS_IAP_AUDIENCE: '/projects/1/locations/r/services/s',
-      OPS_READERS: ' Reader@Example.com ,*@audit.example.com,',
+      OPS_READERS: ' Reader@Example.com ;*@audit.example.com,',
       OPS_OPERATORS: 'ops@example.com',
     });
     expect(config.ops).toMatchObject({

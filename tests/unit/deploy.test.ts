@@ -299,6 +299,15 @@ describe('deploy/setup.sh', () => {
         'executions',
         'field-path=processor_ids,array-config=contains field-path=completed_at,order=descending',
       ],
+      ['executions', 'field-path=state,order=ascending field-path=completed_at,order=descending'],
+      [
+        'executions',
+        'field-path=overall_status,order=ascending field-path=processor_ids,array-config=contains field-path=completed_at,order=descending',
+      ],
+      [
+        'executions',
+        'field-path=has_timeout,order=ascending field-path=processor_ids,array-config=contains field-path=completed_at,order=descending',
+      ],
     ]);
   });
 
@@ -311,6 +320,7 @@ describe('deploy/setup.sh', () => {
         `pubsub topics ${defaults.completedTopic} ${runtime} roles/pubsub.publisher`,
         `pubsub topics ${defaults.completedTopic} ${runtime} roles/pubsub.viewer`,
         `pubsub topics ${defaults.deadLetterTopic} ${runtime} roles/pubsub.publisher`,
+        `pubsub topics ${defaults.underwritingTopic} ${runtime} roles/pubsub.publisher`,
         `projects ${PROJECT} ${build} roles/cloudbuild.builds.builder`,
         `projects ${PROJECT} ${build} roles/run.admin`,
         `projects ${PROJECT} ${runtime} roles/datastore.user`,
@@ -333,7 +343,7 @@ describe('deploy/setup.sh', () => {
     // the script takes as done and goes on.
     expect(creates).toEqual([
       'beta services identity create',
-      ...Array<string>(4).fill('firestore indexes composite create'),
+      ...Array<string>(7).fill('firestore indexes composite create'),
     ]);
     expect(bindings(again)).toEqual(bindings(first));
   });
@@ -420,6 +430,25 @@ describe('deploy/subscribe.sh', () => {
     );
   });
 
+  it('lets the ops readers and operators through Cloud Run, as users, domains or service accounts', () => {
+    const result = succeeded(
+      run('subscribe.sh', {
+        OPS_READERS: 'ann@example.com;*@audit.example.com',
+        OPS_OPERATORS: 'bob@example.com ops-bot@some-project.iam.gserviceaccount.com',
+      }),
+    );
+    const service = `run services ${defaults.service}`;
+    expect(bindings(result)).toEqual(
+      expect.arrayContaining([
+        `${service} user:ann@example.com roles/run.invoker`,
+        `${service} domain:audit.example.com roles/run.invoker`,
+        `${service} user:bob@example.com roles/run.invoker`,
+        `${service} serviceAccount:ops-bot@some-project.iam.gserviceaccount.com roles/run.invoker`,
+      ]),
+    );
+    expect(bindings(result).filter((b) => b.startsWith(service))).toHaveLength(5);
+  });
+
   it('stops, changing nothing, when the service is not deployed yet', () => {
     const result = run('subscribe.sh', { FAKE_NO_SERVICE: '1' });
     expect(result.status).not.toBe(0);
@@ -435,6 +464,7 @@ describe('gcloud', () => {
       run('setup.sh', { FAKE_EXISTING: '1' }),
       run('subscribe.sh'),
       run('subscribe.sh', { FAKE_EXISTING: '1' }),
+      run('subscribe.sh', { OPS_READERS: 'ann@example.com;*@example.org' }),
     ].flatMap((result) => succeeded(result).calls);
     const commands = [...new Set(calls.map((call) => call.command))];
     expect(commands.length).toBeGreaterThan(10);
