@@ -6,6 +6,7 @@ import { OrchestratorError } from './errors.js';
 import { createLedger } from './ledger/create.js';
 import { createOpsApi } from './ops/api.js';
 import { createOpsAuth } from './ops/auth.js';
+import { registerOpsPage } from './ops/page.js';
 import { registerOps, type OpsPage } from './ops/routes.js';
 import { createRerunPublisher } from './ops/rerun-publisher.js';
 import type { Logger } from './logging.js';
@@ -42,7 +43,7 @@ export interface Service {
  * here, before any message is taken.
  */
 export interface ServiceOptions {
-  /** Registers the `/ops` page inside the authenticated ops scope (see `registerOps`). */
+  /** Registers the `/ops` page inside the authenticated ops scope (see `registerOps`); default: `registerOpsPage`. */
   opsPage?: OpsPage;
 }
 
@@ -87,7 +88,7 @@ export async function startService(
     publishRerun: (event, attributes) => rerunPublisher.publish(event, attributes),
     inFlight: () => inFlight(),
   });
-  registerOps(server, { api: opsApi, auth: opsAuth, log, page: options.opsPage });
+  registerOps(server, { api: opsApi, auth: opsAuth, log, page: options.opsPage ?? registerOpsPage });
   try {
     await server.listen({ port: config.port, host });
   } catch (err) {

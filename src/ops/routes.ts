@@ -26,10 +26,11 @@ export type OpsPage = (scope: OpsScope, api: OpsApi) => void;
 export const OPS_PREFIX = '/ops';
 
 /**
- * The header every `POST` under `/ops` must carry (any non-empty value; the CLI sends
- * `processor-orchestrator-cli`, the page `fetch`). A cross-site form cannot set it, and a
- * cross-site script that tries is stopped by the CORS preflight this service never answers: with
- * IAP's browser session, a forged re-run cannot pass.
+ * The header every JSON `POST` under `/ops` must carry (any non-empty value; the CLI sends
+ * `processor-orchestrator-cli`). A cross-site form cannot set it, and a cross-site script that
+ * tries is stopped by the CORS preflight this service never answers: with IAP's browser session, a
+ * forged re-run cannot pass. The page's own form cannot set a header either; it is guarded by
+ * `same-origin.ts`.
  */
 export const CSRF_HEADER = 'x-requested-with';
 
@@ -40,8 +41,9 @@ export interface OpsRoutesOptions {
   /**
    * Registers more routes (the HTML page) in the same scope: under `/ops`, behind the same auth
    * hook, with `request.opsIdentity` set, given the same `OpsApi` the JSON routes use. Paths are
-   * relative to the prefix (`scope.get('/', …)` is `GET /ops`). A `POST` it adds should refuse
-   * `crossSiteRefusal(request)` with 403 (and check `request.opsIdentity.role`).
+   * relative to the prefix (`scope.get('/', …)` is `GET /ops`). A `POST` it adds must refuse
+   * cross-site requests (the page's form is checked by `same-origin.ts`) and check
+   * `request.opsIdentity.role`.
    */
   page?: OpsPage;
 }
@@ -158,11 +160,8 @@ function rerunRefusal(request: FastifyRequest): string | undefined {
   return crossSiteRefusal(request);
 }
 
-/**
- * Why a state-changing request may have come from another site (it lacks `CSRF_HEADER`), or
- * `undefined`. Any `POST` route added under `/ops` (the page's too) should refuse it with 403.
- */
-export function crossSiteRefusal(request: FastifyRequest): string | undefined {
+/** Why a JSON re-run request may have come from another site (it lacks `CSRF_HEADER`), or `undefined`. */
+function crossSiteRefusal(request: FastifyRequest): string | undefined {
   const marker = request.headers[CSRF_HEADER];
   if (typeof marker !== 'string' || marker.trim() === '') {
     return `a re-run must carry the ${CSRF_HEADER} header (it keeps other sites from posting one)`;

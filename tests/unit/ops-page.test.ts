@@ -1,0 +1,295 @@
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { escapeHtml, html } from '../../src/ops/html.js';
+import { crossSiteReason } from '../../src/ops/same-origin.js';
+import type { OpsIdentity } from '../../src/ops/views.js';
+import { OPERATOR, READER, fakeOpsApi, servePage, type FakeOpsApi } from '../helpers/ops.js';
+
+const HOSTILE = `<script>alert(1)</script><img src=x onerror="alert(2)"> & 'quoted'`;
+
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+async function page(api: FakeOpsApi, who: OpsIdentity = OPERATOR) {
+  const served = await servePage(api, () => who);
+  app = served.app;
+  return served.app;
+}
+
+function form(fields: [string, string][]): string {
+  return new URLSearchParams(fields).toString();
+}
+
+const SAME_ORIGIN = { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' };
+
+describe('html', () => {
+  it('escapes every interpolated value and keeps nested markup', () => {
+    const inner = html`<b>${'<i>'}</b>`;
+    expect(html`<p title="${'"x"'}">${HOSTILE}${inner}${[1, null, false, 'a&b']}</p>`.value).toBe(
+      `<p title="&quot;x&quot;">${escapeHtml(HOSTILE)}<b>&lt;i&gt;</b>1a&amp;b</p>`,
+    );
+    expect(escapeHtml(HOSTILE)).not.toMatch(/[<>"']/);
+  });
+});
+
+describe('crossSiteReason', () => {
+  it('accepts a same-origin form and refuses every other site or a request that says nothing', () => {
+    expect(crossSiteReason({ 'sec-fetch-site': 'same-origin', host: 'a.example' })).toBeUndefined();
+    expect(crossSiteReason({ origin: 'https://a.example', host: 'a.example' })).toBeUndefined();
+    expect(
+      crossSiteReason({ 'sec-fetch-site': 'cross-site', origin: 'https://a.example', host: 'a.example' }),
+    ).toMatch(/another site/);
+    expect(crossSiteReason({ 'sec-fetch-site': 'same-site', host: 'a.example' })).toMatch(/another site/);
+    expect(crossSiteReason({ origin: 'https://evil.example', host: 'a.example' })).toMatch(/another origin/);
+    expect(crossSiteReason({ origin: 'null', host: 'a.example' })).toMatch(/unknown origin/);
+    expect(crossSiteReason({ host: 'a.example' })).toMatch(/neither/);
+  });
+});
+
+describe('the /ops page', () => {
+  it('lists recent underwritings with badges, filters and the stats table, with a strict CSP', async () => {
+    const server = await page(fakeOpsApi());
+    const res = await server.inject({ url: '/ops?status=partial_success&processor=bank_stmt_v1&window=1h' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['referrer-policy']).toBe('same-origin');
+    expect(res.body).toContain('href="/ops/u/uw_1001"');
+    expect(res.body).toContain('badge b-partial_success');
+    expect(res.body).not.toContain('uw_1002');
+    expect(res.body).toMatch(/<option value="partial_success"\s+selected>/);
+    expect(res.body).toMatch(/<option value="1h"\s+selected>/);
+    expect(res.body).toContain('Processors, last 1h');
+    // No inline script or style for the CSP to forbid.
+    expect(res.body).not.toMatch(/<script>|<style|style=|onclick=/);
+  });
+
+  it('pages by cursor, keeping the filters in its links', async () => {
+    const [template] = (await fakeOpsApi().executions({ limit: 1, status: 'success' })).executions;
+    const extra = Array.from({ length: 60 }, (_, i) => ({
+      ...template!,
+      key: `k${i}`,
+      underwriting_id: `uw_x${i}`,
+    }));
+    const server = await page(fakeOpsApi({ extra }));
+    const first = await server.inject({ url: '/ops?processor=bank_stmt_v1' });
+    expect(first.body).toContain(
+      'href="/ops?processor=bank_stmt_v1&amp;window=24h&amp;cursor=50" rel="next"',
+    );
+    expect(first.body).not.toContain('First page');
+    const second = await server.inject({ url: '/ops?processor=bank_stmt_v1&cursor=50' });
+    expect(second.body).toContain('href="/ops?processor=bank_stmt_v1&amp;window=24h">First page');
+    expect(second.body).not.toContain('rel="next"');
+  });
+
+  it('drops a filter it cannot read and says so', async () => {
+    const server = await page(fakeOpsApi());
+    const res = await server.inject({ url: '/ops?status=exploded' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Filters ignored: status');
+    expect(res.body).toContain('uw_1002');
+  });
+
+  it('shows the timeline, errors, reused outcomes and the re-run form to an operator', async () => {
+    const api = fakeOpsApi({ extra: [] });
+    const latest = (await api.underwriting('uw_1001')).executions[0]!;
+    api.record({
+      ...latest,
+      processors: latest.processors.map((p, i) =>
+        i === 0 ? { ...p, error_message: HOSTILE } : { ...p, reused: true },
+      ),
+    });
+    const server = await page(api);
+    const res = await server.inject({ url: '/ops/u/uw_1001' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain(escapeHtml(HOSTILE));
+    expect(res.body).not.toContain('<script>alert');
+    expect(res.body).not.toContain('<img src=x');
+    expect(res.body).toMatch(/<rect class="r-failed" x="[\d.]+" y="0" width="[\d.]+"/);
+    expect(res.body).toContain('badge b-reused');
+    expect(res.body).toContain('action="/ops/u/uw_1001/rerun"');
+    expect(res.body).toMatch(/name="processors"\s+value="failed"\s+checked\s*\/?>/);
+    expect(res.body).toContain('<label for="rerun-reason">');
+  });
+
+  it('does not show the re-run form to a reader, and refuses a reader who posts it', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api, READER);
+    const res = await server.inject({ url: '/ops/u/uw_1001' });
+    expect(res.body).not.toContain('<form method="post"');
+    expect(res.body).toContain('Re-running needs the operator role');
+    const post = await server.inject({
+      method: 'POST',
+      url: '/ops/u/uw_1001/rerun',
+      headers: SAME_ORIGIN,
+      payload: form([
+        ['processors', 'failed'],
+        ['reason', 'try again'],
+      ]),
+    });
+    expect(post.statusCode).toBe(403);
+    expect(api.reruns).toEqual([]);
+  });
+
+  it('re-runs through the form and redirects to the detail page, which waits for the result', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const post = await server.inject({
+      method: 'POST',
+      url: '/ops/u/uw_1001/rerun',
+      headers: SAME_ORIGIN,
+      payload: form([
+        ['processors', 'failed'],
+        ['reason', 'upstream is back'],
+      ]),
+    });
+    expect(post.statusCode).toBe(303);
+    expect(post.headers['location']).toMatch(/^\/ops\/u\/uw_1001\?rerun=rerun-uw_1001-1&at=\d+$/);
+    expect(api.reruns).toEqual([
+      {
+        underwritingId: 'uw_1001',
+        request: { processors: 'failed', reason: 'upstream is back' },
+        by: OPERATOR,
+        key: 'rerun-uw_1001-1',
+      },
+    ]);
+    const detail = await server.inject({ url: post.headers['location'] });
+    expect(detail.body).toContain('data-refresh-seconds=');
+    expect(detail.body).toContain('Re-run <code>rerun-uw_1001-1</code> requested');
+  });
+
+  it('stops reloading for a re-run not recorded ten minutes after it was asked for, and says so', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const stale = await server.inject({ url: `/ops/u/uw_1001?rerun=never&at=${Date.now() - 11 * 60_000}` });
+    expect(stale.body).not.toContain('data-refresh-seconds');
+    expect(stale.body).toMatch(
+      /is still waiting for an instance to take it\s+after ten minutes; this page no longer reloads/,
+    );
+    const fresh = await server.inject({ url: `/ops/u/uw_1001?rerun=never&at=${Date.now()}` });
+    expect(fresh.body).toContain('data-refresh-seconds="2"');
+  });
+
+  it('sends the failing processors with the ones named when both are chosen', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    await server.inject({
+      method: 'POST',
+      url: '/ops/u/uw_1001/rerun',
+      headers: SAME_ORIGIN,
+      payload: form([
+        ['processors', 'failed'],
+        ['processors', 'credit_report_v2'],
+        ['reason', 'both'],
+      ]),
+    });
+    expect(api.reruns[0]?.request.processors).toEqual(['bank_stmt_v1', 'credit_report_v2']);
+  });
+
+  it('shows the form again with the problem when no processor or no reason is given', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const none = await server.inject({
+      method: 'POST',
+      url: '/ops/u/uw_1001/rerun',
+      headers: SAME_ORIGIN,
+      payload: form([['reason', 'kept <b>text</b>']]),
+    });
+    expect(none.statusCode).toBe(400);
+    expect(none.body).toContain('Choose at least one processor');
+    expect(none.body).toContain('kept &lt;b&gt;text&lt;/b&gt;</textarea>');
+    const noReason = await server.inject({
+      method: 'POST',
+      url: '/ops/u/uw_1001/rerun',
+      headers: SAME_ORIGIN,
+      payload: form([
+        ['processors', 'bank_stmt_v1'],
+        ['reason', '   '],
+      ]),
+    });
+    expect(noReason.statusCode).toBe(400);
+    expect(noReason.body).toContain('Give a reason');
+    expect(api.reruns).toEqual([]);
+  });
+
+  it('refuses a re-run posted from another site, or by a client that does not say where it is from', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const payload = form([
+      ['processors', 'failed'],
+      ['reason', 'forged'],
+    ]);
+    for (const headers of [
+      { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
+      { origin: 'https://evil.example' },
+      {},
+    ]) {
+      const res = await server.inject({
+        method: 'POST',
+        url: '/ops/u/uw_1001/rerun',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        payload,
+      });
+      expect(res.statusCode).toBe(403);
+      expect(res.headers['content-security-policy']).toContain("default-src 'none'");
+    }
+    expect(api.reruns).toEqual([]);
+  });
+
+  it('says why it cannot read when the API is unavailable, with the status the JSON routes answer', async () => {
+    const api = fakeOpsApi();
+    const unavailable = Object.assign(
+      new Error('LEDGER=none: the operations views read the execution ledger'),
+      {
+        code: 'OPS_UNAVAILABLE',
+      },
+    );
+    const server = await page({ ...api, executions: () => Promise.reject(unavailable) });
+    const res = await server.inject({ url: '/ops' });
+    expect(res.statusCode).toBe(503);
+    expect(res.body).toContain('LEDGER=none: the operations views read the execution ledger');
+  });
+
+  it('shows the form again with the reason the API refused the re-run', async () => {
+    const api = fakeOpsApi();
+    const refused = Object.assign(new Error('nothing failed in the latest execution'), {
+      code: 'RERUN_REFUSED',
+    });
+    const server = await page({ ...api, rerun: () => Promise.reject(refused) });
+    const res = await server.inject({
+      method: 'POST',
+      url: '/ops/u/uw_1002/rerun',
+      headers: SAME_ORIGIN,
+      payload: form([
+        ['processors', 'failed'],
+        ['reason', 'check'],
+      ]),
+    });
+    expect(res.statusCode).toBe(409);
+    expect(res.body).toContain('The re-run was not started: nothing failed in the latest execution');
+    expect(res.body).toMatch(/<textarea[^>]*>\s*check<\/textarea>/);
+  });
+
+  it('answers 404 with a page for an underwriting the ledger does not have', async () => {
+    const server = await page(fakeOpsApi());
+    const res = await server.inject({ url: '/ops/u/%3Cscript%3Euw' });
+    expect(res.statusCode).toBe(404);
+    expect(res.body).toContain('no execution of underwriting &lt;script&gt;uw is recorded');
+  });
+
+  it('serves its stylesheet and script with the CSP and nosniff', async () => {
+    const server = await page(fakeOpsApi());
+    const css = await server.inject({ url: '/ops/assets/ops.css' });
+    expect(css.headers['content-type']).toMatch(/^text\/css/);
+    const js = await server.inject({ url: '/ops/assets/ops.js' });
+    expect(js.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(js.headers['x-content-type-options']).toBe('nosniff');
+  });
+});
