@@ -14,6 +14,7 @@ import { createPushAuth } from './transport/push-auth.js';
 import { registerPushRoute } from './transport/push.js';
 import { startPull, type PullSubscriber } from './transport/pull.js';
 import { createPubSub } from './transport/pubsub.js';
+import { openTelemetry } from './telemetry/telemetry.js';
 
 // After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
 const CLOSE_MARGIN_MS = 1_500;
@@ -38,7 +39,8 @@ export interface Service {
  * here, before any message is taken.
  */
 export async function startService(config: Config, log: Logger, host: string): Promise<Service> {
-  const pubsub = createPubSub(config.pubsub);
+  const telemetry = await openTelemetry(config.telemetry, config.pubsub.projectId);
+  const pubsub = createPubSub(config.pubsub, { tracing: telemetry.tracing });
   const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log);
   const pushAuth = createPushAuth(config.push, log);
   const ledger = createLedger(config.ledger, log);
@@ -72,6 +74,7 @@ export async function startService(config: Config, log: Logger, host: string): P
     pushAuth.close();
     publisher.close();
     await pubsub.close();
+    await telemetry.shutdown();
     if ((err as { code?: unknown }).code === 'EADDRINUSE') {
       throw new OrchestratorError(
         'PORT_IN_USE',
@@ -84,7 +87,7 @@ export async function startService(config: Config, log: Logger, host: string): P
 
   try {
     [runtime] = await Promise.all([
-      startRuntime(config, log),
+      startRuntime(config, log, telemetry),
       publisher.warm(),
       pushAuth.start(),
       ledger.warm(),
@@ -96,6 +99,7 @@ export async function startService(config: Config, log: Logger, host: string): P
     publisher.close();
     await ledger.close();
     await pubsub.close();
+    await telemetry.shutdown();
     throw err;
   }
   const started: Runtime = runtime;
@@ -105,6 +109,7 @@ export async function startService(config: Config, log: Logger, host: string): P
     deadLetter: createDeadLetter(pubsub, config.pubsub.deadLetterTopic, log),
     ledger,
     log,
+    telemetry,
   });
   resolveHandler(handler);
   const budget = deadlineBudget({
@@ -149,6 +154,8 @@ export async function startService(config: Config, log: Logger, host: string): P
         publisher.close();
         await ledger.close();
         await pubsub.close();
+        // Last: the spans and metrics of the events that just finished are flushed.
+        await telemetry.shutdown();
         log.info(
           { abandoned, ledger_operations: ledger.operations() },
           abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped',
@@ -179,6 +186,8 @@ export async function startService(config: Config, log: Logger, host: string): P
       dead_letter_topic: config.pubsub.deadLetterTopic ?? null,
       emulator: config.pubsub.emulatorHost ?? null,
       ledger: ledgerWhere(config.ledger),
+      traces: config.telemetry.traces?.url ?? null,
+      metrics: config.telemetry.metrics?.url ?? null,
     },
     'serving',
   );
