@@ -19,8 +19,8 @@ export interface HandlerDeps {
   orchestrator: Pick<Orchestrator, 'process'>;
   publisher: Pick<CompletedPublisher, 'publish'>;
   deadLetter: DeadLetter;
-  /** The execution ledger (default: none). */
-  ledger?: Pick<Ledger, 'begin'>;
+  /** The execution ledger (default: none); its calls are traced unless its `kind` is `none`. */
+  ledger?: Pick<Ledger, 'begin'> & Partial<Pick<Ledger, 'kind'>>;
   log: Logger;
   /** Spans and metrics (default: none). */
   telemetry?: Pick<Telemetry, 'tracer' | 'metrics' | 'projectId'>;
@@ -57,6 +57,7 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
   const telemetry = deps.telemetry ?? noTelemetry();
   const { tracer, metrics } = telemetry;
   const ledger = deps.ledger ?? createNoLedger();
+  const tracedLedger = deps.ledger !== undefined && deps.ledger.kind !== 'none';
   const pending = new Set<Promise<Verdict>>();
   const abandon = new AbortController();
   // Every event in flight listens to it.
@@ -114,17 +115,21 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
     }
   }
 
-  /** A call of the ledger, under its own span. */
-  async function ledgerCall<T>(name: string, ctx: Context, call: () => Promise<T>): Promise<T> {
+  /** A call of the ledger, under its own span (none for a ledger that does nothing). */
+  function ledgerCall<T>(name: string, ctx: Context, call: () => Promise<T>): Promise<T> {
+    if (!tracedLedger) return call();
     const span = tracer.startSpan(`ledger ${name}`, undefined, ctx);
-    try {
-      return await call();
-    } catch (err) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: errorType(err) });
-      throw err;
-    } finally {
-      span.end();
-    }
+    return call().then(
+      (value) => {
+        span.end();
+        return value;
+      },
+      (err: unknown) => {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorType(err) });
+        span.end();
+        throw err;
+      },
+    );
   }
 
   async function handleTraced(message: InboundMessage, ctx: Context, log: Logger): Promise<Verdict> {
