@@ -72,7 +72,7 @@ const SETTINGS = {
     targets: { memoryRatio: 0.95, writesPerEvent: 3, readsPerEvent: 2 },
   } satisfies LedgerSettings,
   telemetry: {
-    rounds: 3,
+    rounds: 5,
     shape: { burstEvents: 2_000, warmupEvents: 300, pacedRate: 0, pacedEvents: 0 },
     targets: { onRatio: 0.9, offVsBaselineRatio: 0.98 },
   } satisfies TelemetrySettings,

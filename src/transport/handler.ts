@@ -19,7 +19,7 @@ export interface HandlerDeps {
   orchestrator: Pick<Orchestrator, 'process'>;
   publisher: Pick<CompletedPublisher, 'publish'>;
   deadLetter: DeadLetter;
-  /** The execution ledger (default: none); its calls are traced unless its `kind` is `none`. */
+  /** The execution ledger (default: none); its calls are traced when its `kind` is `firestore`. */
   ledger?: Pick<Ledger, 'begin'> & Partial<Pick<Ledger, 'kind'>>;
   log: Logger;
   /** Spans and metrics (default: none). */
@@ -57,7 +57,8 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
   const telemetry = deps.telemetry ?? noTelemetry();
   const { tracer, metrics } = telemetry;
   const ledger = deps.ledger ?? createNoLedger();
-  const tracedLedger = deps.ledger !== undefined && deps.ledger.kind !== 'none';
+  // The in-process ledgers answer in microseconds: spans would only add noise to the trace.
+  const tracedLedger = deps.ledger?.kind === 'firestore';
   const pending = new Set<Promise<Verdict>>();
   const abandon = new AbortController();
   // Every event in flight listens to it.
@@ -115,7 +116,7 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
     }
   }
 
-  /** A call of the ledger, under its own span (none for a ledger that does nothing). */
+  /** A call of the ledger, under its own span when it goes over the network. */
   function ledgerCall<T>(name: string, ctx: Context, call: () => Promise<T>): Promise<T> {
     if (!tracedLedger) return call();
     const span = tracer.startSpan(`ledger ${name}`, undefined, ctx);
