@@ -8,7 +8,7 @@ import { Piscina, queueOptionsSymbol } from 'piscina';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { noTelemetry, type Telemetry } from '../telemetry/telemetry.js';
-import { formatTraceparent } from '../telemetry/trace-context.js';
+import { formatTraceparent } from '../telemetry/traceparent.js';
 import type { ConcurrencyPolicy, RetryPolicy } from './contract.js';
 import { Deadline } from './deadline.js';
 import { newExecutionId } from './execution-id.js';

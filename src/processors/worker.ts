@@ -6,7 +6,7 @@ import { workerData } from 'node:worker_threads';
 import { messageOf } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { traceHttpRequests, type RunSpans } from '../telemetry/thread-recorder.js';
-import { parseTraceparent, traceLogFields } from '../telemetry/trace-context.js';
+import { parseTraceparent, traceLogFields } from '../telemetry/traceparent.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { jsonObjectProblem } from './json-values.js';
 import { decodeInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';

@@ -3,7 +3,8 @@ import { createNoopMeter, trace, type Context, type Meter, type Tracer } from '@
 import type { Config } from '../config.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { ThreadSpan } from './thread-span.js';
-import { traceLogFields, validSpanContext } from './trace-context.js';
+import { validSpanContext } from './trace-context.js';
+import { traceLogFields } from './traceparent.js';
 
 /** The name of this service's tracer and meter. */
 export const INSTRUMENTATION_SCOPE = 'processor-orchestrator';

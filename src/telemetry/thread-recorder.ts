@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 
 import type { ThreadSpan } from './thread-span.js';
-import { formatTraceparent, parseTraceparent } from './trace-context.js';
+import { formatTraceparent, parseTraceparent } from './traceparent.js';
 
 /** Where the spans of the run in progress go: its run span's context, and the list handed back. */
 export interface RunSpans {

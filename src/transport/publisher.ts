@@ -4,7 +4,8 @@ import { context, type Context } from '@opentelemetry/api';
 import { OrchestratorError, messageOf } from '../errors.js';
 import { ProcessingCompletedSchema, type ProcessingCompleted } from '../events/processing-completed.js';
 import type { Logger } from '../logging.js';
-import { formatTraceparent, PUBSUB_TRACE_ATTRIBUTE, validSpanContext } from '../telemetry/trace-context.js';
+import { PUBSUB_TRACE_ATTRIBUTE, validSpanContext } from '../telemetry/trace-context.js';
+import { formatTraceparent } from '../telemetry/traceparent.js';
 import { GRPC, grpcCode, tracingEnabled } from './pubsub.js';
 
 /**

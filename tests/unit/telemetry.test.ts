@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config.js';
 import { createMetrics, observePool } from '../../src/telemetry/metrics.js';
-import { formatTraceparent, parseTraceparent, traceLogFields } from '../../src/telemetry/trace-context.js';
+import { formatTraceparent, parseTraceparent, traceLogFields } from '../../src/telemetry/traceparent.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
 interface Instrument {
