@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { createNoopMeter, type Meter } from '@opentelemetry/api';
+import { createNoopMeter, ROOT_CONTEXT, trace, type Meter } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config.js';
+import { createOrchestrator } from '../../src/orchestrator.js';
+import type { RunOutcome } from '../../src/processors/run.js';
+import { noTelemetry } from '../../src/telemetry/telemetry.js';
 import { createMetrics, observePool } from '../../src/telemetry/metrics.js';
 import { formatTraceparent, parseTraceparent, traceLogFields } from '../../src/telemetry/traceparent.js';
-import { repoRoot } from '../helpers/fixtures.js';
+import { capturingLog, repoRoot } from '../helpers/fixtures.js';
 
 interface Instrument {
   name: string;
@@ -177,5 +180,82 @@ describe('trace context', () => {
     });
     expect(traceLogFields(spanContext, undefined)).not.toHaveProperty('logging.googleapis.com/trace');
     expect(traceLogFields(undefined, 'p1')).toBeUndefined();
+  });
+});
+
+describe('the orchestrator, with nothing exported', () => {
+  it("counts reused ledger runs and names the publisher's trace on its log lines", async () => {
+    const added: [string, number, unknown][] = [];
+    const noop = createNoopMeter();
+    const meter = {
+      ...noop,
+      createHistogram: (name: string) => noop.createHistogram(name),
+      createCounter: (name: string) => ({
+        add: (value: number, attributes?: unknown) => added.push([name, value, attributes]),
+      }),
+    } as unknown as Meter;
+    const telemetry = {
+      ...noTelemetry('p1'),
+      metrics: createMetrics(meter),
+    };
+    const { log, lines } = capturingLog();
+    const orchestrator = createOrchestrator({
+      pool: {
+        run: (run) =>
+          Promise.resolve({
+            status: 'completed',
+            processor_id: run.processorId,
+            execution_id: 'e',
+            execution_time: 0,
+            attempts: 1,
+            factors: {},
+          }),
+      },
+      processors: new Map(
+        ['a_v1', 'b_v1'].map((id) => [
+          id,
+          {
+            id,
+            version: '1',
+            timeoutMs: undefined,
+            concurrency: undefined,
+            retry: undefined,
+            file: `/${id}.js`,
+          },
+        ]),
+      ),
+      documents: { fetch: () => Promise.resolve({ documents: [], missing: [] }) },
+      purchases: new Map(),
+      defaultTimeoutMs: 1000,
+      log,
+      telemetry,
+    });
+    const recorded: RunOutcome = {
+      status: 'completed',
+      processor_id: 'a_v1',
+      execution_id: 'r',
+      execution_time: 1,
+      attempts: 1,
+      factors: {},
+    };
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const spanId = '00f067aa0ba902b7';
+    await orchestrator.process(
+      { event: 'underwriting.created', data: { underwriting_id: 'uw_1', documents: [] } },
+      {
+        sourceMessageId: 'm1',
+        recorded: new Map([['a_v1', recorded]]),
+        trace: trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: 1, isRemote: true }),
+      },
+    );
+    expect(added.filter(([name]) => name === 'ledger.reused_runs')).toEqual([
+      ['ledger.reused_runs', 1, { 'processor.id': 'a_v1' }],
+    ]);
+    const processed = lines.find((l) => l['message'] === 'underwriting processed');
+    expect(processed).toMatchObject({
+      'logging.googleapis.com/trace': `projects/p1/traces/${traceId}`,
+      'logging.googleapis.com/spanId': spanId,
+      'logging.googleapis.com/trace_sampled': true,
+    });
   });
 });
