@@ -1,6 +1,14 @@
 // The OpenTelemetry SDK, imported only when an OTLP endpoint is configured: with none, nothing
 // here is loaded and the service records through the API's no-ops.
-import { context, metrics, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  context,
+  metrics,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { hrTimeDuration, millisToHrTime, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
@@ -16,6 +24,7 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  SamplingDecision,
   TraceIdRatioBasedSampler,
   type ReadableSpan,
   type Sampler,
@@ -53,7 +62,7 @@ export async function startTelemetry(
     spans = new BatchSpanProcessor(await spanExporter(config.traces));
     tracerProvider = new BasicTracerProvider({
       resource,
-      sampler: sampler(config.sampler, config.samplerRatio),
+      sampler: withoutPubSubNoise(sampler(config.sampler, config.samplerRatio)),
       spanProcessors: [spans],
     });
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -95,6 +104,42 @@ export async function startTelemetry(
       undici?.disable();
       await Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()]);
     },
+  };
+}
+
+/**
+ * Of the Pub/Sub client's own spans, the trace keeps the message's receive (`<sub> subscribe`, the
+ * event span's parent) and its publish (`<topic> create`). The others, recorded for every message,
+ * have no children and say nothing an operator acts on, yet cost as much to record and export as
+ * the rest of the trace: its queues (flow control, batching, scheduler), its own `<sub> process`,
+ * and its batched RPCs (`send`, `ack`, `modack`, `nack`), each linked to every message of the batch.
+ */
+const PUBSUB_QUEUE_SPANS = new Set([
+  'publisher flow control',
+  'publisher batching',
+  'subscriber concurrency control',
+  'subscriber scheduler',
+]);
+const PUBSUB_RPC_SPAN = / (send|ack|modack|nack)$/;
+
+function pubsubNoise(name: string, kind: SpanKind, attributes: Attributes): boolean {
+  if (kind === SpanKind.INTERNAL) {
+    return PUBSUB_QUEUE_SPANS.has(name) || (name.endsWith(' process') && !('messaging.system' in attributes));
+  }
+  return (
+    (kind === SpanKind.CLIENT || kind === SpanKind.PRODUCER) &&
+    attributes['messaging.system'] === 'gcp_pubsub' &&
+    PUBSUB_RPC_SPAN.test(name)
+  );
+}
+
+function withoutPubSubNoise(inner: Sampler): Sampler {
+  return {
+    shouldSample: (ctx, traceId, name, kind, attributes, links) =>
+      pubsubNoise(name, kind, attributes)
+        ? { decision: SamplingDecision.NOT_RECORD }
+        : inner.shouldSample(ctx, traceId, name, kind, attributes, links),
+    toString: () => `WithoutPubSubNoise{${inner.toString()}}`,
   };
 }
 

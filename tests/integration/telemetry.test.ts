@@ -149,9 +149,10 @@ describe('serve with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     await worker.port();
     const traceId = newTraceId();
     const underwritingId = `uw_pull_${traceId.slice(0, 8)}`;
+    const sent = traceparent(traceId);
     await pubsub.topic(inTopic).publishMessage({
       data: eventData(underwritingId, ['fx_call', 'fx_spin']),
-      attributes: { googclient_traceparent: traceparent(traceId) },
+      attributes: { googclient_traceparent: sent },
     });
 
     const message = await completedFor(underwritingId);
@@ -170,9 +171,18 @@ describe('serve with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
       'processor fx_call',
       'processor fx_spin',
       `${completedTopic} create`,
+      `${inTopic}-sub subscribe`,
     ]);
+    // The Pub/Sub client's receive span, child of the publisher's, is the event span's parent.
+    const received = only(spans, (s) => s.name === `${inTopic}-sub subscribe`, 'the receive span');
+    expect(received.parentSpanId).toBe(sent.split('-')[2]);
     const event = only(spans, (s) => s.name === 'underwriting.created process', 'the event span');
+    expect(event.parentSpanId).toBe(received.spanId);
     expect(event.kind).toBe(SPAN_KIND.consumer);
+    // The client's per-message queue and batch spans are not recorded.
+    expect(spans.filter((s) => /scheduler|flow control|batching| (send|ack|modack)$/.test(s.name))).toEqual(
+      [],
+    );
     expect(event.attributes).toMatchObject({ 'messaging.system': 'gcp_pubsub', transport: 'pull' });
     const fetch = only(spans, (s) => s.name === 'documents fetch', 'the document fetch span');
     expect(fetch.parentSpanId).toBe(event.spanId);
