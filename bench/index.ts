@@ -1,8 +1,8 @@
-// `npm run bench [-- pool|scheduler|pubsub|push|documents|ledger]`: orchestration throughput
+// `npm run bench [-- pool|scheduler|pubsub|push|documents|ledger|telemetry]`: orchestration throughput
 // against raw Piscina and against a thread per run, the scheduler against its targets, how late a
 // TIMEOUT settles after its deadline, end to end through the Pub/Sub emulator against a bare
 // relay, what verifying push tokens in the app costs, the HTTP document fetch against its ideal,
-// and the execution ledger's cost. Prints one
+// the execution ledger's cost, and what exporting traces and metrics costs. Prints one
 // table; exits 0 even when a target is missed (the table says so), 1 only when a bench breaks.
 import { availableParallelism, cpus } from 'node:os';
 
@@ -18,6 +18,7 @@ import { schedulerRows, type SchedulerSettings } from './scheduler.js';
 import { workerPerRunThroughput } from './spawn.js';
 import { median, quantile } from './stats.js';
 import { int, resultsTable, verdict, type Row } from './table.js';
+import { telemetryRows, type TelemetrySettings } from './telemetry.js';
 import { orchestratorThroughput, rawPiscinaThroughput, type LoopShape } from './throughput.js';
 
 const SETTINGS = {
@@ -71,9 +72,14 @@ const SETTINGS = {
     shape: { burstEvents: 1_500, warmupEvents: 200, pacedRate: 0, pacedEvents: 0 },
     targets: { memoryRatio: 0.95, writesPerEvent: 3, readsPerEvent: 2 },
   } satisfies LedgerSettings,
+  telemetry: {
+    rounds: 5,
+    shape: { burstEvents: 2_000, warmupEvents: 300, pacedRate: 0, pacedEvents: 0 },
+    targets: { onRatio: 0.9, offVsBaselineRatio: 0.98 },
+  } satisfies TelemetrySettings,
 } as const;
 
-const SECTIONS = ['pool', 'scheduler', 'pubsub', 'push', 'documents', 'ledger'] as const;
+const SECTIONS = ['pool', 'scheduler', 'pubsub', 'push', 'documents', 'ledger', 'telemetry'] as const;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const ms = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n} ms`);
@@ -127,6 +133,7 @@ async function main(argv: string[]): Promise<void> {
   if (sections.includes('push')) rows.push(...(await pushRows(SETTINGS.push, progress)));
   if (sections.includes('documents')) rows.push(...(await documentsRows(SETTINGS.documents, progress)));
   if (sections.includes('ledger')) rows.push(...(await ledgerRows(SETTINGS.ledger, progress)));
+  if (sections.includes('telemetry')) rows.push(...(await telemetryRows(SETTINGS.telemetry, progress)));
   process.stdout.write(resultsTable(rows));
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

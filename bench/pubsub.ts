@@ -52,7 +52,8 @@ const EVENT = (i: number) =>
 
 /**
  * One contender as its own process, on fresh topics: a burst, then a paced load. `env` adds to
- * the contender's environment; `onStderr` reads its log lines.
+ * the contender's environment; `onStderr` reads its log lines; `cli` runs another build's
+ * `dist/src/cli.js` as the orchestrator.
  */
 export async function pubsubRun(
   contender: Contender,
@@ -60,6 +61,7 @@ export async function pubsubRun(
   shape: PubSubShape,
   env: Record<string, string> = {},
   onStderr?: (chunk: string) => void,
+  cli?: string,
 ): Promise<PubSubRun> {
   const pubsub = createPubSub({ projectId: PROJECT, emulatorHost: host });
   const run = ++runs;
@@ -69,7 +71,7 @@ export async function pubsubRun(
   const [outTopic] = await pubsub.createTopic(names.out);
   const [outSub] = await outTopic.createSubscription(`${names.out}-sub`, { ackDeadlineSeconds: 60 });
   const replies = collectReplies(outSub);
-  const child = startContender(contender, host, names, env, onStderr);
+  const child = startContender(contender, host, names, env, onStderr, cli);
   let stopping = false;
   // A contender that dies fails the run at once instead of leaving it waiting for replies.
   const died = once(child, 'exit').then(([code]) => {
@@ -161,10 +163,11 @@ function startContender(
   names: { in: string; out: string },
   env: Record<string, string>,
   onStderr?: (chunk: string) => void,
+  cli?: string,
 ): ChildProcess {
   const args =
     contender === 'orchestrator'
-      ? [join(packageRoot, 'dist', 'src', 'cli.js'), 'serve']
+      ? [cli ?? join(packageRoot, 'dist', 'src', 'cli.js'), 'serve']
       : [
           join(packageRoot, 'dist', 'bench', 'relay.js'),
           ...(contender === 'relay-defaults' ? ['--library-defaults'] : []),

@@ -96,3 +96,6 @@ exists() {
 project_number() {
   gcloud projects describe "$PROJECT" --format='value(projectNumber)'
 }
+
+# Telemetry (deploy/telemetry.sh): where the collector sidecar's configuration is kept.
+COLLECTOR_CONFIG_SECRET="${COLLECTOR_CONFIG_SECRET:-${SERVICE}-otel-collector}" # cloudbuild: _COLLECTOR_CONFIG_SECRET

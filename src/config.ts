@@ -39,10 +39,27 @@ export const DEFAULTS = {
   LEDGER_COLLECTION: 'executions',
   LEDGER_TTL_DAYS: 30,
   LOG_LEVEL: 'info',
+  OTEL_SERVICE_NAME: 'processor-orchestrator',
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+  OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+  /** The OpenTelemetry default: metrics are exported every minute. */
+  OTEL_METRIC_EXPORT_INTERVAL: 60_000,
 } as const;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const PUSH_AUTH_MODES = ['required', 'cloud-run', 'disabled'] as const;
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+
 const hostPort = z
   .string()
   .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. localhost:8085')
@@ -106,6 +123,15 @@ const issuerList = z
   .string()
   .transform((s) => s.split(',').map((issuer) => issuer.trim()))
   .pipe(z.array(z.string().min(1, 'must be a comma-separated list of issuers')));
+const otlpProtocol = z.preprocess(
+  unsetIfEmpty,
+  z
+    .enum(OTLP_PROTOCOLS, {
+      error: `must be ${OTLP_PROTOCOLS.join(' or ')} (grpc is not supported: use http/protobuf)`,
+    })
+    .optional(),
+);
+const otlpEndpoint = z.preprocess(unsetIfEmpty, httpUrl.optional());
 
 const EnvSchema = z.object({
   GOOGLE_CLOUD_PROJECT: optionalString,
@@ -175,6 +201,33 @@ const EnvSchema = z.object({
   ),
   LEDGER_TTL_DAYS: integer(1, 3_650, DEFAULTS.LEDGER_TTL_DAYS),
   FIRESTORE_EMULATOR_HOST: z.preprocess(unsetIfEmpty, hostPort),
+  OTEL_SDK_DISABLED: withDefault(
+    'false',
+    z
+      .string()
+      .toLowerCase()
+      .pipe(z.enum(['true', 'false'], { error: 'must be true or false' })),
+  ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpEndpoint,
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: otlpEndpoint,
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
+  OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: otlpProtocol,
+  OTEL_SERVICE_NAME: withDefault(DEFAULTS.OTEL_SERVICE_NAME, z.string()),
+  OTEL_TRACES_SAMPLER: withDefault(
+    DEFAULTS.OTEL_TRACES_SAMPLER,
+    z.enum(TRACE_SAMPLERS, { error: `must be one of ${TRACE_SAMPLERS.join(', ')}` }),
+  ),
+  OTEL_TRACES_SAMPLER_ARG: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .transform(Number)
+      .pipe(z.number({ error: 'must be a number from 0 to 1' }).min(0).max(1))
+      .optional(),
+  ),
+  OTEL_METRIC_EXPORT_INTERVAL: integer(100, 3_600_000, DEFAULTS.OTEL_METRIC_EXPORT_INTERVAL),
   LOG_LEVEL: withDefault(
     DEFAULTS.LOG_LEVEL,
     z
@@ -287,7 +340,39 @@ export interface Config {
     /** host:port of the Firestore emulator, when talking to it. */
     emulatorHost: string | undefined;
   };
+  /**
+   * OpenTelemetry (docs/telemetry.md): where traces and metrics are exported over OTLP/HTTP;
+   * `undefined` when no endpoint is set (or OTEL_SDK_DISABLED=true): nothing is recorded.
+   */
+  telemetry: {
+    traces: OtlpTarget | undefined;
+    metrics: (OtlpTarget & { intervalMs: number }) | undefined;
+    serviceName: string;
+    sampler: TraceSampler;
+    /** The ratio of the `traceidratio` samplers (default 1). */
+    samplerRatio: number;
+  };
   logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/** Where one OpenTelemetry signal is exported: its full OTLP/HTTP URL and the encoding. */
+export interface OtlpTarget {
+  url: string;
+  protocol: OtlpProtocol;
+}
+
+/**
+ * The standard OTLP resolution: a signal's own endpoint as it is, else the general endpoint with
+ * `/v1/{signal}` appended; the signal's own protocol, else the general one, else http/protobuf.
+ */
+function otlpTarget(
+  signal: 'traces' | 'metrics',
+  general: string | undefined,
+  own: string | undefined,
+  protocol: OtlpProtocol | undefined,
+): OtlpTarget | undefined {
+  const url = own ?? (general === undefined ? undefined : `${general}/v1/${signal}`);
+  return url === undefined ? undefined : { url, protocol: protocol ?? DEFAULTS.OTEL_EXPORTER_OTLP_PROTOCOL };
 }
 
 /**
@@ -399,7 +484,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ttlDays: e.LEDGER_TTL_DAYS,
       emulatorHost: e.FIRESTORE_EMULATOR_HOST,
     },
+    telemetry: telemetryConfig(e),
     logLevel: e.LOG_LEVEL,
+  };
+}
+
+function telemetryConfig(e: z.infer<typeof EnvSchema>): Config['telemetry'] {
+  const on = e.OTEL_SDK_DISABLED !== 'true';
+  const general = e.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const traces = otlpTarget(
+    'traces',
+    general,
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL,
+  );
+  const metrics = otlpTarget(
+    'metrics',
+    general,
+    e.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    e.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL,
+  );
+  return {
+    traces: on ? traces : undefined,
+    metrics: on && metrics ? { ...metrics, intervalMs: e.OTEL_METRIC_EXPORT_INTERVAL } : undefined,
+    serviceName: e.OTEL_SERVICE_NAME,
+    sampler: e.OTEL_TRACES_SAMPLER,
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
   };
 }
 

@@ -139,3 +139,13 @@ export function messageOf(err: unknown): string {
     return String(err);
   }
 }
+
+/**
+ * A low-cardinality name for what went wrong (the `error.type` of spans and metrics): the
+ * catalogue's code, else the class name.
+ */
+export function errorType(err: unknown): string {
+  if (err instanceof OrchestratorError) return err.code;
+  if (err instanceof Error) return err.name || 'Error';
+  return '_OTHER';
+}

@@ -1,4 +1,7 @@
-import type { DocumentSource } from './documents/source.js';
+import { context, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+
+import type { DocumentBatch, DocumentSource } from './documents/source.js';
+import { errorType } from './errors.js';
 import type {
   CompletedProcessor,
   FailedProcessor,
@@ -14,6 +17,7 @@ import { newExecutionId } from './processors/execution-id.js';
 import type { ProcessorPool } from './processors/pool.js';
 import { encodeInput, seconds, toEntry, type RunOutcome } from './processors/run.js';
 import { purchasedProcessors, type Purchases } from './purchases.js';
+import { logBindings, noTelemetry, type Telemetry } from './telemetry/telemetry.js';
 
 export interface OrchestratorDeps {
   pool: Pick<ProcessorPool, 'run'>;
@@ -23,6 +27,8 @@ export interface OrchestratorDeps {
   /** Deadline of processors that do not set their own `timeoutMs`. */
   defaultTimeoutMs: number;
   log: Logger;
+  /** Spans and metrics (default: none). */
+  telemetry?: Pick<Telemetry, 'tracer' | 'metrics' | 'projectId'>;
 }
 
 /** Where an event came from: its message id, and when it was received (`performance.now()`). */
@@ -54,6 +60,11 @@ export interface Receipt {
    * ledger records what this execution is made of; must not throw.
    */
   onOutcome?: (outcome: RunOutcome, facts: OutcomeFacts) => void;
+  /**
+   * The event's trace context (its span, made by the transport's pipeline): the document fetch
+   * and every processor run are its children, and every log line names it.
+   */
+  trace?: Context | undefined;
 }
 
 export type Orchestrator = ReturnType<typeof createOrchestrator>;
@@ -66,6 +77,8 @@ export type Orchestrator = ReturnType<typeof createOrchestrator>;
  */
 export function createOrchestrator(deps: OrchestratorDeps) {
   const { pool, processors, documents, purchases, defaultTimeoutMs, log } = deps;
+  const telemetry = deps.telemetry ?? noTelemetry();
+  const { tracer, metrics } = telemetry;
 
   async function process(event: UnderwritingCreated, receipt: Receipt): Promise<ProcessingCompleted> {
     const receivedAt = receipt.receivedAt ?? performance.now();
@@ -75,10 +88,11 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       source_message_id: receipt.sourceMessageId,
       transport: receipt.transport ?? null,
       delivery_attempt: receipt.deliveryAttempt ?? null,
+      ...logBindings(telemetry, receipt.trace),
     });
 
     const { signal } = receipt;
-    const batch = await documents.fetch(data.documents);
+    const batch = await fetchDocuments(data.documents, receipt.trace);
     signal?.throwIfAborted();
     const input = encodeInput({
       documents: batch.documents,
@@ -92,10 +106,11 @@ export function createOrchestrator(deps: OrchestratorDeps) {
           const recorded = receipt.recorded?.get(id);
           const reused = recorded?.status === 'completed' ? recorded : receipt.reuse?.get(id);
           if (reused) {
+            metrics.reusedRuns.add(1, { 'processor.id': id });
             receipt.onOutcome?.(reused, { reused: true, queueWait: null });
             return reused;
           }
-          const ran = await runOne(id, data.underwriting_id, input);
+          const ran = await runOne(id, data.underwriting_id, input, receipt.trace);
           const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
           // Wall time since receipt less run time: documents, admission, retry backoff.
           const queueWait = Math.max(0, seconds(performance.now() - receivedAt) - outcome.execution_time);
@@ -129,7 +144,40 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     return result;
   }
 
-  function runOne(id: string, underwritingId: string, input: string): Promise<RunOutcome> {
+  /** The document fetch, under its own span: each HTTP request is a child of it. */
+  async function fetchDocuments(ids: readonly string[], parent: Context | undefined): Promise<DocumentBatch> {
+    const span = tracer.startSpan(
+      'documents fetch',
+      { attributes: { 'documents.count': ids.length } },
+      parent,
+    );
+    const started = performance.now();
+    let failure: string | undefined;
+    try {
+      const batch = await context.with(trace.setSpan(parent ?? context.active(), span), () =>
+        documents.fetch(ids),
+      );
+      span.setAttribute('documents.missing', batch.missing.length);
+      return batch;
+    } catch (err) {
+      failure = errorType(err);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
+      throw err;
+    } finally {
+      span.end();
+      metrics.fetchDuration.record(
+        (performance.now() - started) / 1000,
+        failure === undefined ? {} : { 'error.type': failure },
+      );
+    }
+  }
+
+  function runOne(
+    id: string,
+    underwritingId: string,
+    input: string,
+    parent: Context | undefined,
+  ): Promise<RunOutcome> {
     const processor = processors.get(id);
     if (!processor) {
       return Promise.resolve({
@@ -149,6 +197,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       input,
       concurrency: processor.concurrency,
       retry: processor.retry,
+      version: processor.version,
+      trace: parent,
     });
   }
 

@@ -5,6 +5,8 @@ import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { discoverProcessors, type InstalledProcessor } from './processors/discovery.js';
 import { ProcessorPool } from './processors/pool.js';
 import { loadPurchases } from './purchases.js';
+import { observePool } from './telemetry/metrics.js';
+import type { Telemetry } from './telemetry/telemetry.js';
 
 export interface Runtime {
   orchestrator: Orchestrator;
@@ -26,9 +28,9 @@ export function documentsBudgetMs(config: Config): number {
  * the pool started and warm. Everything that can be wrong with the configuration fails here,
  * before any event is taken.
  */
-export async function startRuntime(config: Config, log: Logger): Promise<Runtime> {
+export async function startRuntime(config: Config, log: Logger, telemetry?: Telemetry): Promise<Runtime> {
   await checkConfiguredPaths(config);
-  const documents = await configuredDocumentSource(config, log);
+  const documents = await configuredDocumentSource(config, log, telemetry?.metrics);
   const processors = await discoverProcessors(config.processorsDir);
   const purchases = await loadPurchases(config.purchasesFile);
   const pool = new ProcessorPool({
@@ -38,7 +40,14 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     timeoutGraceMs: config.processorTimeoutGraceMs,
     logLevel: config.logLevel,
     log,
+    telemetry,
   });
+  if (telemetry) {
+    observePool(telemetry.meter, () => {
+      const { threads, busyThreads, cpuSaturation } = pool.stats();
+      return { threads, busyThreads, cpuSaturation };
+    });
+  }
   await pool.warm();
   const orchestrator = createOrchestrator({
     pool,
@@ -47,6 +56,7 @@ export async function startRuntime(config: Config, log: Logger): Promise<Runtime
     purchases,
     defaultTimeoutMs: config.processorTimeoutMs,
     log,
+    telemetry,
   });
   return {
     orchestrator,

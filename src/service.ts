@@ -19,6 +19,7 @@ import { createPushAuth } from './transport/push-auth.js';
 import { registerPushRoute } from './transport/push.js';
 import { startPull, type PullSubscriber } from './transport/pull.js';
 import { createPubSub } from './transport/pubsub.js';
+import { openTelemetry } from './telemetry/telemetry.js';
 
 // After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
 const CLOSE_MARGIN_MS = 1_500;
@@ -53,7 +54,8 @@ export async function startService(
   host: string,
   options: ServiceOptions = {},
 ): Promise<Service> {
-  const pubsub = createPubSub(config.pubsub);
+  const telemetry = await openTelemetry(config.telemetry, config.pubsub.projectId);
+  const pubsub = createPubSub(config.pubsub, { tracing: telemetry.tracing });
   const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log);
   const pushAuth = createPushAuth(config.push, log);
   const ledger = createLedger(config.ledger, log);
@@ -97,6 +99,7 @@ export async function startService(
     opsAuth.close();
     publisher.close();
     await pubsub.close();
+    await telemetry.shutdown();
     if ((err as { code?: unknown }).code === 'EADDRINUSE') {
       throw new OrchestratorError(
         'PORT_IN_USE',
@@ -111,7 +114,7 @@ export async function startService(
   void opsAuth.start();
   try {
     [runtime] = await Promise.all([
-      startRuntime(config, log),
+      startRuntime(config, log, telemetry),
       publisher.warm(),
       pushAuth.start(),
       ledger.warm(),
@@ -124,6 +127,7 @@ export async function startService(
     publisher.close();
     await ledger.close();
     await pubsub.close();
+    await telemetry.shutdown();
     throw err;
   }
   const started: Runtime = runtime;
@@ -133,6 +137,7 @@ export async function startService(
     deadLetter: createDeadLetter(pubsub, config.pubsub.deadLetterTopic, log),
     ledger,
     log,
+    telemetry,
   });
   resolveHandler(handler);
   inFlight = () => handler.inFlight();
@@ -179,6 +184,8 @@ export async function startService(
         publisher.close();
         await ledger.close();
         await pubsub.close();
+        // Last: the spans and metrics of the events that just finished are flushed.
+        await telemetry.shutdown();
         log.info(
           { abandoned, ledger_operations: ledger.operations() },
           abandoned > 0 ? 'stopped; unfinished events were nacked' : 'stopped',
@@ -210,6 +217,8 @@ export async function startService(
       dead_letter_topic: config.pubsub.deadLetterTopic ?? null,
       emulator: config.pubsub.emulatorHost ?? null,
       ledger: ledgerWhere(config.ledger),
+      traces: config.telemetry.traces?.url ?? null,
+      metrics: config.telemetry.metrics?.url ?? null,
     },
     'serving',
   );

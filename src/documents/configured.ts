@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { OrchestratorError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import type { Metrics } from '../telemetry/metrics.js';
 import { createFileDocumentSource } from './file-source.js';
 import type { DocumentSource } from './source.js';
 
@@ -9,7 +10,11 @@ import type { DocumentSource } from './source.js';
  * HTTP client and Google's auth library are imported only for the service, so that commands
  * reading files start fast.
  */
-export async function configuredDocumentSource(config: Config, log: Logger): Promise<DocumentSource> {
+export async function configuredDocumentSource(
+  config: Config,
+  log: Logger,
+  metrics?: Pick<Metrics, 'fetchRetries'>,
+): Promise<DocumentSource> {
   if (config.documentsDir) return createFileDocumentSource(config.documentsDir);
   if (config.documentsUrl) {
     const [{ createHttpDocumentSource }, { googleIdTokenHeader }] = await Promise.all([
@@ -20,6 +25,7 @@ export async function configuredDocumentSource(config: Config, log: Logger): Pro
       baseUrl: config.documentsUrl,
       ...config.documentsHttp,
       authorization: config.documentsAudience ? googleIdTokenHeader(config.documentsAudience) : undefined,
+      onRetry: metrics && (() => metrics.fetchRetries.add(1)),
       log,
     });
   }

@@ -31,6 +31,8 @@ export interface HttpDocumentSourceOptions {
   attempts: number;
   /** The `Authorization` header value to send (an ID token), fetched per request (it caches). */
   authorization?: () => Promise<string>;
+  /** Called for each request about to be tried again (the `documents.fetch.retries` metric). */
+  onRetry?: () => void;
   log: Logger;
 }
 
@@ -112,6 +114,7 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
           `${failure}; the next try (in ${Math.round(waitMs)} ms) would outlive DOCUMENTS_BUDGET_MS`,
         );
       }
+      options.onRetry?.();
       log.debug(
         { document_id: id, attempt: tries, reason: result.retry, wait_ms: Math.round(waitMs) },
         'retrying a document',

@@ -2,10 +2,13 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
+import { isSpanContextValid, SpanStatusCode, type Attributes, type Context } from '@opentelemetry/api';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { noTelemetry, type Telemetry } from '../telemetry/telemetry.js';
+import { formatTraceparent } from '../telemetry/traceparent.js';
 import type { ConcurrencyPolicy, RetryPolicy } from './contract.js';
 import { Deadline } from './deadline.js';
 import { newExecutionId } from './execution-id.js';
@@ -24,6 +27,10 @@ export interface ProcessorRun {
   input: string;
   concurrency?: ConcurrencyPolicy | undefined;
   retry?: RetryPolicy | undefined;
+  /** The processor's version, for its run span. */
+  version?: string | undefined;
+  /** The event's trace context: the run span is its child. */
+  trace?: Context | undefined;
 }
 
 export interface PoolOptions {
@@ -41,6 +48,8 @@ export interface PoolOptions {
   timeoutGraceMs: number;
   logLevel: string;
   log: Logger;
+  /** Run spans, thread spans and per-processor metrics (default: none). */
+  telemetry?: Pick<Telemetry, 'tracer' | 'metrics' | 'adopt' | 'tracing' | 'projectId'>;
 }
 
 /**
@@ -58,6 +67,14 @@ const IDLE_THREAD_MS = 30_000;
 const fromSource = import.meta.url.endsWith('.ts');
 // A path, not a URL: Piscina converts a URL back to a path on every run.
 const workerFile = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url));
+
+/** What a run's span needs from its attempts. */
+interface Timing {
+  /** Queue time so far, over every attempt. */
+  queueMs: number;
+  /** The run span's context, handed to each attempt's thread. */
+  traceparent: string | undefined;
+}
 
 /** How one attempt ended, before the retry and restart rules look at it. */
 type AttemptEnd =
@@ -79,11 +96,18 @@ export class ProcessorPool {
   readonly #scheduler: Scheduler;
   readonly #limits = createLimits();
   readonly #options: PoolOptions;
+  readonly #telemetry: NonNullable<PoolOptions['telemetry']>;
 
   constructor(options: PoolOptions) {
     this.#options = options;
+    this.#telemetry = options.telemetry ?? noTelemetry();
     this.#table = createRunTable();
-    const workerData: ThreadData = { runTable: this.#table.buffer, logLevel: options.logLevel };
+    const workerData: ThreadData = {
+      runTable: this.#table.buffer,
+      logLevel: options.logLevel,
+      traceProject: this.#telemetry.projectId,
+      recordSpans: this.#telemetry.tracing,
+    };
     const runsPerThread = options.runsPerThread ?? RUNS_PER_THREAD;
     this.#scheduler = createScheduler({
       cpuSlots: options.cpuSlots ?? availableParallelism(),
@@ -133,8 +157,52 @@ export class ProcessorPool {
     return this.#scheduler.stats();
   }
 
+  /**
+   * One run, under a span `processor <id>` (child of `run.trace`) that lives on this thread, so
+   * that it is exported whatever becomes of the worker thread; the thread's own spans are its
+   * children and come back with each attempt's result.
+   */
   async run(run: ProcessorRun): Promise<RunOutcome> {
     const executionId = newExecutionId();
+    const { tracer, metrics } = this.#telemetry;
+    const span = tracer.startSpan(
+      `processor ${run.processorId}`,
+      {
+        attributes: {
+          'processor.id': run.processorId,
+          'processor.execution_id': executionId,
+          ...(run.version !== undefined && { 'processor.version': run.version }),
+        },
+      },
+      run.trace,
+    );
+    const spanContext = span.spanContext();
+    const timing: Timing = {
+      queueMs: 0,
+      traceparent: isSpanContextValid(spanContext) ? formatTraceparent(spanContext) : undefined,
+    };
+    const outcome = await this.#run(run, executionId, timing);
+    const status = outcome.status;
+    const attributes: Attributes = {
+      'processor.status': status,
+      'processor.attempts': outcome.attempts,
+      'processor.queue.duration': timing.queueMs / 1000,
+    };
+    if (outcome.status === 'timeout') attributes['processor.timeout_phase'] = outcome.timeout_phase;
+    span.setAttributes(attributes);
+    if (outcome.status === 'failed')
+      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error_message });
+    if (outcome.status === 'timeout') span.setStatus({ code: SpanStatusCode.ERROR, message: 'timeout' });
+    span.end();
+    const processor = { 'processor.id': run.processorId };
+    const withStatus = { 'processor.id': run.processorId, 'processor.status': status };
+    metrics.runDuration.record(outcome.execution_time, withStatus);
+    metrics.queueDuration.record(timing.queueMs / 1000, processor);
+    metrics.attempts.add(outcome.attempts, withStatus);
+    return outcome;
+  }
+
+  async #run(run: ProcessorRun, executionId: string, timing: Timing): Promise<RunOutcome> {
     const base = { processor_id: run.processorId, execution_id: executionId };
     const maxAttempts = run.retry?.attempts ?? 1;
     let attempts = 0;
@@ -145,7 +213,10 @@ export class ProcessorPool {
     let solo = false;
     for (;;) {
       attempts++;
-      const end = await this.#limited(run, () => this.#attempt(run, executionId, timeLeftMs, solo));
+      const waitFrom = process.hrtime.bigint();
+      const end = await this.#limited(run, () =>
+        this.#attempt(run, executionId, timeLeftMs, solo, waitFrom, timing),
+      );
       const durationMs = end.kind === 'result' ? end.result.durationMs : end.durationMs;
       ranMs += durationMs;
       const done = { ...base, execution_time: seconds(ranMs), attempts };
@@ -198,6 +269,8 @@ export class ProcessorPool {
     executionId: string,
     timeoutMs: number,
     solo: boolean,
+    waitFrom: bigint,
+    timing: Timing,
   ): Promise<AttemptEnd> {
     const slotOrWait = this.#table.acquire();
     const slot = typeof slotOrWait === 'number' ? slotOrWait : await slotOrWait;
@@ -234,14 +307,19 @@ export class ProcessorPool {
         timeoutMs,
         slot,
         input: run.input,
+        traceparent: timing.traceparent,
         [queueOptionsSymbol]: attempt,
       };
       const result = await this.#piscina.run(task, { signal: deadline });
       ranMs = result.durationMs;
+      if (result.spans) this.#telemetry.adopt(result.spans);
       return { kind: 'result', result };
     } catch (err) {
       return this.#threadEnded(attempt, deadline, err);
     } finally {
+      // Queue time: from asking (concurrency key, slot, thread) to the thread's start stamp.
+      const startedAt = this.#table.startedAt(slot);
+      timing.queueMs += Number((startedAt === 0n ? process.hrtime.bigint() : startedAt) - waitFrom) / 1e6;
       deadline.clear();
       scheduler.settled(attempt, ranMs);
       this.#table.release(slot);

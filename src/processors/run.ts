@@ -7,6 +7,7 @@ import type {
   FailedProcessor,
   TimeoutProcessor,
 } from '../events/processing-completed.js';
+import type { ThreadSpan } from '../telemetry/thread-span.js';
 
 /** What a processor is given besides its ids: the documents found and the ids that were not. */
 export interface RunInput {
@@ -62,19 +63,32 @@ export interface ThreadTask {
   slot: number;
   /** `encodeInput` of the event's documents. */
   input: string;
+  /**
+   * W3C `traceparent` of the run's span (on the main thread): the processor's log lines name it,
+   * and its HTTP requests are its children. `undefined` when the event has no trace context.
+   */
+  traceparent: string | undefined;
 }
 
 /**
  * What a worker thread answers for one attempt: data, never a thrown custom error (the class would
  * be lost crossing the thread). `retryable` marks a failure the processor's retry policy may retry.
  */
-export type ThreadResult =
+export type ThreadResult = (
   | { status: 'completed'; factors: CompletedProcessor['factors']; durationMs: number }
   | { status: 'failed'; error: string; retryable: boolean; retryAfterMs?: number; durationMs: number }
-  | { status: 'timeout'; durationMs: number };
+  | { status: 'timeout'; durationMs: number }
+) & {
+  /** Spans the attempt recorded in its thread (its HTTP requests), when tracing is on. */
+  spans?: ThreadSpan[];
+};
 
 /** Given to every worker thread at start. */
 export interface ThreadData {
   runTable: SharedArrayBuffer;
   logLevel: string;
+  /** The project Cloud Logging's trace field names; unset, log lines carry the span fields only. */
+  traceProject: string | undefined;
+  /** Record the processors' HTTP requests as spans (tracing is exported). */
+  recordSpans: boolean;
 }

@@ -350,6 +350,9 @@ export function createScheduler(options: SchedulerOptions) {
       return {
         threads: threads.size,
         hotThreads: [...threads.values()].filter(hot).length,
+        busyThreads: [...threads.values()].filter((t) => t.runs.size > 0).length,
+        /** CPU slots held (runs on probation, threads that compute) over the slots there are. */
+        cpuSaturation: slotsInUse() / cpuSlots,
         waiting: waiting.length,
         kinds: Object.fromEntries(kinds),
       };

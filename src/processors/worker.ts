@@ -5,6 +5,8 @@ import { workerData } from 'node:worker_threads';
 
 import { messageOf } from '../errors.js';
 import { createLogger } from '../logging.js';
+import { traceHttpRequests, type RunSpans } from '../telemetry/thread-recorder.js';
+import { parseTraceparent, traceLogFields } from '../telemetry/traceparent.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { jsonObjectProblem } from './json-values.js';
 import { decodeInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
@@ -18,10 +20,17 @@ const definitions = new Map<string, Promise<ProcessorDefinition>>();
 
 interface Run {
   readonly task: ThreadTask;
+  /** Where the spans of its HTTP requests go (handed back with its result). */
+  readonly trace: RunSpans;
   settled: boolean;
   fail(err: unknown): void;
 }
 const runs = new AsyncLocalStorage<Run>();
+
+traceHttpRequests(() => {
+  const run = runs.getStore();
+  return run && !run.settled ? run.trace : undefined;
+}, data.recordSpans);
 
 // A processor may throw from a callback it left behind. If its run is still going, that fails
 // the run; if the run is over, the error is logged and ignored: it must neither fail the next
@@ -77,6 +86,12 @@ async function importTypeScript(url: string): Promise<{ default?: ProcessorDefin
 }
 
 export default async function runProcessor(task: ThreadTask): Promise<ThreadResult> {
+  const trace: RunSpans = { traceparent: task.traceparent, spans: [] };
+  const result = await attempt(task, trace);
+  return trace.spans.length > 0 ? { ...result, spans: trace.spans } : result;
+}
+
+async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult> {
   // Stamped now and again once the plugin is loaded: a first run on a fresh thread imports its
   // module, which is the thread's cost, not the run's; a load that never ends still meets the
   // pool's deadline, counted from this first stamp.
@@ -108,11 +123,12 @@ export default async function runProcessor(task: ThreadTask): Promise<ThreadResu
           processor_id: task.processorId,
           execution_id: task.executionId,
           underwriting_id: task.underwritingId,
+          ...traceLogFields(parseTraceparent(task.traceparent), data.traceProject),
         }));
       },
     };
     stampFlag(table, task.slot, EXECUTING);
-    const result = await execute(definition, ctx, task);
+    const result = await execute(definition, ctx, task, trace);
     // Settled after the deadline, within the grace: whatever it returned, it is late.
     if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };
     const problem = resultProblem(result);
@@ -140,10 +156,16 @@ function retryability(err: unknown): { retryable: boolean; retryAfterMs?: number
     : { retryable: true };
 }
 
-function execute(definition: ProcessorDefinition, ctx: ProcessorContext, task: ThreadTask): Promise<unknown> {
+function execute(
+  definition: ProcessorDefinition,
+  ctx: ProcessorContext,
+  task: ThreadTask,
+  trace: RunSpans,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const run: Run = {
       task,
+      trace,
       settled: false,
       fail: (err) => {
         run.settled = true;

@@ -2,8 +2,10 @@ import type { PubSub, Topic } from '@google-cloud/pubsub';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { PUBSUB_TRACE_ATTRIBUTE } from '../telemetry/trace-context.js';
 import type { InboundMessage } from './message.js';
 import { PUBLISH_OPTIONS } from './publisher.js';
+import { tracingEnabled } from './pubsub.js';
 
 // Pub/Sub refuses attribute values over 1024 bytes.
 const MAX_ATTRIBUTE_BYTES = 1024;
@@ -33,11 +35,15 @@ export function createDeadLetter(pubsub: PubSub, topicName: string | undefined, 
       );
       return;
     }
+    const attributes: Record<string, string> = {
+      ...message.attributes,
+      error_reason: errorReason,
+      source_message_id: message.id,
+    };
+    // With its tracing on, the client sets this itself (the active context: the same trace).
+    if (tracingEnabled(pubsub)) delete attributes[PUBSUB_TRACE_ATTRIBUTE];
     try {
-      await topic.publishMessage({
-        data: message.data,
-        attributes: { ...message.attributes, error_reason: errorReason, source_message_id: message.id },
-      });
+      await topic.publishMessage({ data: message.data, attributes });
     } catch (err) {
       throw new OrchestratorError(
         'DEAD_LETTER_FAILED',

@@ -1,7 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { OrchestratorError, messageOf } from '../errors.js';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+
+import { OrchestratorError, errorType, messageOf } from '../errors.js';
 import { decodeEvent } from '../events/decode.js';
 import type { RerunOf } from '../events/underwriting-created.js';
 import { executionKey, type Ledger } from '../ledger/ledger.js';
@@ -9,6 +11,8 @@ import { createNoLedger } from '../ledger/none.js';
 import type { Logger } from '../logging.js';
 import type { Orchestrator } from '../orchestrator.js';
 import type { RunOutcome } from '../processors/run.js';
+import { logBindings, noTelemetry, type Telemetry } from '../telemetry/telemetry.js';
+import { validSpanContext } from '../telemetry/trace-context.js';
 import type { DeadLetter } from './dead-letter.js';
 import type { InboundMessage, Verdict } from './message.js';
 import type { CompletedPublisher } from './publisher.js';
@@ -17,9 +21,11 @@ export interface HandlerDeps {
   orchestrator: Pick<Orchestrator, 'process'>;
   publisher: Pick<CompletedPublisher, 'publish'>;
   deadLetter: DeadLetter;
-  /** The execution ledger (default: none). */
-  ledger?: Pick<Ledger, 'begin'> & Partial<Pick<Ledger, 'history'>>;
+  /** The execution ledger (default: none); its calls are traced when its `kind` is `firestore`. */
+  ledger?: Pick<Ledger, 'begin'> & Partial<Pick<Ledger, 'kind' | 'history'>>;
   log: Logger;
+  /** Spans and metrics (default: none). */
+  telemetry?: Pick<Telemetry, 'tracer' | 'metrics' | 'projectId'>;
 }
 
 export interface MessageHandler {
@@ -43,10 +49,18 @@ export interface MessageHandler {
   drain(timeoutMs: number): Promise<number>;
 }
 
-/** The pipeline every transport shares: decode → orchestrate → publish → verdict. */
+/**
+ * The pipeline every transport shares: decode → orchestrate → publish → verdict. Each message is
+ * handled under one span, `underwriting.created process`, child of the context the publisher sent
+ * (`message.trace`); its log lines name that span.
+ */
 export function createMessageHandler(deps: HandlerDeps): MessageHandler {
-  const { orchestrator, publisher, deadLetter, log } = deps;
+  const { orchestrator, publisher, deadLetter } = deps;
+  const telemetry = deps.telemetry ?? noTelemetry();
+  const { tracer, metrics } = telemetry;
   const ledger = deps.ledger ?? createNoLedger();
+  // The in-process ledgers answer in microseconds: spans would only add noise to the trace.
+  const tracedLedger = deps.ledger?.kind === 'firestore';
   const pending = new Set<Promise<Verdict>>();
   const abandon = new AbortController();
   // Every event in flight listens to it.
@@ -54,66 +68,33 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
   let draining = false;
 
   async function handleOne(message: InboundMessage): Promise<Verdict> {
-    try {
-      const decoded = decodeEvent(message.data);
-      if (!decoded.ok) {
-        await deadLetter(message, decoded.reason);
-        return 'ack';
-      }
-      const { event } = decoded;
-      const key = executionKey(event, message.id);
-      const { rerun } = event.data;
-      const begun = await ledger.begin({
-        key,
-        underwritingId: event.data.underwriting_id,
-        sourceMessageId: message.id,
-        documents: event.data.documents,
-        organizationId: event.data.organization_id,
-        rerun,
-      });
-      if (begun.state === 'published') {
-        log.info(
-          {
-            source_message_id: message.id,
-            execution_key: key,
-            underwriting_id: event.data.underwriting_id,
-            published_at: begun.publishedAt,
-          },
-          'already published; acked without publishing again',
-        );
-        return 'ack';
-      }
-      const { claim } = begun;
-      try {
-        const reuse = rerun && (await reusedOutcomes(rerun, key));
-        const processed = await orchestrator.process(event, {
-          sourceMessageId: message.id,
-          receivedAt: message.receivedAt,
+    const span = tracer.startSpan(
+      'underwriting.created process',
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'gcp_pubsub',
+          'messaging.operation.type': 'process',
+          'messaging.message.id': message.id,
           transport: message.transport,
-          deliveryAttempt: message.deliveryAttempt,
-          signal: abandon.signal,
-          recorded: claim.prior,
-          reuse,
-          onOutcome: (outcome, facts) => claim.record(outcome, facts),
-        });
-        const result = rerun ? { ...processed, rerun_of: rerun.of } : processed;
-        // Past the drain deadline the transport nacks what is left; publishing now could publish twice.
-        if (abandon.signal.aborted) throw shuttingDown();
-        await claim.settle(result);
-        const publishedId = await publisher.publish(result, message.id);
-        await claim.published(result, publishedId).catch((err: unknown) =>
-          // Published all the same: ack. Only a redelivery (rare: the ack must be lost too) publishes again.
-          log.warn(
-            { source_message_id: message.id, execution_key: key, err: messageOf(err) },
-            'published, but the ledger could not record it',
-          ),
-        );
-        return 'ack';
-      } catch (err) {
-        await claim.release();
-        throw err;
-      }
+          ...(message.deliveryAttempt !== undefined && {
+            'messaging.gcp_pubsub.message.delivery_attempt': message.deliveryAttempt,
+          }),
+        },
+      },
+      message.trace,
+    );
+    const ctx = trace.setSpan(message.trace ?? ROOT_CONTEXT, span);
+    const log = validSpanContext(ctx) ? deps.log.child(logBindings(telemetry, ctx)) : deps.log;
+    let failure: string | undefined;
+    try {
+      const verdict = await handleTraced(message, ctx, log);
+      span.setAttribute('messaging.gcp_pubsub.result', verdict);
+      return verdict;
     } catch (err) {
+      failure = errorType(err);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
+      span.setAttributes({ 'messaging.gcp_pubsub.result': 'nack', 'error.type': failure });
       const fields = {
         source_message_id: message.id,
         transport: message.transport,
@@ -126,6 +107,98 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
         log.error({ ...fields, err }, 'event failed unexpectedly; it will be retried');
       }
       return 'nack';
+    } finally {
+      span.end();
+      metrics.processDuration.record((performance.now() - message.receivedAt) / 1000, {
+        'messaging.system': 'gcp_pubsub',
+        'messaging.operation.name': 'process',
+        transport: message.transport,
+        ...(failure !== undefined && { 'error.type': failure }),
+      });
+    }
+  }
+
+  /** A call of the ledger, under its own span when it goes over the network. */
+  function ledgerCall<T>(name: string, ctx: Context, call: () => Promise<T>): Promise<T> {
+    if (!tracedLedger) return call();
+    const span = tracer.startSpan(`ledger ${name}`, undefined, ctx);
+    return call().then(
+      (value) => {
+        span.end();
+        return value;
+      },
+      (err: unknown) => {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorType(err) });
+        span.end();
+        throw err;
+      },
+    );
+  }
+
+  async function handleTraced(message: InboundMessage, ctx: Context, log: Logger): Promise<Verdict> {
+    const decoded = decodeEvent(message.data);
+    if (!decoded.ok) {
+      await context.with(ctx, () => deadLetter(message, decoded.reason));
+      metrics.deadLettered.add(1, { 'error.type': decoded.kind });
+      return 'ack';
+    }
+    const { event } = decoded;
+    trace.getSpan(ctx)?.setAttribute('underwriting.id', event.data.underwriting_id);
+    const key = executionKey(event, message.id);
+    const { rerun } = event.data;
+    const begun = await ledgerCall('begin', ctx, () =>
+      ledger.begin({
+        key,
+        underwritingId: event.data.underwriting_id,
+        sourceMessageId: message.id,
+        documents: event.data.documents,
+        organizationId: event.data.organization_id,
+        rerun,
+      }),
+    );
+    if (begun.state === 'published') {
+      log.info(
+        {
+          source_message_id: message.id,
+          execution_key: key,
+          underwriting_id: event.data.underwriting_id,
+          published_at: begun.publishedAt,
+        },
+        'already published; acked without publishing again',
+      );
+      return 'ack';
+    }
+    const { claim } = begun;
+    try {
+      const reuse = rerun && (await ledgerCall('history', ctx, () => reusedOutcomes(rerun, key, log)));
+      const processed = await orchestrator.process(event, {
+        sourceMessageId: message.id,
+        receivedAt: message.receivedAt,
+        transport: message.transport,
+        deliveryAttempt: message.deliveryAttempt,
+        signal: abandon.signal,
+        recorded: claim.prior,
+        reuse,
+        onOutcome: (outcome, facts) => claim.record(outcome, facts),
+        trace: ctx,
+      });
+      const result = rerun ? { ...processed, rerun_of: rerun.of } : processed;
+      // Past the drain deadline the transport nacks what is left; publishing now could publish twice.
+      if (abandon.signal.aborted) throw shuttingDown();
+      await ledgerCall('settle', ctx, () => claim.settle(result));
+      const publishedId = await publisher.publish(result, message.id, ctx);
+      metrics.processed.add(1, { overall_status: result.overall_status, transport: message.transport });
+      await ledgerCall('published', ctx, () => claim.published(result, publishedId)).catch((err: unknown) =>
+        // Published all the same: ack. Only a redelivery (rare: the ack must be lost too) publishes again.
+        log.warn(
+          { source_message_id: message.id, execution_key: key, err: messageOf(err) },
+          'published, but the ledger could not record it',
+        ),
+      );
+      return 'ack';
+    } catch (err) {
+      await ledgerCall('release', ctx, () => claim.release());
+      throw err;
     }
   }
 
@@ -133,7 +206,7 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
    * A re-run takes every processor it does not run from the execution it re-runs, as recorded.
    * That execution gone from the ledger (past its retention): every purchased processor runs.
    */
-  async function reusedOutcomes(rerun: RerunOf, key: string): Promise<Map<string, RunOutcome>> {
+  async function reusedOutcomes(rerun: RerunOf, key: string, log: Logger): Promise<Map<string, RunOutcome>> {
     const earlier = await ledger.history?.execution(rerun.of);
     if (!earlier) {
       log.warn(

@@ -1,3 +1,5 @@
+import type { Context } from '@opentelemetry/api';
+
 /** A message as a transport received it, before anything is known about its data. */
 export interface InboundMessage {
   /** Pub/Sub message id: `source_message_id` of what is published for it. */
@@ -10,6 +12,11 @@ export interface InboundMessage {
   deliveryAttempt?: number | undefined;
   /** The path it came by, for log lines. */
   transport: 'pull' | 'push';
+  /**
+   * The trace context the publisher sent (`googclient_traceparent`; on pull, the Pub/Sub client's
+   * receive span when its tracing is on): the message is handled in that trace.
+   */
+  trace?: Context | undefined;
 }
 
 /**

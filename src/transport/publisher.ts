@@ -1,9 +1,12 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
+import { context, type Context } from '@opentelemetry/api';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import { ProcessingCompletedSchema, type ProcessingCompleted } from '../events/processing-completed.js';
 import type { Logger } from '../logging.js';
-import { GRPC, grpcCode } from './pubsub.js';
+import { PUBSUB_TRACE_ATTRIBUTE, validSpanContext } from '../telemetry/trace-context.js';
+import { formatTraceparent } from '../telemetry/traceparent.js';
+import { GRPC, grpcCode, tracingEnabled } from './pubsub.js';
 
 /**
  * Batching tuned for latency: the client's default holds each batch up to 10 ms. A batch is
@@ -31,9 +34,11 @@ export interface CompletedPublisher {
   /**
    * Validates `result` against the strict `processing.completed` schema and publishes it with
    * attributes `event_type`, `underwriting_id` and `source_message_id`. Resolves once Pub/Sub
-   * has stored it; rejects with PUBLISH_FAILED (retryable) when it could not.
+   * has stored it; rejects with PUBLISH_FAILED (retryable) when it could not. The message carries
+   * `trace` on (`googclient_traceparent`), so that its consumers join the same trace: through the
+   * client library's own publish span when its tracing is on, else as it was received.
    */
-  publish(result: ProcessingCompleted, sourceMessageId: string): Promise<string>;
+  publish(result: ProcessingCompleted, sourceMessageId: string, trace?: Context): Promise<string>;
   /** Connects to Pub/Sub and checks the topic; never rejects. */
   warm(): Promise<void>;
   /** Why the publisher is not ready, or `undefined` when it is. */
@@ -73,18 +78,27 @@ export function createCompletedPublisher(pubsub: PubSub, topicName: string, log:
       : `topic ${topic.name}: ${messageOf(err)}`;
   }
 
-  async function publish(result: ProcessingCompleted, sourceMessageId: string): Promise<string> {
+  async function publish(
+    result: ProcessingCompleted,
+    sourceMessageId: string,
+    trace?: Context,
+  ): Promise<string> {
     const event = ProcessingCompletedSchema.parse(result);
+    const attributes: Record<string, string> = {
+      event_type: event.event,
+      underwriting_id: event.underwriting_id,
+      source_message_id: sourceMessageId,
+      ...(event.rerun_of !== undefined && { rerun_of: event.rerun_of }),
+    };
+    const spanContext = validSpanContext(trace);
+    // With its tracing on, the client injects its own span's context (and warns if one is set).
+    if (spanContext && !tracingEnabled(pubsub))
+      attributes[PUBSUB_TRACE_ATTRIBUTE] = formatTraceparent(spanContext);
     try {
-      const messageId = await topic.publishMessage({
-        data: Buffer.from(JSON.stringify(event)),
-        attributes: {
-          event_type: event.event,
-          underwriting_id: event.underwriting_id,
-          source_message_id: sourceMessageId,
-          ...(event.rerun_of !== undefined && { rerun_of: event.rerun_of }),
-        },
-      });
+      const message = { data: Buffer.from(JSON.stringify(event)), attributes };
+      const messageId = await (trace
+        ? context.with(trace, () => topic.publishMessage(message))
+        : topic.publishMessage(message));
       problem = undefined;
       return messageId;
     } catch (err) {

@@ -6,8 +6,11 @@ import {
   type SubscriberOptions,
 } from '@google-cloud/pubsub';
 
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { contextFromAttributes } from '../telemetry/trace-context.js';
 import type { MessageHandler } from './handler.js';
 
 export interface PullOptions {
@@ -73,6 +76,10 @@ export function startPull(options: PullOptions): PullSubscriber {
         // 0 when the subscription has no dead-letter policy.
         deliveryAttempt: message.deliveryAttempt || undefined,
         transport: 'pull',
+        // The client's receive span when its tracing is on (it does not make it active).
+        trace: message.parentSpan
+          ? trace.setSpan(ROOT_CONTEXT, message.parentSpan)
+          : contextFromAttributes(message.attributes),
       })
       .then((verdict) => (verdict === 'ack' ? message.ack() : message.nack()));
   });

@@ -2,6 +2,7 @@ import type { onRequestAsyncHookHandler, RouteHandlerMethod } from 'fastify';
 
 import { formatIssues } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { contextFromAttributes } from '../telemetry/trace-context.js';
 import type { MessageHandler } from './handler.js';
 import type { HttpServer } from './http.js';
 import type { PushAuth } from './push-auth.js';
@@ -55,13 +56,15 @@ export function registerPushRoute(app: HttpServer, deps: PushDeps): void {
     const handler = await deps.handler;
     if (handler === undefined) return reply.code(503).send({ error: 'the service did not start' });
     const { message, deliveryAttempt } = parsed.data;
+    const attributes = message.attributes ?? {};
     const verdict = await handler.handle({
       id: message.messageId,
       data: Buffer.from(message.data ?? '', 'base64'),
-      attributes: message.attributes ?? {},
+      attributes,
       receivedAt,
       deliveryAttempt,
       transport: 'push',
+      trace: contextFromAttributes(attributes),
     });
     return reply.code(verdict === 'ack' ? 204 : 503).send();
   };

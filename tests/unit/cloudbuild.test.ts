@@ -106,6 +106,19 @@ function seconds(duration: string): number {
 
 const IMAGE = '${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_SERVICE}:$BUILD_ID';
 
+/**
+ * The deploy step's arguments for one container (`--container=NAME` up to the next one), or the
+ * service's own (before the first `--container`) with `undefined`.
+ */
+function deployArgs(container?: string): string[] {
+  const args = step('deploy').args;
+  const starts = args.flatMap((arg, i) => (arg.startsWith('--container=') ? [i] : []));
+  if (container === undefined) return args.slice(0, starts[0] ?? args.length);
+  const at = args.indexOf(`--container=${container}`);
+  if (at < 0) throw new Error(`the deploy step has no --container=${container}`);
+  return args.slice(at + 1, starts.find((i) => i > at) ?? args.length);
+}
+
 describe('cloudbuild.yaml', () => {
   it('installs, tests, builds, pushes and deploys, each step waiting for the one before', () => {
     expect(build.steps.map((s) => s.id)).toEqual(['install', 'test', 'build', 'push', 'deploy']);
@@ -134,7 +147,7 @@ describe('cloudbuild.yaml', () => {
     expect(docker.args.at(-1)).toBe('.');
 
     expect(step('push').args).toEqual(['push', IMAGE]);
-    expect(flagValue(step('deploy').args, 'image')).toBe(IMAGE);
+    expect(flagValue(deployArgs('app'), 'image')).toBe(IMAGE);
     expect(build.images).toEqual([IMAGE]);
   });
 
@@ -150,7 +163,7 @@ describe('cloudbuild.yaml', () => {
     expect(deploy.args).toContain('--no-allow-unauthenticated');
     expect(deploy.args).not.toContain('--allow-unauthenticated');
     // PUSH_AUTH=cloud-run trusts the signature check of Cloud Run's IAM: it must stay on.
-    expect(dictionary(flagValue(deploy.args, 'set-env-vars'))['PUSH_AUTH']).toBe('cloud-run');
+    expect(dictionary(flagValue(deployArgs('app'), 'set-env-vars'))['PUSH_AUTH']).toBe('cloud-run');
     expect(deploy.args).not.toContain('--no-invoker-iam-check');
     expect(flagValue(deploy.args, 'region')).toBe('${_REGION}');
     expect(flagValue(deploy.args, 'service-account')).toBe('${_RUNTIME_SERVICE_ACCOUNT}');
@@ -160,7 +173,7 @@ describe('cloudbuild.yaml', () => {
   });
 
   it('routes no request to a new instance before GET /readyz answers', () => {
-    const probe = dictionary(flagValue(step('deploy').args, 'startup-probe'));
+    const probe = dictionary(flagValue(deployArgs('app'), 'startup-probe'));
     expect(probe['httpGet.path']).toBe('/readyz');
     // Cloud Run's limits: the period at most 240 s, the timeout no longer than the period.
     const period = Number(probe['periodSeconds'] ?? 10);
@@ -170,7 +183,7 @@ describe('cloudbuild.yaml', () => {
 
   it('lets Cloud Run accept the audience the app checks push tokens against', () => {
     const deploy = step('deploy');
-    const env = dictionary(flagValue(deploy.args, 'set-env-vars'));
+    const env = dictionary(flagValue(deployArgs('app'), 'set-env-vars'));
     expect(flagValue(deploy.args, 'set-custom-audiences')).toBe('${_PUSH_AUDIENCE},${_OPS_AUDIENCE}');
     expect(env['PUSH_AUDIENCE']).toBe('${_PUSH_AUDIENCE}');
     expect(env['OPS_AUDIENCE']).toBe('${_OPS_AUDIENCE}');
@@ -194,7 +207,7 @@ describe('cloudbuild.yaml', () => {
   });
 
   it('sets only variables the service reads, with values loadConfig accepts', () => {
-    const template = flagValue(step('deploy').args, 'set-env-vars');
+    const template = flagValue(deployArgs('app'), 'set-env-vars');
     const unknown = Object.keys(dictionary(template)).filter((name) => !ENV_VARIABLES.includes(name));
     expect(unknown).toEqual([]);
 
@@ -287,7 +300,52 @@ describe('cloudbuild.yaml', () => {
       .replace(/\.\s*$/, '')
       .split(',')
       .map((key) => key.trim());
-    const keys = Object.keys(dictionary(flagValue(deploy.args, 'startup-probe')));
-    expect(keys.filter((key) => !supported.includes(key))).toEqual([]);
+    for (const container of ['app', 'collector']) {
+      const keys = Object.keys(dictionary(flagValue(deployArgs(container), 'startup-probe')));
+      expect(
+        keys.filter((key) => !supported.includes(key)),
+        container,
+      ).toEqual([]);
+    }
+  });
+
+  it('runs the Google-built OpenTelemetry Collector beside the service, which exports to it and starts after it', () => {
+    const service = deployArgs();
+    // Service-wide flags come before the first --container, or gcloud refuses them.
+    for (const flag of ['region', 'service-account', 'timeout', 'concurrency']) {
+      expect(flagValues(service, flag), flag).toHaveLength(1);
+    }
+    const app = deployArgs('app');
+    const collector = deployArgs('collector');
+    expect(flagValue(app, 'port')).toBe('8080');
+    expect(flagValues(collector, 'port')).toEqual([]);
+    expect(flagValue(app, 'depends-on')).toBe('collector');
+    expect(flagValue(collector, 'image')).toBe('${_COLLECTOR_IMAGE}');
+    expect(build.substitutions['_COLLECTOR_IMAGE']).toMatch(
+      /^us-docker\.pkg\.dev\/cloud-ops-agents-artifacts\/google-cloud-opentelemetry-collector\/otelcol-google:\d+\.\d+\.\d+$/,
+    );
+    // The configuration in the repository, mounted where the collector is told to read it.
+    const [mount, secret] = flagValue(collector, 'set-secrets').split('=') as [string, string];
+    expect(flagValue(collector, 'args')).toBe(`--config=${mount}`);
+    expect(secret).toBe('${_COLLECTOR_CONFIG_SECRET}:latest');
+    const config = parse(read('deploy/telemetry/collector.yaml')) as {
+      receivers: { otlp: { protocols: { http: { endpoint: string } } } };
+      extensions: { health_check: { endpoint: string } };
+      service: { pipelines: Record<string, { exporters: string[] }> };
+    };
+    const otlp = config.receivers.otlp.protocols.http.endpoint;
+    const env = dictionary(flagValue(app, 'set-env-vars'));
+    expect(env['OTEL_EXPORTER_OTLP_ENDPOINT']).toBe(`http://${otlp}`);
+    expect(Object.keys(config.service.pipelines).sort()).toEqual(['metrics', 'traces']);
+    const probe = dictionary(flagValue(collector, 'startup-probe'));
+    expect(config.extensions.health_check.endpoint).toBe(`0.0.0.0:${probe['httpGet.port']}`);
+    // The service's telemetry settings are ones loadConfig accepts.
+    const values = resolvedDefaults();
+    const telemetry = loadConfig({
+      K_SERVICE: 'x',
+      ...dictionary(substitute(flagValue(app, 'set-env-vars'), values)),
+    }).telemetry;
+    expect(telemetry.traces).toEqual({ url: `http://${otlp}/v1/traces`, protocol: 'http/protobuf' });
+    expect(telemetry.metrics?.url).toBe(`http://${otlp}/v1/metrics`);
   });
 });

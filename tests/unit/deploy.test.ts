@@ -24,7 +24,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
 const SCRIPTS = readdirSync(DEPLOY).filter((name) => name.endsWith('.sh'));
 /** The scripts an operator runs; the others are sourced by them. */
-const ENTRY_POINTS = ['setup.sh', 'subscribe.sh', 'install-emulator.sh'];
+const ENTRY_POINTS = ['setup.sh', 'subscribe.sh', 'telemetry.sh', 'install-emulator.sh'];
 
 const PROJECT = 'some-project';
 const PROJECT_NUMBER = '123456789012';
@@ -33,7 +33,7 @@ const PUBSUB_AGENT = `service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccoun
 const SERVICE_URL = 'https://processor-orchestrator-abc123-uc.a.run.app';
 
 // Stands in for gcloud: records every call (arguments separated by \x1f, one call a line) and
-// answers what the scripts ask. `describe` finds a resource only when FAKE_EXISTING=1.
+// answers what the scripts ask. `describe` and `list` find a resource only when FAKE_EXISTING=1.
 const FAKE_GCLOUD = `#!/usr/bin/env bash
 { printf '%s\\x1f' "$@"; printf '\\n'; } >> "$FAKE_GCLOUD_LOG"
 case " $* " in
@@ -44,6 +44,7 @@ case " $* " in
   *" indexes composite create "*) [[ "$FAKE_EXISTING" == 1 ]] &&
     { echo "ERROR: (gcloud.firestore.indexes.composite.create) ALREADY_EXISTS: index already exists" >&2; exit 1; } ;;
   *" describe "*) [[ "$FAKE_EXISTING" == 1 ]] || { echo "ERROR: NOT_FOUND" >&2; exit 1; } ;;
+  *" list "*) [[ "$FAKE_EXISTING" == 1 ]] && echo "projects/${PROJECT}/found/1" ;;
 esac
 exit 0
 `;
@@ -68,6 +69,7 @@ const defaults = (() => {
     pushAudience: value('_PUSH_AUDIENCE'),
     pushServiceAccount: value('_PUSH_SERVICE_ACCOUNT'),
     runtimeServiceAccount: value('_RUNTIME_SERVICE_ACCOUNT'),
+    collectorConfigSecret: value('_COLLECTOR_CONFIG_SECRET'),
   };
 })();
 
@@ -100,6 +102,10 @@ const COMMAND_WORDS: Record<string, number> = {
   pubsub: 3,
   run: 3,
   beta: 4,
+  alpha: 4,
+  monitoring: 3,
+  'secrets versions': 3,
+  secrets: 2,
 };
 
 // Flags gcloud takes more than once; their values are kept, space-separated.
@@ -124,7 +130,7 @@ function toCall(args: string[]): Call {
   return { command: words.slice(0, depth).join(' '), positionals: words.slice(depth), flags, args };
 }
 
-const READ_ONLY = /(^| )(describe|get-default-service-account)$/;
+const READ_ONLY = /(^| )(describe|list|get-default-service-account)$/;
 
 interface Run {
   status: number | null;
@@ -216,7 +222,7 @@ describe('deploy scripts', () => {
   });
 
   it('refuse to run without PROJECT, before calling gcloud', () => {
-    for (const script of ['setup.sh', 'subscribe.sh']) {
+    for (const script of ['setup.sh', 'subscribe.sh', 'telemetry.sh']) {
       const result = run(script, { PROJECT: undefined });
       expect(result.status, script).not.toBe(0);
       expect(result.stderr, script).toContain('set PROJECT');
@@ -457,14 +463,77 @@ describe('deploy/subscribe.sh', () => {
   });
 });
 
+describe('deploy/telemetry.sh', () => {
+  it("stores the collector's configuration as a secret the runtime identity reads, and lets it write traces and metrics", () => {
+    const result = succeeded(run('telemetry.sh'));
+    for (const call of result.calls) {
+      expect(call.flags['project'] ?? call.positionals[0], call.args.join(' ')).toBe(PROJECT);
+    }
+    expect(only(result.calls, 'services enable').positionals).toEqual(
+      expect.arrayContaining(['monitoring', 'cloudtrace', 'secretmanager'].map((a) => `${a}.googleapis.com`)),
+    );
+    const secret = only(result.calls, 'secrets create');
+    expect(secret.positionals).toEqual([defaults.collectorConfigSecret]);
+    expect(secret.flags['data-file']).toBe(join(DEPLOY, 'telemetry', 'collector.yaml'));
+    const runtime = `serviceAccount:${defaults.runtimeServiceAccount}`;
+    expect(bindings(result)).toEqual(
+      [
+        `secrets ${defaults.collectorConfigSecret} ${runtime} roles/secretmanager.secretAccessor`,
+        `projects ${PROJECT} ${runtime} roles/cloudtrace.agent`,
+        `projects ${PROJECT} ${runtime} roles/monitoring.metricWriter`,
+        `projects ${PROJECT} ${runtime} roles/logging.logWriter`,
+      ].sort(),
+    );
+  });
+
+  it('creates the dashboard and one alert policy per file, then updates them in place when run again', () => {
+    const policies = readdirSync(join(DEPLOY, 'telemetry', 'alerts')).filter((f) => f.endsWith('.json'));
+    expect(policies.sort()).toEqual(
+      [
+        'dead-letters.json',
+        'instance-restarts.json',
+        'oldest-unacked.json',
+        'processor-failure-rate.json',
+      ].sort(),
+    );
+    const first = succeeded(
+      run('telemetry.sh', { NOTIFICATION_CHANNELS: 'projects/p/notificationChannels/7' }),
+    );
+    expect(first.calls.filter((c) => c.command === 'monitoring dashboards create')).toHaveLength(1);
+    const created = first.calls.filter((c) => c.command === 'alpha monitoring policies create');
+    expect(created).toHaveLength(policies.length);
+    for (const call of created)
+      expect(call.flags['notification-channels']).toBe('projects/p/notificationChannels/7');
+
+    const again = succeeded(run('telemetry.sh', { FAKE_EXISTING: '1' }));
+    expect(changes(again).filter((c) => / create$/.test(c.command))).toEqual([]);
+    expect(again.calls.filter((c) => c.command === 'alpha monitoring policies update')).toHaveLength(
+      policies.length,
+    );
+    expect(only(again.calls, 'monitoring dashboards update').positionals).toEqual([
+      `projects/${PROJECT}/found/1`,
+    ]);
+    expect(only(again.calls, 'secrets versions add').positionals).toEqual([defaults.collectorConfigSecret]);
+  });
+
+  it('with DRY_RUN=1, prints every change and makes none', () => {
+    const real = succeeded(run('telemetry.sh'));
+    const dry = succeeded(run('telemetry.sh', { DRY_RUN: '1' }));
+    expect(changes(dry)).toEqual([]);
+    expect(dry.stdout.trim().split('\n').length).toBe(changes(real).length);
+  });
+});
+
 describe('gcloud', () => {
-  it('knows every command and flag the deploy scripts use', { timeout: 60_000 }, async () => {
+  it('knows every command and flag the deploy scripts use', { timeout: 180_000 }, async () => {
     const calls = [
       run('setup.sh'),
       run('setup.sh', { FAKE_EXISTING: '1' }),
       run('subscribe.sh'),
       run('subscribe.sh', { FAKE_EXISTING: '1' }),
       run('subscribe.sh', { OPS_READERS: 'ann@example.com;*@example.org' }),
+      run('telemetry.sh'),
+      run('telemetry.sh', { FAKE_EXISTING: '1' }),
     ].flatMap((result) => succeeded(result).calls);
     const commands = [...new Set(calls.map((call) => call.command))];
     expect(commands.length).toBeGreaterThan(10);

@@ -1,0 +1,93 @@
+import type { Meter } from '@opentelemetry/api';
+
+/**
+ * Histogram buckets in seconds, from a 5 ms document fetch to a 10-minute processor run: the
+ * SDK's default buckets stop at 10 000, made for milliseconds.
+ */
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 180, 300, 600];
+
+/**
+ * Every metric the service records, with the names dashboards and alerts use (docs/telemetry.md
+ * has the table; a test keeps it equal to these). Created from a no-op meter when nothing is
+ * exported, so recording costs a call and nothing more.
+ */
+export function createMetrics(meter: Meter) {
+  const seconds = (name: string, description: string) =>
+    meter.createHistogram(name, {
+      description,
+      unit: 's',
+      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
+    });
+  return {
+    /** attributes `processor.id`, `processor.status` */
+    runDuration: seconds(
+      'processor.run.duration',
+      'Run time of a processor run, every attempt, queue excluded',
+    ),
+    /** attribute `processor.id` */
+    queueDuration: seconds('processor.queue.duration', 'Time a processor run waited to start, every attempt'),
+    /** attributes `processor.id`, `processor.status` */
+    attempts: meter.createCounter('processor.attempts', {
+      description: 'Attempts of processor runs (a retried or restarted run counts each)',
+      unit: '{attempt}',
+    }),
+    /** attributes `overall_status`, `transport` */
+    processed: meter.createCounter('underwriting.processed', {
+      description: 'Events whose processing.completed was published',
+      unit: '{event}',
+    }),
+    /** attributes `messaging.system`, `messaging.operation.name`, `transport`, `error.type` on a nack */
+    processDuration: seconds('messaging.process.duration', 'Time to handle one message, receipt to verdict'),
+    /** attribute `error.type` */
+    deadLettered: meter.createCounter('underwriting.dead_lettered', {
+      description: 'Poison messages forwarded to the dead-letter topic (or logged without one)',
+      unit: '{message}',
+    }),
+    /** attribute `error.type` when the fetch failed */
+    fetchDuration: seconds('documents.fetch.duration', "Time to fetch one event's documents"),
+    fetchRetries: meter.createCounter('documents.fetch.retries', {
+      description: 'Document requests tried again (network error, timeout, 5xx, 429)',
+      unit: '{request}',
+    }),
+    /** attribute `processor.id` */
+    reusedRuns: meter.createCounter('ledger.reused_runs', {
+      description: 'COMPLETED runs reused from the execution ledger instead of run again',
+      unit: '{run}',
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** What the pool's gauges read at each collection. */
+export interface PoolGauges {
+  threads: number;
+  busyThreads: number;
+  /** Share of the CPU slots held by runs that compute (0–1; above 1 when oversubscribed). */
+  cpuSaturation: number;
+}
+
+/** `pool.threads`, `pool.threads.busy` and `pool.cpu.saturation`, read from the pool when collected. */
+export function observePool(meter: Meter, read: () => PoolGauges): void {
+  const threads = meter.createObservableGauge('pool.threads', {
+    description: 'Worker threads in the pool',
+    unit: '{thread}',
+  });
+  const busy = meter.createObservableGauge('pool.threads.busy', {
+    description: 'Worker threads hosting at least one run',
+    unit: '{thread}',
+  });
+  const saturation = meter.createObservableGauge('pool.cpu.saturation', {
+    description: "CPU slots held by computing runs, as a share of the scheduler's slots (the cores)",
+    unit: '1',
+  });
+  meter.addBatchObservableCallback(
+    (result) => {
+      const now = read();
+      result.observe(threads, now.threads);
+      result.observe(busy, now.busyThreads);
+      result.observe(saturation, now.cpuSaturation);
+    },
+    [threads, busy, saturation],
+  );
+}

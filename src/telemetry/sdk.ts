@@ -1,0 +1,206 @@
+// The OpenTelemetry SDK, imported only when an OTLP endpoint is configured: with none, nothing
+// here is loaded and the service records through the API's no-ops.
+import {
+  context,
+  metrics,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { hrTimeDuration, millisToHrTime, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SamplingDecision,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type Sampler,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
+
+import type { Config, OtlpTarget, TraceSampler } from '../config.js';
+import { serviceVersion } from '../version.js';
+import { createMetrics } from './metrics.js';
+import { INSTRUMENTATION_SCOPE, noTelemetry, type Telemetry } from './telemetry.js';
+import type { ThreadSpan } from './thread-span.js';
+
+/** Spans of worker threads are exported under this scope. */
+const THREAD_SCOPE = { name: `${INSTRUMENTATION_SCOPE}/worker-thread` };
+
+/**
+ * Starts exporting what the configuration names (OTLP over HTTP, protobuf or JSON) and registers
+ * the SDK globally, so that the Pub/Sub client's spans (`enableOpenTelemetryTracing`) and the
+ * document requests' (undici) join the service's. Without any endpoint: `noTelemetry`.
+ */
+export async function startTelemetry(
+  config: Config['telemetry'],
+  projectId: string | undefined,
+): Promise<Telemetry> {
+  const resource = resourceFromAttributes({
+    'service.name': config.serviceName,
+    'service.version': serviceVersion(),
+  }).merge(detectResources({ detectors: [envDetector] }));
+  const off = noTelemetry(projectId);
+
+  let tracerProvider: BasicTracerProvider | undefined;
+  let spans: BatchSpanProcessor | undefined;
+  let undici: UndiciInstrumentation | undefined;
+  if (config.traces) {
+    spans = new BatchSpanProcessor(await spanExporter(config.traces));
+    tracerProvider = new BasicTracerProvider({
+      resource,
+      sampler: withoutPubSubNoise(sampler(config.sampler, config.samplerRatio)),
+      spanProcessors: [spans],
+    });
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    trace.setGlobalTracerProvider(tracerProvider);
+    // Document requests are children of the fetch span; a request made outside any span
+    // (credentials, metadata) records nothing.
+    undici = new UndiciInstrumentation({ requireParentforSpans: true });
+    undici.setTracerProvider(tracerProvider);
+  }
+
+  let meterProvider: MeterProvider | undefined;
+  if (config.metrics) {
+    meterProvider = new MeterProvider({
+      resource,
+      readers: [
+        new PeriodicExportingMetricReader({
+          exporter: await metricExporter(config.metrics),
+          exportIntervalMillis: config.metrics.intervalMs,
+          exportTimeoutMillis: Math.min(30_000, config.metrics.intervalMs),
+        }),
+      ],
+    });
+    metrics.setGlobalMeterProvider(meterProvider);
+  }
+
+  const meter = meterProvider?.getMeter(INSTRUMENTATION_SCOPE, serviceVersion()) ?? off.meter;
+  return {
+    tracing: tracerProvider !== undefined,
+    tracer: tracerProvider?.getTracer(INSTRUMENTATION_SCOPE, serviceVersion()) ?? off.tracer,
+    meter,
+    metrics: createMetrics(meter),
+    projectId,
+    adopt: (threadSpans) => {
+      if (!spans) return;
+      for (const span of threadSpans) spans.onEnd(readable(span, resource));
+    },
+    shutdown: async () => {
+      undici?.disable();
+      await Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()]);
+    },
+  };
+}
+
+/**
+ * Of the Pub/Sub client's own spans, the trace keeps the message's receive (`<sub> subscribe`, the
+ * event span's parent) and its publish (`<topic> create`). The others, recorded for every message,
+ * have no children and say nothing an operator acts on, yet cost as much to record and export as
+ * the rest of the trace: its queues (flow control, batching, scheduler), its own `<sub> process`,
+ * and its batched RPCs (`send`, `ack`, `modack`, `nack`), each linked to every message of the batch.
+ */
+const PUBSUB_QUEUE_SPANS = new Set([
+  'publisher flow control',
+  'publisher batching',
+  'subscriber concurrency control',
+  'subscriber scheduler',
+]);
+const PUBSUB_RPC_SPAN = / (send|ack|modack|nack)$/;
+
+function pubsubNoise(name: string, kind: SpanKind, attributes: Attributes): boolean {
+  if (kind === SpanKind.INTERNAL) {
+    return PUBSUB_QUEUE_SPANS.has(name) || (name.endsWith(' process') && !('messaging.system' in attributes));
+  }
+  return (
+    (kind === SpanKind.CLIENT || kind === SpanKind.PRODUCER) &&
+    attributes['messaging.system'] === 'gcp_pubsub' &&
+    PUBSUB_RPC_SPAN.test(name)
+  );
+}
+
+function withoutPubSubNoise(inner: Sampler): Sampler {
+  return {
+    shouldSample: (ctx, traceId, name, kind, attributes, links) =>
+      pubsubNoise(name, kind, attributes)
+        ? { decision: SamplingDecision.NOT_RECORD }
+        : inner.shouldSample(ctx, traceId, name, kind, attributes, links),
+    toString: () => `WithoutPubSubNoise{${inner.toString()}}`,
+  };
+}
+
+function sampler(name: TraceSampler, ratio: number): Sampler {
+  switch (name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+  }
+}
+
+async function spanExporter({ url, protocol }: OtlpTarget): Promise<SpanExporter> {
+  const { OTLPTraceExporter } =
+    protocol === 'http/json'
+      ? await import('@opentelemetry/exporter-trace-otlp-http')
+      : await import('@opentelemetry/exporter-trace-otlp-proto');
+  return new OTLPTraceExporter({ url });
+}
+
+async function metricExporter({ url, protocol }: OtlpTarget): Promise<PushMetricExporter> {
+  const { OTLPMetricExporter } =
+    protocol === 'http/json'
+      ? await import('@opentelemetry/exporter-metrics-otlp-http')
+      : await import('@opentelemetry/exporter-metrics-otlp-proto');
+  return new OTLPMetricExporter({ url });
+}
+
+/** A worker thread's span as the SDK's exporters read a finished span. */
+function readable(span: ThreadSpan, resource: ReadableSpan['resource']): ReadableSpan {
+  const startTime = millisToHrTime(span.startMs);
+  const endTime = millisToHrTime(Math.max(span.startMs, span.endMs));
+  const { traceId, traceFlags } = span;
+  return {
+    name: span.name,
+    kind: span.kind,
+    spanContext: () => ({ traceId, spanId: span.spanId, traceFlags }),
+    parentSpanContext: { traceId, spanId: span.parentSpanId, traceFlags },
+    startTime,
+    endTime,
+    status:
+      span.error === undefined
+        ? { code: SpanStatusCode.UNSET }
+        : { code: SpanStatusCode.ERROR, message: span.error },
+    attributes: span.attributes,
+    links: [],
+    events: [],
+    duration: hrTimeDuration(startTime, endTime),
+    ended: true,
+    resource,
+    instrumentationScope: THREAD_SCOPE,
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
+}
