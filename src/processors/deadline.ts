@@ -1,4 +1,4 @@
-import { EXECUTING, type RunTable, SIGNALLED, threadCpuMs } from './run-table.js';
+import { EXECUTING, type RunTable, SETTLED, SIGNALLED, threadCpuMs } from './run-table.js';
 
 /**
  * A run's deadline, and how a TIMEOUT is told apart: the whole protocol is here.
@@ -10,7 +10,8 @@ import { EXECUTING, type RunTable, SIGNALLED, threadCpuMs } from './run-table.js
  *    outlives the deadline is waited for up to the grace, then its thread is ended.
  * 2. At the deadline the thread's own timer aborts `ctx.signal` and raises SIGNALLED. Its event
  *    loop is turning, so the processor earns the grace (`timeoutGraceMs`) to settle: one that does
- *    is TIMEOUT in the `signal` phase and keeps its thread.
+ *    is TIMEOUT in the `signal` phase and keeps its thread. A thread that raised SETTLED (its
+ *    answer is made, and only the pool, kept off the CPU, has not read it yet) is waited for too.
  * 3. The pool's timer fires at the same deadline. Without SIGNALLED it asks whether the thread's
  *    event loop is blocked or only late (a loaded CPU delays every thread's timers). On Linux it
  *    reads the CPU time the thread has run since (`/proc/self/task/TID/schedstat`): a live loop
@@ -79,7 +80,8 @@ export class Deadline {
     // Still loading its plugin (slow on a busy machine, and not the run's time): wait for the
     // restamp that follows, up to the grace past the deadline counted from the first stamp.
     if (!this.table.has(this.slot, EXECUTING)) return this.#arm(Math.min(PROBE_MS, this.graceMs - overdueMs));
-    if (this.table.has(this.slot, SIGNALLED)) return this.#arm(this.graceMs - overdueMs);
+    // Signalled, or answered already (the answer is on its way): alive, it earns the grace.
+    if (this.table.has(this.slot, SIGNALLED | SETTLED)) return this.#arm(this.graceMs - overdueMs);
     const cpuMs = threadCpuMs(this.table.tid(this.slot));
     const idleMs = this.threadIdleMs() ?? 0;
     const now = performance.now();

@@ -12,13 +12,15 @@ import { readFileSync, readlinkSync } from 'node:fs';
  *   event loop is turning: it earns the grace); EXITED when the processor called `process.exit`
  *   (that attempt ended its thread; the other runs on it did not); EXECUTING once the plugin is
  *   loaded and its `execute` called (the scheduler reads what the run does from then on, not what
- *   loading the module did).
+ *   loading the module did); SETTLED once the attempt's answer is made (it may not have reached
+ *   the pool yet: a pool kept off the CPU reads it late, and must not judge the thread meanwhile).
  */
 export const SLOT_COUNT = 65_536;
 
 export const SIGNALLED = 1;
 export const EXITED = 2;
 export const EXECUTING = 4;
+export const SETTLED = 8;
 
 export interface RunTableViews {
   started: BigInt64Array;

@@ -1,7 +1,7 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 
-import { EXECUTING, type RunTable } from './run-table.js';
+import { EXECUTING, SETTLED, type RunTable } from './run-table.js';
 
 /**
  * Decides when an attempt may start and on which thread, so that runs waiting on I/O all start at
@@ -225,7 +225,8 @@ export function createScheduler(options: SchedulerOptions) {
     }
     for (const attempt of probation) {
       const { thread } = attempt;
-      if (!thread || !table.has(attempt.slot, EXECUTING)) continue;
+      // Over already (its answer on the way): an idle loop now says nothing of what it did.
+      if (!thread || !table.has(attempt.slot, EXECUTING) || table.has(attempt.slot, SETTLED)) continue;
       // The first sample after the start only marks it: the windows after it are the run's own.
       if (!attempt.startElu) {
         attempt.startElu = now.get(thread) ?? thread.last;

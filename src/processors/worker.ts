@@ -10,7 +10,16 @@ import { parseTraceparent, traceLogFields } from '../telemetry/traceparent.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { jsonObjectProblem } from './json-values.js';
 import { decodeInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
-import { EXECUTING, EXITED, ownTid, runTableViews, SIGNALLED, stampFlag, stampStart } from './run-table.js';
+import {
+  EXECUTING,
+  EXITED,
+  ownTid,
+  runTableViews,
+  SETTLED,
+  SIGNALLED,
+  stampFlag,
+  stampStart,
+} from './run-table.js';
 
 const data = workerData as ThreadData;
 const table = runTableViews(data.runTable);
@@ -140,6 +149,7 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
     return { status: 'failed', error: messageOf(err), ...retryability(err), durationMs: elapsed() };
   } finally {
     clearTimeout(timer);
+    stampFlag(table, task.slot, SETTLED);
   }
 }
 
