@@ -9,6 +9,7 @@ import { detailPage, type RerunFormState } from './page-detail.js';
 import { OPS_PAGE, errorPage } from './page-layout.js';
 import { listPage } from './page-list.js';
 import './request.js';
+import { statusOfCode } from './routes.js';
 import { crossSiteReason } from './same-origin.js';
 import {
   ExecutionQuerySchema,
@@ -34,16 +35,6 @@ export const PAGE_HEADERS = {
   'cross-origin-resource-policy': 'same-origin',
 } as const;
 
-// As the JSON routes answer them.
-const STATUS_OF_CODE: Record<string, number> = {
-  NOT_FOUND: 404,
-  REQUEST_INVALID: 400,
-  RERUN_REFUSED: 409,
-  OPS_UNAVAILABLE: 503,
-  LEDGER_UNAVAILABLE: 503,
-  PUBLISH_FAILED: 503,
-};
-
 /** A page path as registered in the scope, whose prefix is `/ops`. */
 const relative = (path: string) => path.slice(OPS_PAGE.list.length) || '/';
 
@@ -54,7 +45,7 @@ const PAGE_SIZE = 50;
 function statusOf(err: unknown): number {
   const { statusCode, code } = (err ?? {}) as { statusCode?: unknown; code?: unknown };
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 600) return statusCode;
-  return typeof code === 'string' ? (STATUS_OF_CODE[code] ?? 500) : 500;
+  return typeof code === 'string' ? statusOfCode(code) : 500;
 }
 
 /** What an operator may read about a failure: its message, unless it is an internal error. */

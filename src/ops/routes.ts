@@ -95,7 +95,7 @@ export function registerOps(app: HttpServer, options: OpsRoutesOptions): void {
 
       scope.setErrorHandler((err: FastifyError, request, reply) => {
         if (err instanceof OrchestratorError) {
-          const status = STATUS_OF[err.code] ?? 500;
+          const status = statusOfCode(err.code);
           if (status >= 500)
             log.warn({ code: err.code, path: pathOf(request), reason: err.message }, 'ops request failed');
           return reply.code(status).send({ error: err.message, code: err.code });
@@ -158,6 +158,11 @@ function rerunRefusal(request: FastifyRequest): string | undefined {
     return `${request.opsIdentity.email} is a reader; only OPS_OPERATORS may re-run`;
   }
   return crossSiteRefusal(request);
+}
+
+/** The HTTP status an ops failure with this error code answers with (the page answers the same). */
+export function statusOfCode(code: string): number {
+  return STATUS_OF[code as ErrorCode] ?? 500;
 }
 
 /** Why a JSON re-run request may have come from another site (it lacks `CSRF_HEADER`), or `undefined`. */

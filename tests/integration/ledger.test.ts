@@ -13,7 +13,7 @@ import type { StoredExecution } from '../../src/ledger/record.js';
 import { examplesDir } from '../../src/paths.js';
 import { PUSH_PATH } from '../../src/transport/push.js';
 import { emulatorFirestore, uniqueCollection } from '../helpers/firestore.js';
-import { repoRoot } from '../helpers/fixtures.js';
+import { tallyProcessorsDir } from '../helpers/fixtures.js';
 import {
   TEST_PROJECT_ID,
   collectMessages,
@@ -26,7 +26,6 @@ import { killServe, startServe, type ServeProcess } from '../helpers/serve.js';
 
 const pubsubHost = inject('pubsubEmulatorHost');
 const firestoreHost = inject('firestoreEmulatorHost');
-const tallyProcessorsDir = join(repoRoot, 'tests', 'fixtures', 'tally-processors');
 // Redeliveries of a nacked message wait a little, as the deploy's subscriptions do.
 const RETRY_POLICY = { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } };
 

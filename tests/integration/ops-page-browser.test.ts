@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { examplesDir } from '../../src/paths.js';
 import { CHROMIUM_INSTALL, ensureChromium, launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { uniqueCollection } from '../helpers/firestore.js';
-import { repoRoot } from '../helpers/fixtures.js';
+import { repoRoot, tallyProcessorsDir } from '../helpers/fixtures.js';
 import { OPERATOR, fakeOpsApi, servePage } from '../helpers/ops.js';
 import {
   TEST_PROJECT_ID,
@@ -164,7 +164,7 @@ describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore
       UNDERWRITING_TOPIC: inTopic,
       UNDERWRITING_SUBSCRIPTION: `${inTopic}-pull`,
       COMPLETED_TOPIC: outTopic,
-      PROCESSORS_DIR: join(repoRoot, 'tests', 'fixtures', 'tally-processors'),
+      PROCESSORS_DIR: tallyProcessorsDir,
       DOCUMENTS_DIR: `${examplesDir}/documents`,
       PROCESSOR_THREADS: '2',
       LEDGER: 'firestore',

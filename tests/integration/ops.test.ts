@@ -23,7 +23,7 @@ import { examplesDir } from '../../src/paths.js';
 import { startService, type Service } from '../../src/service.js';
 import { cli } from '../helpers/cli.js';
 import { uniqueCollection } from '../helpers/firestore.js';
-import { ULID, capturingLog, repoRoot } from '../helpers/fixtures.js';
+import { ULID, capturingLog, tallyProcessorsDir } from '../helpers/fixtures.js';
 import {
   TEST_PROJECT_ID,
   collectMessages,
@@ -35,7 +35,6 @@ import {
 
 const pubsubHost = inject('pubsubEmulatorHost');
 const firestoreHost = inject('firestoreEmulatorHost');
-const tallyProcessorsDir = join(repoRoot, 'tests', 'fixtures', 'tally-processors');
 const CSRF = { 'x-requested-with': 'test' };
 
 interface Running {
