@@ -271,7 +271,7 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
         verdict: 'info',
       },
       {
-        measure: `(f) end to end, steady state, defaults: ours vs composite floor (relay-defaults ${int(
+        measure: `(l) end to end, steady state, defaults: ours vs composite floor (relay-defaults ${int(
           steady('relay-defaults'),
         )}, raw Piscina fan-out ${int(fanOut)})`,
         ours: int(steady('orchestrator')),
