@@ -173,15 +173,20 @@ afterAll(async () => {
 
 const completedTopic = () => process.env['COMPLETED_TOPIC_FOR_OPS'] ?? '';
 
+/** The service pulling events, with its ledger on the Firestore emulator in a fresh collection. */
+async function serveOnFirestore(): Promise<Running> {
+  return serve({
+    COMPLETED_TOPIC: completedTopic(),
+    UNDERWRITING_SUBSCRIPTION: await pullSubscription(),
+    LEDGER: 'firestore',
+    FIRESTORE_EMULATOR_HOST: firestoreHost,
+    LEDGER_COLLECTION: uniqueCollection(),
+  });
+}
+
 describe('operations routes on the Firestore ledger', SLOW, () => {
   it('shows an execution, re-runs its failed processor through the input topic, and reuses the rest', async () => {
-    const { base, lines } = await serve({
-      COMPLETED_TOPIC: completedTopic(),
-      UNDERWRITING_SUBSCRIPTION: await pullSubscription(),
-      LEDGER: 'firestore',
-      FIRESTORE_EMULATOR_HOST: firestoreHost,
-      LEDGER_COLLECTION: uniqueCollection(),
-    });
+    const { base, lines } = await serveOnFirestore();
     const firstMessageId = await publishEvent('uw_ops_rerun', ['fx_tally', 'fx_fail_once']);
     const first = await resultFor('uw_ops_rerun');
     expect(first.event.overall_status).toBe('partial_success');
@@ -288,13 +293,7 @@ describe('operations routes on the Firestore ledger', SLOW, () => {
   });
 
   it('pages executions newest first, filters them, and computes bounded stats', async () => {
-    const { base } = await serve({
-      COMPLETED_TOPIC: completedTopic(),
-      UNDERWRITING_SUBSCRIPTION: await pullSubscription(),
-      LEDGER: 'firestore',
-      FIRESTORE_EMULATOR_HOST: firestoreHost,
-      LEDGER_COLLECTION: uniqueCollection(),
-    });
+    const { base } = await serveOnFirestore();
     // One at a time, so that their completion order is known.
     for (const id of ['uw_page_1', 'uw_page_2', 'uw_page_3']) {
       await publishEvent(id, id === 'uw_page_2' ? ['fx_tally', 'fx_fail_once'] : ['fx_tally']);
@@ -345,13 +344,7 @@ describe('operations routes on the Firestore ledger', SLOW, () => {
   });
 
   it('answers 404 for an unknown underwriting and 400, 403 or 415 for what it cannot take', async () => {
-    const { base, lines } = await serve({
-      COMPLETED_TOPIC: completedTopic(),
-      UNDERWRITING_SUBSCRIPTION: await pullSubscription(),
-      LEDGER: 'firestore',
-      FIRESTORE_EMULATOR_HOST: firestoreHost,
-      LEDGER_COLLECTION: uniqueCollection(),
-    });
+    const { base, lines } = await serveOnFirestore();
     await publishEvent('uw_ops_bad', ['fx_tally']);
     await resultFor('uw_ops_bad');
 
