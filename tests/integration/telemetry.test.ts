@@ -245,6 +245,9 @@ describe('serve with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     expect(inThread['logging.googleapis.com/spanId']).toBe(call.spanId);
     const eventLines = worker.logs.filter((l: LogLine) => l['underwriting_id'] === underwritingId);
     expect(eventLines.filter((l) => l[TRACE_FIELD] !== traceField)).toEqual([]);
+
+    // The in-memory ledger (the default) answers in microseconds: its calls have no spans.
+    expect(receiver.spans.filter((s) => s.traceId === traceId && s.name.startsWith('ledger '))).toEqual([]);
   });
 
   it('continues the trace of a pushed event, exporting OTLP/JSON when asked', async () => {
