@@ -7,6 +7,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 
 import { startDocumentServer, type DocumentServer } from '../helpers/document-server.js';
+import { uniqueCollection } from '../helpers/firestore.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import {
@@ -22,6 +23,7 @@ import { postPush, pushEnvelope } from '../helpers/push.js';
 import { killServe, startServe, type LogLine, type ServeProcess } from '../helpers/serve.js';
 
 const host = inject('pubsubEmulatorHost');
+const firestoreHost = inject('firestoreEmulatorHost');
 const processorsDir = join(repoRoot, 'tests', 'fixtures', 'telemetry-processors');
 const SPAN_KIND = { internal: 1, client: 3, producer: 4, consumer: 5 } as const;
 const TRACE_FIELD = 'logging.googleapis.com/trace';
@@ -84,7 +86,7 @@ const traceOf = (attribute: string | undefined) =>
   /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/.exec(attribute ?? '')?.[1];
 
 /** The spans of `traceId` once every name in `names` is among them. */
-function spansOf(traceId: string, names: (string | RegExp)[]): Promise<ReceivedSpan[]> {
+function spansOf(traceId: string, names: (string | RegExp)[], timeoutMs?: number): Promise<ReceivedSpan[]> {
   return receiver.waitFor(
     () => {
       const spans = receiver.spans.filter((s) => s.traceId === traceId);
@@ -93,6 +95,7 @@ function spansOf(traceId: string, names: (string | RegExp)[]): Promise<ReceivedS
       return names.every(has) && spans;
     },
     `spans ${names.join(', ')} of trace ${traceId}`,
+    timeoutMs,
   );
 }
 
@@ -347,5 +350,44 @@ describe('serve with no OTLP endpoint', () => {
     };
     expect(traceOf(result.completed_processors[0]?.factors.traceparent)).toBe(traceId);
     expect(receiver.spans.length + receiver.points.length).toBe(before);
+  });
+});
+
+// Firestore and a re-run on a busy machine: the tests wait on conditions, and may take long.
+describe('serve with OTEL_EXPORTER_OTLP_ENDPOINT and the Firestore ledger', { timeout: 120_000 }, () => {
+  const WAIT_MS = 60_000;
+  const LEDGER_CALLS = ['ledger begin', 'ledger settle', 'ledger published'];
+
+  const serveOnFirestore = () =>
+    serve({
+      LEDGER: 'firestore',
+      FIRESTORE_EMULATOR_HOST: firestoreHost,
+      LEDGER_COLLECTION: uniqueCollection(),
+      UNDERWRITING_TOPIC: inTopic,
+      OPS_AUTH: 'disabled',
+    });
+
+  it("traces the ledger's calls, each a child of the event span", async () => {
+    const worker = serveOnFirestore();
+    await worker.port();
+    const traceId = newTraceId();
+    const underwritingId = `uw_ledger_${traceId.slice(0, 8)}`;
+    await pubsub.topic(inTopic).publishMessage({
+      data: eventData(underwritingId, ['fx_call']),
+      attributes: { googclient_traceparent: traceparent(traceId) },
+    });
+    const message = await completedFor(underwritingId);
+    expect(traceOf(message.attributes['googclient_traceparent'])).toBe(traceId);
+
+    const spans = await spansOf(traceId, ['underwriting.created process', ...LEDGER_CALLS], WAIT_MS);
+    const event = only(spans, (s) => s.name === 'underwriting.created process', 'the event span');
+    for (const name of LEDGER_CALLS) {
+      const call = only(spans, (s) => s.name === name, `the ${name} span`);
+      expect(call.parentSpanId, name).toBe(event.spanId);
+      expect(call.kind, name).toBe(SPAN_KIND.internal);
+      expect(call.statusCode, name).toBe(0);
+    }
+    // Not a re-run, and nothing failed: no history read, no claim released.
+    expect(spans.filter((s) => s.name === 'ledger history' || s.name === 'ledger release')).toEqual([]);
   });
 });
