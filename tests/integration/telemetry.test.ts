@@ -73,12 +73,12 @@ function serve(env: Record<string, string> = {}): ServeProcess {
   return started;
 }
 
-/** The processing.completed published for `underwritingId`. */
-async function completedFor(underwritingId: string): Promise<ReceivedMessage> {
+/** The `nth` (1-based) processing.completed published for `underwritingId`. */
+async function completedFor(underwritingId: string, nth = 1): Promise<ReceivedMessage> {
   for (let count = 1; ; count++) {
     const messages = await completed.waitFor(count, 30_000);
-    const found = messages.find((m) => m.attributes['underwriting_id'] === underwritingId);
-    if (found) return found;
+    const found = messages.filter((m) => m.attributes['underwriting_id'] === underwritingId);
+    if (found.length >= nth) return found[nth - 1] as ReceivedMessage;
   }
 }
 
@@ -389,5 +389,61 @@ describe('serve with OTEL_EXPORTER_OTLP_ENDPOINT and the Firestore ledger', { ti
     }
     // Not a re-run, and nothing failed: no history read, no claim released.
     expect(spans.filter((s) => s.name === 'ledger history' || s.name === 'ledger release')).toEqual([]);
+  });
+
+  it("counts the runs a re-run reuses from the ledger, and traces the re-run's history read", async () => {
+    const mark = receiver.points.length;
+    const worker = serveOnFirestore();
+    const port = await worker.port();
+    const underwritingId = `uw_reuse_${newTraceId().slice(0, 8)}`;
+    const firstKey = await pubsub
+      .topic(inTopic)
+      .publishMessage({ data: eventData(underwritingId, ['fx_call', 'fx_spin']) });
+    const first = await completedFor(underwritingId);
+    expect(JSON.parse(first.data)).toMatchObject({ overall_status: 'partial_success' });
+
+    const posted = await fetch(`http://127.0.0.1:${port}/ops/underwritings/${underwritingId}/rerun`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-requested-with': 'test' },
+      body: JSON.stringify({ processors: ['fx_spin'], reason: 'telemetry test' }),
+    });
+    expect(posted.status).toBe(202);
+    const second = await completedFor(underwritingId, 2);
+    expect(second.attributes['rerun_of']).toBe(firstKey);
+    const rerunTrace = traceOf(second.attributes['googclient_traceparent']) ?? '';
+    expect(rerunTrace).toMatch(/^[0-9a-f]{32}$/);
+    expect(rerunTrace).not.toBe(traceOf(first.attributes['googclient_traceparent']));
+
+    const spans = await spansOf(
+      rerunTrace,
+      ['underwriting.created process', 'ledger history', 'processor fx_spin', ...LEDGER_CALLS],
+      WAIT_MS,
+    );
+    const event = only(spans, (s) => s.name === 'underwriting.created process', 'the event span');
+    expect(event.attributes['underwriting.id']).toBe(underwritingId);
+    const history = only(spans, (s) => s.name === 'ledger history', 'the ledger history span');
+    expect(history.parentSpanId).toBe(event.spanId);
+    expect(history.statusCode).toBe(0);
+    // fx_call's outcome was taken from the ledger: it did not run again.
+    expect(spans.filter((s) => s.name === 'processor fx_call')).toEqual([]);
+
+    // Cumulative: every export after the re-run carries the same one point.
+    const reused = await receiver.waitFor(
+      () => {
+        const points = receiver.points.slice(mark).filter((p) => p.metric === 'ledger.reused_runs');
+        return points.length > 0 && points;
+      },
+      'ledger.reused_runs',
+      WAIT_MS,
+    );
+    for (const point of reused) {
+      expect(point).toEqual({
+        metric: 'ledger.reused_runs',
+        unit: '{run}',
+        type: 'sum',
+        attributes: { 'processor.id': 'fx_call' },
+        value: 1,
+      });
+    }
   });
 });
