@@ -51,7 +51,8 @@ export function createMetrics(meter: Meter) {
     }),
     /** attribute `processor.id` */
     reusedRuns: meter.createCounter('ledger.reused_runs', {
-      description: 'COMPLETED runs reused from the execution ledger instead of run again',
+      description:
+        'Runs taken from the execution ledger instead of run: COMPLETED ones on a redelivery, and those a re-run did not ask for',
       unit: '{run}',
     }),
   };
