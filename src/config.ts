@@ -21,7 +21,7 @@ export const DEFAULTS = {
   PROCESSOR_TIMEOUT_MS: 60_000,
   PROCESSOR_MAX_HEAP_MB: 256,
   PROCESSOR_TIMEOUT_GRACE_MS: 1_000,
-  /** Messages held per pool thread while pulling (see `pullMaxMessages`). */
+  /** Events in progress per pool thread while pulling (see `pullMaxMessages`). */
   PULL_MESSAGES_PER_THREAD: 16,
   /** Cloud Run gives 10 s after SIGTERM; what is left after the drain closes the subscriber. */
   SHUTDOWN_TIMEOUT_MS: 8_000,
@@ -254,8 +254,8 @@ export interface Config {
     /** Where poison messages are forwarded; unset, they are logged at ERROR and acked. */
     deadLetterTopic: string | undefined;
     /**
-     * Most messages held at once while pulling (`allowExcessMessages: false`). A held message is
-     * one being worked on: queued for or running in the pool, or awaiting its publish.
+     * Most events in progress at once while pulling: pulled, their runs not over. Those only
+     * waiting for their publish and ack are not counted (see `transport/pull.ts`).
      */
     pullMaxMessages: number;
   };

@@ -60,6 +60,8 @@ export interface Receipt {
    * ledger records what this execution is made of; must not throw.
    */
   onOutcome?: (outcome: RunOutcome, facts: OutcomeFacts) => void;
+  /** Called once the pool has been asked for every run (each started, or waits there). */
+  onRunsAsked?: () => void;
   /**
    * The event's trace context (its span, made by the transport's pipeline): the document fetch
    * and every processor run are its children, and every log line names it.
@@ -99,26 +101,26 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       missingDocuments: batch.missing.map((m) => m.id),
     });
 
-    const outcomes = await untilAborted(
-      signal,
-      Promise.all(
-        purchasedProcessors(data, purchases, processors.keys()).map(async (id): Promise<RunOutcome> => {
-          const recorded = receipt.recorded?.get(id);
-          const reused = recorded?.status === 'completed' ? recorded : receipt.reuse?.get(id);
-          if (reused) {
-            metrics.reusedRuns.add(1, { 'processor.id': id });
-            receipt.onOutcome?.(reused, { reused: true, queueWait: null });
-            return reused;
-          }
-          const ran = await runOne(id, data.underwriting_id, input, receipt.trace);
-          const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
-          // Wall time since receipt less run time: documents, admission, retry backoff.
-          const queueWait = Math.max(0, seconds(performance.now() - receivedAt) - outcome.execution_time);
-          receipt.onOutcome?.(outcome, { reused: false, queueWait: Math.round(queueWait * 1000) / 1000 });
-          return outcome;
-        }),
-      ),
+    const runs = purchasedProcessors(data, purchases, processors.keys()).map(
+      async (id): Promise<RunOutcome> => {
+        const recorded = receipt.recorded?.get(id);
+        const reused = recorded?.status === 'completed' ? recorded : receipt.reuse?.get(id);
+        if (reused) {
+          metrics.reusedRuns.add(1, { 'processor.id': id });
+          receipt.onOutcome?.(reused, { reused: true, queueWait: null });
+          return reused;
+        }
+        const ran = await runOne(id, data.underwriting_id, input, receipt.trace);
+        const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
+        // Wall time since receipt less run time: documents, admission, retry backoff.
+        const queueWait = Math.max(0, seconds(performance.now() - receivedAt) - outcome.execution_time);
+        receipt.onOutcome?.(outcome, { reused: false, queueWait: Math.round(queueWait * 1000) / 1000 });
+        return outcome;
+      },
     );
+    // The pool was asked for every run in the calls above: each started, or waits there.
+    receipt.onRunsAsked?.();
+    const outcomes = await untilAborted(signal, Promise.all(runs));
 
     const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
     for (const outcome of outcomes) {

@@ -157,6 +157,7 @@ export async function startService(
       subscription: config.pubsub.underwritingSubscription,
       handler,
       maxMessages: config.pubsub.pullMaxMessages,
+      hasRoom: () => started.pool.hasRoom(),
       closeTimeoutMs: config.shutdownTimeoutMs + CLOSE_MARGIN_MS,
       onFatal: (err: OrchestratorError) => {
         log.error({ code: err.code, err }, err.message);

@@ -5,12 +5,16 @@
  */
 export function createLimits() {
   const keys = new Map<string, { held: number; waiting: (() => void)[] }>();
+  let waiting = 0;
 
   function release(key: string): void {
     const state = keys.get(key);
     if (!state) return;
     const next = state.waiting.shift();
-    if (next) return next();
+    if (next) {
+      waiting--;
+      return next();
+    }
     state.held--;
     if (state.held === 0) keys.delete(key);
   }
@@ -25,8 +29,12 @@ export function createLimits() {
         state.held++;
         return done;
       }
+      waiting++;
       return new Promise((resolve) => state.waiting.push(() => resolve(done)));
     },
+
+    /** Runs waiting for a key, over every key. */
+    waiting: () => waiting,
   };
 }
 

@@ -152,6 +152,14 @@ export class ProcessorPool {
     );
   }
 
+  /**
+   * Whether a run asked for now would start soon: no run waits for its concurrency limit, nor for
+   * a thread or a CPU slot unless it is short (see the scheduler). Pull asks for events only then.
+   */
+  hasRoom(): boolean {
+    return this.#scheduler.waitingLong() === 0 && this.#limits.waiting() === 0;
+  }
+
   /** Threads now, how many compute, runs waiting for admission, and what was learnt. */
   stats() {
     return this.#scheduler.stats();

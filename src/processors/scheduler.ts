@@ -346,6 +346,16 @@ export function createScheduler(options: SchedulerOptions) {
       return attempt.thread?.worker.performance.eventLoopUtilization().idle;
     },
 
+    /**
+     * Attempts waiting for a thread or a CPU slot, but for short ones: those start within
+     * milliseconds, the others wait for runs of any length to end.
+     */
+    waitingLong(): number {
+      let n = 0;
+      for (const { attempt } of waiting) if (kinds.get(attempt.processorId) !== 'short' || attempt.solo) n++;
+      return n;
+    },
+
     /** Threads now, threads that compute now, and what was learnt of each processor. */
     stats() {
       return {

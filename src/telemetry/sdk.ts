@@ -108,24 +108,17 @@ export async function startTelemetry(
 }
 
 /**
- * Of the Pub/Sub client's own spans, the trace keeps the message's receive (`<sub> subscribe`, the
- * event span's parent) and its publish (`<topic> create`). The others, recorded for every message,
- * have no children and say nothing an operator acts on, yet cost as much to record and export as
- * the rest of the trace: its queues (flow control, batching, scheduler), its own `<sub> process`,
- * and its batched RPCs (`send`, `ack`, `modack`, `nack`), each linked to every message of the batch.
+ * Of the Pub/Sub client's own spans, the trace keeps the publish (`<topic> create`). The others,
+ * recorded for every message, have no children and say nothing an operator acts on, yet cost as
+ * much to record and export as the rest of the trace: its queues (flow control, batching) and its
+ * batched publish RPC (`send`), linked to every message of the batch. (Pull does not go through
+ * the client's subscriber: it records nothing there.)
  */
-const PUBSUB_QUEUE_SPANS = new Set([
-  'publisher flow control',
-  'publisher batching',
-  'subscriber concurrency control',
-  'subscriber scheduler',
-]);
-const PUBSUB_RPC_SPAN = / (send|ack|modack|nack)$/;
+const PUBSUB_QUEUE_SPANS = new Set(['publisher flow control', 'publisher batching']);
+const PUBSUB_RPC_SPAN = / send$/;
 
 function pubsubNoise(name: string, kind: SpanKind, attributes: Attributes): boolean {
-  if (kind === SpanKind.INTERNAL) {
-    return PUBSUB_QUEUE_SPANS.has(name) || (name.endsWith(' process') && !('messaging.system' in attributes));
-  }
+  if (kind === SpanKind.INTERNAL) return PUBSUB_QUEUE_SPANS.has(name);
   return (
     (kind === SpanKind.CLIENT || kind === SpanKind.PRODUCER) &&
     attributes['messaging.system'] === 'gcp_pubsub' &&

@@ -17,6 +17,13 @@ export interface InboundMessage {
    * receive span when its tracing is on): the message is handled in that trace.
    */
   trace?: Context | undefined;
+  /** Called once the pool has been asked for every run of the event (pull's admission). */
+  runsAsked?: () => void;
+  /**
+   * Called once the event needs no more from this instance than its publish and ack (its runs
+   * are over): pull then counts it out of the work it holds.
+   */
+  processed?: () => void;
 }
 
 /**

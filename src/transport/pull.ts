@@ -1,28 +1,25 @@
-import {
-  Duration,
-  SubscriptionCloseBehaviors,
-  type Message,
-  type PubSub,
-  type SubscriberOptions,
-} from '@google-cloud/pubsub';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { v1, type protos, type PubSub } from '@google-cloud/pubsub';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { contextFromAttributes } from '../telemetry/trace-context.js';
 import type { MessageHandler } from './handler.js';
+import { GRPC, grpcCode } from './pubsub.js';
 
 export interface PullOptions {
   pubsub: PubSub;
   subscription: string;
   handler: MessageHandler;
-  /** Most messages held at once (`allowExcessMessages: false`). */
-  maxMessages: number;
   /**
-   * How long `close` may take: the client goes on leasing, acking and nacking what is in flight
-   * until then, and nacks what is left in its last second.
+   * Most events being processed at once (their documents and runs). Events whose result is only
+   * being published and acked are not counted: they take nothing from the pool.
    */
+  maxMessages: number;
+  /** Whether a run asked for now would start at once (nothing waits in the pool). */
+  hasRoom(): boolean;
+  /** How long `close` waits for the verdicts of what is held, leasing it meanwhile. */
   closeTimeoutMs: number;
   /** The subscription failed for good (deleted, no permission): the service must stop. */
   onFatal(err: OrchestratorError): void;
@@ -30,82 +27,271 @@ export interface PullOptions {
 }
 
 export interface PullSubscriber {
-  /** Whether the streaming pull is open (readiness). */
+  /** Whether pulling works (readiness): false from a failed pull until one succeeds. */
   isOpen(): boolean;
-  /** Stops the stream at once, then waits for what is in flight (see `closeTimeoutMs`). */
+  /** Stops pulling at once, then waits for what is held (see `closeTimeoutMs`) and nacks the rest. */
   close(): Promise<void>;
 }
 
-/**
- * One stream, and flow control that holds no more than `maxMessages` (several streams would each
- * be granted `maxMessages` by the server). Closing waits for what is in flight, up to
- * `closeTimeoutMs`, leasing it meanwhile; the client nacks what is left in its last second.
- */
-export function subscriberOptions(maxMessages: number, closeTimeoutMs: number): SubscriberOptions {
-  return {
-    flowControl: { maxMessages, allowExcessMessages: false },
-    streamingOptions: { maxStreams: 1 },
-    // A message's flow-control slot frees only once its ack is sent: send acks promptly.
-    batching: { maxMilliseconds: 1 },
-    closeOptions: {
-      behavior: SubscriptionCloseBehaviors.WaitForProcessing,
-      timeout: Duration.from({ milliseconds: closeTimeoutMs }),
-    },
-  };
-}
+export const PULL = {
+  /** Most messages asked for in one pull (the first asks for one, see `pullLoop`). */
+  batch: 100,
+  /**
+   * Held messages are leased for this long, renewed every `leaseEveryMs` (the first renewal comes
+   * before the subscription's own deadline, 10 s at the least). Short, so that the events of an
+   * instance that died are redelivered soon.
+   */
+  leaseSeconds: 15,
+  leaseEveryMs: 5_000,
+  /** A message is leased no longer than this (the client library's default), then left to expire. */
+  maxLeaseMs: 60 * 60_000,
+  /** Acks and nacks wait this long to travel together (at most `ackBatch` in a request). */
+  ackEveryMs: 10,
+  ackBatch: 1_000,
+  /** While there is no room, how often the room is looked at again. */
+  roomEveryMs: 10,
+  /** Back-off after a failed pull: doubles from the first to the last. */
+  retryMs: [100, 10_000],
+} as const;
 
 /**
- * Streaming pull into the shared handler: every message is acked or nacked by the handler's
- * verdict, never before.
+ * Pull by asking: each pull asks Pub/Sub for as many messages as the instance can start now, so
+ * an instance holds only what it can start soon, and slow processors leave the rest of the
+ * backlog to other instances. (A streaming pull is granted a fixed flow-control window when it
+ * opens, held until each ack is sent.) Every message is acked or nacked by the handler's
+ * verdict, never before; held messages are leased until then.
  */
 export function startPull(options: PullOptions): PullSubscriber {
   const { pubsub, handler, log } = options;
-  let closing = false;
-  const subscription = pubsub.subscription(
-    options.subscription,
-    subscriberOptions(options.maxMessages, options.closeTimeoutMs),
+  const client = new v1.SubscriberClient(
+    pubsub.options as ConstructorParameters<typeof v1.SubscriberClient>[0],
   );
+  // The project is the client's own when the configuration names none.
+  const name = pubsub.subscription(options.subscription).name;
+  const subscription = name.includes('{{projectId}}')
+    ? client.getProjectId().then((project) => name.replace('{{projectId}}', project))
+    : Promise.resolve(name);
+  /** Messages received and not yet acked or nacked: ack id → when received (ms since epoch). */
+  const held = new Map<string, number>();
+  /** Events held that are not yet in the pool (decoding, fetching documents). */
+  let intake = 0;
+  /** Events held whose runs are not over. */
+  let working = 0;
+  let closing = false;
+  /** Aborted at close: ends the loop's waits at once. */
+  const stopping = new AbortController();
+  const wait = (ms: number, wake?: Promise<void>) =>
+    Promise.race([
+      sleep(ms, undefined, { signal: stopping.signal }).catch(() => {}),
+      ...(wake ? [wake] : []),
+    ]);
+  let closed = false;
+  let healthy = true;
+  let inFlight: CancellablePull | undefined;
+  let room = signal();
+  let drained = signal();
 
-  subscription.on('message', (message: Message) => {
+  const send = (what: string, call: (subscription: string, ackIds: string[]) => Promise<unknown>) =>
+    createBatcher(async (ackIds) => {
+      try {
+        await call(await subscription, ackIds);
+      } catch (err) {
+        // Pub/Sub redelivers what it did not record; the ledger knows what was published.
+        log.warn({ err: messageOf(err), messages: ackIds.length }, `${what} failed; Pub/Sub will redeliver`);
+      }
+    });
+  const acks = send('ack', (sub, ackIds) => client.acknowledge({ subscription: sub, ackIds }));
+  const nacks = send('nack', (sub, ackIds) =>
+    client.modifyAckDeadline({ subscription: sub, ackIds, ackDeadlineSeconds: 0 }),
+  );
+  const lease = setInterval(() => void extendLeases(), PULL.leaseEveryMs).unref();
+
+  async function extendLeases(): Promise<void> {
+    const now = Date.now();
+    const ackIds = [...held].filter(([, at]) => now - at < PULL.maxLeaseMs).map(([ackId]) => ackId);
+    for (let i = 0; i < ackIds.length; i += PULL.ackBatch) {
+      const chunk = ackIds.slice(i, i + PULL.ackBatch);
+      await client
+        .modifyAckDeadline({
+          subscription: await subscription,
+          ackIds: chunk,
+          ackDeadlineSeconds: PULL.leaseSeconds,
+        })
+        .catch((err: unknown) =>
+          log.warn({ err: messageOf(err), messages: chunk.length }, 'lease extension failed'),
+        );
+    }
+  }
+
+  function receive(ackId: string, message: protos.google.pubsub.v1.IPubsubMessage, deliveryAttempt: number) {
+    if (closing) return nacks.add(ackId);
+    held.set(ackId, Date.now());
+    working++;
+    intake++;
+    let asked = false;
+    let processed = false;
+    const runsAsked = () => {
+      if (asked) return;
+      asked = true;
+      intake--;
+      room.fire();
+    };
+    const done = () => {
+      runsAsked();
+      if (processed) return;
+      processed = true;
+      working--;
+      room.fire();
+    };
+    const attributes = message.attributes ?? {};
+    const data = message.data ?? Buffer.alloc(0);
     void handler
       .handle({
-        id: message.id,
-        data: message.data,
-        attributes: message.attributes,
+        id: message.messageId ?? '',
+        data: Buffer.isBuffer(data) ? data : Buffer.from(data),
+        attributes,
         receivedAt: performance.now(),
         // 0 when the subscription has no dead-letter policy.
-        deliveryAttempt: message.deliveryAttempt || undefined,
+        deliveryAttempt: deliveryAttempt || undefined,
         transport: 'pull',
-        // The client's receive span when its tracing is on (it does not make it active).
-        trace: message.parentSpan
-          ? trace.setSpan(ROOT_CONTEXT, message.parentSpan)
-          : contextFromAttributes(message.attributes),
+        trace: contextFromAttributes(attributes),
+        runsAsked,
+        processed: done,
       })
-      .then((verdict) => (verdict === 'ack' ? message.ack() : message.nack()));
-  });
-  let lastError: unknown;
-  subscription.on('error', (err: unknown) => {
-    // Retryable stream errors are retried inside the client; what reaches here is logged.
-    lastError = err;
-    if (!closing) log.warn({ err, subscription: subscription.name }, 'pull subscription error');
-  });
-  subscription.on('close', () => {
-    // The client closes the subscription itself only when it gave up on it (it was deleted,
-    // permission was revoked): this instance can do no more work, so it stops.
-    if (closing) return;
-    const reason = lastError === undefined ? 'the stream closed' : messageOf(lastError);
+      .then((verdict) => {
+        done();
+        // Past close's timeout it was nacked already.
+        if (closed) return;
+        held.delete(ackId);
+        (verdict === 'ack' ? acks : nacks).add(ackId);
+        if (held.size === 0) drained.fire();
+      });
+  }
+
+  /**
+   * One pull, as the client's `pull` makes it (routing header included), but cancellable: at
+   * close, a pull waiting for messages must not hold the process up to its timeout.
+   */
+  function pull(sub: string, maxMessages: number): CancellablePull {
+    const call = client.innerApiCalls['pull'] as (request: unknown, options: unknown) => CancellablePull;
+    return call(
+      { subscription: sub, maxMessages },
+      { otherArgs: { headers: { 'x-goog-request-params': `subscription=${encodeURIComponent(sub)}` } } },
+    );
+  }
+
+  async function pullLoop(): Promise<void> {
+    await client.initialize();
+    let failures = 0;
+    // How many to ask for: doubles while each ask is filled and its runs all start, halves while
+    // runs wait. A backlog of quick runs is taken in large pulls; runs that must wait for a core
+    // (or their concurrency limit) are asked for a few at a time, so the rest stays in Pub/Sub.
+    let ask = 1;
+    while (!closing) {
+      const hasRoom = options.hasRoom();
+      if (!hasRoom) ask = Math.max(1, ask >> 1);
+      const wanted = Math.min(ask, options.maxMessages - working);
+      // What was pulled last is in the pool before the pool's room is judged.
+      if (wanted <= 0 || !hasRoom || intake > 0) {
+        room = signal();
+        await wait(PULL.roomEveryMs, room.promise);
+        continue;
+      }
+      try {
+        inFlight = pull(await subscription, wanted);
+        const [response] = await inFlight;
+        healthy = true;
+        failures = 0;
+        const messages = response.receivedMessages ?? [];
+        if (messages.length === wanted) ask = Math.min(PULL.batch, ask * 2);
+        for (const received of messages) {
+          if (received.ackId && received.message)
+            receive(received.ackId, received.message, received.deliveryAttempt ?? 0);
+        }
+      } catch (err) {
+        if (closing) return;
+        const code = grpcCode(err);
+        if (code === GRPC.NOT_FOUND || code === GRPC.PERMISSION_DENIED) {
+          healthy = false;
+          // gRPC's own text, without the status prefix ("5 NOT_FOUND: ").
+          const reason = (err as { details?: string }).details || messageOf(err);
+          options.onFatal(
+            new OrchestratorError('PULL_FAILED', `pulling from ${await subscription}: ${reason}`, {
+              cause: err,
+            }),
+          );
+          return;
+        }
+        healthy = false;
+        const waitMs = Math.min(PULL.retryMs[1], PULL.retryMs[0] * 2 ** failures++);
+        log.warn({ err, subscription: options.subscription, retry_in_ms: waitMs }, 'pull failed; retrying');
+        await wait(waitMs);
+      }
+    }
+  }
+
+  const pulling = pullLoop().catch((err: unknown) => {
+    healthy = false;
     options.onFatal(
-      new OrchestratorError('PULL_FAILED', `pulling from ${subscription.name}: ${reason}`, {
-        cause: lastError,
-      }),
+      new OrchestratorError('PULL_FAILED', `pulling failed: ${messageOf(err)}`, { cause: err }),
     );
   });
 
   return {
-    isOpen: () => subscription.isOpen,
+    isOpen: () => healthy && !closing,
     close: async () => {
       closing = true;
-      await subscription.close();
+      stopping.abort();
+      // Ends a pull still waiting for messages; what it would have brought stays in Pub/Sub.
+      inFlight?.cancel();
+      await pulling;
+      if (held.size > 0) {
+        drained = signal();
+        await Promise.race([drained.promise, sleep(options.closeTimeoutMs, undefined, { ref: false })]);
+      }
+      // Verdicts not given in time: Pub/Sub may redeliver at once.
+      closed = true;
+      for (const ackId of held.keys()) nacks.add(ackId);
+      held.clear();
+      await Promise.all([acks.flush(), nacks.flush()]);
+      clearInterval(lease);
+      await client.close();
+    },
+  };
+}
+
+type CancellablePull = Promise<[protos.google.pubsub.v1.IPullResponse]> & { cancel(): void };
+
+/** A promise to wait on, and the function that settles it. */
+function signal(): { promise: Promise<void>; fire(): void } {
+  let fire!: () => void;
+  const promise = new Promise<void>((resolve) => (fire = resolve));
+  return { promise, fire };
+}
+
+/** Collects ack ids and sends them together, `PULL.ackEveryMs` after the first or `PULL.ackBatch` at once. */
+function createBatcher(send: (ackIds: string[]) => Promise<void>) {
+  let ackIds: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const inFlight = new Set<Promise<void>>();
+  function flushNow(): void {
+    clearTimeout(timer);
+    timer = undefined;
+    if (ackIds.length === 0) return;
+    const sending = send(ackIds);
+    ackIds = [];
+    inFlight.add(sending);
+    void sending.finally(() => inFlight.delete(sending));
+  }
+  return {
+    add(ackId: string): void {
+      ackIds.push(ackId);
+      if (ackIds.length >= PULL.ackBatch) flushNow();
+      else timer ??= setTimeout(flushNow, PULL.ackEveryMs);
+    },
+    async flush(): Promise<void> {
+      flushNow();
+      await Promise.all(inFlight);
     },
   };
 }

@@ -10,6 +10,8 @@ export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const fixtureProcessorsDir = join(repoRoot, 'tests', 'fixtures', 'processors');
 /** Processors that count their runs in a log file (the ledger's and the re-run's tests). */
 export const tallyProcessorsDir = join(repoRoot, 'tests', 'fixtures', 'tally-processors');
+/** Processors that show pull's admission (see its README). */
+export const admissionProcessorsDir = join(repoRoot, 'tests', 'fixtures', 'admission-processors');
 
 /** Path of the fixture processor `fx_NAME`. */
 export function fixture(name: string): string {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 
 import { ProcessingCompletedSchema } from '../../src/events/processing-completed.js';
 import { examplesDir } from '../../src/paths.js';
-import { fixtureProcessorsDir, ULID } from '../helpers/fixtures.js';
+import { admissionProcessorsDir, fixtureProcessorsDir, ULID } from '../helpers/fixtures.js';
 import {
   TEST_PROJECT_ID,
   collectMessages,
@@ -122,7 +122,7 @@ afterEach(async () => {
   await setup.pubsub.close();
 });
 
-describe('serve with streaming pull, on the Pub/Sub emulator', () => {
+describe('serve pulling from the Pub/Sub emulator', () => {
   it('publishes one grouped processing.completed per event, then acks it', async () => {
     const worker = serve();
     const port = await worker.port();
@@ -297,6 +297,33 @@ describe('serve with streaming pull, on the Pub/Sub emulator', () => {
       await completed.close();
     }
   }, 60_000);
+
+  it('holds only what it can start: a backlog it must run one at a time is shared with a second instance', async () => {
+    // fx_one_at_a_time runs one at a time on an instance, for 3 s: an instance that took the whole
+    // backlog at once (as a fixed flow-control window of 32 would) would leave nothing to the other.
+    const env = { PROCESSORS_DIR: admissionProcessorsDir, FX_ONE_MS: '3000' };
+    const first = serve(env);
+    await first.port();
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => publish(event(`uw_backlog_${i}`, ['fx_one_at_a_time']))),
+    );
+    await first.waitForLog((l) => l.message === 'fx_one_at_a_time started');
+    const second = serve(env);
+
+    const completed = await setup.completed.waitFor(8, 60_000);
+    expect(completed.map((m) => m.attributes['source_message_id']).sort()).toEqual([...ids].sort());
+    const processedBy = (worker: ServeProcess) =>
+      worker.logs.filter((l) => l.message === 'underwriting processed').length;
+    // The second instance started while the first was on its first event of eight (it holds
+    // three: the one running and two waiting); it finds the rest still in Pub/Sub.
+    expect(processedBy(second)).toBeGreaterThanOrEqual(2);
+    expect(processedBy(first) + processedBy(second)).toBe(8);
+    for (const worker of [first, second]) worker.child.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    expect((await second.exited).code).toBe(0);
+    expect(await settled(setup.completed)).toHaveLength(8);
+    expect(await leftOnInput()).toBe(0);
+  }, 90_000);
 
   it('stops with exit 1 and one line naming the subscription when it does not exist', async () => {
     const worker = serve({ UNDERWRITING_SUBSCRIPTION: uniqueName('no-such-sub') });
