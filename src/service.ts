@@ -55,8 +55,8 @@ export async function startService(
   options: ServiceOptions = {},
 ): Promise<Service> {
   const telemetry = await openTelemetry(config.telemetry, config.pubsub.projectId);
-  const pubsub = createPubSub(config.pubsub, { tracing: telemetry.tracing });
-  const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log);
+  const pubsub = createPubSub(config.pubsub);
+  const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log, telemetry.tracer);
   const pushAuth = createPushAuth(config.push, log);
   const ledger = createLedger(config.ledger, log);
   const opsAuth = createOpsAuth(config.ops, log);

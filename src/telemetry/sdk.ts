@@ -1,14 +1,6 @@
 // The OpenTelemetry SDK, imported only when an OTLP endpoint is configured: with none, nothing
 // here is loaded and the service records through the API's no-ops.
-import {
-  context,
-  metrics,
-  propagation,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-} from '@opentelemetry/api';
+import { context, metrics, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { hrTimeDuration, millisToHrTime, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
@@ -24,7 +16,6 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
-  SamplingDecision,
   TraceIdRatioBasedSampler,
   type ReadableSpan,
   type Sampler,
@@ -42,8 +33,8 @@ const THREAD_SCOPE = { name: `${INSTRUMENTATION_SCOPE}/worker-thread` };
 
 /**
  * Starts exporting what the configuration names (OTLP over HTTP, protobuf or JSON) and registers
- * the SDK globally, so that the Pub/Sub client's spans (`enableOpenTelemetryTracing`) and the
- * document requests' (undici) join the service's. Without any endpoint: `noTelemetry`.
+ * the SDK globally, so that the document requests' spans (undici) and the Firestore client's join
+ * the service's. Without any endpoint: `noTelemetry`.
  */
 export async function startTelemetry(
   config: Config['telemetry'],
@@ -62,7 +53,7 @@ export async function startTelemetry(
     spans = new BatchSpanProcessor(await spanExporter(config.traces));
     tracerProvider = new BasicTracerProvider({
       resource,
-      sampler: withoutPubSubNoise(sampler(config.sampler, config.samplerRatio)),
+      sampler: sampler(config.sampler, config.samplerRatio),
       spanProcessors: [spans],
     });
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -104,35 +95,6 @@ export async function startTelemetry(
       undici?.disable();
       await Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()]);
     },
-  };
-}
-
-/**
- * Of the Pub/Sub client's own spans, the trace keeps the publish (`<topic> create`). The others,
- * recorded for every message, have no children and say nothing an operator acts on, yet cost as
- * much to record and export as the rest of the trace: its queues (flow control, batching) and its
- * batched publish RPC (`send`), linked to every message of the batch. (Pull does not go through
- * the client's subscriber: it records nothing there.)
- */
-const PUBSUB_QUEUE_SPANS = new Set(['publisher flow control', 'publisher batching']);
-const PUBSUB_RPC_SPAN = / send$/;
-
-function pubsubNoise(name: string, kind: SpanKind, attributes: Attributes): boolean {
-  if (kind === SpanKind.INTERNAL) return PUBSUB_QUEUE_SPANS.has(name);
-  return (
-    (kind === SpanKind.CLIENT || kind === SpanKind.PRODUCER) &&
-    attributes['messaging.system'] === 'gcp_pubsub' &&
-    PUBSUB_RPC_SPAN.test(name)
-  );
-}
-
-function withoutPubSubNoise(inner: Sampler): Sampler {
-  return {
-    shouldSample: (ctx, traceId, name, kind, attributes, links) =>
-      pubsubNoise(name, kind, attributes)
-        ? { decision: SamplingDecision.NOT_RECORD }
-        : inner.shouldSample(ctx, traceId, name, kind, attributes, links),
-    toString: () => `WithoutPubSubNoise{${inner.toString()}}`,
   };
 }
 

@@ -2,10 +2,8 @@ import type { PubSub, Topic } from '@google-cloud/pubsub';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { PUBSUB_TRACE_ATTRIBUTE } from '../telemetry/trace-context.js';
 import type { InboundMessage } from './message.js';
 import { PUBLISH_OPTIONS } from './publisher.js';
-import { tracingEnabled } from './pubsub.js';
 
 // Pub/Sub refuses attribute values over 1024 bytes.
 const MAX_ATTRIBUTE_BYTES = 1024;
@@ -40,8 +38,6 @@ export function createDeadLetter(pubsub: PubSub, topicName: string | undefined, 
       error_reason: errorReason,
       source_message_id: message.id,
     };
-    // With its tracing on, the client sets this itself (the active context: the same trace).
-    if (tracingEnabled(pubsub)) delete attributes[PUBSUB_TRACE_ATTRIBUTE];
     try {
       await topic.publishMessage({ data: message.data, attributes });
     } catch (err) {

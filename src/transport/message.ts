@@ -13,8 +13,8 @@ export interface InboundMessage {
   /** The path it came by, for log lines. */
   transport: 'pull' | 'push';
   /**
-   * The trace context the publisher sent (`googclient_traceparent`; on pull, the Pub/Sub client's
-   * receive span when its tracing is on): the message is handled in that trace.
+   * The trace context the publisher sent (`googclient_traceparent`): the message is handled in
+   * that trace.
    */
   trace?: Context | undefined;
   /** Called once the pool has been asked for every run of the event (pull's admission). */

@@ -1,12 +1,13 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import { context, type Context } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace as traceApi, type Context, type Tracer } from '@opentelemetry/api';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import { ProcessingCompletedSchema, type ProcessingCompleted } from '../events/processing-completed.js';
 import type { Logger } from '../logging.js';
+import { noTelemetry } from '../telemetry/telemetry.js';
 import { PUBSUB_TRACE_ATTRIBUTE, validSpanContext } from '../telemetry/trace-context.js';
 import { formatTraceparent } from '../telemetry/traceparent.js';
-import { GRPC, grpcCode, tracingEnabled } from './pubsub.js';
+import { GRPC, grpcCode } from './pubsub.js';
 
 /**
  * Batching tuned for latency: the client's default holds each batch up to 10 ms. A batch is
@@ -34,9 +35,10 @@ export interface CompletedPublisher {
   /**
    * Validates `result` against the strict `processing.completed` schema and publishes it with
    * attributes `event_type`, `underwriting_id` and `source_message_id`. Resolves once Pub/Sub
-   * has stored it; rejects with PUBLISH_FAILED (retryable) when it could not. The message carries
-   * `trace` on (`googclient_traceparent`), so that its consumers join the same trace: through the
-   * client library's own publish span when its tracing is on, else as it was received.
+   * has stored it; rejects with PUBLISH_FAILED (retryable) when it could not. The publish is a
+   * span `<topic> create` (child of `trace`) whose context the message carries on
+   * (`googclient_traceparent`), so that its consumers join the same trace; with nothing traced
+   * here, the message carries `trace` as it was received.
    */
   publish(result: ProcessingCompleted, sourceMessageId: string, trace?: Context): Promise<string>;
   /** Connects to Pub/Sub and checks the topic; never rejects. */
@@ -46,8 +48,15 @@ export interface CompletedPublisher {
   close(): void;
 }
 
-export function createCompletedPublisher(pubsub: PubSub, topicName: string, log: Logger): CompletedPublisher {
+export function createCompletedPublisher(
+  pubsub: PubSub,
+  topicName: string,
+  log: Logger,
+  tracer: Tracer = noTelemetry().tracer,
+): CompletedPublisher {
   const topic: Topic = pubsub.topic(topicName, PUBLISH_OPTIONS);
+  // The topic's id, as the client library names its own publish spans.
+  const topicId = topic.name.split('/').pop() ?? topicName;
   let problem: string | undefined = 'not connected to Pub/Sub yet';
   let recheck: NodeJS.Timeout | undefined;
 
@@ -90,23 +99,36 @@ export function createCompletedPublisher(pubsub: PubSub, topicName: string, log:
       source_message_id: sourceMessageId,
       ...(event.rerun_of !== undefined && { rerun_of: event.rerun_of }),
     };
-    const spanContext = validSpanContext(trace);
-    // With its tracing on, the client injects its own span's context (and warns if one is set).
-    if (spanContext && !tracingEnabled(pubsub))
-      attributes[PUBSUB_TRACE_ATTRIBUTE] = formatTraceparent(spanContext);
+    // OpenTelemetry's messaging conventions, as the client library's own tracing would record it;
+    // the no-op tracer hands back the parent's context, so the message carries that on.
+    const span = tracer.startSpan(
+      `${topicId} create`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'gcp_pubsub',
+          'messaging.operation.name': 'create',
+          'messaging.destination.name': topicId,
+        },
+      },
+      trace,
+    );
+    const spanContext = validSpanContext(trace && traceApi.setSpan(trace, span));
+    if (spanContext) attributes[PUBSUB_TRACE_ATTRIBUTE] = formatTraceparent(spanContext);
     try {
-      const message = { data: Buffer.from(JSON.stringify(event)), attributes };
-      const messageId = await (trace
-        ? context.with(trace, () => topic.publishMessage(message))
-        : topic.publishMessage(message));
+      const messageId = await topic.publishMessage({ data: Buffer.from(JSON.stringify(event)), attributes });
+      span.setAttribute('messaging.message.id', messageId);
       problem = undefined;
       return messageId;
     } catch (err) {
       const reason = describe(err);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
       if (grpcCode(err) === GRPC.NOT_FOUND) unhealthy(reason);
       throw new OrchestratorError('PUBLISH_FAILED', `publishing processing.completed: ${reason}`, {
         cause: err,
       });
+    } finally {
+      span.end();
     }
   }
 
