@@ -1,5 +1,12 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import { SpanKind, SpanStatusCode, trace as traceApi, type Context, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace as traceApi,
+  type Context,
+  type Tracer,
+} from '@opentelemetry/api';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import { ProcessingCompletedSchema, type ProcessingCompleted } from '../events/processing-completed.js';
@@ -113,7 +120,7 @@ export function createCompletedPublisher(
       },
       trace,
     );
-    const spanContext = validSpanContext(trace && traceApi.setSpan(trace, span));
+    const spanContext = validSpanContext(traceApi.setSpan(trace ?? ROOT_CONTEXT, span));
     if (spanContext) attributes[PUBSUB_TRACE_ATTRIBUTE] = formatTraceparent(spanContext);
     try {
       const messageId = await topic.publishMessage({ data: Buffer.from(JSON.stringify(event)), attributes });

@@ -17,7 +17,7 @@ export interface PullOptions {
    * being published and acked are not counted: they take nothing from the pool.
    */
   maxMessages: number;
-  /** Whether a run asked for now would start at once (nothing waits in the pool). */
+  /** Whether a run asked for now would start soon (`ProcessorPool.hasRoom`). */
   hasRoom(): boolean;
   /** How long `close` waits for the verdicts of what is held, leasing it meanwhile. */
   closeTimeoutMs: number;
