@@ -66,11 +66,9 @@ export function startPull(options: PullOptions): PullSubscriber {
   const client = new v1.SubscriberClient(
     pubsub.options as ConstructorParameters<typeof v1.SubscriberClient>[0],
   );
-  // The project is the client's own when the configuration names none.
-  const name = pubsub.subscription(options.subscription).name;
-  const subscription = name.includes('{{projectId}}')
-    ? client.getProjectId().then((project) => name.replace('{{projectId}}', project))
-    : Promise.resolve(name);
+  // Its full name; the project is the client's own (from the credentials) when the configuration
+  // names none, known once the loop has started (see `pullLoop`).
+  let subscription = pubsub.subscription(options.subscription).name;
   /** Messages received and not yet acked or nacked: ack id → when received (ms since epoch). */
   const held = new Map<string, number>();
   /** Events held that are not yet in the pool (decoding, fetching documents). */
@@ -94,7 +92,7 @@ export function startPull(options: PullOptions): PullSubscriber {
   const send = (what: string, call: (subscription: string, ackIds: string[]) => Promise<unknown>) =>
     createBatcher(async (ackIds) => {
       try {
-        await call(await subscription, ackIds);
+        await call(subscription, ackIds);
       } catch (err) {
         // Pub/Sub redelivers what it did not record; the ledger knows what was published.
         log.warn({ err: messageOf(err), messages: ackIds.length }, `${what} failed; Pub/Sub will redeliver`);
@@ -113,7 +111,7 @@ export function startPull(options: PullOptions): PullSubscriber {
       const chunk = ackIds.slice(i, i + PULL.ackBatch);
       await client
         .modifyAckDeadline({
-          subscription: await subscription,
+          subscription,
           ackIds: chunk,
           ackDeadlineSeconds: PULL.leaseSeconds,
         })
@@ -182,6 +180,8 @@ export function startPull(options: PullOptions): PullSubscriber {
 
   async function pullLoop(): Promise<void> {
     await client.initialize();
+    if (subscription.includes('{{projectId}}'))
+      subscription = subscription.replace('{{projectId}}', await client.getProjectId());
     let failures = 0;
     // How many to ask for: doubles while each ask is filled and its runs all start, halves while
     // runs wait. A backlog of quick runs is taken in large pulls; runs that must wait for a core
@@ -198,7 +198,7 @@ export function startPull(options: PullOptions): PullSubscriber {
         continue;
       }
       try {
-        inFlight = pull(await subscription, wanted);
+        inFlight = pull(subscription, wanted);
         const [response] = await inFlight;
         healthy = true;
         failures = 0;
@@ -216,7 +216,7 @@ export function startPull(options: PullOptions): PullSubscriber {
           // gRPC's own text, without the status prefix ("5 NOT_FOUND: ").
           const reason = (err as { details?: string }).details || messageOf(err);
           options.onFatal(
-            new OrchestratorError('PULL_FAILED', `pulling from ${await subscription}: ${reason}`, {
+            new OrchestratorError('PULL_FAILED', `pulling from ${subscription}: ${reason}`, {
               cause: err,
             }),
           );
@@ -233,7 +233,7 @@ export function startPull(options: PullOptions): PullSubscriber {
   const pulling = pullLoop().catch((err: unknown) => {
     healthy = false;
     options.onFatal(
-      new OrchestratorError('PULL_FAILED', `pulling failed: ${messageOf(err)}`, { cause: err }),
+      new OrchestratorError('PULL_FAILED', `pulling from ${subscription}: ${messageOf(err)}`, { cause: err }),
     );
   });
 
