@@ -106,6 +106,26 @@ describe('orchestrator', () => {
     });
   });
 
+  it('says once the pool has been asked for every run, before any run is over (pull admission)', async () => {
+    const pool = scriptedPool({});
+    const asked: number[] = [];
+    let settled = 0;
+    const orchestrator = createOrchestrator({
+      pool,
+      processors: new Map([installed('a_v1'), installed('b_v1'), installed('c_v1')]),
+      documents,
+      purchases: new Map(),
+      defaultTimeoutMs: 1000,
+      log: silentLog,
+    });
+    await orchestrator.process(event(), {
+      sourceMessageId: 'm',
+      onOutcome: () => settled++,
+      onRunsAsked: () => asked.push(pool.runs.length, settled),
+    });
+    expect(asked).toEqual([3, 0]);
+  });
+
   it('reports a purchased but uninstalled processor as failed, with an execution id', async () => {
     const orchestrator = createOrchestrator({
       pool: scriptedPool({}),
