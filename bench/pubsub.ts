@@ -13,8 +13,9 @@ import { discoverProcessors } from '../src/processors/discovery.js';
 import { createPubSub } from '../src/transport/pubsub.js';
 import { startEmulator } from '../src/pubsub/emulator.js';
 import { spawnContender } from './child.js';
+import { processCpuMs } from './cpu.js';
 import { fixturePaths } from './paths.js';
-import { median, quantile } from './stats.js';
+import { median, medianIfKnown, quantile } from './stats.js';
 import { rawPiscinaThroughput, type LoopShape } from './throughput.js';
 import { int, ms1, signedMs, verdict, type Row } from './table.js';
 
@@ -37,6 +38,8 @@ export interface PubSubRun {
   steadyEventsPerSecond: number;
   /** Publish → reply latencies at the paced rate, in ms. */
   latenciesMs: number[];
+  /** The contender's CPU time (all its threads) per event of the burst, in µs; undefined off Linux. */
+  cpuUsPerEvent: number | undefined;
 }
 
 const PROJECT = 'bench-project';
@@ -81,8 +84,14 @@ export async function pubsubRun(
   try {
     const burstTopic = pubsub.topic(names.in, { batching: { maxMessages: 1000, maxMilliseconds: 5 } });
     await unlessDied(burst(burstTopic, replies, 0, shape.warmupEvents));
+    const cpuFrom = processCpuMs(child.pid);
     const burstStart = performance.now();
     const arrivals = await unlessDied(burst(burstTopic, replies, shape.warmupEvents, shape.burstEvents));
+    const cpuTo = processCpuMs(child.pid);
+    const cpuUsPerEvent =
+      cpuFrom === undefined || cpuTo === undefined
+        ? undefined
+        : ((cpuTo - cpuFrom) * 1000) / shape.burstEvents;
     const eventsPerSecond = shape.burstEvents / ((performance.now() - burstStart) / 1000);
     arrivals.sort((a, b) => a - b);
     const quarter = Math.floor(arrivals.length / 4);
@@ -90,7 +99,7 @@ export async function pubsubRun(
       (arrivals.length - 1 - quarter) / (((arrivals.at(-1) ?? 0) - (arrivals[quarter] ?? 0)) / 1000);
     const pacedTopic = pubsub.topic(names.in, { batching: { maxMessages: 1, maxMilliseconds: 0 } });
     const latenciesMs = shape.pacedEvents > 0 ? await unlessDied(paced(pacedTopic, replies, shape)) : [];
-    return { eventsPerSecond, steadyEventsPerSecond, latenciesMs };
+    return { eventsPerSecond, steadyEventsPerSecond, latenciesMs, cpuUsPerEvent };
   } finally {
     stopping = true;
     child.kill('SIGTERM');
@@ -249,6 +258,11 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
     const p = (c: Contender, q: number) => median(runs[c].map((r) => quantile(r.latenciesMs, q)));
     const ratio = eps('orchestrator') / eps('relay');
     const addedP50 = p('orchestrator', 0.5) - p('relay', 0.5);
+    // What (l) is made of: CPU per event of each process, against which the cores and the emulator
+    // are shared. The fan-out loop keeps every core busy, so its share is the cores over its rate.
+    const cpu = (c: Contender) => medianIfKnown(runs[c].map((r) => r.cpuUsPerEvent));
+    const fanOutUs = (availableParallelism() * 1e6) / fanOut;
+    const [serveUs, relayUs] = [cpu('orchestrator'), cpu('relay-defaults')];
     const { targets, shape, rounds } = settings;
     return [
       {
@@ -284,6 +298,18 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
         ratio: floorRatio.toFixed(2),
         target: `>= ${targets.floorRatio}`,
         verdict: verdict(floorRatio >= targets.floorRatio),
+      },
+      {
+        measure:
+          "(l') CPU per event, all threads, burst: ours vs relay-defaults + fan-out (cores / its events/s)",
+        ours: serveUs === undefined ? '-' : `${int(serveUs)} µs`,
+        baseline: relayUs === undefined ? '-' : `${int(relayUs)} + ${int(fanOutUs)} µs`,
+        ratio:
+          serveUs === undefined || relayUs === undefined
+            ? '-'
+            : `${(serveUs / (relayUs + fanOutUs)).toFixed(1)}×`,
+        target: '-',
+        verdict: 'info',
       },
       {
         measure: "(d') Pub/Sub events/s, relay with the client library's defaults (5 streams)",

@@ -7,3 +7,8 @@ export function quantile(values: readonly number[], q: number): number {
 }
 
 export const median = (values: readonly number[]): number => quantile(values, 0.5);
+
+/** The median of figures that may be unknown (CPU time off Linux): `undefined` if any is. */
+export function medianIfKnown(values: readonly (number | undefined)[]): number | undefined {
+  return values.every((v) => v !== undefined) ? median(values) : undefined;
+}

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 
 import { startEmulator } from '../src/pubsub/emulator.js';
 import { pubsubRun, type PubSubShape } from './pubsub.js';
-import { median } from './stats.js';
+import { median, medianIfKnown } from './stats.js';
 import { int, verdict, type Row } from './table.js';
 
 export interface TelemetrySettings {
@@ -48,6 +48,7 @@ export async function telemetryRows(
   const sink = await startSink();
   try {
     const eps: Record<Side, number[]> = { off: [], on: [], baseline: [] };
+    const cpu: Record<Side, (number | undefined)[]> = { off: [], on: [], baseline: [] };
     const run = async (side: Side) => {
       const env: Record<string, string> =
         side === 'on'
@@ -57,7 +58,7 @@ export async function telemetryRows(
               OTEL_METRIC_EXPORT_INTERVAL: '1000',
             }
           : {};
-      const { steadyEventsPerSecond } = await pubsubRun(
+      const { steadyEventsPerSecond, cpuUsPerEvent } = await pubsubRun(
         'orchestrator',
         host,
         settings.shape,
@@ -65,7 +66,7 @@ export async function telemetryRows(
         undefined,
         side === 'baseline' ? baselineCli : undefined,
       );
-      return steadyEventsPerSecond;
+      return { steadyEventsPerSecond, cpuUsPerEvent };
     };
     // The emulator's JIT warms over the first runs (events/s rose 70 % over five rounds): one
     // round of each side first, not counted.
@@ -75,7 +76,11 @@ export async function telemetryRows(
     for (let round = 1; round <= settings.rounds; round++) {
       const sides: Side[] = ['off', 'on', ...(baselineCli ? (['baseline'] as const) : [])];
       if (round % 2 === 0) sides.reverse();
-      for (const side of sides) eps[side].push(await run(side));
+      for (const side of sides) {
+        const { steadyEventsPerSecond, cpuUsPerEvent } = await run(side);
+        eps[side].push(steadyEventsPerSecond);
+        cpu[side].push(cpuUsPerEvent);
+      }
       progress(
         `telemetry round ${round}/${settings.rounds}: off ${int(eps.off.at(-1))} events/s, ` +
           `on ${int(eps.on.at(-1))}${baselineCli ? `, before telemetry ${int(eps.baseline.at(-1))}` : ''}`,
@@ -99,6 +104,18 @@ export async function telemetryRows(
         verdict: verdict(onRatio >= targets.onRatio),
       },
     ];
+    // What the service itself spends on telemetry, apart from the cores it shares with the emulator.
+    const [cpuOn, cpuOff] = [medianIfKnown(cpu.on), medianIfKnown(cpu.off)];
+    if (cpuOn !== undefined && cpuOff !== undefined) {
+      rows.push({
+        measure: "(t'') serve's CPU per event, all threads, during the burst: traces+metrics at 100 % vs off",
+        ours: `${int(cpuOn)} µs`,
+        baseline: `${int(cpuOff)} µs`,
+        ratio: `+${int(cpuOn - cpuOff)} µs`,
+        target: '-',
+        verdict: 'info',
+      });
+    }
     if (baselineCli) {
       const offRatio = ratio(eps.off, eps.baseline);
       rows.push({
