@@ -1,4 +1,4 @@
-import { context, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 
 import type { DocumentBatch, DocumentSource } from './documents/source.js';
 import { errorType } from './errors.js';
@@ -156,9 +156,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const started = performance.now();
     let failure: string | undefined;
     try {
-      const batch = await context.with(trace.setSpan(parent ?? context.active(), span), () =>
-        documents.fetch(ids),
-      );
+      const batch = await documents.fetch(ids, trace.setSpan(parent ?? ROOT_CONTEXT, span));
       span.setAttribute('documents.missing', batch.missing.length);
       return batch;
     } catch (err) {

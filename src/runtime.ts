@@ -30,7 +30,7 @@ export function documentsBudgetMs(config: Config): number {
  */
 export async function startRuntime(config: Config, log: Logger, telemetry?: Telemetry): Promise<Runtime> {
   await checkConfiguredPaths(config);
-  const documents = await configuredDocumentSource(config, log, telemetry?.metrics);
+  const documents = await configuredDocumentSource(config, log, telemetry);
   const processors = await discoverProcessors(config.processorsDir);
   const purchases = await loadPurchases(config.purchasesFile);
   const pool = new ProcessorPool({

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { OrchestratorError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import type { Metrics } from '../telemetry/metrics.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import { createFileDocumentSource } from './file-source.js';
 import type { DocumentSource } from './source.js';
 
@@ -13,7 +13,7 @@ import type { DocumentSource } from './source.js';
 export async function configuredDocumentSource(
   config: Config,
   log: Logger,
-  metrics?: Pick<Metrics, 'fetchRetries'>,
+  telemetry?: Pick<Telemetry, 'metrics' | 'tracer'>,
 ): Promise<DocumentSource> {
   if (config.documentsDir) return createFileDocumentSource(config.documentsDir);
   if (config.documentsUrl) {
@@ -25,7 +25,8 @@ export async function configuredDocumentSource(
       baseUrl: config.documentsUrl,
       ...config.documentsHttp,
       authorization: config.documentsAudience ? googleIdTokenHeader(config.documentsAudience) : undefined,
-      onRetry: metrics && (() => metrics.fetchRetries.add(1)),
+      onRetry: telemetry && (() => telemetry.metrics.fetchRetries.add(1)),
+      tracer: telemetry?.tracer,
       log,
     });
   }

@@ -1,10 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { Context, Tracer } from '@opentelemetry/api';
 import { Agent, request, type Dispatcher } from 'undici';
 
 import type { Document } from '../events/document.js';
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { startHttpClientSpan } from '../telemetry/http-client-span.js';
+import { noTelemetry } from '../telemetry/telemetry.js';
 import { parseDocument } from './parse.js';
 import type { DocumentBatch, DocumentSource, MissingDocument } from './source.js';
 
@@ -33,6 +36,8 @@ export interface HttpDocumentSourceOptions {
   authorization?: () => Promise<string>;
   /** Called for each request about to be tried again (the `documents.fetch.retries` metric). */
   onRetry?: () => void;
+  /** Each request is a client span, child of the context `fetch` is given (default: none). */
+  tracer?: Tracer;
   log: Logger;
 }
 
@@ -54,9 +59,10 @@ type Attempt = { done: Document | MissingDocument } | { retry: string; retryAfte
  */
 export function createHttpDocumentSource(options: HttpDocumentSourceOptions): HttpDocumentSource {
   const { baseUrl, log } = options;
+  const tracer = options.tracer ?? noTelemetry().tracer;
   const agent = new Agent({ keepAliveTimeout: KEEP_ALIVE_MS, keepAliveMaxTimeout: KEEP_ALIVE_MS });
 
-  async function attempt(id: string, signal: AbortSignal): Promise<Attempt> {
+  async function attempt(id: string, signal: AbortSignal, trace: Context | undefined): Promise<Attempt> {
     // URL parsers resolve "." and ".." as path steps (encodeURIComponent keeps dots): such an id,
     // or an empty one, would name another resource than /documents/{id}.
     if (DOT_SEGMENT.test(id)) return { done: { id, reason: 'not a valid document id' } };
@@ -68,25 +74,30 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
         throw unavailable(`getting an ID token for DOCUMENTS_AUDIENCE: ${messageOf(err)}`, err);
       }
     }
+    const url = new URL(`${baseUrl}/documents/${encodeURIComponent(id)}`);
+    const span = startHttpClientSpan(tracer, 'GET', url, trace);
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(`${baseUrl}/documents/${encodeURIComponent(id)}`, {
+      response = await request(url, {
         dispatcher: agent,
-        headers,
+        headers: { ...headers, ...span.headers },
         signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]),
       });
     } catch (err) {
+      span.end({ error: err });
       return { retry: describeFailure(err, options.timeoutMs) };
     }
     const { statusCode, body } = response;
     if (statusCode === 200) {
       const text = await readCapped(body, MAX_DOCUMENT_BYTES).catch((err: unknown) => err as Error);
+      span.end(text instanceof Error ? { error: text } : { status: statusCode });
       if (text instanceof Error) return { retry: describeFailure(text, options.timeoutMs) };
       if (text === undefined) return { done: { id, reason: `larger than ${MAX_DOCUMENT_BYTES} bytes` } };
       return { done: parseDocument(id, text, 'the response') };
     }
     // Read and drop the rest, so that the connection is kept for the next request.
     await body.dump().catch(() => {});
+    span.end({ status: statusCode });
     if (statusCode === 404) return { done: { id, reason: 'not found' } };
     if (statusCode === 429 || statusCode >= 500) {
       return { retry: `HTTP ${statusCode}`, retryAfterMs: retryAfter(response.headers['retry-after']) };
@@ -98,9 +109,10 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
     id: string,
     signal: AbortSignal,
     endsAt: number,
+    trace: Context | undefined,
   ): Promise<Document | MissingDocument> {
     for (let tries = 1; ; tries++) {
-      const result = await attempt(id, signal);
+      const result = await attempt(id, signal, trace);
       if (signal.aborted) throw signal.reason;
       if ('done' in result) return result.done;
       const failure = `document ${id}: ${result.retry}`;
@@ -125,7 +137,7 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
     }
   }
 
-  async function fetch(ids: readonly string[]): Promise<DocumentBatch> {
+  async function fetch(ids: readonly string[], trace?: Context): Promise<DocumentBatch> {
     const unique = [...new Set(ids)];
     const results: (Document | MissingDocument)[] = [];
     const budget = AbortSignal.timeout(options.budgetMs);
@@ -139,7 +151,7 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
         // Past the budget, or after another document failed: no document is left out silently.
         if (signal.aborted) throw signal.reason;
         const i = next++;
-        results[i] = await fetchOne(unique[i] as string, signal, endsAt);
+        results[i] = await fetchOne(unique[i] as string, signal, endsAt, trace);
       }
     };
     const workers = Array.from({ length: Math.min(options.concurrency, unique.length) }, worker);

@@ -1,3 +1,5 @@
+import type { Context } from '@opentelemetry/api';
+
 import type { Document } from '../events/document.js';
 
 /** A document id the source does not have, and why (logged; processors get the id). */
@@ -18,7 +20,8 @@ export interface DocumentBatch {
  * the source cannot answer, so the event is retried later instead of processed without data.
  */
 export interface DocumentSource {
-  fetch(ids: readonly string[]): Promise<DocumentBatch>;
+  /** `trace`: the context its requests are children of (the event's document fetch span). */
+  fetch(ids: readonly string[], trace?: Context): Promise<DocumentBatch>;
   /** Releases what the source holds open (connections), if anything. */
   close?(): Promise<void>;
 }

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 
+import { httpFailure, httpRequestAttributes } from './http-attributes.js';
 import type { ThreadSpan } from './thread-span.js';
 import { formatTraceparent, parseTraceparent } from './traceparent.js';
 
@@ -54,12 +55,7 @@ export function traceHttpRequests(current: () => RunSpans | undefined, record: b
       kind: CLIENT,
       startMs: now(),
       endMs: 0,
-      attributes: {
-        'http.request.method': request.method,
-        'url.full': url.href,
-        'server.address': url.hostname,
-        ...(url.port && { 'server.port': Number(url.port) }),
-      },
+      attributes: httpRequestAttributes(request.method, url),
     };
     open.set(request, { span, into: run.spans });
   });
@@ -78,8 +74,9 @@ export function traceHttpRequests(current: () => RunSpans | undefined, record: b
     open.delete(request);
     entry.span.endMs = now();
     if (error !== undefined) {
-      entry.span.error = error instanceof Error ? error.message : 'request failed';
-      entry.span.attributes['error.type'] = error instanceof Error ? error.name : 'Error';
+      const failure = httpFailure(error);
+      entry.span.error = failure.message;
+      entry.span.attributes['error.type'] = failure.type;
     }
     entry.into.push(entry.span);
   };

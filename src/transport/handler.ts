@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 
 import { OrchestratorError, errorType, messageOf } from '../errors.js';
 import { decodeEvent } from '../events/decode.js';
@@ -138,7 +138,7 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
   async function handleTraced(message: InboundMessage, ctx: Context, log: Logger): Promise<Verdict> {
     const decoded = decodeEvent(message.data);
     if (!decoded.ok) {
-      await context.with(ctx, () => deadLetter(message, decoded.reason));
+      await deadLetter(message, decoded.reason);
       metrics.deadLettered.add(1, { 'error.type': decoded.kind });
       return 'ack';
     }

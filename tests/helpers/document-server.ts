@@ -23,6 +23,8 @@ export interface RequestRecord {
   /** The decoded id, when the path is `/documents/{one segment}`. */
   id: string | undefined;
   authorization: string | undefined;
+  /** The W3C trace context the request carried. */
+  traceparent: string | undefined;
   at: number;
 }
 
@@ -49,7 +51,13 @@ export async function startDocumentServer(options: DocumentServerOptions): Promi
     const path = request.url ?? '';
     const match = /^\/documents\/([^/]+)$/.exec(path);
     const id = match ? decodeURIComponent(match[1] as string) : undefined;
-    requests.push({ path, id, authorization: request.headers.authorization, at: performance.now() });
+    requests.push({
+      path,
+      id,
+      authorization: request.headers.authorization,
+      traceparent: request.headers.traceparent as string | undefined,
+      at: performance.now(),
+    });
     if (id === undefined) return response.writeHead(404).end();
     const count = served.get(id) ?? 0;
     served.set(id, count + 1);

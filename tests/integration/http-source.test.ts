@@ -1,3 +1,9 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -182,6 +188,58 @@ describe('HTTP document source, against a fault-injecting server on loopback', (
     const server = await serve({ documents, faults: { d0: [500, 500, 500] }, delayMs: 30 });
     await unavailable(source(server, { concurrency: 2, attempts: 3 }).fetch(Object.keys(documents)));
     expect(server.requests.length).toBeLessThan(30);
+  });
+
+  it('makes each try a client span, child of the context it is given, and tells the service of it', async () => {
+    const server = await serve({ faults: { doc_1: [503, 'hang'] } });
+    const exporter = new InMemorySpanExporter();
+    const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer(
+      't',
+    );
+    const parent = tracer.startSpan('documents fetch');
+    const docs = source(server, { tracer, timeoutMs: 500 });
+    expect((await docs.fetch(['doc_1'], trace.setSpan(ROOT_CONTEXT, parent))).documents).toEqual([
+      doc('doc_1'),
+    ]);
+    const tries = exporter.getFinishedSpans();
+    const url = `${server.url}/documents/doc_1`;
+    expect(tries.map((s) => [s.name, s.kind, s.parentSpanContext?.spanId])).toEqual(
+      Array(3).fill(['GET', SpanKind.CLIENT, parent.spanContext().spanId]),
+    );
+    expect(tries.map((s) => s.attributes)).toEqual([
+      {
+        'http.request.method': 'GET',
+        'url.full': url,
+        'server.address': '127.0.0.1',
+        'server.port': Number(new URL(url).port),
+        'http.response.status_code': 503,
+      },
+      expect.objectContaining({ 'error.type': 'TimeoutError' }),
+      expect.objectContaining({ 'http.response.status_code': 200 }),
+    ]);
+    expect(tries.map((s) => s.status.code)).toEqual([
+      SpanStatusCode.ERROR,
+      SpanStatusCode.ERROR,
+      SpanStatusCode.UNSET,
+    ]);
+    const { traceId } = parent.spanContext();
+    expect(server.requests.map((r) => r.traceparent)).toEqual(
+      tries.map((s) => `00-${traceId}-${s.spanContext().spanId}-01`),
+    );
+  });
+
+  it('carries a context it does not record on, and sends no traceparent without one', async () => {
+    const server = await serve({});
+    const received = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const context = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: 1,
+      isRemote: true,
+    });
+    await source(server).fetch(['doc_1'], context);
+    await source(server).fetch(['doc_1']);
+    expect(server.requests.map((r) => r.traceparent)).toEqual([received, undefined]);
   });
 
   it('sends the Authorization header it is given, and fails retryably when it cannot get one', async () => {

@@ -188,6 +188,17 @@ describe('serve with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     expect(fetch.parentSpanId).toBe(event.spanId);
     const requests = spans.filter((s) => s.parentSpanId === fetch.spanId && s.kind === SPAN_KIND.client);
     expect(requests.length).toBeGreaterThanOrEqual(1);
+    // Each request is a span the document service was told of: its traceparent names it.
+    const received = new Set(documents.requests.map((r) => r.traceparent));
+    for (const request of requests) {
+      expect(request.name).toBe('GET');
+      expect(request.attributes).toMatchObject({
+        'http.request.method': 'GET',
+        'url.full': `${documents.url}/documents/doc_call`,
+        'http.response.status_code': 200,
+      });
+      expect(received).toContain(`00-${traceId}-${request.spanId}-01`);
+    }
 
     const call = only(spans, (s) => s.name === 'processor fx_call', 'the fx_call run span');
     expect(call.parentSpanId).toBe(event.spanId);
@@ -317,7 +328,7 @@ describe('serve with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
 });
 
 describe('serve with no OTLP endpoint', () => {
-  it("exports nothing, yet its log lines name the publisher's trace and the result carries it on", async () => {
+  it("exports nothing, yet its log lines name the publisher's trace and its requests and result carry it on", async () => {
     const before = receiver.spans.length + receiver.points.length;
     const worker = serve({ OTEL_EXPORTER_OTLP_ENDPOINT: '' });
     await worker.port();
@@ -341,7 +352,8 @@ describe('serve with no OTLP endpoint', () => {
       expect(line[TRACE_FIELD]).toBe(traceField);
       expect(line['logging.googleapis.com/spanId']).toBe(sent.split('-')[2]);
     }
-    // The request from the thread still carried the context on.
+    // The document request carried the publisher's context on, as did the request from the thread.
+    expect(documents.requests.map((r) => r.traceparent)).toContain(sent);
     const result = JSON.parse(message.data) as {
       completed_processors: { factors: { traceparent: string } }[];
     };
