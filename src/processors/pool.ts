@@ -2,13 +2,13 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
-import { isSpanContextValid, SpanStatusCode, type Attributes, type Context } from '@opentelemetry/api';
+import { SpanStatusCode, type Attributes, type Context } from '@opentelemetry/api';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { noTelemetry, type Telemetry } from '../telemetry/telemetry.js';
-import { formatTraceparent } from '../telemetry/traceparent.js';
+import { spanTraceparent } from '../telemetry/trace-context.js';
 import type { ConcurrencyPolicy, RetryPolicy } from './contract.js';
 import { Deadline } from './deadline.js';
 import { newExecutionId } from './execution-id.js';
@@ -184,11 +184,7 @@ export class ProcessorPool {
       },
       run.trace,
     );
-    const spanContext = span.spanContext();
-    const timing: Timing = {
-      queueMs: 0,
-      traceparent: isSpanContextValid(spanContext) ? formatTraceparent(spanContext) : undefined,
-    };
+    const timing: Timing = { queueMs: 0, traceparent: spanTraceparent(span) };
     const outcome = await this.#run(run, executionId, timing);
     const status = outcome.status;
     const attributes: Attributes = {

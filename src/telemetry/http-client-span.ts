@@ -1,7 +1,7 @@
-import { isSpanContextValid, SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 
 import { httpFailure, httpRequestAttributes } from './http-attributes.js';
-import { formatTraceparent } from './traceparent.js';
+import { spanTraceparent } from './trace-context.js';
 
 export interface HttpClientSpan {
   /** The `traceparent` header naming the span, to send with the request; none without a trace. */
@@ -27,10 +27,9 @@ export function startHttpClientSpan(
     { kind: SpanKind.CLIENT, attributes: httpRequestAttributes(method, url) },
     parent,
   );
-  // Nothing recorded: the no-op span holds the parent's context, and the header names that.
-  const spanContext = span.spanContext();
+  const traceparent = spanTraceparent(span);
   return {
-    headers: isSpanContextValid(spanContext) ? { traceparent: formatTraceparent(spanContext) } : {},
+    headers: traceparent === undefined ? {} : { traceparent },
     end(outcome) {
       if ('status' in outcome) {
         span.setAttribute('http.response.status_code', outcome.status);

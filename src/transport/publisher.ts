@@ -1,19 +1,11 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import {
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace as traceApi,
-  type Context,
-  type Tracer,
-} from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import { ProcessingCompletedSchema, type ProcessingCompleted } from '../events/processing-completed.js';
 import type { Logger } from '../logging.js';
 import { noTelemetry } from '../telemetry/telemetry.js';
-import { PUBSUB_TRACE_ATTRIBUTE, validSpanContext } from '../telemetry/trace-context.js';
-import { formatTraceparent } from '../telemetry/traceparent.js';
+import { PUBSUB_TRACE_ATTRIBUTE, spanTraceparent } from '../telemetry/trace-context.js';
 import { GRPC, grpcCode } from './pubsub.js';
 
 /**
@@ -120,8 +112,8 @@ export function createCompletedPublisher(
       },
       trace,
     );
-    const spanContext = validSpanContext(traceApi.setSpan(trace ?? ROOT_CONTEXT, span));
-    if (spanContext) attributes[PUBSUB_TRACE_ATTRIBUTE] = formatTraceparent(spanContext);
+    const traceparent = spanTraceparent(span);
+    if (traceparent !== undefined) attributes[PUBSUB_TRACE_ATTRIBUTE] = traceparent;
     try {
       const messageId = await topic.publishMessage({ data: Buffer.from(JSON.stringify(event)), attributes });
       span.setAttribute('messaging.message.id', messageId);
