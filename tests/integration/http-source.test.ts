@@ -162,11 +162,12 @@ describe('HTTP document source, against a fault-injecting server on loopback', (
     // 5 waves of 50 ms, not 20 in a row.
     expect(elapsed).toBeGreaterThanOrEqual(245);
     expect(elapsed).toBeLessThan(20 * 50);
-    // Not one connection per document: a few per slot at most, all kept for the next event.
-    const afterFirst = server.connections();
-    expect(afterFirst).toBeLessThanOrEqual(2 * 4);
+    // Not one connection per document: a few per slot at most, all kept for the next event. A slot
+    // whose next request starts before undici has put its last connection back opens another (up
+    // to 2 per slot), in either fetch: the bound holds over both, 20 documents more each.
+    expect(server.connections()).toBeLessThanOrEqual(2 * 4);
     await http.fetch(Object.keys(documents));
-    expect(server.connections()).toBe(afterFirst);
+    expect(server.connections()).toBeLessThanOrEqual(2 * 4);
   });
 
   it('fails the fetch as retryable once it outlives the budget, ending the requests in flight', async () => {
