@@ -241,6 +241,10 @@ export function createScheduler(options: SchedulerOptions) {
         thread.worker.performance.eventLoopUtilization(thread.last, attempt.startElu).active >= CPU_PROBE_MS
       ) {
         kinds.set(attempt.processorId, 'cpu');
+        // The reading that says it computes says its thread computes: the slot passes from the
+        // probation to the thread at once, not once the smoothed load catches up (on a loaded
+        // machine samples come late, and one late window would otherwise free the slot).
+        thread.load = Math.max(thread.load, thread.window);
         endProbation(attempt);
       }
     }
@@ -252,7 +256,9 @@ export function createScheduler(options: SchedulerOptions) {
     if (ranMs >= CPU_PROBE_MS) {
       briefRuns.delete(id);
       if (attempt.short) kinds.delete(id);
-    } else if (attempt.probation && !kinds.has(id) && ranMs < SHORT_MS) {
+    } else if (attempt.probation && kinds.get(id) !== 'io' && ranMs < SHORT_MS) {
+      // Not known, or taken as computing from a reading a loaded machine can skew (a thread kept
+      // off the CPU inside a brief run looks busy): the runs' own times have the last word.
       const brief = (briefRuns.get(id) ?? 0) + 1;
       briefRuns.set(id, brief);
       if (brief >= SHORT_RUNS) kinds.set(id, 'short');

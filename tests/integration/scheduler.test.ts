@@ -1,4 +1,5 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -77,11 +78,16 @@ async function countRuns(file: string): Promise<number> {
   return (await readFile(file, 'utf8')).trim().split('\n').length;
 }
 
+function countLines(file: string): number {
+  return readFileSync(file, 'utf8').trim().split('\n').length;
+}
+
 describe('the scheduler, through real worker threads', () => {
   it('starts every run that waits on I/O at once, more runs than cores and threads', async () => {
     const pool = await startPool({ minThreads: 2, runsPerThread: 4 });
-    // Long enough for a thread to start on a loaded machine (tests load threads through tsx).
-    const io = await run('io', { wait_ms: 3_000 });
+    // Each run waits until all twelve have started: they complete only if they could all start at
+    // once, however long threads take to start on a loaded machine.
+    const io = await run('io', { wait_ms: 50, barrier_file: await runsFile(), barrier: 12 });
     const outcomes = await Promise.all(Array.from({ length: 12 }, () => pool.run(io)));
     expect(maxOverlap(outcomes.map(interval))).toBe(12);
     // 12 runs, 4 a thread: threads were added beyond the 2 kept.
@@ -98,13 +104,11 @@ describe('the scheduler, through real worker threads', () => {
 
   it('starts runs known to wait while every CPU slot computes', async () => {
     const pool = await startPool({ cpuSlots: 1 });
-    // Learn that fx_io waits.
-    interval(await pool.run(await run('io', { wait_ms: 20 })));
-    expect(pool.stats().kinds).toMatchObject({ fx_io: 'io' });
+    await learnt(pool, await run('io', { wait_ms: 50 }), 'io');
     const cpu = await run('cpu', { work: 6_000_000 });
     const cpuRuns = Array.from({ length: 4 }, () => pool.run(cpu));
     // Once the first computation holds the only CPU slot, the waiting runs still start.
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => pool.stats().cpuSaturation >= 1);
     const io = await run('io', { wait_ms: 50 });
     const ioRuns = await Promise.all(Array.from({ length: 3 }, () => pool.run(io)));
     const cpuIntervals = (await Promise.all(cpuRuns)).map(interval);
@@ -150,31 +154,39 @@ describe('the scheduler, through real worker threads', () => {
   });
 
   /**
-   * One thread: `fx_turns` starts alone, is learnt as waiting, and the waiting runs join its thread;
-   * then it turns bad while they wait. Resolves with its outcome and theirs.
+   * One thread: `fx_turns` starts alone, is learnt as waiting, and three waiting runs (`fx_held`)
+   * join its thread; once all three have started there, it turns bad. Their first attempt waits
+   * until their thread is ended, so only a restart completes them. Resolves with its outcome and
+   * theirs. Every step waits for a condition: the verdicts do not depend on how busy the machine is.
    */
-  async function turnsBadBeside(then: string) {
+  async function turnsBadBeside(then: string, restartedWaitMs: number) {
     const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 1 });
-    // They wait longer than fx_turns takes to turn bad, so that it happens while they wait.
-    const io = await run('io', { wait_ms: 3_000 });
-    await pool.run(await run('io', { wait_ms: 5 })); // learn that fx_io waits
-    // A busy loop ends at its deadline; a leak or an exit needs no deadline.
-    const turns = await run('turns', { wait_ms: 1_500, then });
-    const bad = pool.run({ ...turns, timeoutMs: then === 'spin' ? 2_000 : turns.timeoutMs });
+    await learnt(pool, await run('held', { runs_file: await runsFile(), hold: false, wait_ms: 50 }), 'io');
+    const goFile = `${await runsFile()}.go`;
+    // A busy loop ends at its deadline (long enough for the set-up before it); a leak or an exit
+    // needs none (a leak takes seconds, a minute on a machine loaded far beyond its cores).
+    const turns = await run('turns', { go_file: goFile, then });
+    const bad = pool.run({ ...turns, timeoutMs: then === 'spin' ? 4_000 : 600_000 });
     await until(() => pool.stats().kinds['fx_turns'] === 'io');
-    const waiting = await Promise.all(Array.from({ length: 3 }, () => pool.run(io)));
-    return { bad: await bad, waiting };
+    const heldFile = await runsFile();
+    const held = await run('held', { runs_file: heldFile, wait_ms: restartedWaitMs });
+    const waiting = Promise.all(Array.from({ length: 3 }, () => pool.run(held)));
+    // One thread: the three started on fx_turns's.
+    await until(() => existsSync(heldFile) && countLines(heldFile) === 3);
+    await writeFile(goFile, 'go');
+    return { bad: await bad, waiting: await waiting };
   }
 
   it(
     'restarts only the innocent runs of a thread ended for a busy loop, with the time they had left',
-    { timeout: 60_000 },
+    // A thread ended, then started again: seconds, a minute when the machine is loaded far beyond its cores.
+    { timeout: 300_000 },
     async () => {
-      const { bad, waiting } = await turnsBadBeside('spin');
+      const { bad, waiting } = await turnsBadBeside('spin', 3_000);
       expect(bad).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
       for (const o of waiting) {
         expect(o).toMatchObject({ status: 'completed', attempts: 2 });
-        // They ran until the spinner's deadline, then their whole 3 s again.
+        // They ran until the spinner's deadline, then their whole 3 s.
         expect(o.execution_time).toBeGreaterThan(3);
       }
     },
@@ -182,9 +194,9 @@ describe('the scheduler, through real worker threads', () => {
 
   it(
     'blames process.exit on the run that called it and restarts its neighbours',
-    { timeout: 60_000 },
+    { timeout: 300_000 },
     async () => {
-      const { bad, waiting } = await turnsBadBeside('exit');
+      const { bad, waiting } = await turnsBadBeside('exit', 100);
       expect(bad).toMatchObject({
         status: 'failed',
         attempts: 1,
@@ -196,9 +208,10 @@ describe('the scheduler, through real worker threads', () => {
 
   it(
     'reruns alone every run of a thread whose shared heap ran out, and fails only the one that leaks',
-    { timeout: 60_000 },
+    // Two leaks of a 64 MB heap (shared, then alone): each takes seconds, a minute under heavy load.
+    { timeout: 600_000 },
     async () => {
-      const { bad, waiting } = await turnsBadBeside('heap');
+      const { bad, waiting } = await turnsBadBeside('heap', 100);
       expect(bad).toMatchObject({
         status: 'failed',
         attempts: 2,
@@ -210,7 +223,7 @@ describe('the scheduler, through real worker threads', () => {
 
   it('never puts a run that may compute beside another: a busy loop blames nobody else', async () => {
     const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 2 });
-    await pool.run(await run('io', { wait_ms: 5 }));
+    await learnt(pool, await run('io', { wait_ms: 50 }), 'io');
     const [io, spin] = await Promise.all([
       pool.run(await run('io', { wait_ms: 200 })),
       pool.run(await run('spin')),
