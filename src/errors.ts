@@ -89,13 +89,25 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class OrchestratorError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
+  /**
+   * What to do about it (install this, set that): the end of the message (after `; `), which the
+   * fatal line never cuts.
+   */
+  readonly hint: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; hint?: string | undefined }) {
+    super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
     this.name = 'OrchestratorError';
     this.code = code;
     this.retryable = ERROR_CODES[code].retryable;
+    this.hint = options?.hint;
   }
+}
+
+/** The `hint` an error carries (what to do about it), if any: see `OrchestratorError`. */
+export function hintOf(err: unknown): string | undefined {
+  const hint = err !== null && typeof err === 'object' ? (err as { hint?: unknown }).hint : undefined;
+  return typeof hint === 'string' && hint !== '' ? hint : undefined;
 }
 
 /**

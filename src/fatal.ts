@@ -1,4 +1,4 @@
-import { ERROR_CODES, OrchestratorError, messageOf, type ErrorCode } from './errors.js';
+import { ERROR_CODES, OrchestratorError, hintOf, messageOf, type ErrorCode } from './errors.js';
 import { serviceVersion } from './version.js';
 
 /** What the CLI says when a command fails: one line, its code, and the exit code. */
@@ -22,9 +22,15 @@ const CONFIGURATION: ReadonlySet<ErrorCode> = new Set([
 // A gRPC error's message repeats its cause once per retry: the first line, and not all of it.
 const MAX_MESSAGE_CHARS = 300;
 
-function oneLine(text: string): string {
-  const first = text.split('\n', 1)[0] ?? '';
-  return first.length > MAX_MESSAGE_CHARS ? `${first.slice(0, MAX_MESSAGE_CHARS)}…` : first;
+/**
+ * The first line of `text`, cut at `MAX_MESSAGE_CHARS`, but for its `hint` (what to do: the end of
+ * the message, or added after it), which is never cut.
+ */
+function oneLine(text: string, hint?: string): string {
+  let first = text.split('\n', 1)[0] ?? '';
+  if (hint !== undefined && first.endsWith(`; ${hint}`)) first = first.slice(0, -(hint.length + 2));
+  const cut = first.length > MAX_MESSAGE_CHARS ? `${first.slice(0, MAX_MESSAGE_CHARS)}…` : first;
+  return hint === undefined ? cut : `${cut}; ${hint}`;
 }
 
 function codeOf(err: unknown): unknown {
@@ -38,7 +44,7 @@ function codeOf(err: unknown): unknown {
 export function describeFatal(err: unknown): Fatal {
   if (err instanceof OrchestratorError) {
     const code = err.code in ERROR_CODES ? err.code : 'UNEXPECTED';
-    return { code, message: oneLine(err.message), exitCode: CONFIGURATION.has(code) ? 2 : 1 };
+    return { code, message: oneLine(err.message, hintOf(err)), exitCode: CONFIGURATION.has(code) ? 2 : 1 };
   }
   const code = codeOf(err);
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
@@ -54,7 +60,7 @@ export function describeFatal(err: unknown): Fatal {
   const stack = err instanceof Error ? err.stack : undefined;
   return {
     code: 'UNEXPECTED',
-    message: `unexpected error: ${oneLine(messageOf(err))}`,
+    message: `unexpected error: ${oneLine(messageOf(err), hintOf(err))}`,
     exitCode: 1,
     ...(stack && { stack }),
   };

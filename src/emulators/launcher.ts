@@ -71,7 +71,22 @@ export function findSdkEmulator(spec: EmulatorSpec, env: NodeJS.ProcessEnv = pro
   }
   const where =
     tried.length > 0 ? `looked for ${tried.join(', ')}` : 'no Google Cloud SDK found: gcloud is not on PATH';
-  throw new Error(`the ${spec.name} emulator is not installed (${where}); ${spec.installHint}`);
+  throw hinted(`the ${spec.name} emulator is not installed (${where})`, spec.installHint);
+}
+
+/** An error whose message ends with what to do about it (`hint`, which the fatal line keeps whole). */
+function hinted(message: string, hint: string): Error & { hint: string } {
+  return Object.assign(new Error(`${message}; ${hint}`), { hint });
+}
+
+/**
+ * What starting an emulator needs and can be checked in an instant: its launcher (returned) and
+ * Java. Throws as `startSdkEmulator` does, so a missing one is said before anything is started.
+ */
+export function checkSdkEmulator(spec: EmulatorSpec, env: NodeJS.ProcessEnv = process.env): string {
+  const launcher = findSdkEmulator(spec, env);
+  assertJavaPresent(spec, env);
+  return launcher;
 }
 
 /**
@@ -102,8 +117,7 @@ export async function startSdkEmulator(
     throw new Error(`startEmulator: startTimeoutMs must be a positive number, got ${startTimeoutMs}`);
   }
 
-  const launcher = findSdkEmulator(spec, env);
-  assertJavaPresent(spec, env);
+  const launcher = checkSdkEmulator(spec, env);
   const port = requestedPort ?? (await freePort());
   if (requestedPort !== undefined) await assertPortFree(spec, port);
 
@@ -190,8 +204,9 @@ function assertJavaPresent(spec: EmulatorSpec, env: NodeJS.ProcessEnv): void {
   const javaHome = env['JAVA_HOME'];
   if (javaHome ? isExecutable(join(javaHome, 'bin', 'java')) : onPath('java', env) !== undefined) return;
   const where = javaHome ? `JAVA_HOME=${javaHome} has no bin/java` : 'no java on PATH';
-  throw new Error(
-    `the ${spec.name} emulator needs Java 11 or newer, but ${where}; install it with: sudo apt-get install default-jre-headless`,
+  throw hinted(
+    `the ${spec.name} emulator needs Java 11 or newer, but ${where}`,
+    'install it with: sudo apt-get install default-jre-headless',
   );
 }
 

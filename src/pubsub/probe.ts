@@ -28,13 +28,14 @@ export async function checkEmulator(host: string, timeoutMs = EMULATOR_PROBE_TIM
     throw new OrchestratorError(
       'EMULATOR_UNAVAILABLE',
       `PUBSUB_EMULATOR_HOST: no Pub/Sub emulator at ${host} (${why}); ${WHAT_TO_DO}`,
-      { cause: err },
+      { cause: err, hint: WHAT_TO_DO },
     );
   }
   if (status !== 200 || body !== 'Ok') {
     throw new OrchestratorError(
       'EMULATOR_UNAVAILABLE',
       `PUBSUB_EMULATOR_HOST: ${host} answers, but not as the Pub/Sub emulator does (HTTP ${status}); ${WHAT_TO_DO}`,
+      { hint: WHAT_TO_DO },
     );
   }
 }

@@ -60,6 +60,29 @@ describe('the fatal line', () => {
     expect(describeFatal(err).message).toMatch(/^PORT: /);
   });
 
+  it('cuts a long message short, but never the hint at its end that says what to do', () => {
+    const hint =
+      'install it with: sudo apt-get install google-cloud-cli-firestore-emulator (or: deploy/install-emulator.sh)';
+    const looked = `looked for ${'/home/someone/sdk'.repeat(30)}/cloud_firestore_emulator`;
+    const err = new OrchestratorError(
+      'EMULATOR_UNAVAILABLE',
+      `the Firestore emulator is not installed (${looked}); ${hint}`,
+      {
+        hint,
+      },
+    );
+    const { message } = describeFatal(err);
+    expect(message).toMatch(/^the Firestore emulator is not installed \(looked for \/home\/someone/);
+    expect(message.endsWith(`…; ${hint}`)).toBe(true);
+    // A hint the message does not end with is added after it, whole.
+    const short = describeFatal(new OrchestratorError('EMULATOR_UNAVAILABLE', 'x'.repeat(400), { hint }));
+    expect(short.message).toBe(`${'x'.repeat(300)}…; ${hint}`);
+    // Only the cut part is limited: the hint comes on top.
+    expect(describeFatal(new OrchestratorError('USAGE', 'y'.repeat(400))).message).toBe(
+      `${'y'.repeat(300)}…`,
+    );
+  });
+
   it('is plain text on a terminal, with the stack only for an unexpected error', () => {
     expect(formatFatal(describeFatal(new OrchestratorError('USAGE', 'bad')), true)).toBe(
       'processor-orchestrator: bad\n',
