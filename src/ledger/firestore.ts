@@ -14,6 +14,7 @@ import { OrchestratorError, messageOf } from '../errors.js';
 import type { ProcessingCompleted } from '../events/processing-completed.js';
 import type { Logger } from '../logging.js';
 import { toEntry, type RunOutcome } from '../processors/run.js';
+import { createFirestoreDeadLetters } from './dead-letters.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -65,6 +66,11 @@ export const FIRESTORE_DEFAULTS = {
   timeoutMs: 5_000,
   /** While unavailable, how often readiness checks it again. */
   recheckMs: 2_000,
+  /**
+   * Bound of the start-up probe, the client's first call: it loads the client's protocol files
+   * and opens its channel, seconds of CPU on a cold or busy instance, before Firestore is asked.
+   */
+  warmTimeoutMs: 30_000,
 } as const;
 
 // gRPC status codes the ledger tells apart.
@@ -122,11 +128,11 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
     }, FIRESTORE_DEFAULTS.recheckMs).unref();
   }
 
-  async function probe(): Promise<void> {
+  async function probe(boundMs = timeoutMs): Promise<void> {
     const was = problem;
     try {
       // A read of a document that need not exist: the cheapest round trip that proves the way.
-      await bounded('probe', () => collection.doc('_readiness').get(), { reads: 1 });
+      await bounded('probe', () => collection.doc('_readiness').get(), { reads: 1 }, boundMs);
       if (was !== undefined && was !== NOT_CHECKED) log.info('ledger available again');
     } catch {
       // bounded() recorded the problem and scheduled the next check.
@@ -142,10 +148,11 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
     what: string,
     call: () => Promise<T>,
     cost: { reads?: number; writes?: number },
+    boundMs = timeoutMs,
   ): Promise<T> {
     const timer = new AbortController();
-    const expired = sleep(timeoutMs, undefined, { signal: timer.signal }).then(() => {
-      throw new Error(`no answer within ${timeoutMs} ms`);
+    const expired = sleep(boundMs, undefined, { signal: timer.signal }).then(() => {
+      throw new Error(`no answer within ${boundMs} ms`);
     });
     // The losing side of the race must not count as unhandled.
     expired.catch(() => {});
@@ -168,6 +175,7 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
   }
 
   const expiry = (now: number) => Timestamp.fromMillis(now + options.ttlDays * DAY_MS);
+  const deadLetters = createFirestoreDeadLetters({ collection, bounded, leaseMs, expiry, log });
 
   async function begin(execution: Execution): Promise<Begin> {
     const { key } = execution;
@@ -473,7 +481,8 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
     kind: 'firestore',
     history,
     begin,
-    warm: probe,
+    beginDeadLetter: deadLetters.begin,
+    warm: () => probe(Math.max(timeoutMs, FIRESTORE_DEFAULTS.warmTimeoutMs)),
     notReady: () => problem,
     operations: () => ({ ...ops }),
     async close() {

@@ -3,6 +3,7 @@ import type { RunOutcome } from '../processors/run.js';
 
 import type { ProcessingCompleted } from '../events/processing-completed.js';
 import type { RerunOf, UnderwritingCreated } from '../events/underwriting-created.js';
+import type { DeadLetterBegin } from './dead-letters.js';
 import type { LedgerHistory, OutcomeFacts } from './history.js';
 
 /**
@@ -24,6 +25,8 @@ export interface Ledger {
   readonly kind: LedgerKind;
   /** Claims `execution.key` for this delivery; see the protocol above. */
   begin(execution: Execution): Promise<Begin>;
+  /** Claims the forwarding of a poison message to the dead-letter topic; see `dead-letters.ts`. */
+  beginDeadLetter(sourceMessageId: string): Promise<DeadLetterBegin>;
   /** Opens the way to the store and checks it (readiness says how it went); never rejects. */
   warm(): Promise<void>;
   /** Why the ledger cannot be used now (readiness), or `undefined`. */

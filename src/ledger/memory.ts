@@ -11,7 +11,15 @@ import {
   type LedgerHistory,
   type OutcomeFacts,
 } from './history.js';
-import { type Begin, type Claim, type Execution, type Ledger, type RecordedOutcome } from './ledger.js';
+import { createMemoryDeadLetters } from './dead-letters.js';
+import {
+  LEASE_MS,
+  type Begin,
+  type Claim,
+  type Execution,
+  type Ledger,
+  type RecordedOutcome,
+} from './ledger.js';
 
 /** Bounds of the memory ledger: it forgets the oldest executions past either. */
 export const MEMORY_LIMITS: MemoryLimits = {
@@ -57,7 +65,7 @@ interface Kept {
  * `LEDGER=memory`: the ledger's semantics within one instance, for its lifetime: the same message
  * through two subscriptions, or redelivered after a failed publish, runs each processor once.
  * Bounded: it keeps the most recent executions (`MEMORY_LIMITS`), published ones with their
- * outcomes, for the operations views. Needs no set-up; shares nothing with other instances (use
+ * outcomes, for the operations views, and as many poison messages dead-lettered. Needs no set-up; shares nothing with other instances (use
  * `firestore` for that).
  */
 export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): MemoryLedger {
@@ -65,6 +73,7 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
   const entries = new Map<string, Entry>();
   let bytes = 0;
   let created = 0;
+  const deadLetters = createMemoryDeadLetters(limits.executions, LEASE_MS);
 
   function touch(key: string, entry: Entry): void {
     entries.delete(key);
@@ -225,6 +234,7 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
     kind: 'memory',
     history,
     begin,
+    beginDeadLetter: deadLetters.begin,
     warm: () => Promise.resolve(),
     notReady: () => undefined,
     operations: () => ({ reads: 0, writes: 0 }),

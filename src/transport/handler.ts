@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 
 import { OrchestratorError, errorType, messageOf } from '../errors.js';
-import { decodeEvent } from '../events/decode.js';
+import { decodeEvent, type Decoded } from '../events/decode.js';
 import type { RerunOf } from '../events/underwriting-created.js';
 import { executionKey, type Ledger } from '../ledger/ledger.js';
 import { createNoLedger } from '../ledger/none.js';
@@ -22,7 +22,7 @@ export interface HandlerDeps {
   publisher: Pick<CompletedPublisher, 'publish'>;
   deadLetter: DeadLetter;
   /** The execution ledger (default: none); its calls are traced when its `kind` is `firestore`. */
-  ledger?: Pick<Ledger, 'begin'> & Partial<Pick<Ledger, 'kind' | 'history'>>;
+  ledger?: Pick<Ledger, 'begin' | 'beginDeadLetter'> & Partial<Pick<Ledger, 'kind' | 'history'>>;
   log: Logger;
   /** Spans and metrics (default: none). */
   telemetry?: Pick<Telemetry, 'tracer' | 'metrics' | 'projectId'>;
@@ -137,11 +137,7 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
 
   async function handleTraced(message: InboundMessage, ctx: Context, log: Logger): Promise<Verdict> {
     const decoded = decodeEvent(message.data);
-    if (!decoded.ok) {
-      await deadLetter(message, decoded.reason);
-      metrics.deadLettered.add(1, { 'error.type': decoded.kind });
-      return 'ack';
-    }
+    if (!decoded.ok) return deadLetterOnce(message, decoded, ctx, log);
     const { event } = decoded;
     trace.getSpan(ctx)?.setAttribute('underwriting.id', event.data.underwriting_id);
     const key = executionKey(event, message.id);
@@ -202,6 +198,41 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
       await ledgerCall('release', ctx, () => claim.release());
       throw err;
     }
+  }
+
+  /**
+   * Poison: forwarded to the dead-letter topic once per message, whatever delivered it (the
+   * ledger remembers it), then acked. A failed forward releases the claim and is retried.
+   */
+  async function deadLetterOnce(
+    message: InboundMessage,
+    poison: Extract<Decoded, { ok: false }>,
+    ctx: Context,
+    log: Logger,
+  ): Promise<Verdict> {
+    const begun = await ledgerCall('dead-letter', ctx, () => ledger.beginDeadLetter(message.id));
+    if (begun.state === 'forwarded') {
+      log.info(
+        { source_message_id: message.id, transport: message.transport },
+        'poison message dead-lettered already; acked without forwarding it again',
+      );
+      return 'ack';
+    }
+    try {
+      await deadLetter(message, poison.reason);
+    } catch (err) {
+      await begun.claim.release();
+      throw err;
+    }
+    metrics.deadLettered.add(1, { 'error.type': poison.kind });
+    await ledgerCall('dead-lettered', ctx, () => begun.claim.forwarded()).catch((err: unknown) =>
+      // Forwarded all the same: ack. Only a redelivery (rare: the ack must be lost too) forwards again.
+      log.warn(
+        { source_message_id: message.id, err: messageOf(err) },
+        'dead-lettered, but the ledger could not record it',
+      ),
+    );
+    return 'ack';
   }
 
   /**

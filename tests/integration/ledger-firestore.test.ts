@@ -110,6 +110,59 @@ describe('Firestore ledger (on the emulator)', () => {
     for (const r of refused) expect((r.reason as OrchestratorError).code).toBe('IN_PROGRESS_ELSEWHERE');
   });
 
+  it('lets one of many parallel deliveries of a poison message forward it, and acks every later one without forwarding again', async () => {
+    const first = ledger();
+    const sharing = [
+      first,
+      ledger({ collection: first.collection }),
+      ledger({ collection: first.collection }),
+    ];
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, i) => sharing[i % sharing.length]!.beginDeadLetter('m-poison')),
+    );
+    const claimed = outcomes.flatMap((o) =>
+      o.status === 'fulfilled' && o.value.state === 'claimed' ? [o.value.claim] : [],
+    );
+    expect(claimed).toHaveLength(1);
+    for (const o of outcomes.filter((r) => r.status === 'rejected')) {
+      expect((o.reason as OrchestratorError).code).toBe('IN_PROGRESS_ELSEWHERE');
+    }
+    await claimed[0]!.forwarded();
+    for (const l of sharing) expect(await l.beginDeadLetter('m-poison')).toEqual({ state: 'forwarded' });
+    // Beside the executions, under an id no execution's key hashes to, with the same retention.
+    const db = emulatorFirestore(host);
+    try {
+      const [record] = (await db.collection(first.collection).get()).docs;
+      expect(record?.id).toMatch(/^dead-letter-[0-9a-f]{64}$/);
+      expect(record?.data()).toMatchObject({
+        kind: 'dead-letter',
+        source_message_id: 'm-poison',
+        state: 'forwarded',
+      });
+      expect(await first.history?.underwriting('uw_1', 10)).toEqual([]);
+    } finally {
+      await db.terminate();
+    }
+  });
+
+  it('lets the next delivery forward a poison message whose forward failed (released) or whose holder stalled', async () => {
+    const a = ledger({ leaseMs: 1_000 });
+    const b = ledger({ collection: a.collection, leaseMs: 1_000 });
+    const released = await a.beginDeadLetter('m-released');
+    if (released.state !== 'claimed') throw new Error('expected a claim');
+    await released.claim.release();
+    expect((await b.beginDeadLetter('m-released')).state).toBe('claimed');
+
+    const stalled = await a.beginDeadLetter('m-stalled');
+    if (stalled.state !== 'claimed') throw new Error('expected a claim');
+    expect((await rejection(b.beginDeadLetter('m-stalled'))).code).toBe('IN_PROGRESS_ELSEWHERE');
+    await sleep(1_200);
+    const taken = await b.beginDeadLetter('m-stalled');
+    expect(taken.state).toBe('claimed');
+    // The stalled holder can no longer mark it: the one that took over does.
+    await expect(stalled.claim.forwarded()).rejects.toThrow();
+  });
+
   it('hands the recorded outcomes to the next delivery once a claim is released, counting attempts across deliveries', async () => {
     const l = ledger();
     const first = await claimOf(l, 'k-retry');

@@ -180,6 +180,49 @@ describe('message handler', () => {
     ).toHaveLength(1);
   });
 
+  it('with a ledger, dead-letters a poison message once, however often and by whichever path it comes', async () => {
+    const ledger = createMemoryLedger();
+    const pulled = fakes({ ledger });
+    const pushed = fakes({ ledger });
+    // Pulled and pushed at once, as `dev --transport both` delivers it, then redelivered.
+    const verdicts = await Promise.all([
+      pulled.handler.handle(message('not json {', 'm9')),
+      pushed.handler.handle({ ...message('not json {', 'm9'), transport: 'push' }),
+    ]);
+    expect(verdicts.sort()).toEqual(['ack', 'nack']);
+    expect(await pushed.handler.handle({ ...message('not json {', 'm9'), transport: 'push' })).toBe('ack');
+    expect(await pulled.handler.handle(message('not json {', 'm9'))).toBe('ack');
+    expect([...pulled.deadLettered, ...pushed.deadLettered]).toEqual([
+      ['m9', expect.stringMatching(/^not JSON/)],
+    ]);
+    const already = [...pulled.lines, ...pushed.lines].filter(
+      (l) => l['message'] === 'poison message dead-lettered already; acked without forwarding it again',
+    );
+    expect(already).toHaveLength(2);
+    // Another message with the same data is another message.
+    expect(await pulled.handler.handle(message('not json {', 'm10'))).toBe('ack');
+    expect(pulled.deadLettered.map(([id]) => id)).toEqual(expect.arrayContaining(['m10']));
+  });
+
+  it('with a ledger, forwards a poison message again after a delivery whose forward failed', async () => {
+    const ledger = createMemoryLedger();
+    const failing = fakes({
+      ledger,
+      deadLetter: () => Promise.reject(new OrchestratorError('DEAD_LETTER_FAILED', 'topic gone')),
+    });
+    expect(await failing.handler.handle(message('nope', 'm1'))).toBe('nack');
+    const working = fakes({ ledger });
+    expect(await working.handler.handle(message('nope', 'm1'))).toBe('ack');
+    expect(working.deadLettered.map(([id]) => id)).toEqual(['m1']);
+  });
+
+  it('without a ledger, dead-letters every delivery of a poison message (LEDGER=none)', async () => {
+    const { handler, deadLettered } = fakes();
+    await handler.handle(message('nope', 'm1'));
+    await handler.handle(message('nope', 'm1'));
+    expect(deadLettered.map(([id]) => id)).toEqual(['m1', 'm1']);
+  });
+
   it('with a ledger, keys an execution by data.event_id: another message of the same event is not published again', async () => {
     const withId = JSON.stringify({
       event: 'underwriting.created',
