@@ -25,7 +25,9 @@ const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./commands/serve.js')).serveCommand(args),
   },
   dev: {
-    usage: 'dev',
+    usage: `dev [options]
+  --transport T         how events arrive: push (default, as on Cloud Run), pull, or both
+                        (each event twice, once by each: the ledger runs and publishes it once)`,
     summary: 'the whole service locally, on the Pub/Sub emulator (npm start)',
     run: async (args) => (await import('./commands/dev.js')).devCommand(args),
   },

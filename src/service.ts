@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 
 import { checkPushAckDeadline, deadlineBudget } from './budget.js';
 import type { Config } from './config.js';
-import { OrchestratorError } from './errors.js';
+import type { OrchestratorError } from './errors.js';
 import { createLedger } from './ledger/create.js';
 import { createOpsApi } from './ops/api.js';
 import { createOpsAuth } from './ops/auth.js';
@@ -10,6 +10,7 @@ import { registerOpsPage } from './ops/page.js';
 import { registerOps, type OpsPage } from './ops/routes.js';
 import { createRerunPublisher } from './ops/rerun-publisher.js';
 import type { Logger } from './logging.js';
+import { portInUse } from './port.js';
 import { documentsBudgetMs, startRuntime, type Runtime } from './runtime.js';
 import { createDeadLetter } from './transport/dead-letter.js';
 import { createMessageHandler, type MessageHandler } from './transport/handler.js';
@@ -100,13 +101,7 @@ export async function startService(
     publisher.close();
     await pubsub.close();
     await telemetry.shutdown();
-    if ((err as { code?: unknown }).code === 'EADDRINUSE') {
-      throw new OrchestratorError(
-        'PORT_IN_USE',
-        `PORT: ${config.port} is in use by another process on ${host}; stop that process or set PORT to a free port`,
-        { cause: err },
-      );
-    }
+    if ((err as { code?: unknown }).code === 'EADDRINUSE') throw portInUse(config.port, host, err);
     throw err;
   }
 

@@ -43,7 +43,8 @@ export interface OpsAuth {
  */
 export function createOpsAuth(ops: Config['ops'], log: Logger): OpsAuth {
   if (ops.auth === 'disabled') {
-    log.warn('OPS_AUTH=disabled: /ops is open to anyone who reaches the port (emulator only)');
+    // Refused at start-up off the emulator (see config.ts): nothing to warn about here.
+    log.info('OPS_AUTH=disabled: /ops is open to anyone who reaches the port (emulator only)');
     const identity: OpsIdentity = { email: 'anonymous (OPS_AUTH=disabled)', role: 'operator' };
     return fixed('disabled', { ok: true, identity });
   }

@@ -32,3 +32,12 @@ export async function ensureSubscription(
   }
   return subscription;
 }
+
+/** Deletes the subscription if it exists. */
+export async function deleteSubscription(pubsub: PubSub, name: string): Promise<void> {
+  try {
+    await pubsub.subscription(name).delete();
+  } catch (err) {
+    if (grpcCode(err) !== GRPC.NOT_FOUND) throw err;
+  }
+}

@@ -47,7 +47,9 @@ export function createDeadLetter(pubsub: PubSub, topicName: string | undefined, 
         { cause: err },
       );
     }
-    log.warn(
+    // INFO: handled as designed and kept on the topic (whose metric has its own alert policy);
+    // WARNING is for what could not be done or is retried.
+    log.info(
       { source_message_id: message.id, error_reason: errorReason, dead_letter_topic: topic.name },
       'poison message dead-lettered',
     );

@@ -179,6 +179,37 @@ describe('a port in use', () => {
   });
 });
 
+describe('dev and a port in use', () => {
+  it('stops with one line naming PORT before it starts an emulator or anything else', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const started = performance.now();
+      // No emulator is given: dev would start both, which takes seconds, were PORT not checked first.
+      const { code, stdout, stderr } = await cli(['dev'], { PORT: String(port) });
+      expect(onlyFatal(stderr)).toMatchObject({
+        code: 'PORT_IN_USE',
+        message: `PORT: ${port} is in use by another process on 127.0.0.1; stop that process or set PORT to a free port`,
+      });
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      expect(performance.now() - started).toBeLessThan(10_000);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
+  it('says --transport takes push, pull or both', async () => {
+    const { code, stderr } = await cli(['dev', '--transport', 'carrier-pigeon'], {});
+    expect(code).toBe(2);
+    expect(onlyFatal(stderr)).toMatchObject({
+      code: 'USAGE',
+      message: '--transport: must be push, pull or both, got "carrier-pigeon"',
+    });
+  });
+});
+
 describe('CLI conventions', () => {
   it.each(['serve', 'dev', 'replay', 'run', 'status', 'rerun', 'processors', 'new-processor'])(
     '%s --help and -h print its usage and exit 0, doing nothing else',

@@ -1,14 +1,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
 import { cli, onlyFatal } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/fixtures.js';
-import { TEST_PROJECT_ID, emulatorPubSub, uniqueName } from '../helpers/pubsub.js';
+import { TEST_PROJECT_ID, collectMessages, emulatorPubSub, uniqueName } from '../helpers/pubsub.js';
 
 const host = inject('pubsubEmulatorHost');
 const eventsDir = join(examplesDir, 'events');
@@ -29,14 +39,17 @@ function shippedProcessorsDir(): string {
 }
 
 /** `dev` as a user starts it, with its output collected; resolves once it prints where it serves. */
-function startDev(env: Record<string, string>): {
+function startDev(
+  env: Record<string, string>,
+  args: string[] = [],
+): {
   child: ChildProcess;
   ready: Promise<string>;
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), 'dev'], {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'src', 'cli.js'), 'dev', ...args], {
     cwd: repoRoot,
     env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,6 +66,14 @@ function startDev(env: Record<string, string>): {
     void exited.then((code) => reject(new Error(`dev exited with ${code}:\n${out}\n${err}`)));
   });
   return { child, ready, stdout: () => out, stderr: () => err, exited };
+}
+
+/** dev's JSON log lines (its stderr). */
+function devLines(stderr: string): Record<string, unknown>[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('dev and replay, on the Pub/Sub emulator', () => {
@@ -82,46 +103,76 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
     expect(await dev.exited).toBe(0);
   });
 
-  it('dev says where everything is and how to replay, and runs both the pull and the push subscription', () => {
+  it('dev says where everything is and how to replay, and takes events by push alone, as on Cloud Run', () => {
     const banner = dev.stdout();
     expect(banner).toMatch(/serving on http:\/\/127\.0\.0\.1:\d+ \(Ctrl-C stops it\)/);
     expect(banner).toContain(`Pub/Sub emulator  ${host}, project ${TEST_PROJECT_ID}\n`);
-    expect(banner).toContain(`pulled from ${topics.UNDERWRITING_TOPIC}-pull and pushed to http://127.0.0.1:`);
+    expect(banner).toMatch(
+      new RegExp(
+        `input topic {7}${topics.UNDERWRITING_TOPIC} \\(--transport push\\): pushed to http://127\\.0\\.0\\.1:\\d+/pubsub/push ` +
+          `by ${topics.UNDERWRITING_TOPIC}-push, so each event is delivered once\n`,
+      ),
+    );
+    expect(banner).not.toContain('-pull');
+    expect(banner).toContain(
+      `results           ${topics.COMPLETED_TOPIC}, kept in ${topics.COMPLETED_TOPIC}-sub (gcloud: see docs/running.md)\n`,
+    );
+    expect(banner).toContain(
+      `poison messages   ${topics.DEAD_LETTER_TOPIC}, kept in ${topics.DEAD_LETTER_TOPIC}-sub\n`,
+    );
     expect(banner).toContain(
       `PUBSUB_EMULATOR_HOST=${host} GOOGLE_CLOUD_PROJECT=${TEST_PROJECT_ID} npx processor-orchestrator replay examples/events --expect examples/expected`,
     );
     expect(banner).toMatch(/ operations {8}http:\/\/127\.0\.0\.1:\d+\/ops \(OPS_AUTH=disabled\)/);
   });
 
-  it('replays the examples with the results in examples/expected, each through both paths and run once', async () => {
-    const { code, stdout, stderr } = await cli(['replay', eventsDir, '--expect', expectedDir], env);
-    expect(stderr).toBe('');
-    expect(code).toBe(0);
-    expect(stdout).toMatch(
-      /uw_1001_all_processors\s+uw_1001\s+partial_success\s+2\s+1\s+0\s+[\d.]+ s\s+same/,
-    );
-    expect(stdout).toMatch(/uw_1002_org_purchases\s+uw_1002\s+success\s+2\s+0\s+0\s+[\d.]+ s\s+same/);
-    expect(stdout).toMatch(
-      /uw_1003_missing_and_uninstalled\s+uw_1003\s+partial_success\s+1\s+2\s+0\s+[\d.]+ s\s+same/,
-    );
-    expect(stdout).toContain('3 replayed, every result as expected.');
-    // Pulled once and pushed once: the ledger runs each example once, by whichever path came first,
-    // and acks the other delivery without publishing again.
-    await expect
-      .poll(
-        () =>
-          dev.stderr().match(/"message":"already published; acked without publishing again"/g)?.length ?? 0,
-        { timeout: 15_000 },
-      )
-      .toBe(3);
-    const processed = dev
-      .stderr()
-      .split('\n')
-      .filter((l) => l.includes('"message":"underwriting processed"'))
-      .map((l) => JSON.parse(l) as { transport: string; underwriting_id: string });
-    expect(processed.map((l) => l.underwriting_id).sort()).toEqual(['uw_1001', 'uw_1002', 'uw_1003']);
-    for (const l of processed) expect(['pull', 'push']).toContain(l.transport);
-  });
+  it(
+    'replays the examples with the results in examples/expected, each delivered once, with no WARNING but their processor failures',
+    { timeout: 60_000 },
+    async () => {
+      const { code, stdout, stderr } = await cli(['replay', eventsDir, '--expect', expectedDir], env);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      expect(stdout).toMatch(
+        /uw_1001_all_processors\s+uw_1001\s+partial_success\s+2\s+1\s+0\s+[\d.]+ s\s+same/,
+      );
+      expect(stdout).toMatch(/uw_1002_org_purchases\s+uw_1002\s+success\s+2\s+0\s+0\s+[\d.]+ s\s+same/);
+      expect(stdout).toMatch(
+        /uw_1003_missing_and_uninstalled\s+uw_1003\s+partial_success\s+1\s+2\s+0\s+[\d.]+ s\s+same/,
+      );
+      expect(stdout).toContain('3 replayed, every result as expected.');
+      // Pushed once each: processed once, never retried, nothing to deduplicate.
+      const lines = devLines(dev.stderr());
+      const processed = lines.filter((l) => l['message'] === 'underwriting processed');
+      expect(processed.map((l) => l['underwriting_id']).sort()).toEqual(['uw_1001', 'uw_1002', 'uw_1003']);
+      for (const l of processed) expect(l).toMatchObject({ transport: 'push', delivery_attempt: null });
+      // The only WARNINGs are the examples' own outcomes (examples/README.md): a processor that is
+      // not configured, one not installed, one without a business document.
+      const warnings = lines.filter((l) => l['severity'] !== 'INFO' && l['severity'] !== 'DEBUG');
+      expect(warnings.map((l) => `${String(l['message'])} ${String(l['processor_id'])}`).sort()).toEqual([
+        'processor failed clear_business_report_v1',
+        'processor failed example_not_installed_v1',
+        'processor failed secretary_of_state_v1',
+      ]);
+    },
+  );
+
+  it(
+    'keeps every result on the completed topic’s own subscription, for gcloud to pull',
+    { timeout: 60_000 },
+    async () => {
+      const pubsub = emulatorPubSub(host);
+      const results = collectMessages(pubsub.subscription(`${topics.COMPLETED_TOPIC}-sub`));
+      try {
+        await expect
+          .poll(() => results.messages.map((m) => m.attributes['underwriting_id']), { timeout: 45_000 })
+          .toEqual(expect.arrayContaining(['uw_1001', 'uw_1002', 'uw_1003']));
+      } finally {
+        await results.close();
+        await pubsub.close();
+      }
+    },
+  );
 
   it('fails with a diff that shows the change when an expected result is changed', async () => {
     const changed = join(scratch, 'expected');
@@ -312,6 +363,89 @@ describe('dev and replay, on the Pub/Sub emulator', () => {
   });
 });
 
+describe('dev --transport both, on the Pub/Sub emulator', () => {
+  const topics = {
+    UNDERWRITING_TOPIC: uniqueName('uw-both'),
+    COMPLETED_TOPIC: uniqueName('completed-both'),
+    DEAD_LETTER_TOPIC: uniqueName('dead-letters-both'),
+  };
+  const env = {
+    PUBSUB_EMULATOR_HOST: host,
+    FIRESTORE_EMULATOR_HOST: inject('firestoreEmulatorHost'),
+    LEDGER_COLLECTION: uniqueName('executions'),
+    GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
+    ...topics,
+  };
+  let dev: ReturnType<typeof startDev>;
+
+  beforeAll(async () => {
+    dev = startDev({ ...env, PROCESSORS_DIR: shippedProcessorsDir() }, ['--transport', 'both']);
+    await dev.ready;
+  }, 60_000);
+
+  afterAll(async () => {
+    dev.child.kill('SIGTERM');
+    expect(await dev.exited).toBe(0);
+  });
+
+  it(
+    'delivers each event by pull and by push, and the ledger runs and publishes it once',
+    { timeout: 120_000 },
+    async () => {
+      expect(dev.stdout()).toContain(
+        `pulled from ${topics.UNDERWRITING_TOPIC}-pull and pushed to http://127.0.0.1:`,
+      );
+      const { code, stdout, stderr } = await cli(['replay', eventsDir, '--expect', expectedDir], env);
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      expect(stdout).toContain('3 replayed, every result as expected.');
+      await expect
+        .poll(
+          () =>
+            devLines(dev.stderr()).filter(
+              (l) => l['message'] === 'already published; acked without publishing again',
+            ).length,
+          { timeout: 30_000 },
+        )
+        .toBe(3);
+      const processed = devLines(dev.stderr()).filter((l) => l['message'] === 'underwriting processed');
+      expect(processed.map((l) => l['underwriting_id']).sort()).toEqual(['uw_1001', 'uw_1002', 'uw_1003']);
+    },
+  );
+
+  it('dead-letters a poison message once, though both paths deliver it', { timeout: 120_000 }, async () => {
+    const pubsub = emulatorPubSub(host);
+    try {
+      const poisonId = await pubsub.topic(topics.UNDERWRITING_TOPIC).publishMessage({
+        data: Buffer.from('this is not json {'),
+      });
+      // Its second delivery (at once, or retried after finding the first one at work) is acked
+      // without forwarding it again.
+      await expect
+        .poll(
+          () =>
+            devLines(dev.stderr()).filter(
+              (l) =>
+                l['message'] === 'poison message dead-lettered already; acked without forwarding it again' &&
+                l['source_message_id'] === poisonId,
+            ).length,
+          { timeout: 60_000 },
+        )
+        .toBe(1);
+      // Once both deliveries are done: one dead letter for it, and no other arrives.
+      const kept = collectMessages(pubsub.subscription(`${topics.DEAD_LETTER_TOPIC}-sub`));
+      try {
+        await kept.waitFor(1, 15_000);
+        await sleep(2_000);
+        expect(kept.messages.filter((m) => m.attributes['source_message_id'] === poisonId)).toHaveLength(1);
+      } finally {
+        await kept.close();
+      }
+    } finally {
+      await pubsub.close();
+    }
+  });
+});
+
 describe('replay outside the emulator', () => {
   it('refuses --allow-production without a project, and otherwise targets the emulator dev starts', async () => {
     const refused = await cli(['replay', eventsDir, '--allow-production'], {});
@@ -324,16 +458,49 @@ describe('replay outside the emulator', () => {
 });
 
 describe('dev without an emulator', () => {
-  it('says in one line that the emulator is missing and how to install it', async () => {
+  it('says in one line that the emulator is missing and how to install it, having started nothing', async () => {
     const { code, stdout, stderr } = await cli(['dev'], { PATH: '/nonexistent' });
     expect(code).toBe(1);
-    expect(stdout).toBe('Starting the Pub/Sub and Firestore emulators…\n');
+    expect(stdout).toBe('');
     expect(onlyFatal(stderr)).toMatchObject({ code: 'EMULATOR_UNAVAILABLE' });
     expect(onlyFatal(stderr).message).toMatch(
       /^the Pub\/Sub emulator is not installed .*apt-get install google-cloud-cli-pubsub-emulator/,
     );
   });
+
+  it('says at once, with the whole install hint, that the Firestore emulator is missing beside the Pub/Sub one', async () => {
+    // An SDK (deep in a folder tree, as a home directory can be) with the Pub/Sub emulator only.
+    const sdk = join(mkdtempSync(join(tmpdir(), 'sdk-')), ...Array<string>(12).fill('google-cloud-sdk'));
+    const pubsubDir = join(sdk, 'platform', 'pubsub-emulator');
+    mkdirSync(join(pubsubDir, '..'), { recursive: true });
+    symlinkSync(join(realGcloudSdk(), 'platform', 'pubsub-emulator'), pubsubDir, 'dir');
+    const started = performance.now();
+    const { code, stdout, stderr } = await cli(['dev'], { CLOUDSDK_ROOT_DIR: sdk });
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    const fatal = onlyFatal(stderr);
+    expect(fatal.code).toBe('EMULATOR_UNAVAILABLE');
+    expect(fatal.message).toMatch(
+      /^the Firestore emulator is not installed \(looked for .*cloud_firestore_emulator/,
+    );
+    expect(fatal.message.length).toBeGreaterThan(300);
+    expect(fatal.message).toMatch(
+      /; install it with: sudo apt-get install google-cloud-cli-firestore-emulator \(or: gcloud components install cloud-firestore-emulator; on Debian without Google's apt repository: deploy\/install-emulator\.sh\)$/,
+    );
+    // Nothing was started first (the Pub/Sub emulator takes seconds to).
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
 });
+
+/** The installed Google Cloud SDK's root (the tests need the emulators: deploy/install-emulator.sh). */
+function realGcloudSdk(): string {
+  const gcloud = (process.env['PATH'] ?? '')
+    .split(':')
+    .map((dir) => join(dir, 'gcloud'))
+    .find((file) => existsSync(file));
+  if (!gcloud) throw new Error('gcloud is not on PATH (deploy/install-emulator.sh installs it)');
+  return join(realpathSync(gcloud), '..', '..');
+}
 
 describe('dev with no PUBSUB_EMULATOR_HOST nor FIRESTORE_EMULATOR_HOST', () => {
   it('starts the installed emulators itself, and stops them when it stops', async () => {
