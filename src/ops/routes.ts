@@ -70,7 +70,9 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
  * A bad query or body is 400 with what is wrong; errors are `{ error, code }`.
  */
 export function registerOps(app: HttpServer, options: OpsRoutesOptions): void {
-  const { api, auth, log } = options;
+  const { auth, log } = options;
+  // The JSON route and the page's form re-run through the same API, and so log alike.
+  const api = loggingReruns(options.api, log);
 
   void app.register(
     (scope, _options, done) => {
@@ -132,16 +134,6 @@ export function registerOps(app: HttpServer, options: OpsRoutesOptions): void {
         const { id } = parse(IdParamsSchema, request.params, 'path');
         const body = parse(RerunRequestSchema, request.body, 'body');
         const { key } = await api.rerun(id, body, request.opsIdentity);
-        log.info(
-          {
-            underwriting_id: id,
-            execution_key: key,
-            requested_by: request.opsIdentity.email,
-            processors: body.processors,
-            reason: body.reason,
-          },
-          're-run requested',
-        );
         return reply.code(202).send({ key });
       });
 
@@ -150,6 +142,27 @@ export function registerOps(app: HttpServer, options: OpsRoutesOptions): void {
     },
     { prefix: OPS_PREFIX },
   );
+}
+
+/** `api`, whose every re-run, asked by the JSON route or the page's form, logs who asked and why. */
+function loggingReruns(api: OpsApi, log: Logger): OpsApi {
+  return {
+    ...api,
+    async rerun(underwritingId, request, by) {
+      const started = await api.rerun(underwritingId, request, by);
+      log.info(
+        {
+          underwriting_id: underwritingId,
+          execution_key: started.key,
+          requested_by: by.email,
+          processors: request.processors,
+          reason: request.reason,
+        },
+        're-run requested',
+      );
+      return started;
+    },
+  };
 }
 
 /** Why a re-run request is refused before it is read: not an operator, or no CSRF header. */

@@ -1,9 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 
+import type { OpsAuth } from '../../src/ops/auth.js';
 import { escapeHtml, html } from '../../src/ops/html.js';
+import { registerOpsPage } from '../../src/ops/page.js';
+import { CSRF_HEADER, registerOps } from '../../src/ops/routes.js';
+import { createHttpServer } from '../../src/transport/http.js';
 import { crossSiteReason } from '../../src/ops/same-origin.js';
 import type { OpsIdentity } from '../../src/ops/views.js';
+import { capturingLog } from '../helpers/fixtures.js';
 import { OPERATOR, READER, fakeOpsApi, servePage, type FakeOpsApi } from '../helpers/ops.js';
 
 const HOSTILE = `<script>alert(1)</script><img src=x onerror="alert(2)"> & 'quoted'`;
@@ -191,6 +196,52 @@ describe('the /ops page', () => {
       ]),
     });
     expect(api.reruns[0]?.request.processors).toEqual(['bank_stmt_v1', 'credit_report_v2']);
+  });
+
+  it('logs a re-run asked through the form exactly as one asked through the JSON route', async () => {
+    const { log, lines } = capturingLog();
+    const api = fakeOpsApi();
+    const server = createHttpServer(log, () => ({}));
+    const auth: OpsAuth = {
+      mode: 'disabled',
+      check: () => Promise.resolve({ ok: true, identity: OPERATOR }),
+      start: () => Promise.resolve(),
+      close: () => {},
+    };
+    registerOps(server, { api, auth, log, page: registerOpsPage });
+    onTestFinished(() => server.close());
+    const json = await server.inject({
+      method: 'POST',
+      url: '/ops/underwritings/uw_1001/rerun',
+      headers: { [CSRF_HEADER]: 'test' },
+      payload: { processors: ['bank_stmt_v1'], reason: 'upstream fixed' },
+    });
+    expect(json.statusCode).toBe(202);
+    const post = await server.inject({
+      method: 'POST',
+      url: '/ops/u/uw_1001/rerun',
+      headers: SAME_ORIGIN,
+      payload: form([
+        ['processors', 'bank_stmt_v1'],
+        ['reason', 'upstream fixed'],
+      ]),
+    });
+    expect(post.statusCode).toBe(303);
+    const requested = lines.filter((l) => l['message'] === 're-run requested');
+    // Alike but for when, and for the key of the execution each asked for.
+    const asLogged = (l: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(l).filter(([k]) => k !== 'timestamp' && k !== 'execution_key'));
+    expect(requested.map(asLogged)).toEqual([
+      expect.objectContaining({
+        severity: 'INFO',
+        underwriting_id: 'uw_1001',
+        requested_by: OPERATOR.email,
+        processors: ['bank_stmt_v1'],
+        reason: 'upstream fixed',
+      }),
+      asLogged(requested[0]!),
+    ]);
+    expect(requested.map((l) => l['execution_key'])).toEqual(api.reruns.map((r) => r.key));
   });
 
   it('shows the form again with the problem when no processor or no reason is given', async () => {
