@@ -1,5 +1,5 @@
-import { readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { OrchestratorError, formatIssues, messageOf, unreadableReason } from '../errors.js';
@@ -66,7 +66,7 @@ async function firstExisting(paths: string[]): Promise<string | undefined> {
  * definition throws PROCESSOR_INVALID with one line naming the file and the problem.
  */
 export async function loadProcessor(file: string): Promise<InstalledProcessor> {
-  const name = relative(process.cwd(), file) || file;
+  const name = await pluginName(file);
   let mod: { default?: unknown };
   try {
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
@@ -84,6 +84,34 @@ export async function loadProcessor(file: string): Promise<InstalledProcessor> {
   }
   const { id, version, timeoutMs, concurrency, retry } = parsed.data;
   return { id, version, timeoutMs, concurrency, retry, file };
+}
+
+/**
+ * How a message names a plugin module: its path from the working directory, and for a module
+ * compiled from TypeScript (its source map names the source, which exists) the source first,
+ * since that is the file to fix: `processors/x_v1/index.ts (built as dist/processors/x_v1/index.js)`.
+ */
+export async function pluginName(file: string): Promise<string> {
+  const shown = (path: string) => relative(process.cwd(), path) || path;
+  const source = await sourceOf(file);
+  return source ? `${shown(source)} (built as ${shown(file)})` : shown(file);
+}
+
+/** The existing source file a module's source map (`FILE.map`) names first, if any. */
+async function sourceOf(file: string): Promise<string | undefined> {
+  try {
+    const map = JSON.parse(await readFile(`${file}.map`, 'utf8')) as {
+      sources?: unknown;
+      sourceRoot?: unknown;
+    };
+    const [first] = Array.isArray(map.sources) ? (map.sources as unknown[]) : [];
+    if (typeof first !== 'string') return undefined;
+    const root = typeof map.sourceRoot === 'string' ? map.sourceRoot : '';
+    const source = resolve(dirname(file), root, first);
+    return (await stat(source)).isFile() ? source : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
@@ -70,6 +70,35 @@ describe('processor discovery', () => {
     expect(err?.message).toContain(join('bad', 'index.js'));
     expect(err?.message).toContain(problem);
     expect(err?.message).not.toContain('\n');
+  });
+
+  it('names the TypeScript source of a built plugin that fails to load, where its source map shows it', async () => {
+    const dir = await processorsDir({
+      'processors/broken_v1/index.ts': 'export default { id: "broken_v1",\n',
+      'dist/processors/broken_v1/index.js': 'throw new Error("init failed");\n',
+      'dist/processors/broken_v1/index.js.map': JSON.stringify({
+        version: 3,
+        file: 'index.js',
+        sourceRoot: '',
+        sources: ['../../../processors/broken_v1/index.ts'],
+        mappings: '',
+      }),
+      'dist/processors/plain_v1/index.js': 'export const nothing = 1;\n',
+    });
+    const built = join(dir, 'dist', 'processors');
+    const err = await discoverProcessors(built).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toContain(
+      `${relative(process.cwd(), join(dir, 'processors', 'broken_v1', 'index.ts'))} (built as ${relative(process.cwd(), join(built, 'broken_v1', 'index.js'))}): cannot be loaded: init failed`,
+    );
+    // Without a map the module's own path is the name.
+    await rm(join(dir, 'dist', 'processors', 'broken_v1'), { recursive: true });
+    const unmapped = await discoverProcessors(built).catch((e: Error) => e);
+    expect((unmapped as Error).message).toMatch(
+      /^\S*plain_v1\/index\.js: the default export is not a processor definition/,
+    );
   });
 
   it('stops on a duplicate id, naming both files', async () => {
