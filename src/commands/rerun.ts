@@ -35,7 +35,7 @@ export async function rerunCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(
     `re-run of ${id} requested: execution ${String(answer.key)}\n` +
-      `follow it with: processor-orchestrator status ${id}${values.url ? ` --url ${values.url}` : ''}\n`,
+      `follow it with: npx processor-orchestrator status ${id}${values.url ? ` --url ${values.url}` : ''}\n`,
   );
   return 0;
 }

@@ -66,7 +66,7 @@ dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 .legend svg { width: 22px; height: 10px; vertical-align: middle; margin-right: 4px; }
 .legend .q { fill: var(--wait); } .legend .r { fill: var(--ok); } .legend .x { fill: var(--bad); }
 pre.err { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.85em; color: var(--bad); background: var(--bad-bg); padding: 4px 8px; border-radius: 4px; max-width: 460px; }
-.ids { font-size: 0.78em; color: var(--muted); white-space: nowrap; }
+.ids { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 0.9em; color: var(--muted); white-space: nowrap; }
 .notice { border-left: 4px solid var(--accent); background: var(--run-bg); padding: 10px 14px; border-radius: 4px; margin: 0 0 18px; }
 .notice p { margin: 0; }
 .notice.done { border-color: var(--ok); background: var(--ok-bg); }

@@ -63,10 +63,17 @@ function processorRow(run: ProcessorRunView, scale: number): SafeHtml {
     </td>
     <td class="num">${run.attempts}</td>
     <td>
-      ${run.reused ? html`<span class="small muted">not run here: reused</span>` : timeline(run, scale)}
+      ${
+        run.reused
+          ? html`<span class="small muted"
+              >not run here: reused (it ran ${duration(run.run_time)} in an earlier delivery or
+              execution)</span
+            >`
+          : timeline(run, scale)
+      }
     </td>
     <td class="num">${duration(run.queue_wait)}</td>
-    <td class="num">${duration(run.run_time)}</td>
+    <td class="num">${run.reused ? html`<span class="muted">—</span>` : duration(run.run_time)}</td>
     <td>
       ${run.error_message === null ? html`<span class="muted">—</span>` : html`<pre class="err">${run.error_message}</pre>`}
     </td>
@@ -74,9 +81,11 @@ function processorRow(run: ProcessorRunView, scale: number): SafeHtml {
 }
 
 function executionSection(execution: ExecutionView, index: number, all: ExecutionView[]): SafeHtml {
-  // Reused outcomes did not run in this execution: their times do not set its scale.
+  // The timeline spans the execution, receipt to finish (what "took" says), or what ran so far.
+  // Reused outcomes did not run in this execution: their times do not set it.
   const ran = execution.processors.filter((p) => !p.reused);
-  const scale = Math.max(0.001, ...ran.map((p) => (p.queue_wait ?? 0) + p.run_time));
+  const took = elapsed(execution.received_at, execution.finished_at);
+  const scale = Math.max(0.001, took ?? 0, ...ran.map((p) => (p.queue_wait ?? 0) + p.run_time));
   const id = `execution-${index}`;
   const { rerun } = execution;
   const earlier = rerun ? all.findIndex((e) => e.key === rerun.of) : -1;
@@ -90,9 +99,7 @@ function executionSection(execution: ExecutionView, index: number, all: Executio
       <dt>Received</dt>
       <dd>${time(execution.received_at)}</dd>
       <dt>Finished</dt>
-      <dd>
-        ${time(execution.finished_at)}${execution.finished_at ? ` (took ${duration(elapsed(execution.received_at, execution.finished_at))})` : ''}
-      </dd>
+      <dd>${time(execution.finished_at)}${took === null ? '' : ` (took ${duration(took)})`}</dd>
       <dt>Deliveries</dt>
       <dd>${execution.deliveries}</dd>
       <dt>Message</dt>
@@ -119,7 +126,9 @@ function executionSection(execution: ExecutionView, index: number, all: Executio
         ? html`<p class="empty">No processor has finished yet.</p>`
         : html`<table>
             <caption>
-              Timeline from receipt (0) to ${duration(scale)}: grey is the wait for a slot, colour the run.
+              Timeline from receipt (0) to
+              ${took === null ? `${duration(scale)} so far` : `finished (${duration(scale)})`}: grey is the
+              time before a processor started (its documents, then a free thread), colour its run.
             </caption>
             <thead>
               <tr>

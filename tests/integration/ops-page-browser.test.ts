@@ -112,6 +112,11 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
     await expect
       .poll(() => page.locator('pre.err').first().textContent())
       .toBe('upstream answered 503 (run 3)');
+    // The execution ids under each processor read as easily as the code beside them (15 px text).
+    const idsPx = await page.evaluate(
+      "parseFloat(getComputedStyle(document.querySelector('.ids')).fontSize)",
+    );
+    expect(idsPx).toBeGreaterThanOrEqual(13);
 
     await expect.poll(() => page.getByRole('checkbox', { name: /did not complete/ }).isChecked()).toBe(true);
     await page.getByLabel('Reason (recorded with your name)').fill('The bank API is back');

@@ -462,6 +462,26 @@ describe('operations routes on the memory ledger', SLOW, () => {
     expect(third.event.overall_status).toBe('success');
     expect(await runCount('fx_tally', 'uw_ops_memory')).toBe(2);
     expect(await runCount('fx_fail_once', 'uw_ops_memory')).toBe(2);
+
+    // Without --json: the key, and the command to follow it with, as a user runs it from a checkout.
+    const said = await cli([
+      'rerun',
+      'uw_ops_memory',
+      '--processors',
+      'fx_tally',
+      '--reason',
+      'text',
+      '--url',
+      base,
+    ]);
+    expect(said.code, said.stderr).toBe(0);
+    expect(said.stdout).toMatch(
+      new RegExp(
+        `^re-run of uw_ops_memory requested: execution [0-9A-HJKMNP-TV-Z]{26}\\n` +
+          `follow it with: npx processor-orchestrator status uw_ops_memory --url ${base}\\n$`,
+      ),
+    );
+    expect((await resultFor('uw_ops_memory', 4)).event.overall_status).toBe('success');
   });
 });
 

@@ -124,6 +124,29 @@ describe('the /ops page', () => {
     expect(res.body).toContain('<label for="rerun-reason">');
   });
 
+  it('draws the timeline over the whole execution, as long as it took, and says reused rows ran elsewhere', async () => {
+    const api = fakeOpsApi();
+    const latest = (await api.underwriting('uw_1001')).executions[0]!;
+    api.record({
+      ...latest,
+      processors: latest.processors.map((p) =>
+        p.processor_id === 'secretary_of_state_v1' ? { ...p, queue_wait: null, reused: true } : p,
+      ),
+    });
+    const res = await (await page(api)).inject({ url: '/ops/u/uw_1001' });
+    const took = /\(took ([^)]+)\)/.exec(res.body)?.[1];
+    expect(took).toBe('3.72 s');
+    expect(res.body.replace(/\s+/g, ' ')).toContain(`Timeline from receipt (0) to finished (${took}):`);
+    const reused =
+      /<tr>(?:(?!<\/tr>)[\s\S])*secretary_of_state_v1(?:(?!<\/tr>)[\s\S])*<\/tr>/.exec(res.body)?.[0] ?? '';
+    const cells = [...reused.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((m) =>
+      m[1]!.replace(/<[^>]+>|\s+/g, ' ').trim(),
+    );
+    // Status, attempts, timeline, queued, ran, error.
+    expect(cells[2]).toBe('not run here: reused (it ran 2.10 s in an earlier delivery or execution)');
+    expect(cells.slice(3, 5)).toEqual(['—', '—']);
+  });
+
   it('does not show the re-run form to a reader, and refuses a reader who posts it', async () => {
     const api = fakeOpsApi();
     const server = await page(api, READER);
