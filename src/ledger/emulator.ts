@@ -8,7 +8,7 @@ import {
   type StartEmulatorOptions,
 } from '../emulators/launcher.js';
 
-/** The official Firestore emulator (`gcloud emulators firestore start`); it runs on Java 17. */
+/** The official Firestore emulator (`gcloud emulators firestore start`); it runs on Java 11 or newer. */
 export const FIRESTORE_EMULATOR: EmulatorSpec = {
   name: 'Firestore',
   pathInSdk: join('platform', 'cloud-firestore-emulator', 'cloud_firestore_emulator'),
