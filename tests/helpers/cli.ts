@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import { repoRoot } from './fixtures.js';
@@ -27,17 +28,25 @@ export function cliWithNodeOptions(
   timeoutMs = 30_000,
   cwd = repoRoot,
 ): Promise<CliResult> {
+  return runNode([...nodeOptions, join(repoRoot, 'dist', 'src', 'cli.js'), ...args], { env, timeoutMs, cwd });
+}
+
+/** `node ARGS` in `cwd`, with PATH and `env` as its whole environment: its exit code and output. */
+export function runNode(
+  args: string[],
+  {
+    env = {},
+    timeoutMs = 30_000,
+    cwd = repoRoot,
+  }: { env?: Record<string, string>; timeoutMs?: number; cwd?: string },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...nodeOptions, join(repoRoot, 'dist', 'src', 'cli.js'), ...args],
-      {
-        cwd,
-        env: { PATH: process.env['PATH'] ?? '', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: timeoutMs,
-      },
-    );
+    const child = spawn(process.execPath, args, {
+      cwd,
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -72,4 +81,15 @@ export function onlyFatal(stderr: string): FatalEntry {
     throw new Error(`expected exactly one fatal line on stderr, got:\n${stderr}`);
   }
   return fatalEntry(stderr);
+}
+
+/** Runs `body` with a port another server holds on `host` (released after). */
+export async function withPortTaken<T>(host: string, body: (port: number) => Promise<T>): Promise<T> {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, host, resolve));
+  try {
+    return await body((taken.address() as AddressInfo).port);
+  } finally {
+    await new Promise<void>((resolve) => taken.close(() => resolve()));
+  }
 }

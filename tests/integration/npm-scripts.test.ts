@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -9,36 +8,17 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { runNode, withPortTaken } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `node SCRIPT args` in `cwd`, as npm runs a package script there. */
-function node(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      cwd,
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const node = (cwd: string, args: string[], env: Record<string, string> = {}) =>
+  runNode(args, { cwd, env, timeoutMs: 120_000 });
 
 const isExecutable = (file: string) => (statSync(file).mode & 0o111) !== 0;
 
@@ -150,10 +130,7 @@ describe('npm start (scripts/start.js)', { timeout: 60_000 }, () => {
   });
 
   it('refuses a PORT in use before it builds anything', async () => {
-    const taken = createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const { port } = taken.address() as AddressInfo;
-    try {
+    await withPortTaken('127.0.0.1', async (port) => {
       const dir = checkout();
       const { code, stdout, stderr } = await node(dir, ['scripts/start.js'], { PORT: String(port) });
       expect(code).toBe(1);
@@ -162,9 +139,7 @@ describe('npm start (scripts/start.js)', { timeout: 60_000 }, () => {
       );
       expect(stdout).toBe('');
       expect(existsSync(join(dir, 'built'))).toBe(false);
-    } finally {
-      await new Promise<void>((resolve) => taken.close(() => resolve()));
-    }
+    });
   });
 
   it('refuses to rebuild under an npm start of the same checkout that still runs, and not after it', async () => {
