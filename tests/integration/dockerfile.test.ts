@@ -40,10 +40,11 @@ beforeAll(() => {
   image = createStageBuilder(stages, scratch).build(runtime.name);
 }, 180_000);
 
+// Removing the built stage (its node_modules) took more than the default 30 s in a full run on a busy machine.
 afterAll(async () => {
   await killServe(serve);
   rmSync(scratch, { recursive: true, force: true });
-});
+}, 120_000);
 
 describe('the Dockerfile', () => {
   it('builds in stages and runs on a Node 22 image as a non-root user', () => {
