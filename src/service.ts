@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 
+import { createAdmission } from './admission/admission.js';
 import { checkPushAckDeadline, deadlineBudget } from './budget.js';
 import type { Config } from './config.js';
 import { OrchestratorError } from './errors.js';
@@ -12,11 +13,11 @@ import { createRerunPublisher } from './ops/rerun-publisher.js';
 import type { Logger } from './logging.js';
 import { documentsBudgetMs, startRuntime, type Runtime } from './runtime.js';
 import { createDeadLetter } from './transport/dead-letter.js';
-import { createMessageHandler, type MessageHandler } from './transport/handler.js';
+import { createMessageHandler } from './transport/handler.js';
 import { createHttpServer } from './transport/http.js';
 import { createCompletedPublisher, PUBLISH_TIMEOUT_MS } from './transport/publisher.js';
 import { createPushAuth } from './transport/push-auth.js';
-import { registerPushRoute } from './transport/push.js';
+import { registerPushRoute, type PushPipeline } from './transport/push.js';
 import { startPull, type PullSubscriber } from './transport/pull.js';
 import { createPubSub } from './transport/pubsub.js';
 import { openTelemetry } from './telemetry/telemetry.js';
@@ -61,8 +62,8 @@ export async function startService(
   const ledger = createLedger(config.ledger, log);
   const opsAuth = createOpsAuth(config.ops, log);
   const rerunPublisher = createRerunPublisher(pubsub, config.pubsub.underwritingTopic);
-  let resolveHandler: (handler: MessageHandler | undefined) => void = () => {};
-  const handlerReady = new Promise<MessageHandler | undefined>((resolve) => (resolveHandler = resolve));
+  let resolvePipeline: (pipeline: PushPipeline | undefined) => void = () => {};
+  const pipelineReady = new Promise<PushPipeline | undefined>((resolve) => (resolvePipeline = resolve));
   let runtime: Runtime | undefined;
   let pull: PullSubscriber | undefined;
   let stopping: Promise<void> | undefined;
@@ -83,7 +84,7 @@ export async function startService(
     if (ledgerProblem) problems['ledger'] = ledgerProblem;
     return problems;
   });
-  registerPushRoute(server, { auth: pushAuth, handler: handlerReady, log });
+  registerPushRoute(server, { auth: pushAuth, pipeline: pipelineReady, log });
   let inFlight = () => 0;
   const opsApi = createOpsApi({
     history: ledger.history,
@@ -94,7 +95,7 @@ export async function startService(
   try {
     await server.listen({ port: config.port, host });
   } catch (err) {
-    resolveHandler(undefined);
+    resolvePipeline(undefined);
     pushAuth.close();
     opsAuth.close();
     publisher.close();
@@ -120,7 +121,7 @@ export async function startService(
       ledger.warm(),
     ]);
   } catch (err) {
-    resolveHandler(undefined);
+    resolvePipeline(undefined);
     pushAuth.close();
     opsAuth.close();
     await server.close();
@@ -139,7 +140,13 @@ export async function startService(
     log,
     telemetry,
   });
-  resolveHandler(handler);
+  // How many events this instance takes, from what it measures (docs/scheduler.md#admission).
+  const admission = createAdmission({
+    pool: started.pool,
+    log,
+    onRefused: (reason) => telemetry.metrics.admissionRefused.add(1, { 'admission.reason': reason }),
+  });
+  resolvePipeline({ handler, admission });
   inFlight = () => handler.inFlight();
   const budget = deadlineBudget({
     processors: [...started.processors.values()].map((p) => ({
@@ -156,8 +163,8 @@ export async function startService(
       pubsub,
       subscription: config.pubsub.underwritingSubscription,
       handler,
+      admission,
       maxMessages: config.pubsub.pullMaxMessages,
-      hasRoom: () => started.pool.hasRoom(),
       closeTimeoutMs: config.shutdownTimeoutMs + CLOSE_MARGIN_MS,
       onFatal: (err: OrchestratorError) => {
         log.error({ code: err.code, err }, err.message);
@@ -176,6 +183,7 @@ export async function startService(
         // Awaited below; until then a rejection must not count as unhandled.
         void closing?.catch(() => {});
         const abandoned = await handler.drain(config.shutdownTimeoutMs);
+        admission.close();
         // Runs of abandoned events are still in the pool: ending its threads ends them.
         await started.close();
         await closing;
@@ -213,7 +221,8 @@ export async function startService(
       ops: config.ops.auth,
       deadline_budget_s: budget.totalMs / 1000,
       subscription: config.pubsub.underwritingSubscription ?? null,
-      pull_max_messages: pull ? config.pubsub.pullMaxMessages : null,
+      pull_max_messages: pull ? (config.pubsub.pullMaxMessages ?? null) : null,
+      memory_limit_mb: admission.stats().limit_mb,
       completed_topic: config.pubsub.completedTopic,
       dead_letter_topic: config.pubsub.deadLetterTopic ?? null,
       emulator: config.pubsub.emulatorHost ?? null,
