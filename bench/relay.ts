@@ -47,6 +47,7 @@ if (process.argv.includes('--library-defaults')) {
     // Nothing to process, so nothing bounds it but the ceiling, if one is set.
     admission: {
       room: () => Infinity,
+      intake: () => 0,
       take: () => ({ started: () => {}, release: () => {} }),
       changed: () => new Promise(() => {}),
     },

@@ -43,10 +43,24 @@ export type Refusal = { refused: FullReason; retryAfterSeconds: number };
 
 export type Admission = ReturnType<typeof createAdmission>;
 
-/** How often memory and the event-loop delay are read. */
+/** How often memory is read. */
 const READ_EVERY_MS = 100;
-/** Weight of the newest event in the per-event estimates. */
+/**
+ * The event-loop delay is read over windows this long (every `READ_EVERY_MS`, the last window's
+ * figure is kept): its 90th percentile says whether the loop is late most of the time, which one
+ * long synchronous step (a large document parsed) does not.
+ */
+const DELAY_WINDOW_TICKS = 10;
+/** Weight of the newest event in the per-event estimates, when it is smaller than them. */
 const ESTIMATE_WEIGHT = 0.1;
+
+/**
+ * A per-event estimate after an event: it rises at once to a larger event (events in intake are
+ * counted at it, and an underestimate could take more than memory holds) and falls slowly.
+ */
+export function estimate(current: number, event: number): number {
+  return event >= current ? event : current + ESTIMATE_WEIGHT * (event - current);
+}
 /** How long a refused push should wait, by reason: memory and threads free slower than CPU. */
 const RETRY_AFTER_SECONDS: Record<FullReason, number> = {
   memory: 10,
@@ -72,6 +86,8 @@ export function createAdmission(options: AdmissionOptions) {
     perEventCpuMs: 0,
     idleRssBytes: process.memoryUsage.rss(),
   };
+  let ticks = 0;
+  let loopDelayMs = 0;
   let readings = read();
   let stopped: Verdict['stopped'];
   let waiters: (() => void)[] = [];
@@ -80,8 +96,10 @@ export function createAdmission(options: AdmissionOptions) {
 
   function read(): Omit<Readings, 'cpuWaitMs' | 'cpuSlots' | 'threadless' | 'limitWaiting'> {
     const heap = getHeapStatistics();
-    const loopDelayMs = delay.count > 0 ? delay.max / 1e6 : 0;
-    delay.reset();
+    if (++ticks % DELAY_WINDOW_TICKS === 0) {
+      loopDelayMs = delay.count > 0 ? delay.percentile(90) / 1e6 : 0;
+      delay.reset();
+    }
     return {
       rssBytes: process.memoryUsage.rss(),
       limitBytes,
@@ -111,7 +129,11 @@ export function createAdmission(options: AdmissionOptions) {
       holdings,
       stopped,
     );
-    stopped = now.stopped;
+    if (now.stopped !== stopped) {
+      if (now.stopped) log.info({ reason: now.stopped, ...state() }, 'intake stopped: the instance is full');
+      else log.info({ reason: stopped, ...state() }, 'intake resumed');
+      stopped = now.stopped;
+    }
     return now;
   }
 
@@ -133,8 +155,8 @@ export function createAdmission(options: AdmissionOptions) {
         const cpuMs = pool.expectedCpuMs(plan.processorIds);
         holdings.intake--;
         holdings.accountedBytes += held;
-        holdings.perEventBytes += ESTIMATE_WEIGHT * (held - holdings.perEventBytes);
-        holdings.perEventCpuMs += ESTIMATE_WEIGHT * (cpuMs - holdings.perEventCpuMs);
+        holdings.perEventBytes = estimate(holdings.perEventBytes, held);
+        holdings.perEventCpuMs = estimate(holdings.perEventCpuMs, cpuMs);
         changed();
       },
       release() {
@@ -183,6 +205,9 @@ export function createAdmission(options: AdmissionOptions) {
     room(): number {
       return verdict().room;
     },
+
+    /** Events taken whose runs are not asked for yet (decoding, fetching documents). */
+    intake: () => holdings.intake,
 
     /** An event taken because it was asked for (pull): it counts even past the room. */
     take: ticket,

@@ -11,7 +11,8 @@
  * - **CPU.** A run that computes waits for a CPU slot; an event is taken only while such a run
  *   would start soon (`startSoonMs`), counting the compute the events already taken will ask for.
  *   Runs that wait for a thread none can give, or for their concurrency limit, close intake.
- * - **The main thread's event-loop delay**: past `lagHighMs` intake stops, below `lagLowMs` it starts.
+ * - **The main thread's event-loop delay** (its 90th percentile over a second): past `lagHighMs`
+ *   intake stops, below `lagLowMs` it starts again.
  *
  * With nothing in progress, one event may always be taken, so an instance never stops for good.
  */
@@ -33,7 +34,7 @@ export interface Readings {
   limitBytes: number;
   heapUsedBytes: number;
   heapLimitBytes: number;
-  /** The main thread's event-loop delay over the last window (its worst), in ms. */
+  /** The main thread's event-loop delay over the last window (its 90th percentile), in ms. */
   loopDelayMs: number;
   /** How long a run that computes, asked for now, would wait for a CPU slot, in ms. */
   cpuWaitMs: number;
@@ -90,15 +91,20 @@ export function evaluate(r: Readings, h: Holdings, stopped: Verdict['stopped']):
   return { room, reason: room === 0 ? reason : undefined, stopped: nowStopped };
 }
 
+/**
+ * Intake stops once one more event would reach the high-water mark, and starts again once what
+ * is used is below the low-water mark.
+ */
 function memoryRoom(r: Readings, h: Holdings, wasStopped: boolean): { room: number; over: boolean } {
-  const mark = wasStopped ? ADMISSION.lowWater : ADMISSION.highWater;
-  const intakeBytes = h.intake * h.perEventBytes;
+  const perEvent = Math.max(1, h.perEventBytes);
   // Resident memory lags what was just handed to the threads; the accounts do not.
-  const used = Math.max(r.rssBytes, h.idleRssBytes + h.accountedBytes) + intakeBytes;
-  const heapOver = r.heapUsedBytes >= mark * r.heapLimitBytes;
-  const over = used >= mark * r.limitBytes || heapOver;
-  if (over) return { room: 0, over };
-  return { room: (ADMISSION.highWater * r.limitBytes - used) / Math.max(1, h.perEventBytes), over };
+  const used = Math.max(r.rssBytes, h.idleRssBytes + h.accountedBytes) + h.intake * perEvent;
+  const high = ADMISSION.highWater * r.limitBytes;
+  const heapHigh = ADMISSION.highWater * r.heapLimitBytes;
+  const over = wasStopped
+    ? used >= ADMISSION.lowWater * r.limitBytes || r.heapUsedBytes >= ADMISSION.lowWater * r.heapLimitBytes
+    : used + perEvent >= high || r.heapUsedBytes >= heapHigh;
+  return { room: over ? 0 : (high - used) / perEvent, over };
 }
 
 function cpuRoom(r: Readings, h: Holdings): number {

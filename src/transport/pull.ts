@@ -15,7 +15,7 @@ export interface PullOptions {
   subscription: string;
   handler: MessageHandler;
   /** How many events the instance may take now; each pulled message takes a ticket. */
-  admission: Pick<Admission, 'room' | 'take' | 'changed'>;
+  admission: Pick<Admission, 'room' | 'intake' | 'take' | 'changed'>;
   /** Optional ceiling on pulled events in progress (`PULL_MAX_MESSAGES`); unset, admission alone decides. */
   maxMessages?: number | undefined;
   /** How long `close` waits for the verdicts of what is held, leasing it meanwhile. */
@@ -161,6 +161,11 @@ export function startPull(options: PullOptions): PullSubscriber {
     let failures = 0;
     let window: number = PULL_WINDOW.first;
     while (!closing) {
+      // What was pulled last is in the pool, holding what it holds, before the room is judged.
+      if (options.admission.intake() > 0) {
+        await wait(PULL.roomEveryMs, options.admission.changed());
+        continue;
+      }
       const room = Math.min(options.admission.room(), (options.maxMessages ?? Infinity) - held.size);
       if (room <= 0) {
         window = whileFull(window);
