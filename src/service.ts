@@ -20,7 +20,7 @@ import { createPushAuth } from './transport/push-auth.js';
 import { registerPushRoute, type PushPipeline } from './transport/push.js';
 import { startPull, type PullSubscriber } from './transport/pull.js';
 import { createPubSub } from './transport/pubsub.js';
-import { openTelemetry } from './telemetry/telemetry.js';
+import { openTelemetry, type Telemetry } from './telemetry/telemetry.js';
 
 // After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
 const CLOSE_MARGIN_MS = 1_500;
@@ -47,6 +47,11 @@ export interface Service {
 export interface ServiceOptions {
   /** Registers the `/ops` page inside the authenticated ops scope (see `registerOps`); default: `registerOpsPage`. */
   opsPage?: OpsPage;
+  /**
+   * Telemetry opened, and the runtime being started, by the caller: `serve` starts the pool
+   * before it imports this module, so its threads boot while the transports load.
+   */
+  early?: { telemetry: Telemetry; runtime: Promise<Runtime> };
 }
 
 export async function startService(
@@ -55,11 +60,15 @@ export async function startService(
   host: string,
   options: ServiceOptions = {},
 ): Promise<Service> {
-  const telemetry = await openTelemetry(config.telemetry, config.pubsub.projectId);
+  const telemetry =
+    options.early?.telemetry ?? (await openTelemetry(config.telemetry, config.pubsub.projectId));
+  const runtimeStarting = options.early?.runtime ?? startRuntime(config, log, telemetry);
+  // Awaited below, after the HTTP server listens; a failure before then is handled there.
+  runtimeStarting.catch(() => {});
   const pubsub = createPubSub(config.pubsub);
   const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log, telemetry.tracer);
   const pushAuth = createPushAuth(config.push, log);
-  const ledger = createLedger(config.ledger, log);
+  const ledger = await createLedger(config.ledger, log);
   const opsAuth = createOpsAuth(config.ops, log);
   const rerunPublisher = createRerunPublisher(pubsub, config.pubsub.underwritingTopic);
   let resolvePipeline: (pipeline: PushPipeline | undefined) => void = () => {};
@@ -99,6 +108,11 @@ export async function startService(
     pushAuth.close();
     opsAuth.close();
     publisher.close();
+    await runtimeStarting.then(
+      (started) => started.close(),
+      () => {},
+    );
+    await ledger.close();
     await pubsub.close();
     await telemetry.shutdown();
     if ((err as { code?: unknown }).code === 'EADDRINUSE') {
@@ -114,12 +128,7 @@ export async function startService(
   // Ops keys are fetched in the background: readiness (taking events) does not wait for them.
   void opsAuth.start();
   try {
-    [runtime] = await Promise.all([
-      startRuntime(config, log, telemetry),
-      publisher.warm(),
-      pushAuth.start(),
-      ledger.warm(),
-    ]);
+    [runtime] = await Promise.all([runtimeStarting, publisher.warm(), pushAuth.start(), ledger.warm()]);
   } catch (err) {
     resolvePipeline(undefined);
     pushAuth.close();
