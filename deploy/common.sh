@@ -1,4 +1,4 @@
-# Sourced by deploy/setup.sh and deploy/subscribe.sh (not run by itself).
+# Sourced by the deploy scripts (not run by itself).
 #
 # The names both scripts use. Each can be overridden from the environment; the defaults are
 # the ones cloudbuild.yaml's substitutions have, so a project set up with the defaults builds
@@ -33,7 +33,10 @@ DEAD_LETTER_RETENTION="${DEAD_LETTER_RETENTION:-7d}"
 PUSH_SUBSCRIPTION="${PUSH_SUBSCRIPTION:-${SERVICE}-push}"
 # The service assumes 600 (PUSH_ACK_DEADLINE_SECONDS); set that variable too if you change it.
 ACK_DEADLINE_SECONDS="${ACK_DEADLINE_SECONDS:-600}"
-MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-10}"
+# A push refused because the instance is full (429) counts as a delivery attempt too: 30 attempts
+# with backoff up to 600 s let a message be refused for about 4 hours before it is dead-lettered
+# (docs/deploying.md#pubsubs-retries-and-a-full-fleet).
+MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-30}"
 MIN_RETRY_DELAY="${MIN_RETRY_DELAY:-10s}"
 MAX_RETRY_DELAY="${MAX_RETRY_DELAY:-600s}"
 
@@ -99,3 +102,32 @@ project_number() {
 
 # Telemetry (deploy/telemetry.sh): where the collector sidecar's configuration is kept.
 COLLECTOR_CONFIG_SECRET="${COLLECTOR_CONFIG_SECRET:-${SERVICE}-otel-collector}" # cloudbuild: _COLLECTOR_CONFIG_SECRET
+# The Google-built OpenTelemetry Collector run beside the service (cloudbuild: _COLLECTOR_IMAGE).
+COLLECTOR_IMAGE="${COLLECTOR_IMAGE:-us-docker.pkg.dev/cloud-ops-agents-artifacts/google-cloud-opentelemetry-collector/otelcol-google:0.144.0}"
+
+# How many events one instance (2 vCPU, 2 GiB) holds at once for the typical event: what the
+# capacity bench (npm run bench, section capacity) measures an instance taking before its
+# admission refuses, CPU, memory and event-loop lag together. Push: Cloud Run's --concurrency
+# (cloudbuild: _CONCURRENCY); pull: the events each instance of the worker pool is counted for
+# (deploy/scale-pull.sh). PROVISIONAL: 250 until the capacity bench gives the measured figure.
+# How to size it: docs/deploying.md#sizing.
+CONCURRENCY="${CONCURRENCY:-250}"
+
+# Pull (deploy/pull.sh, deploy/scale-pull.sh): a Cloud Run worker pool on its own subscription.
+WORKER_POOL="${WORKER_POOL:-${SERVICE}-pull}"
+PULL_SUBSCRIPTION="${PULL_SUBSCRIPTION:-${SERVICE}-pull}"
+# The service leases what it holds (15 s, renewed every 5 s): this only decides how soon an event
+# held by an instance that died before its first renewal is delivered again.
+PULL_ACK_DEADLINE_SECONDS="${PULL_ACK_DEADLINE_SECONDS:-60}"
+# The scaler keeps the instance count within these, at about this share of CONCURRENCY per
+# instance, and lowers it only once the backlog has stayed lower for SCALE_DOWN_WINDOW_SECONDS.
+PULL_MIN_INSTANCES="${PULL_MIN_INSTANCES:-1}"
+PULL_MAX_INSTANCES="${PULL_MAX_INSTANCES:-20}"
+PULL_TARGET_PERCENT="${PULL_TARGET_PERCENT:-80}"
+SCALE_DOWN_WINDOW_SECONDS="${SCALE_DOWN_WINDOW_SECONDS:-600}"
+# scheduled: a Cloud Run job running deploy/scale-pull.sh every minute (Cloud Scheduler);
+# none: set the count yourself (deploy/scale-pull.sh, or another autoscaler).
+PULL_SCALER="${PULL_SCALER:-scheduled}"
+SCALER_JOB="${SCALER_JOB:-${WORKER_POOL}-scaler}"
+SCALER_SERVICE_ACCOUNT="${SCALER_SERVICE_ACCOUNT:-${SERVICE}-scaler@${PROJECT}.iam.gserviceaccount.com}"
+SCALER_SCHEDULE="${SCALER_SCHEDULE:-* * * * *}"
