@@ -100,6 +100,34 @@ project_number() {
   gcloud projects describe "$PROJECT" --format='value(projectNumber)'
 }
 
+# Creates the subscription NAME on the input topic with SETTINGS... and the delivery policy every
+# subscription of it has, or updates an existing one to them; then lets the Pub/Sub service agent
+# ack what it dead-letters from it. Uses the caller's p (project) and bind (IAM output) flags.
+input_subscription() {
+  local name="$1"
+  shift
+  local settings=(
+    "$@"
+    # What is nacked or refused comes back with backoff, at most MAX_DELIVERY_ATTEMPTS times in
+    # all, then goes to the dead-letter topic.
+    --min-retry-delay="$MIN_RETRY_DELAY"
+    --max-retry-delay="$MAX_RETRY_DELAY"
+    --dead-letter-topic="$DEAD_LETTER_TOPIC"
+    --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS"
+    # Quiet weeks must not delete the subscription (the default: 31 days without deliveries).
+    --expiration-period=never
+  )
+  if exists gcloud pubsub subscriptions describe "$name" "${p[@]}"; then
+    change gcloud pubsub subscriptions update "$name" "${settings[@]}" "${p[@]}"
+  else
+    change gcloud pubsub subscriptions create "$name" --topic="$UNDERWRITING_TOPIC" "${settings[@]}" "${p[@]}"
+  fi
+  local number="${PROJECT_NUMBER:-$(project_number)}"
+  change_retried gcloud pubsub subscriptions add-iam-policy-binding "$name" \
+    --member="serviceAccount:service-${number}@gcp-sa-pubsub.iam.gserviceaccount.com" \
+    --role=roles/pubsub.subscriber "${bind[@]}" "${p[@]}"
+}
+
 # Telemetry (deploy/telemetry.sh): where the collector sidecar's configuration is kept.
 COLLECTOR_CONFIG_SECRET="${COLLECTOR_CONFIG_SECRET:-${SERVICE}-otel-collector}" # cloudbuild: _COLLECTOR_CONFIG_SECRET
 # The Google-built OpenTelemetry Collector run beside the service (cloudbuild: _COLLECTOR_IMAGE).

@@ -42,29 +42,12 @@ fi
 echo "   deploying ${IMAGE}" >&2
 
 echo "== The pull subscription" >&2
-settings=(
-  --ack-deadline="$PULL_ACK_DEADLINE_SECONDS"
-  # What the service nacks (a transient failure, what it cannot finish at shutdown) comes back
-  # with backoff, at most this many times, then goes to the dead-letter topic.
-  --min-retry-delay="$MIN_RETRY_DELAY"
-  --max-retry-delay="$MAX_RETRY_DELAY"
-  --dead-letter-topic="$DEAD_LETTER_TOPIC"
-  --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS"
-  --expiration-period=never
-)
-if exists gcloud pubsub subscriptions describe "$PULL_SUBSCRIPTION" "${p[@]}"; then
-  change gcloud pubsub subscriptions update "$PULL_SUBSCRIPTION" "${settings[@]}" "${p[@]}"
-else
-  change gcloud pubsub subscriptions create "$PULL_SUBSCRIPTION" --topic="$UNDERWRITING_TOPIC" \
-    "${settings[@]}" "${p[@]}"
-fi
-# The service pulls, acks and leases; the Pub/Sub service agent acks what it dead-letters.
-NUMBER="${PROJECT_NUMBER:-$(project_number)}"
-for member in "serviceAccount:${RUNTIME_SERVICE_ACCOUNT}" \
-  "serviceAccount:service-${NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"; do
-  change_retried gcloud pubsub subscriptions add-iam-policy-binding "$PULL_SUBSCRIPTION" \
-    --member="$member" --role=roles/pubsub.subscriber "${bind[@]}" "${p[@]}"
-done
+# What the service nacks (a transient failure, what it cannot finish at shutdown) comes back
+# with the push subscription's retry and dead-letter policy.
+input_subscription "$PULL_SUBSCRIPTION" --ack-deadline="$PULL_ACK_DEADLINE_SECONDS"
+# The service pulls, acks and leases.
+change_retried gcloud pubsub subscriptions add-iam-policy-binding "$PULL_SUBSCRIPTION" \
+  --member="serviceAccount:${RUNTIME_SERVICE_ACCOUNT}" --role=roles/pubsub.subscriber "${bind[@]}" "${p[@]}"
 
 echo "== The worker pool" >&2
 # What cloudbuild.yaml's deploy step sets, without push and /ops (a worker pool has no URL),

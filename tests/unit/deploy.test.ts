@@ -862,8 +862,15 @@ describe('deploy/pull.sh', () => {
 });
 
 describe('deploy/scale-pull.sh', () => {
+  // The sizes spelt out, so the table holds whatever CONCURRENCY's default becomes.
+  const sizes = {
+    CONCURRENCY: '250',
+    PULL_TARGET_PERCENT: '80',
+    PULL_MIN_INSTANCES: '1',
+    PULL_MAX_INSTANCES: '20',
+  };
   const scale = (env: Record<string, string>) =>
-    run('scale-pull.sh', { FAKE_EXISTING: '1', FAKE_INSTANCES: '3', ...env });
+    run('scale-pull.sh', { FAKE_EXISTING: '1', FAKE_INSTANCES: '3', ...sizes, ...env });
   const updates = (result: Run) => result.calls.filter((c) => c.command === 'beta run worker-pools update');
 
   it.each([
