@@ -1,0 +1,93 @@
+// Fresh processes: the first event of a `run` and of a `serve` (pulling an event that waits for
+// it), whose processors nothing has learnt yet; and how long `serve` takes to answer /readyz 200.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import type { ProcessingCompleted } from '../../src/events/processing-completed.js';
+import { packageRoot } from '../../src/paths.js';
+import { startContender } from './contender.js';
+import { contenderEnv, type CapacityContext } from './context.js';
+import { openLane } from './lane.js';
+import { SMALL_DOCUMENTS, underwritingCreated } from './workload.js';
+
+const run = promisify(execFile);
+const RUN_TIMEOUT_MS = 60_000;
+
+/** `processor-orchestrator run EVENT.json` in a fresh process inside the cgroup; its output. */
+export async function coldRun(context: CapacityContext, processorsDir: string): Promise<ProcessingCompleted> {
+  const { cgroup, workload } = context;
+  const [file = '', ...args] = cgroup.launch([
+    process.execPath,
+    join(packageRoot, 'dist', 'src', 'cli.js'),
+    'run',
+    workload.eventFile,
+  ]);
+  const env = contenderEnv(context, { completedTopic: 'unused', processorsDir });
+  const { stdout } = await run(file, args, {
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    timeout: RUN_TIMEOUT_MS,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as ProcessingCompleted;
+}
+
+/** A fresh `serve` pulling one event that waits for it: the event's total_execution_time, in s. */
+export async function coldServe(context: CapacityContext, processorsDir: string): Promise<number> {
+  const lane = await openLane(context.pubsub, 'cold');
+  try {
+    await lane.publish([underwritingCreated('uw_cap_cold', SMALL_DOCUMENTS)]);
+    const contender = await startContender(
+      'serve',
+      'serve (first event)',
+      contenderEnv(context, {
+        completedTopic: lane.outTopic,
+        subscription: lane.inSubscription,
+        processorsDir,
+      }),
+      context.cgroup,
+    );
+    try {
+      if (!(await contender.unlessExited(lane.replies.until(1, RUN_TIMEOUT_MS))))
+        throw new Error(
+          `bench: a fresh serve did not answer its first event within ${RUN_TIMEOUT_MS / 1000} s`,
+        );
+      return [...lane.replies.byId.values()][0]?.executionS ?? Number.NaN;
+    } finally {
+      await contender.stop();
+    }
+  } finally {
+    await lane.delete();
+  }
+}
+
+/** Spawn to /readyz 200 of `count` fresh `serve` processes, one after the other, in ms. */
+export async function startupTimes(
+  context: CapacityContext,
+  pull: boolean,
+  count: number,
+): Promise<number[]> {
+  const lane = await openLane(context.pubsub, 'startup');
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const contender = await startContender(
+        'serve',
+        `serve (start-up ${pull ? 'pull' : 'push'})`,
+        contenderEnv(context, {
+          completedTopic: lane.outTopic,
+          ...(pull && { subscription: lane.inSubscription }),
+        }),
+        context.cgroup,
+      );
+      try {
+        times.push((await contender.ready(30_000)) - contender.spawnedAt);
+      } finally {
+        await contender.stop();
+      }
+    }
+    return times;
+  } finally {
+    await lane.delete();
+  }
+}
