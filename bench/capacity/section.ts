@@ -87,36 +87,47 @@ async function constrainedMemory(cgroup: MemoryCgroup): Promise<number> {
   return Number(stdout.trim());
 }
 
-function completion(result: { replied: number; allCompleted: number; duplicates: number }, events: number) {
-  return {
-    text: `${int(result.allCompleted)}/${int(events)}, ${result.duplicates} twice`,
-    met: result.replied === events && result.allCompleted === events && result.duplicates === 0,
-  };
+interface Completion {
+  replied: number;
+  allCompleted: number;
+  duplicates: number;
+}
+
+/** Every event replied once, with every processor COMPLETED. */
+function completionRow(measure: string, events: number, ours: Completion, reference?: Completion): Row {
+  const text = (r: Completion) => `${int(r.allCompleted)}/${int(events)}, ${r.duplicates} twice`;
+  const met = ours.replied === events && ours.allCompleted === events && ours.duplicates === 0;
+  return check(measure, text(ours), reference ? text(reference) : '-', '-', 'all, 0 twice', met);
+}
+
+/** serve's time against the reference's: reference / serve, at least `target`. */
+function againstReference(
+  measure: string,
+  oursMs: number | undefined,
+  unfinished: string,
+  referenceMs: number | undefined,
+  target: number,
+): Row {
+  const ratio = oursMs === undefined || referenceMs === undefined ? 0 : referenceMs / oursMs;
+  const ours = oursMs === undefined ? unfinished : sec(oursMs);
+  return check(measure, ours, sec(referenceMs), ratio.toFixed(2), `>= ${target}`, ratio >= target);
 }
 
 function backlogRows(settings: CapacitySettings, ours: DrainResult, reference: DrainResult): Row[] {
   const label = `backlog of ${int(settings.backlogEvents)} events through pull`;
-  const ratio =
-    ours.wallMs === undefined || reference.wallMs === undefined ? 0 : reference.wallMs / ours.wallMs;
-  const [done, refDone] = [completion(ours, ours.events), completion(reference, reference.events)];
   return [
-    check(
+    againstReference(
       `${label}: spawn -> last processing.completed, serve vs reference`,
-      ours.wallMs === undefined
-        ? `> ${settings.timeBoxS.backlog} s (${int(ours.replied)} done)`
-        : sec(ours.wallMs),
-      sec(reference.wallMs),
-      ratio.toFixed(2),
-      `>= ${settings.targets.backlogRatio}`,
-      ratio >= settings.targets.backlogRatio,
+      ours.wallMs,
+      `> ${settings.timeBoxS.backlog} s (${int(ours.replied)} done)`,
+      reference.wallMs,
+      settings.targets.backlogRatio,
     ),
-    check(
+    completionRow(
       `${label}: events with every processor COMPLETED, published twice`,
-      done.text,
-      refDone.text,
-      '-',
-      'all, 0 twice',
-      done.met,
+      ours.events,
+      ours,
+      reference,
     ),
     info(`${label}: spawn to /readyz 200`, sec(ours.readyMs), sec(reference.readyMs)),
     info(`${label}: peak memory (cgroup)`, mib(ours.memory.peakBytes), mib(reference.memory.peakBytes)),
@@ -133,35 +144,27 @@ function backlogRows(settings: CapacitySettings, ours: DrainResult, reference: D
 
 function pushRows(settings: CapacitySettings, ours: PushResult, reference: PushResult): Row[] {
   const label = `${int(settings.pushEvents)} pushes at once`;
-  const ratio =
-    ours.wallMs === undefined || reference.wallMs === undefined ? 0 : reference.wallMs / ours.wallMs;
-  const done = completion(ours, ours.events);
   const refused = (r: PushResult) =>
     `${int(r.refusedEvents)} events, ${int(r.refusals)} refusals` +
     (r.connectionErrors > 0 ? ` (${int(r.connectionErrors)} connection errors)` : '');
   return [
-    check(
+    againstReference(
       `${label}: first POST -> last 2xx, serve vs reference`,
-      ours.wallMs === undefined
-        ? `> ${settings.timeBoxS.push} s (${int(ours.answered)} 2xx)`
-        : sec(ours.wallMs),
-      sec(reference.wallMs),
-      ratio.toFixed(2),
-      `>= ${settings.targets.pushRatio}`,
-      ratio >= settings.targets.pushRatio,
+      ours.wallMs,
+      `> ${settings.timeBoxS.push} s (${int(ours.answered)} 2xx)`,
+      reference.wallMs,
+      settings.targets.pushRatio,
     ),
     info(
       `${label}: refused (429/503/no connection), resent after ${PUSH_BACKOFF.firstMs} ms doubling to ${PUSH_BACKOFF.maxMs / 1000} s`,
       refused(ours),
       refused(reference),
     ),
-    check(
+    completionRow(
       `${label}: events published with every processor COMPLETED, published twice`,
-      done.text,
-      completion(reference, reference.events).text,
-      '-',
-      'all, 0 twice',
-      done.met,
+      ours.events,
+      ours,
+      reference,
     ),
     info(`${label}: peak memory (cgroup)`, mib(ours.memory.peakBytes), mib(reference.memory.peakBytes)),
     info(`${label}: CPU per event, all threads`, cpu(ours.cpuMsPerEvent), cpu(reference.cpuMsPerEvent)),
@@ -179,7 +182,6 @@ function largeRows(
   const allowedMs = small.wallMs === undefined ? undefined : targets.largeTimeRatio * small.wallMs;
   const ratio =
     large.wallMs === undefined || small.wallMs === undefined ? undefined : large.wallMs / small.wallMs;
-  const done = completion(large, large.events);
   const killed = large.diedOf !== undefined || large.memory.oomKills > 0;
   const share = large.memory.peakBytes / limitBytes;
   return [
@@ -193,14 +195,7 @@ function largeRows(
       `<= ${targets.largeTimeRatio}× (${sec(allowedMs)})`,
       ratio !== undefined && ratio <= targets.largeTimeRatio,
     ),
-    check(
-      `${label}: events with every processor COMPLETED, published twice`,
-      done.text,
-      '-',
-      '-',
-      'all, 0 twice',
-      done.met,
-    ),
+    completionRow(`${label}: events with every processor COMPLETED, published twice`, large.events, large),
     check(
       `${label}: peak memory (cgroup) of ${mib(limitBytes)}`,
       `${mib(large.memory.peakBytes)} (${(share * 100).toFixed(0)} %)`,
@@ -251,7 +246,6 @@ function steadyRows(
   const label = `steady ${rate.toFixed(1)} events/s for ${seconds} s (${utilisation * 100} % of ${allowed.rate.toFixed(1)})`;
   const bound = steady.lowerBounds ? '>= ' : '';
   const targetMs = settings.targets.steadyP99Ratio * settings.targets.slowestProcessorS * 1000;
-  const done = completion(steady, steady.published);
   return [
     info(
       `the rate the CPU allows, events/s (the ${int(settings.backlogEvents)}-event backlog)`,
@@ -267,13 +261,10 @@ function steadyRows(
       !steady.lowerBounds && steady.p99Ms <= targetMs,
     ),
     info(`${label}: p50 / max`, `${bound}${sec(steady.p50Ms)} / ${bound}${sec(steady.maxMs)}`),
-    check(
+    completionRow(
       `${label}: events with every processor COMPLETED, published twice`,
-      done.text,
-      '-',
-      '-',
-      'all, 0 twice',
-      done.met,
+      steady.published,
+      steady,
     ),
     info(`${label}: peak memory (cgroup)`, mib(steady.memory.peakBytes)),
   ];

@@ -2,8 +2,8 @@
 // four processors (bench/fixtures/capacity): one computes about 2 ms; three read their documents
 // and await 1 s, 2 s and 3 s; the 3 s one then computes about 1 ms. Documents are files of a
 // DOCUMENTS_DIR the bench writes: a few KB per event, or about 512 KB per event in the large case.
-// The first-event cases use processors written here too: N identical ones that each await 1 s
-// (they differ only by id), and ones that compute and say when they ran.
+// The first-event cases use processors written here too: N identical ones that each read their
+// documents and await 1 s (they differ only by id), and ones that compute and say when they ran.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,17 +69,9 @@ function document(id: string, contentChars: number) {
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
-function waitingSource(id: string): string {
-  return `import { setTimeout as sleep } from 'node:timers/promises';
-export default {
-  id: '${id}',
-  version: '1.0.0',
-  async execute(ctx) {
-    const documents = ctx.documents.length;
-    await sleep(1_000);
-    return { factors: { documents } };
-  },
-};
+function waitingSource(id: string, workloadUrl: string): string {
+  return `import { waitingProcessor } from '${workloadUrl}';
+export default waitingProcessor('${id}', 1_000);
 `;
 }
 
@@ -127,7 +119,7 @@ export function createWorkload(): Workload {
     Object.fromEntries(
       Array.from({ length: count }, (_, i) => [
         `cold_wait_${pad(i + 1)}.js`,
-        waitingSource(`cold_wait_${pad(i + 1)}`),
+        waitingSource(`cold_wait_${pad(i + 1)}`, workloadUrl),
       ]),
     );
   return {
