@@ -21,7 +21,12 @@ export interface MemoryCgroup {
   oomKills(): number;
   /** Times usage hit the limit so far (memory.failcnt). */
   limitHits(): number;
-  /** Kills whatever is still inside (processes the bench started), then removes the group. */
+  /**
+   * At once, for a bench interrupted: SIGKILLs whatever is inside (processes the bench started),
+   * waits up to a second for it to leave, and removes the group; false if it could not.
+   */
+  removeNow: () => boolean;
+  /** Kills whatever is still inside, waits for it to leave, then removes the group. */
   remove(): Promise<void>;
 }
 
@@ -49,6 +54,16 @@ function members(path: string): number[] {
     .split('\n')
     .filter((l) => l !== '')
     .map(Number);
+}
+
+function killAll(path: string): void {
+  for (const pid of members(path)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 function pidAlive(pid: number): boolean {
@@ -102,15 +117,22 @@ export function createMemoryCgroup(limitBytes: number): MemoryCgroup {
       return line === undefined ? 0 : Number(line.split(' ')[1]);
     },
     limitHits: () => readNumber(file('memory.failcnt')),
+    removeNow: () => {
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      for (let attempt = 0; attempt < 20 && members(path).length > 0; attempt++) {
+        killAll(path);
+        Atomics.wait(pause, 0, 0, 50);
+      }
+      try {
+        rmdirSync(path);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async remove() {
       for (let attempt = 0; attempt < 50 && members(path).length > 0; attempt++) {
-        for (const pid of members(path)) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // Already gone.
-          }
-        }
+        killAll(path);
         await sleep(100);
       }
       rmdirSync(path);

@@ -18,7 +18,13 @@ import { PROJECT, type CapacityContext } from './context.js';
 import { drainBacklog, type DrainResult } from './drain.js';
 import { PUSH_BACKOFF, pushBurst, type PushResult } from './push.js';
 import { steadyArrivals, type SteadyResult } from './steady.js';
-import { COLD_COMPUTE_MS, LARGE_DOCUMENTS, SMALL_DOCUMENTS, createWorkload } from './workload.js';
+import {
+  COLD_COMPUTE_MS,
+  LARGE_DOCUMENTS,
+  SMALL_DOCUMENTS,
+  createWorkload,
+  type Workload,
+} from './workload.js';
 
 export interface CapacitySettings {
   limitBytes: number;
@@ -447,9 +453,23 @@ export async function capacityRows(
   }
   // Closed in reverse, whatever happens.
   const closing: (() => unknown)[] = [() => cgroup.remove()];
+  let workload: Workload | undefined;
+  // Interrupted: the contenders go at once (the emulator has its own watchdog).
+  const interrupted = (signal: NodeJS.Signals) => {
+    const removed = cgroup.removeNow();
+    workload?.close();
+    console.error(
+      `bench: ${signal}: the contenders were killed` +
+        (removed ? '' : `; ${cgroup.path} is left for the next run to remove`),
+    );
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
+  closing.push(() => process.off('SIGINT', interrupted).off('SIGTERM', interrupted));
   try {
-    const workload = createWorkload();
-    closing.push(() => workload.close());
+    workload = createWorkload();
+    const created = workload;
+    closing.push(() => created.close());
     const emulator = process.env['PUBSUB_EMULATOR_HOST'] ? undefined : await startEmulator();
     if (emulator) closing.push(() => emulator.stop());
     const host = process.env['PUBSUB_EMULATOR_HOST'] ?? emulator?.host ?? '';
