@@ -8,8 +8,8 @@
 import { availableParallelism, cpus } from 'node:os';
 
 import { DEFAULTS } from '../src/config.js';
-import { capacityRows, type CapacitySettings } from './capacity/section.js';
 import { discoverProcessors, type InstalledProcessor } from '../src/processors/discovery.js';
+import { capacityRows, type CapacitySettings } from './capacity/section.js';
 import { documentsRows, type DocumentsSettings } from './documents.js';
 import { timeoutLateness, type Lateness } from './lateness.js';
 import { ledgerRows, type LedgerSettings } from './ledger.js';

@@ -9,6 +9,7 @@ import { packageRoot } from '../../src/paths.js';
 import { startContender } from './contender.js';
 import { contenderEnv, type CapacityContext } from './context.js';
 import { openLane } from './lane.js';
+import type { CapacitySettings } from './settings.js';
 import { SMALL_DOCUMENTS, underwritingCreated } from './workload.js';
 
 const run = promisify(execFile);
@@ -90,4 +91,61 @@ export async function startupTimes(
   } finally {
     await lane.delete();
   }
+}
+
+export interface FirstEvents {
+  /** Per size: the first event's total_execution_time (ms) of each fresh run and fresh serve. */
+  waiting: { count: number; targetS: number; runs: number[]; serves: number[] }[];
+  /** The mixed event: the most computing runs that overlapped, how many completed, its total (ms). */
+  mixed: { mostAtOnce: number; computed: number; eventMs: number };
+}
+
+/** The most of these spans that overlap at one time (the overlap peaks at some span's start). */
+export function mostAtOnce(spans: readonly { from: number; to: number }[]): number {
+  return Math.max(0, ...spans.map((s) => spans.filter((o) => o.from <= s.from && s.from < o.to).length));
+}
+
+/**
+ * The first events, in fresh processes: for each size, `runs` fresh runs and fresh serves of an
+ * event whose processors all await 1 s; then one fresh run of the mixed event, whose computing
+ * processors say when they ran.
+ */
+export async function firstEvents(
+  context: CapacityContext,
+  cold: CapacitySettings['cold'],
+  targets: CapacitySettings['targets'],
+): Promise<FirstEvents> {
+  const { workload, progress } = context;
+  const waiting: FirstEvents['waiting'] = [];
+  for (const [count, targetS] of [
+    [cold.small, targets.coldSmallS],
+    [cold.large, targets.coldLargeS],
+  ] as const) {
+    const dir = workload.waitingDir(count);
+    const runs: number[] = [];
+    const serves: number[] = [];
+    for (let i = 0; i < cold.runs; i++) {
+      const output = await coldRun(context, dir);
+      if (output.overall_status !== 'success')
+        throw new Error(`bench: a first event of ${count} waiting processors: ${output.overall_status}`);
+      runs.push(output.summary.total_execution_time * 1000);
+      serves.push((await coldServe(context, dir)) * 1000);
+    }
+    progress(
+      `capacity: first event, ${count} x 1 s: run ${runs.join(', ')} ms; serve ${serves.join(', ')} ms`,
+    );
+    waiting.push({ count, targetS, runs, serves });
+  }
+  const mixed = await coldRun(context, workload.mixedDir(cold.mixedWaiting, cold.mixedComputing));
+  const spans = mixed.completed_processors
+    .filter((p) => p.processor_id.startsWith('cold_compute'))
+    .map((p) => ({ from: Number(p.factors['started_at']), to: Number(p.factors['ended_at']) }));
+  return {
+    waiting,
+    mixed: {
+      mostAtOnce: mostAtOnce(spans),
+      computed: spans.length,
+      eventMs: mixed.summary.total_execution_time * 1000,
+    },
+  };
 }

@@ -10,81 +10,31 @@ import { promisify } from 'node:util';
 import { messageOf } from '../../src/errors.js';
 import { startEmulator } from '../../src/pubsub/emulator.js';
 import { createPubSub } from '../../src/transport/pubsub.js';
-import { median } from '../stats.js';
-import { int, verdict, type Row } from '../table.js';
+import { int, type Row } from '../table.js';
 import { cgroupUnavailable, createMemoryCgroup, type MemoryCgroup } from './cgroup.js';
-import { coldRun, coldServe, startupTimes } from './cold.js';
+import { firstEvents, startupTimes } from './cold.js';
 import { PROJECT, type CapacityContext } from './context.js';
+import type { Kind } from './contender.js';
 import { drainBacklog, type DrainResult } from './drain.js';
-import { PUSH_BACKOFF, pushBurst, type PushResult } from './push.js';
-import { steadyArrivals, type SteadyResult } from './steady.js';
+import { pushBurst } from './push.js';
 import {
-  COLD_COMPUTE_MS,
-  LARGE_DOCUMENTS,
-  SMALL_DOCUMENTS,
-  createWorkload,
-  type Workload,
-} from './workload.js';
+  backlogRows,
+  cpuAllowedRate,
+  firstEventRows,
+  info,
+  largeRows,
+  memoryLimitRow,
+  mib,
+  pushRows,
+  sec,
+  startupRows,
+  steadyRows,
+} from './rows.js';
+import type { CapacitySettings } from './settings.js';
+import { steadyArrivals } from './steady.js';
+import { LARGE_DOCUMENTS, SMALL_DOCUMENTS, createWorkload, type Workload } from './workload.js';
 
-export interface CapacitySettings {
-  limitBytes: number;
-  /** Events through the reference and through serve before anything is measured (the emulator's JIT). */
-  warmupEvents: { reference: number; serve: number };
-  backlogEvents: number;
-  pushEvents: number;
-  largeEvents: number;
-  steady: {
-    seconds: number;
-    /** The share of the rate the CPU allows that arrives. */
-    utilisation: number;
-    /** How long the bench waits for the last replies once publishing ends, in s. */
-    drainS: number;
-  };
-  cold: { runs: number; small: number; large: number; mixedWaiting: number; mixedComputing: number };
-  startups: number;
-  /** The longest a case may take before it is reported unfinished, in s. */
-  timeBoxS: { backlog: number; push: number; large: number };
-  targets: {
-    backlogRatio: number;
-    pushRatio: number;
-    largePeakShare: number;
-    largeTimeRatio: number;
-    /** The slowest processor (s) and the p99 allowed, as a multiple of it. */
-    slowestProcessorS: number;
-    steadyP99Ratio: number;
-    coldSmallS: number;
-    coldLargeS: number;
-    readyS: number;
-  };
-}
-
-const sec = (ms: number | undefined) =>
-  ms === undefined || Number.isNaN(ms) ? 'n/a' : `${(ms / 1000).toFixed(2)} s`;
-const mib = (bytes: number) => `${int(bytes / 2 ** 20)} MiB`;
-const cpu = (ms: number | undefined) => (ms === undefined ? '-' : `${ms.toFixed(2)} ms`);
-const info = (measure: string, ours: string, baseline = '-', ratio = '-', target = '-'): Row => ({
-  measure,
-  ours,
-  baseline,
-  ratio,
-  target,
-  verdict: 'info',
-});
-const check = (
-  measure: string,
-  ours: string,
-  baseline: string,
-  ratio: string,
-  target: string,
-  met: boolean,
-): Row => ({
-  measure,
-  ours,
-  baseline,
-  ratio,
-  target,
-  verdict: verdict(met),
-});
+export type { CapacitySettings } from './settings.js';
 
 /** What a fresh node reads as its memory limit inside the cgroup. */
 async function constrainedMemory(cgroup: MemoryCgroup): Promise<number> {
@@ -93,347 +43,105 @@ async function constrainedMemory(cgroup: MemoryCgroup): Promise<number> {
   return Number(stdout.trim());
 }
 
-interface Completion {
-  replied: number;
-  allCompleted: number;
-  duplicates: number;
-}
-
-/** Every event replied once, with every processor COMPLETED. */
-function completionRow(measure: string, events: number, ours: Completion, reference?: Completion): Row {
-  const text = (r: Completion) => `${int(r.allCompleted)}/${int(events)}, ${r.duplicates} twice`;
-  const met = ours.replied === events && ours.allCompleted === events && ours.duplicates === 0;
-  return check(measure, text(ours), reference ? text(reference) : '-', '-', 'all, 0 twice', met);
-}
-
-/** serve's time against the reference's: reference / serve, at least `target`. */
-function againstReference(
-  measure: string,
-  oursMs: number | undefined,
-  unfinished: string,
-  referenceMs: number | undefined,
-  target: number,
-): Row {
-  const ratio = oursMs === undefined || referenceMs === undefined ? 0 : referenceMs / oursMs;
-  const ours = oursMs === undefined ? unfinished : sec(oursMs);
-  return check(measure, ours, sec(referenceMs), ratio.toFixed(2), `>= ${target}`, ratio >= target);
-}
-
-function backlogRows(settings: CapacitySettings, ours: DrainResult, reference: DrainResult): Row[] {
-  const label = `backlog of ${int(settings.backlogEvents)} events through pull`;
-  return [
-    againstReference(
-      `${label}: spawn -> last processing.completed, serve vs reference`,
-      ours.wallMs,
-      `> ${settings.timeBoxS.backlog} s (${int(ours.replied)} done)`,
-      reference.wallMs,
-      settings.targets.backlogRatio,
-    ),
-    completionRow(
-      `${label}: events with every processor COMPLETED, published twice`,
-      ours.events,
-      ours,
-      reference,
-    ),
-    info(`${label}: spawn to /readyz 200`, sec(ours.readyMs), sec(reference.readyMs)),
-    info(`${label}: peak memory (cgroup)`, mib(ours.memory.peakBytes), mib(reference.memory.peakBytes)),
-    info(
-      `${label}: CPU per event, all threads, after /readyz`,
-      cpu(ours.cpuMsPerEvent.contender),
-      cpu(reference.cpuMsPerEvent.contender),
-      ours.cpuMsPerEvent.contender === undefined || reference.cpuMsPerEvent.contender === undefined
-        ? '-'
-        : `${(ours.cpuMsPerEvent.contender / reference.cpuMsPerEvent.contender).toFixed(1)}×`,
-    ),
-  ];
-}
-
-function pushRows(settings: CapacitySettings, ours: PushResult, reference: PushResult): Row[] {
-  const label = `${int(settings.pushEvents)} pushes at once`;
-  const refused = (r: PushResult) =>
-    `${int(r.refusedEvents)} events, ${int(r.refusals)} refusals` +
-    (r.connectionErrors > 0 ? ` (${int(r.connectionErrors)} connection errors)` : '');
-  return [
-    againstReference(
-      `${label}: first POST -> last 2xx, serve vs reference`,
-      ours.wallMs,
-      `> ${settings.timeBoxS.push} s (${int(ours.answered)} 2xx)`,
-      reference.wallMs,
-      settings.targets.pushRatio,
-    ),
-    info(
-      `${label}: refused (429/503/no connection), resent after ${PUSH_BACKOFF.firstMs} ms doubling to ${PUSH_BACKOFF.maxMs / 1000} s`,
-      refused(ours),
-      refused(reference),
-    ),
-    completionRow(
-      `${label}: events published with every processor COMPLETED, published twice`,
-      ours.events,
-      ours,
-      reference,
-    ),
-    info(`${label}: peak memory (cgroup)`, mib(ours.memory.peakBytes), mib(reference.memory.peakBytes)),
-    info(`${label}: CPU per event, all threads`, cpu(ours.cpuMsPerEvent), cpu(reference.cpuMsPerEvent)),
-  ];
-}
-
-function largeRows(
-  settings: CapacitySettings,
-  large: DrainResult,
-  small: DrainResult,
-  limitBytes: number,
-): Row[] {
-  const label = `${int(settings.largeEvents)} events x 512 KiB of documents through pull`;
-  const { targets } = settings;
-  const allowedMs = small.wallMs === undefined ? undefined : targets.largeTimeRatio * small.wallMs;
-  const ratio =
-    large.wallMs === undefined || small.wallMs === undefined ? undefined : large.wallMs / small.wallMs;
-  const killed = large.diedOf !== undefined || large.memory.oomKills > 0;
-  const share = large.memory.peakBytes / limitBytes;
-  return [
-    check(
-      `${label}: spawn -> last processing.completed, vs the ${int(settings.backlogEvents)}-event backlog`,
-      large.wallMs === undefined
-        ? `> ${settings.timeBoxS.large} s (${int(large.replied)} done)`
-        : sec(large.wallMs),
-      sec(small.wallMs),
-      ratio === undefined ? '-' : `${ratio.toFixed(2)}×`,
-      `<= ${targets.largeTimeRatio}× (${sec(allowedMs)})`,
-      ratio !== undefined && ratio <= targets.largeTimeRatio,
-    ),
-    completionRow(`${label}: events with every processor COMPLETED, published twice`, large.events, large),
-    check(
-      `${label}: peak memory (cgroup) of ${mib(limitBytes)}`,
-      `${mib(large.memory.peakBytes)} (${(share * 100).toFixed(0)} %)`,
-      '-',
-      '-',
-      `<= ${targets.largePeakShare * 100} % (${mib(targets.largePeakShare * limitBytes)})`,
-      share <= targets.largePeakShare,
-    ),
-    check(
-      `${label}: killed (cgroup OOM kills, or an exit of its own)`,
-      killed
-        ? `yes: ${large.memory.oomKills} OOM kills${large.diedOf ? `, ended by ${large.diedOf.signal ?? `code ${String(large.diedOf.code)}`}` : ''}`
-        : 'no',
-      '-',
-      '-',
-      'never',
-      !killed,
-    ),
-    info(`${label}: times usage hit the limit (memory.failcnt)`, int(large.memory.limitHits)),
-  ];
-}
-
 /**
- * The rate the CPU allows: the cores over the CPU time one event costs everything that shares them
- * (serve's every thread, the emulator, the bench's publisher and subscriber), as measured during
- * serve's small backlog. Undefined when serve's share could not be read.
+ * Runs one case and returns its rows. A case that breaks (a contender killed from outside, the
+ * emulator gone) costs its own rows only: an ERROR row says why, the other cases still run, and
+ * the bench exits 1 once the table is printed.
  */
-function cpuAllowedRate(backlog: DrainResult): { rate: number; text: string } | undefined {
-  const { contender, emulator, bench } = backlog.cpuMsPerEvent;
-  if (contender === undefined) return undefined;
-  const perEvent = contender + (emulator ?? 0) + bench;
-  const cores = availableParallelism();
-  return {
-    rate: (cores * 1000) / perEvent,
-    text:
-      `${cores} cores / (serve ${contender.toFixed(2)} + emulator ${emulator === undefined ? 'not counted (not started by the bench)' : emulator.toFixed(2)}` +
-      ` + bench ${bench.toFixed(2)} ms of CPU per event)`,
-  };
-}
-
-function steadyRows(
-  settings: CapacitySettings,
-  allowed: { rate: number; text: string },
-  rate: number,
-  steady: SteadyResult,
-): Row[] {
-  const { seconds, utilisation } = settings.steady;
-  const label = `steady ${rate.toFixed(1)} events/s for ${seconds} s (${utilisation * 100} % of ${allowed.rate.toFixed(1)})`;
-  const bound = steady.lowerBounds ? '>= ' : '';
-  const targetMs = settings.targets.steadyP99Ratio * settings.targets.slowestProcessorS * 1000;
-  return [
-    info(
-      `the rate the CPU allows, events/s (the ${int(settings.backlogEvents)}-event backlog)`,
-      allowed.rate.toFixed(1),
-      allowed.text,
-    ),
-    check(
-      `${label}: publish -> processing.completed p99`,
-      `${bound}${sec(steady.p99Ms)}`,
-      '-',
-      '-',
-      `<= ${settings.targets.steadyP99Ratio} × ${settings.targets.slowestProcessorS} s = ${sec(targetMs)}`,
-      !steady.lowerBounds && steady.p99Ms <= targetMs,
-    ),
-    info(`${label}: p50 / max`, `${bound}${sec(steady.p50Ms)} / ${bound}${sec(steady.maxMs)}`),
-    completionRow(
-      `${label}: events with every processor COMPLETED, published twice`,
-      steady.published,
-      steady,
-    ),
-    info(`${label}: peak memory (cgroup)`, mib(steady.memory.peakBytes)),
-  ];
-}
-
-async function coldRows(context: CapacityContext, settings: CapacitySettings): Promise<Row[]> {
-  const { cold, targets } = settings;
-  const { workload, progress } = context;
-  const rows: Row[] = [];
-  for (const [count, target] of [
-    [cold.small, targets.coldSmallS],
-    [cold.large, targets.coldLargeS],
-  ] as const) {
-    const dir = workload.waitingDir(count);
-    const runs: number[] = [];
-    const serves: number[] = [];
-    for (let i = 0; i < cold.runs; i++) {
-      const output = await coldRun(context, dir);
-      if (output.overall_status !== 'success')
-        throw new Error(`bench: a cold run of ${count} processors: ${output.overall_status}`);
-      runs.push(output.summary.total_execution_time * 1000);
-      serves.push((await coldServe(context, dir)) * 1000);
-    }
-    progress(
-      `capacity: first event, ${count} x 1 s: run ${runs.map(sec).join(', ')}; serve ${serves.map(sec).join(', ')}`,
-    );
-    for (const [where, times] of [
-      ['fresh run', runs],
-      ['fresh serve (pull)', serves],
-    ] as const) {
-      rows.push(
-        check(
-          `first event, ${where}, ${count} x await 1 s: total_execution_time, median of ${cold.runs} (${times.map(sec).join(', ')})`,
-          sec(median(times)),
-          '-',
-          '-',
-          `<= ${target} s`,
-          median(times) <= target * 1000,
-        ),
-      );
-    }
+async function runCase(name: string, body: () => Promise<Row[]>): Promise<Row[]> {
+  try {
+    return await body();
+  } catch (err) {
+    console.error(`bench: capacity: ${name} broke:`, err);
+    process.exitCode = 1;
+    return [
+      {
+        measure: `${name}: broke`,
+        ours: messageOf(err),
+        baseline: '-',
+        ratio: '-',
+        target: '-',
+        verdict: 'ERROR',
+      },
+    ];
   }
-  const mixed = await coldRun(context, workload.mixedDir(cold.mixedWaiting, cold.mixedComputing));
-  const spans = mixed.completed_processors
-    .filter((p) => p.processor_id.startsWith('cold_compute'))
-    .map((p) => ({ from: Number(p.factors['started_at']), to: Number(p.factors['ended_at']) }));
-  const atOnce = Math.max(
-    0,
-    ...spans.map((s) => spans.filter((o) => o.from <= s.from && s.from < o.to).length),
-  );
-  rows.push(
-    info(
-      `first event, fresh run, ${cold.mixedWaiting} x await 1 s + ${cold.mixedComputing} x compute ${COLD_COMPUTE_MS} ms: most computing at once (event ${sec(mixed.summary.total_execution_time * 1000)})`,
-      `${atOnce}${spans.length < cold.mixedComputing ? ` (${spans.length} of ${cold.mixedComputing} completed)` : ''}`,
-      '-',
-      '-',
-      `<= ${availableParallelism()} cores`,
-    ),
-  );
-  return rows;
-}
-
-async function startupRows(context: CapacityContext, settings: CapacitySettings): Promise<Row[]> {
-  const push = await startupTimes(context, false, settings.startups);
-  const pull = await startupTimes(context, true, settings.startups);
-  const target = settings.targets.readyS;
-  return [
-    check(
-      `start-up, serve (push): spawn -> /readyz 200, median of ${settings.startups} (${push.map(sec).join(', ')})`,
-      sec(median(push)),
-      '-',
-      '-',
-      `<= ${target} s`,
-      median(push) <= target * 1000,
-    ),
-    info(
-      `start-up, serve (pull, subscription open): spawn -> /readyz 200, median of ${settings.startups} (${pull.map(sec).join(', ')})`,
-      sec(median(pull)),
-    ),
-  ];
 }
 
 async function measure(context: CapacityContext, settings: CapacitySettings): Promise<Row[]> {
   const { progress, cgroup } = context;
-  const timeBox = settings.timeBoxS;
-  const limit = await constrainedMemory(cgroup);
-  const rows: Row[] = [
-    check(
-      'process.constrainedMemory() of a node started inside the cgroup',
-      mib(limit),
-      '-',
-      '-',
-      `= ${mib(cgroup.limitBytes)}`,
-      limit === cgroup.limitBytes,
-    ),
-  ];
-  progress('capacity: warming the emulator up');
-  await drainBacklog(
-    context,
-    'reference',
-    settings.warmupEvents.reference,
-    SMALL_DOCUMENTS,
-    timeBox.backlog * 1000,
+  const drain = (kind: Kind, events: number, documents: readonly string[], timeBoxS: number) =>
+    drainBacklog(context, kind, events, documents, timeBoxS * 1000);
+  const { timeBoxS } = settings;
+  const rows: Row[] = [memoryLimitRow(await constrainedMemory(cgroup), cgroup.limitBytes)];
+  rows.push(
+    ...(await runCase('warm-up', async () => {
+      progress('capacity: warming the emulator up');
+      await drain('reference', settings.warmupEvents.reference, SMALL_DOCUMENTS, timeBoxS.backlog);
+      await drain('serve', settings.warmupEvents.serve, SMALL_DOCUMENTS, timeBoxS.backlog);
+      return [];
+    })),
   );
-  await drainBacklog(context, 'serve', settings.warmupEvents.serve, SMALL_DOCUMENTS, timeBox.backlog * 1000);
 
-  const backlog = settings.backlogEvents;
-  const refBacklog = await drainBacklog(
-    context,
-    'reference',
-    backlog,
-    SMALL_DOCUMENTS,
-    timeBox.backlog * 1000,
+  // The small backlog sets the large case's time budget and the steady case's rate.
+  let small: DrainResult | undefined;
+  rows.push(
+    ...(await runCase('backlog', async () => {
+      const reference = await drain('reference', settings.backlogEvents, SMALL_DOCUMENTS, timeBoxS.backlog);
+      progress(`capacity: backlog of ${settings.backlogEvents}, reference ${sec(reference.wallMs)}`);
+      small = await drain('serve', settings.backlogEvents, SMALL_DOCUMENTS, timeBoxS.backlog);
+      progress(
+        `capacity: backlog of ${settings.backlogEvents}, serve ${sec(small.wallMs)} (${small.replied} replied)`,
+      );
+      return backlogRows(settings, small, reference);
+    })),
   );
-  progress(`capacity: backlog of ${backlog}, reference ${sec(refBacklog.wallMs)}`);
-  const ourBacklog = await drainBacklog(context, 'serve', backlog, SMALL_DOCUMENTS, timeBox.backlog * 1000);
-  progress(
-    `capacity: backlog of ${backlog}, serve ${sec(ourBacklog.wallMs)} (${ourBacklog.replied} replied)`,
+  rows.push(
+    ...(await runCase('pushes', async () => {
+      const reference = await pushBurst(context, 'reference', settings.pushEvents, timeBoxS.push * 1000);
+      progress(`capacity: ${settings.pushEvents} pushes, reference ${sec(reference.wallMs)}`);
+      const ours = await pushBurst(context, 'serve', settings.pushEvents, timeBoxS.push * 1000);
+      progress(
+        `capacity: ${settings.pushEvents} pushes, serve ${sec(ours.wallMs)}, ${ours.refusals} refusals`,
+      );
+      return pushRows(settings, ours, reference);
+    })),
   );
-  rows.push(...backlogRows(settings, ourBacklog, refBacklog));
-
-  const refPush = await pushBurst(context, 'reference', settings.pushEvents, timeBox.push * 1000);
-  progress(`capacity: ${settings.pushEvents} pushes, reference ${sec(refPush.wallMs)}`);
-  const ourPush = await pushBurst(context, 'serve', settings.pushEvents, timeBox.push * 1000);
-  progress(
-    `capacity: ${settings.pushEvents} pushes, serve ${sec(ourPush.wallMs)}, ${ourPush.refusals} refusals`,
+  rows.push(
+    ...(await runCase('large documents', async () => {
+      const large = await drain('serve', settings.largeEvents, LARGE_DOCUMENTS, timeBoxS.large);
+      progress(
+        `capacity: ${settings.largeEvents} large events, serve ${sec(large.wallMs)}, peak ${mib(large.memory.peakBytes)}`,
+      );
+      return largeRows(settings, large, small, cgroup.limitBytes);
+    })),
   );
-  rows.push(...pushRows(settings, ourPush, refPush));
-
-  const large = await drainBacklog(
-    context,
-    'serve',
-    settings.largeEvents,
-    LARGE_DOCUMENTS,
-    timeBox.large * 1000,
+  rows.push(
+    ...(await runCase('steady arrivals', async () => {
+      const allowed = small && cpuAllowedRate(small);
+      if (allowed === undefined)
+        return [info('steady arrivals: not run, no CPU time per event of serve', '-')];
+      const { seconds, utilisation, drainS } = settings.steady;
+      const rate = utilisation * allowed.rate;
+      progress(`capacity: steady arrivals at ${rate.toFixed(1)} events/s for ${seconds} s (${allowed.text})`);
+      const steady = await steadyArrivals(context, rate, seconds, drainS * 1000);
+      progress(
+        `capacity: steady arrivals p99 ${sec(steady.p99Ms)} (${steady.replied}/${steady.published} answered)`,
+      );
+      return steadyRows(settings, allowed, rate, steady);
+    })),
   );
-  progress(
-    `capacity: ${settings.largeEvents} large events, serve ${sec(large.wallMs)}, peak ${mib(large.memory.peakBytes)}`,
+  rows.push(
+    ...(await runCase('first event', async () =>
+      firstEventRows(settings, await firstEvents(context, settings.cold, settings.targets)),
+    )),
   );
-  rows.push(...largeRows(settings, large, ourBacklog, cgroup.limitBytes));
-
-  const allowed = cpuAllowedRate(ourBacklog);
-  if (allowed === undefined) {
-    rows.push(info('steady arrivals: not run, serve CPU time per event could not be read', '-'));
-  } else {
-    const rate = settings.steady.utilisation * allowed.rate;
-    progress(
-      `capacity: steady arrivals at ${rate.toFixed(1)} events/s for ${settings.steady.seconds} s (${allowed.text})`,
-    );
-    const steady = await steadyArrivals(
-      context,
-      rate,
-      settings.steady.seconds,
-      settings.steady.drainS * 1000,
-    );
-    progress(
-      `capacity: steady arrivals p99 ${sec(steady.p99Ms)} (${steady.replied}/${steady.published} answered)`,
-    );
-    rows.push(...steadyRows(settings, allowed, rate, steady));
-  }
-
-  rows.push(...(await coldRows(context, settings)));
-  rows.push(...(await startupRows(context, settings)));
+  rows.push(
+    ...(await runCase('start-up', async () => {
+      const push = await startupTimes(context, false, settings.startups);
+      const pull = await startupTimes(context, true, settings.startups);
+      return startupRows(settings, push, pull);
+    })),
+  );
   return rows;
 }
 
