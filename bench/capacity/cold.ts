@@ -131,9 +131,8 @@ export async function firstEvents(
       runs.push(output.summary.total_execution_time * 1000);
       serves.push((await coldServe(context, dir)) * 1000);
     }
-    progress(
-      `capacity: first event, ${count} x 1 s: run ${runs.join(', ')} ms; serve ${serves.join(', ')} ms`,
-    );
+    const ms = (times: number[]) => times.map((t) => t.toFixed(0)).join(', ');
+    progress(`capacity: first event, ${count} x 1 s: run ${ms(runs)} ms; serve ${ms(serves)} ms`);
     waiting.push({ count, targetS, runs, serves });
   }
   const mixed = await coldRun(context, workload.mixedDir(cold.mixedWaiting, cold.mixedComputing));
