@@ -3,6 +3,7 @@
 // it died (and how), and a stop that always ends it.
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -72,11 +73,13 @@ export async function startContender(
 ): Promise<Contender> {
   const port = await freePort();
   const spawnedAt = performance.now();
+  const logDir = process.env['BENCH_LOG_DIR'];
+  const logFile = logDir && join(logDir, `${label.replace(/[^\w.-]+/g, '_')}-${port}.log`);
   const child: ChildProcess = spawnContender(
     label,
     CONTENDER_ARGS[kind],
     { ...env, PORT: String(port) },
-    undefined,
+    logFile ? (chunk) => appendFileSync(logFile, chunk) : undefined,
     cgroup.launch,
   );
   const pid = child.pid;

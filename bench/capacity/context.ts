@@ -37,9 +37,14 @@ export function contenderEnv(
     PUSH_AUTH: 'disabled',
     OPS_AUTH: 'disabled',
     LEDGER: 'memory',
-    LOG_LEVEL: 'warn',
+    // BENCH_LOG_DIR keeps each contender's log lines (see contender.ts), at info.
+    LOG_LEVEL: process.env['BENCH_LOG_DIR'] ? 'info' : 'warn',
     OTEL_SDK_DISABLED: 'true',
     ...context.workload.env,
+    // BENCH_CONTENDER_NODE_OPTIONS: node options for the contenders (say, --cpu-prof).
+    ...(process.env['BENCH_CONTENDER_NODE_OPTIONS'] && {
+      NODE_OPTIONS: process.env['BENCH_CONTENDER_NODE_OPTIONS'],
+    }),
   };
 }
 

@@ -49,6 +49,9 @@ async function constrainedMemory(cgroup: MemoryCgroup): Promise<number> {
  * the bench exits 1 once the table is printed.
  */
 async function runCase(name: string, body: () => Promise<Row[]>): Promise<Row[]> {
+  // BENCH_CAPACITY_CASES=backlog,pushes,... runs those cases only (the warm-up always runs).
+  const only = process.env['BENCH_CAPACITY_CASES']?.split(',');
+  if (only && name !== 'warm-up' && !only.includes(name)) return [];
   try {
     return await body();
   } catch (err) {

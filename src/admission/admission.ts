@@ -55,8 +55,9 @@ const DELAY_WINDOW_TICKS = 10;
 const ESTIMATE_WEIGHT = 0.1;
 
 /**
- * A per-event estimate after an event: it rises at once to a larger event (events in intake are
- * counted at it, and an underestimate could take more than memory holds) and falls slowly.
+ * The per-event memory estimate after an event: it rises at once to a larger event (events in
+ * intake are counted at it, and an underestimate could take more than memory holds) and falls
+ * slowly.
  */
 export function estimate(current: number, event: number): number {
   return event >= current ? event : current + ESTIMATE_WEIGHT * (event - current);
@@ -156,7 +157,8 @@ export function createAdmission(options: AdmissionOptions) {
         holdings.intake--;
         holdings.accountedBytes += held;
         holdings.perEventBytes = estimate(holdings.perEventBytes, held);
-        holdings.perEventCpuMs = estimate(holdings.perEventCpuMs, cpuMs);
+        // CPU is not memory: an event heavier than the others waits a little, it kills nothing.
+        holdings.perEventCpuMs += ESTIMATE_WEIGHT * (cpuMs - holdings.perEventCpuMs);
         changed();
       },
       release() {

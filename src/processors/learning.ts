@@ -70,6 +70,14 @@ export function smoothLoad(load: number, windowElu: number, runs: number): numbe
   return runs === 0 ? 0 : load + SMOOTHING * (windowElu - load);
 }
 
+/**
+ * A thread's smoothed ELU once one of its runs was read as `kind`: a run read as computing was
+ * just measured hot, and holds its CPU slot from now, however slowly the smoothed load catches up.
+ */
+export function loadAfterReading(load: number, kind: Kind): number {
+  return kind === 'cpu' ? Math.max(load, HOT) : load;
+}
+
 /** The record after a run was read as `kind`. */
 export function afterReading(record: ProcessorRecord | undefined, kind: Kind): ProcessorRecord {
   return { ...(record ?? UNKNOWN), kind, shortRuns: 0 };
@@ -90,7 +98,10 @@ export function afterRun(
     // A short processor whose run turned long is read again.
     return { kind: run.mode === 'short' ? undefined : known.kind, shortRuns: 0, meanMs };
   }
-  if (known.kind === undefined && run.mode === 'probe') {
+  // A run that ended before it could be read: not known, or known to compute from a reading a
+  // loaded machine can skew (a thread kept off the CPU inside a brief run looks busy). The runs'
+  // own times have the last word.
+  if (known.kind !== 'io' && known.kind !== 'short' && (run.mode === 'probe' || run.mode === 'alone')) {
     const shortRuns = known.shortRuns + 1;
     return { kind: shortRuns >= SHORT_RUNS ? 'short' : undefined, shortRuns, meanMs };
   }
@@ -99,9 +110,17 @@ export function afterRun(
 
 /**
  * How long a run of this processor is expected to hold a CPU slot, in ms: 0 for one that waits,
- * its mean run time for one that computes or is short, `UNKNOWN_RUN_MS` until one was timed.
+ * its mean run time for one that computes or is short, and `UNKNOWN_RUN_MS` (what it takes to
+ * read a run) for one not known yet.
  */
 export function expectedSlotMs(record: ProcessorRecord | undefined): number {
-  if (record?.kind === 'io') return 0;
-  return record?.meanMs ?? UNKNOWN_RUN_MS;
+  switch (record?.kind) {
+    case 'io':
+      return 0;
+    case 'cpu':
+    case 'short':
+      return record.meanMs ?? UNKNOWN_RUN_MS;
+    case undefined:
+      return UNKNOWN_RUN_MS;
+  }
 }

@@ -160,37 +160,43 @@ export function host(view: PlacementView, id: number, ask: PlacementAsk): void {
 
 /** What one pass over the waiting attempts decided. */
 export interface Pass {
-  /** Index of each attempt that starts now → its thread. */
-  started: Map<number, number>;
-  /** A thread should be started: an attempt waits for one. */
+  /** Threads for the attempts at the head of the slot queue that start now, in order. */
+  slot: number[];
+  /** Threads for the attempts at the head of the share queue that start now, in order. */
+  share: number[];
+  /** A thread should be started: an attempt at a head waits for one. */
   spawn: boolean;
 }
 
 /**
- * One pass over the attempts waiting, in arrival order: which start, and where. First come, first
- * served among runs that need a slot: once one waits for a slot, runs after it that need one wait
- * too (else a stream of short runs could keep every slot). Each start is hosted on the view, so
- * the next decision sees it.
+ * One pass over the attempts waiting, each queue in arrival order: runs that need a CPU slot
+ * (probes, runs alone, short runs) start while one is free and a thread takes them, first come,
+ * first served (else a stream of short runs could keep every slot); runs that wait start while a
+ * thread has room for them. Each start is hosted on the view, so the next decision sees it; a
+ * queue stops at its first attempt that must wait, so a pass costs what it starts.
  */
-export function admitWaiting(view: PlacementView, waiting: readonly PlacementAsk[]): Pass {
-  const started = new Map<number, number>();
-  let spawn = false;
-  let slotWanted = false;
-  for (const [i, ask] of waiting.entries()) {
-    const wantsSlot = ask.mode !== 'share';
-    if (slotWanted && wantsSlot) continue;
-    const placement = decide(view, ask);
-    if (placement.kind === 'thread') {
-      started.set(i, placement.id);
+export function admitWaiting(
+  view: PlacementView,
+  queues: { slot: readonly PlacementAsk[]; share: readonly PlacementAsk[] },
+): Pass {
+  const pass: Pass = { slot: [], share: [], spawn: false };
+  for (const [queue, started] of [
+    [queues.share, pass.share],
+    [queues.slot, pass.slot],
+  ] as const) {
+    for (const ask of queue) {
+      const placement = decide(view, ask);
+      if (placement.kind !== 'thread') {
+        if (placement.kind === 'spawn' && !pass.spawn) {
+          pass.spawn = true;
+          // The thread starting is this attempt's: the others wait for another.
+          view.liveThreads++;
+        }
+        break;
+      }
+      started.push(placement.id);
       host(view, placement.id, ask);
-      continue;
     }
-    if (placement.kind === 'spawn') {
-      spawn = true;
-      // The thread starting is this attempt's: the ones after it wait for another.
-      view.liveThreads++;
-    }
-    slotWanted ||= wantsSlot;
   }
-  return { started, spawn };
+  return pass;
 }

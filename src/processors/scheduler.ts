@@ -5,15 +5,17 @@ import {
   afterReading,
   afterRun,
   expectedSlotMs,
+  HOT,
+  loadAfterReading,
   modeOf,
   readSample,
   SAMPLE_MS,
   smoothLoad,
-  HOT,
   type ProcessorRecord,
 } from './learning.js';
 import {
   admitWaiting,
+  SHORT_DEPTH,
   slotsInUse,
   type Mode,
   type PlacementAsk,
@@ -26,7 +28,9 @@ import { EXECUTING, SETTLED, type RunTable } from './run-table.js';
  * The shell around placement (`placement.ts`) and learning (`learning.ts`): it keeps the threads,
  * the attempts waiting and what each processor's runs taught, samples the threads' event-loop
  * utilization while anything waits, is unread or computes, and tells Piscina where each attempt
- * goes. Every decision is made by those pure functions; this file only feeds them.
+ * goes. Every decision is made by those pure functions; this file only feeds them, and keeps its
+ * counts as it goes so that each step costs what it changes, not what is held (an instance holds
+ * thousands of runs).
  */
 export interface SchedulerOptions {
   cpuSlots: number;
@@ -54,6 +58,10 @@ export interface Attempt extends PlacementAsk {
 export interface ThreadState extends ThreadView {
   readonly worker: Worker;
   readonly attempts: Set<Attempt>;
+  /** Its attempts not read yet. */
+  readonly unreadAttempts: Set<Attempt>;
+  /** Its attempts that must be alone. */
+  isolatedRuns: number;
   /** ELU over the last few sample windows (smoothed). */
   load: number;
   /** ELU of the last sample window alone. */
@@ -63,30 +71,69 @@ export interface ThreadState extends ThreadView {
   hostedAtDeath: number | undefined;
 }
 
+type Waiting = {
+  attempt: Attempt;
+  admit: () => void;
+  /** What it adds to the slot queue's expected time: one reading of its processor, or ms. */
+  counted?: 'probe' | number;
+};
+
 const unread = (mode: Mode) => mode === 'probe' || mode === 'alone';
+/** How many attempts of the share queue one pass looks at. */
+const SHARE_CHUNK = 256;
+
+/** A first-in, first-out queue whose `shift` does not move what is left. */
+class Queue<T> {
+  #items: T[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  shift(): T | undefined {
+    const item = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  /** The first `n` items. */
+  head(n: number): T[] {
+    return this.#items.slice(this.#head, this.#head + n);
+  }
+  /** Takes out every item `test` accepts, in order. */
+  extract(test: (item: T) => boolean): T[] {
+    const kept: T[] = [];
+    const taken: T[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      (test(item) ? taken : kept).push(item);
+    }
+    this.#items = kept;
+    this.#head = 0;
+    return taken;
+  }
+  values(): T[] {
+    return this.#items.slice(this.#head);
+  }
+}
 
 export function createScheduler(options: SchedulerOptions) {
   const { cpuSlots, maxThreads, table, threadBudgetBytes } = options;
   const threads = new Map<number, ThreadState>();
   const records = new Map<string, ProcessorRecord>();
-  const waiting: { attempt: Attempt; admit: () => void }[] = [];
+  /** Attempts waiting for a CPU slot (probes, runs alone, short runs), and for a thread (runs that wait). */
+  const slotQueue = new Queue<Waiting>();
+  const shareQueue = new Queue<Waiting>();
+  /** What the slot queue is expected to hold its slots for, kept as attempts come and go. */
+  const queued = { slotMs: 0, probes: new Map<string, number>() };
   // Thread ids Piscina said were ready.
   const ready = new Set<number>();
   let sampler: NodeJS.Timeout | undefined;
   let spawnWanted = false;
-
-  function placeHelper<W extends { id: number; currentUsage: number }>(workers: readonly W[]): W | null {
-    if (spawnWanted) {
-      spawnWanted = false;
-      return null;
-    }
-    let least: W | undefined;
-    for (const w of workers) {
-      if (w.currentUsage === 0 && !threads.get(w.id)?.runs) return w;
-      if (!least || (threads.get(w.id)?.runs ?? 0) < (threads.get(least.id)?.runs ?? 0)) least = w;
-    }
-    return least ?? null;
-  }
 
   function view(): PlacementView {
     return {
@@ -99,8 +146,9 @@ export function createScheduler(options: SchedulerOptions) {
   }
 
   /**
-   * Brings the registry in line with the pool's own list of threads. Piscina's events race it (a
-   * thread that exited already reads id -1 when its destroy event comes): the list is the truth.
+   * Brings the registry in line with the pool's own list of threads, when Piscina says one is
+   * ready or gone. Piscina's events race it (a thread that exited already reads id -1 when its
+   * destroy event comes): the list is the truth.
    */
   function sync(): void {
     const live = new Map(options.threads().map((w) => [w.threadId, w]));
@@ -109,11 +157,12 @@ export function createScheduler(options: SchedulerOptions) {
     }
     for (const [id, worker] of live) {
       if (id < 0 || threads.has(id) || !ready.has(id)) continue;
-      const last = worker.performance.eventLoopUtilization();
       threads.set(id, {
         id,
         worker,
         attempts: new Set(),
+        unreadAttempts: new Set(),
+        isolatedRuns: 0,
         runs: 0,
         hot: false,
         closed: false,
@@ -122,90 +171,133 @@ export function createScheduler(options: SchedulerOptions) {
         heldBytes: 0,
         load: 0,
         window: 0,
-        last,
+        last: worker.performance.eventLoopUtilization(),
         hostedAtDeath: undefined,
       });
     }
     for (const id of ready) if (!live.has(id)) ready.delete(id);
   }
 
-  /** Recounts what a thread's view says from the attempts it hosts. */
-  function recount(t: ThreadState): void {
-    let short = 0;
-    let heldBytes = 0;
-    let anyUnread = false;
-    let closed = false;
-    for (const a of t.attempts) {
-      if (a.mode === 'short') short++;
-      if (unread(a.mode)) anyUnread = true;
-      if (a.isolated) closed = true;
-      heldBytes += a.bytes;
+  /** Adds (1) or removes (-1) an attempt in its thread's counts. */
+  function count(t: ThreadState, attempt: Attempt, sign: 1 | -1): void {
+    t.runs += sign;
+    t.heldBytes += sign * attempt.bytes;
+    if (attempt.mode === 'short') t.short += sign;
+    if (attempt.isolated) t.isolatedRuns += sign;
+    if (unread(attempt.mode)) {
+      if (sign > 0) t.unreadAttempts.add(attempt);
+      else t.unreadAttempts.delete(attempt);
     }
-    t.runs = t.attempts.size;
-    t.short = short;
-    t.heldBytes = heldBytes;
-    t.unread = anyUnread;
-    t.closed = closed;
+    t.unread = t.unreadAttempts.size > 0;
+    t.closed = t.isolatedRuns > 0;
+  }
+
+  function host(t: ThreadState, attempt: Attempt): void {
+    if (attempt.thread === t) return;
+    if (attempt.thread) unhost(attempt);
+    attempt.thread = t;
+    t.attempts.add(attempt);
+    count(t, attempt, 1);
+  }
+
+  function unhost(attempt: Attempt): void {
+    const t = attempt.thread;
+    if (!t || !t.attempts.delete(attempt)) return;
+    count(t, attempt, -1);
     if (t.runs === 0) {
+      // An empty thread computes nothing, whatever its last windows said.
       t.load = 0;
       t.hot = false;
     }
   }
 
-  function host(t: ThreadState, attempt: Attempt): void {
-    if (attempt.thread === t) return;
-    attempt.thread = t;
-    t.attempts.add(attempt);
-    recount(t);
+  /** Queues an attempt by what it needs; the slot queue keeps its expected slot time. */
+  function enqueue(entry: Waiting): void {
+    if (entry.attempt.mode === 'share') return shareQueue.push(entry);
+    slotQueue.push(entry);
+    entry.counted =
+      entry.attempt.mode === 'probe' ? 'probe' : expectedSlotMs(records.get(entry.attempt.processorId));
+    queuedSlot(entry, 1);
   }
 
-  function unhost(attempt: Attempt): void {
-    const t = attempt.thread;
-    if (!t) return;
-    t.attempts.delete(attempt);
-    recount(t);
+  /**
+   * Adds or removes an attempt of the slot queue in its expected slot time. Runs of a processor
+   * not known yet wait for one reading, not one each: once read, the others are placed by it.
+   */
+  function queuedSlot({ attempt, counted }: Waiting, sign: 1 | -1): void {
+    if (counted === undefined) return;
+    if (counted !== 'probe') {
+      queued.slotMs += sign * counted;
+      return;
+    }
+    const after = (queued.probes.get(attempt.processorId) ?? 0) + sign;
+    if (after === 0) queued.probes.delete(attempt.processorId);
+    else queued.probes.set(attempt.processorId, after);
+  }
+
+  /** Once a processor is learnt to wait, its attempts in the slot queue move to the share queue. */
+  function learnt(processorId: string): void {
+    for (const entry of slotQueue.extract(({ attempt }) => attempt.processorId === processorId)) {
+      queuedSlot(entry, -1);
+      entry.counted = undefined;
+      entry.attempt.mode = modeOf(records.get(processorId), entry.attempt.isolated);
+      enqueue(entry);
+    }
+  }
+
+  /** The shell's part once a pass put an attempt on `t` (the pass counted it on the view already). */
+  function adopt(t: ThreadState, attempt: Attempt): void {
+    attempt.thread = t;
+    t.attempts.add(attempt);
+    if (unread(attempt.mode)) t.unreadAttempts.add(attempt);
+    if (attempt.isolated) t.isolatedRuns++;
   }
 
   function pump(): void {
-    sync();
-    if (waiting.length > 0) {
-      // What was learnt while they waited decides how they are placed.
-      for (const { attempt } of waiting)
+    // Only the heads can start: a queue stops at its first attempt that must wait. The share
+    // queue is taken in chunks while whole chunks start (a thread that became ready, say).
+    for (let more = true; more && slotQueue.length + shareQueue.length > 0;) {
+      const heads = { slot: slotQueue.head(cpuSlots * SHORT_DEPTH + 1), share: shareQueue.head(SHARE_CHUNK) };
+      // Their mode follows what was learnt while they waited (a short processor read long, say).
+      for (const { attempt } of heads.slot)
         attempt.mode = modeOf(records.get(attempt.processorId), attempt.isolated);
       // The pass hosts each attempt it starts on the view's threads (the live states) as it goes.
-      const pass = admitWaiting(
-        view(),
-        waiting.map((w) => w.attempt),
-      );
+      const pass = admitWaiting(view(), {
+        slot: heads.slot.map((w) => w.attempt),
+        share: heads.share.map((w) => w.attempt),
+      });
       const admitted: (() => void)[] = [];
-      for (let i = waiting.length - 1; i >= 0; i--) {
-        const id = pass.started.get(i);
-        const t = id === undefined ? undefined : threads.get(id);
-        if (!t) continue;
-        const [{ attempt, admit }] = waiting.splice(i, 1) as [(typeof waiting)[number]];
-        host(t, attempt);
-        admitted.push(admit);
+      for (const id of pass.slot) {
+        const entry = slotQueue.shift() as Waiting;
+        queuedSlot(entry, -1);
+        adopt(threads.get(id) as ThreadState, entry.attempt);
+        admitted.push(entry.admit);
       }
-      for (const admit of admitted.reverse()) admit();
+      for (const id of pass.share) {
+        const entry = shareQueue.shift() as Waiting;
+        adopt(threads.get(id) as ThreadState, entry.attempt);
+        admitted.push(entry.admit);
+      }
+      for (const admit of admitted) admit();
       if (pass.spawn) {
         // The helper task `spawn` sends finds no thread once: Piscina starts one for it.
         spawnWanted = true;
         options.spawn();
       }
+      more = pass.share.length === SHARE_CHUNK;
     }
     ensureSampling();
   }
 
   function ensureSampling(): void {
     if (sampler) return;
-    let busy = waiting.length > 0;
+    let busy = slotQueue.length + shareQueue.length > 0;
     for (const t of threads.values()) busy ||= t.unread || t.hot;
     if (busy) sampler = setTimeout(sample, SAMPLE_MS);
   }
 
   function sample(): void {
     sampler = undefined;
-    const now = new Map<ThreadState, EventLoopUtilization>();
     for (const t of threads.values()) {
       const elu = t.worker.performance.eventLoopUtilization();
       // Smoothed: on a loaded machine one short callback kept off the CPU can fill a whole window.
@@ -213,11 +305,7 @@ export function createScheduler(options: SchedulerOptions) {
       t.load = smoothLoad(t.load, t.window, t.runs);
       t.hot = t.load >= HOT && t.runs > 0;
       t.last = elu;
-      now.set(t, elu);
-    }
-    for (const t of threads.values()) {
-      if (!t.unread) continue;
-      for (const attempt of t.attempts) if (unread(attempt.mode)) read(attempt, t, now.get(t) ?? t.last);
+      for (const attempt of [...t.unreadAttempts]) read(attempt, t, elu);
     }
     pump();
   }
@@ -237,8 +325,27 @@ export function createScheduler(options: SchedulerOptions) {
     });
     if (kind === undefined) return;
     records.set(attempt.processorId, afterReading(records.get(attempt.processorId), kind));
+    // Read: it holds no slot of its own from now; its thread holds one while it computes.
+    count(t, attempt, -1);
     attempt.mode = 'share';
-    recount(t);
+    count(t, attempt, 1);
+    t.load = loadAfterReading(t.load, kind);
+    t.hot = t.load >= HOT;
+    if (kind === 'io') learnt(attempt.processorId);
+  }
+
+  /** Piscina's load balancer for a task that is not an attempt (see `place`). */
+  function placeHelper<W extends { id: number; currentUsage: number }>(workers: readonly W[]): W | null {
+    if (spawnWanted) {
+      spawnWanted = false;
+      return null;
+    }
+    let least: W | undefined;
+    for (const w of workers) {
+      if (w.currentUsage === 0 && !threads.get(w.id)?.runs) return w;
+      if (!least || (threads.get(w.id)?.runs ?? 0) < (threads.get(least.id)?.runs ?? 0)) least = w;
+    }
+    return least ?? null;
   }
 
   return {
@@ -248,18 +355,21 @@ export function createScheduler(options: SchedulerOptions) {
      */
     admit(attempt: Attempt): Promise<void> | void {
       attempt.mode = modeOf(records.get(attempt.processorId), attempt.isolated);
-      if (waiting.length === 0) {
-        sync();
-        const id = admitWaiting(view(), [attempt]).started.get(0);
-        const t = id === undefined ? undefined : threads.get(id);
-        if (t) {
-          host(t, attempt);
+      const share = attempt.mode === 'share';
+      if ((share ? shareQueue : slotQueue).length === 0) {
+        const pass = admitWaiting(
+          view(),
+          share ? { slot: [], share: [attempt] } : { slot: [attempt], share: [] },
+        );
+        const started = pass.slot[0] ?? pass.share[0];
+        if (started !== undefined) {
+          adopt(threads.get(started) as ThreadState, attempt);
           ensureSampling();
           return;
         }
       }
       return new Promise<void>((admit) => {
-        waiting.push({ attempt, admit });
+        enqueue({ attempt, admit });
         pump();
       });
     },
@@ -289,12 +399,13 @@ export function createScheduler(options: SchedulerOptions) {
       workers: readonly W[],
     ): W | null {
       if (!attempt) return placeHelper(workers);
-      sync();
       const t = attempt.thread;
       const worker = t && threads.get(t.id) === t ? workers.find((w) => w.id === t.id) : undefined;
       if (worker) return worker;
       // Its thread ended between admission and now: the least busy thread that may take it.
+      sync();
       unhost(attempt);
+      attempt.thread = undefined;
       const readyIds = new Set(workers.map((w) => w.id));
       const usable = [...threads.values()]
         .filter((s) => readyIds.has(s.id) && !s.closed)
@@ -326,18 +437,15 @@ export function createScheduler(options: SchedulerOptions) {
 
     /**
      * What waits for the CPU now: the run time the attempts waiting for a slot are expected to
-     * hold one (ms, over every slot), and how many attempts wait for a thread none can give.
+     * hold one (ms, over every slot; a processor not known yet counts one reading), and how many
+     * attempts wait for a thread none can give.
      */
     cpuQueue(): { slotMs: number; threadless: number } {
-      let slotMs = 0;
-      let threadless = 0;
       const full = options.threads().length >= maxThreads;
-      for (const { attempt } of waiting) {
-        if (attempt.mode === 'share') {
-          if (full) threadless++;
-        } else slotMs += expectedSlotMs(records.get(attempt.processorId));
-      }
-      return { slotMs, threadless };
+      return {
+        slotMs: queued.slotMs + queued.probes.size * expectedSlotMs(undefined),
+        threadless: full ? shareQueue.length : 0,
+      };
     },
 
     /** How long the runs of these processors are expected to hold a CPU slot, summed, in ms. */
@@ -358,7 +466,7 @@ export function createScheduler(options: SchedulerOptions) {
         runsPerThread: all.map((t) => t.runs).sort((a, b) => b - a),
         /** CPU slots held (runs being read, threads that compute or run short runs) over the slots there are. */
         cpuSaturation: slotsInUse(view()) / cpuSlots,
-        waiting: waiting.length,
+        waiting: slotQueue.length + shareQueue.length,
         kinds: Object.fromEntries([...records].flatMap(([id, r]) => (r.kind ? [[id, r.kind]] : []))),
       };
     },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { PubSub } from '@google-cloud/pubsub';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 
 import {
   ProcessingCompletedSchema,
@@ -155,8 +155,17 @@ describe('admission, on the emulator', () => {
     );
     expect(stopped).toMatchObject({ limit_mb: 1024 });
     const startedRuns = () => worker.logs.filter((l) => l.message === 'fx_hold started').length;
-    // Held, the events keep intake stopped: no more are taken.
-    const held = startedRuns();
+    // Every event taken before the stop starts its run (a pull already under way adds its own)...
+    await vi.waitFor(() => expect(startedRuns()).toBeGreaterThanOrEqual(Number(stopped['events'])), {
+      timeout: 60_000,
+      interval: 100,
+    });
+    let held = startedRuns();
+    for (let quiet = 0; quiet < 2_000; quiet += 250) {
+      await sleep(250);
+      if (startedRuns() !== held) [held, quiet] = [startedRuns(), 0];
+    }
+    // ...and then, held, the events keep intake stopped: no more are taken.
     await sleep(1_500);
     expect(startedRuns()).toBe(held);
     expect(held).toBeGreaterThan(2);

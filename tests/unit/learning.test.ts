@@ -5,6 +5,8 @@ import {
   afterRun,
   CPU_PROBE_MS,
   expectedSlotMs,
+  HOT,
+  loadAfterReading,
   modeOf,
   readSample,
   UNKNOWN,
@@ -50,6 +52,14 @@ describe('what the scheduler learns of a processor', () => {
     expect(known).toMatchObject({ kind: 'short', shortRuns: 3 });
   });
 
+  it('learns short from three brief runs of a processor read as computing (a loaded machine can skew one reading)', () => {
+    let known: ProcessorRecord | undefined = record({ kind: 'cpu' });
+    for (let i = 0; i < 3; i++) known = afterRun(known, { mode: 'alone', ranMs: 2 });
+    expect(known).toMatchObject({ kind: 'short', shortRuns: 3 });
+    // A processor known to wait stays so, however brief its runs.
+    expect(afterRun(record({ kind: 'io' }), { mode: 'share', ranMs: 1 }).kind).toBe('io');
+  });
+
   it('does not count a run that was read, nor one that ran long, towards short', () => {
     let known = afterRun(undefined, { mode: 'probe', ranMs: 2 });
     known = afterRun(known, { mode: 'share', ranMs: 2 });
@@ -78,8 +88,19 @@ describe('what the scheduler learns of a processor', () => {
     });
   });
 
+  it('a run read as computing makes its thread hot at once; a run read as waiting leaves the load as it was', () => {
+    expect(loadAfterReading(0.3, 'cpu')).toBe(HOT);
+    expect(loadAfterReading(0.9, 'cpu')).toBe(0.9);
+    expect(loadAfterReading(0.3, 'io')).toBe(0.3);
+  });
+
   it.each<[string, ProcessorRecord | undefined, number]>([
-    ['never run: a guess', undefined, UNKNOWN_RUN_MS],
+    ['never run: what reading it takes', undefined, UNKNOWN_RUN_MS],
+    [
+      'not known yet, however long its runs took: what reading it takes',
+      record({ meanMs: 3_000 }),
+      UNKNOWN_RUN_MS,
+    ],
     ['waits: no slot at all', record({ kind: 'io', meanMs: 3_000 }), 0],
     ['computes: its mean run time', record({ kind: 'cpu', meanMs: 200 }), 200],
     ['short: its mean run time', record({ kind: 'short', meanMs: 2 }), 2],

@@ -159,44 +159,33 @@ describe('placement of one attempt', () => {
 });
 
 describe('a pass over the waiting attempts', () => {
-  it('starts each on the thread the view has after the ones before it', () => {
+  it('starts each on the thread the view has after the ones before it, and stops a queue at its first that waits', () => {
     const v = view([thread(1), thread(2)]);
-    const pass = admitWaiting(v, [ask('probe'), ask('probe'), ask('probe'), ask('share')]);
-    // Two probes take both slots and both threads; the third waits; the run that waits has nowhere
-    // to go (both threads read a run) and a thread is started for it.
-    expect(pass).toEqual({
-      started: new Map([
-        [0, 1],
-        [1, 2],
-      ]),
-      spawn: true,
-    });
-    expect(v.threads.map((t) => t.runs)).toEqual([1, 1]);
+    const pass = admitWaiting(v, { slot: [ask('probe'), ask('probe'), ask('probe')], share: [ask('share')] });
+    // The run that waits goes first (no slot needed) to the fullest thread with room: the first;
+    // then two probes take both slots, one a thread, and the third waits.
+    expect(pass).toEqual({ share: [1], slot: [2, 1], spawn: false });
+    expect(v.threads.map((t) => t.runs)).toEqual([2, 1]);
   });
 
-  it('keeps first come, first served for slots: short runs behind a waiting probe wait too', () => {
+  it('keeps first come, first served for slots: a short run behind a waiting probe waits too', () => {
     const v = view([thread(1, { runs: 1, hot: true }), thread(2, { runs: 1, short: 1 })], { cpuSlots: 2 });
-    const pass = admitWaiting(v, [ask('probe'), ask('short'), ask('share')]);
-    // The short run could join thread 2's slot, but the probe came first; the waiting run needs no slot.
-    expect([...pass.started.keys()]).toEqual([]);
-    expect(pass.spawn).toBe(true);
+    const pass = admitWaiting(v, { slot: [ask('probe'), ask('short')], share: [ask('share')] });
+    // The short run could join thread 2's slot, but the probe came first. The run that waits finds
+    // no thread with room and a thread is started for it.
+    expect(pass).toEqual({ share: [], slot: [], spawn: true });
   });
 
   it('isolates a run that must be alone: its thread takes nobody after it', () => {
     const v = view([thread(1), thread(2, { runs: 2 })]);
-    const pass = admitWaiting(v, [ask('alone', { isolated: true }), ask('share')]);
-    expect(pass.started).toEqual(
-      new Map([
-        [0, 1],
-        [1, 2],
-      ]),
-    );
+    const pass = admitWaiting(v, { slot: [ask('alone', { isolated: true })], share: [ask('share')] });
+    expect(pass).toEqual({ share: [2], slot: [1], spawn: false });
     expect(v.threads[0]).toMatchObject({ closed: true, unread: true, runs: 1 });
   });
 
   it('starts one thread at a time however many wait for one', () => {
     const v = view([thread(1, { runs: 1, hot: true })], { cpuSlots: 4 });
-    const pass = admitWaiting(v, [ask('alone'), ask('alone'), ask('share')]);
-    expect(pass).toEqual({ started: new Map(), spawn: true });
+    const pass = admitWaiting(v, { slot: [ask('alone'), ask('alone')], share: [ask('share')] });
+    expect(pass).toEqual({ share: [], slot: [], spawn: true });
   });
 });
