@@ -2,15 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
  * Runs `node ARGS` as a bench contender with only `env` (and PATH). Its stderr is read as a log
- * collector would, handed to `onStderr`, and its tail printed if it exits with an error.
+ * collector would, handed to `onStderr`, and its tail printed if it exits with an error. `launch`
+ * may wrap the command line (to start it inside a cgroup, say).
  */
 export function spawnContender(
   label: string,
   args: string[],
   env: Record<string, string>,
   onStderr: (chunk: string) => void = () => {},
+  launch: (argv: string[]) => string[] = (argv) => argv,
 ): ChildProcess {
-  const child = spawn(process.execPath, args, {
+  const [file = process.execPath, ...rest] = launch([process.execPath, ...args]);
+  const child = spawn(file, rest, {
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

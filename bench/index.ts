@@ -1,13 +1,15 @@
-// `npm run bench [-- pool|scheduler|pubsub|push|documents|ledger|telemetry]`: orchestration throughput
-// against raw Piscina and against a thread per run, the scheduler against its targets, how late a
-// TIMEOUT settles after its deadline, end to end through the Pub/Sub emulator against a bare
-// relay, what verifying push tokens in the app costs, the HTTP document fetch against its ideal,
-// the execution ledger's cost, and what exporting traces and metrics costs. Prints one
+// `npm run bench [-- pool|scheduler|pubsub|push|documents|ledger|telemetry|capacity]`: orchestration
+// throughput against raw Piscina and against a thread per run, the scheduler against its targets,
+// how late a TIMEOUT settles after its deadline, end to end through the Pub/Sub emulator against a
+// bare relay, what verifying push tokens in the app costs, the HTTP document fetch against its
+// ideal, the execution ledger's cost, what exporting traces and metrics costs, and what an
+// instance holds inside a 2 GiB memory limit against a library-and-Piscina reference. Prints one
 // table; exits 0 even when a target is missed (the table says so), 1 only when a bench breaks.
 import { availableParallelism, cpus } from 'node:os';
 
 import { DEFAULTS } from '../src/config.js';
 import { discoverProcessors, type InstalledProcessor } from '../src/processors/discovery.js';
+import { capacityRows, type CapacitySettings } from './capacity/section.js';
 import { documentsRows, type DocumentsSettings } from './documents.js';
 import { timeoutLateness, type Lateness } from './lateness.js';
 import { ledgerRows, type LedgerSettings } from './ledger.js';
@@ -77,9 +79,40 @@ const SETTINGS = {
     shape: { burstEvents: 2_000, warmupEvents: 300, pacedRate: 0, pacedEvents: 0 },
     targets: { onRatio: 0.9, offVsBaselineRatio: 0.98 },
   } satisfies TelemetrySettings,
+  capacity: {
+    limitBytes: 2 * 2 ** 30,
+    warmupEvents: { reference: 300, serve: 100 },
+    backlogEvents: 1_000,
+    pushEvents: 1_000,
+    largeEvents: 1_500,
+    steady: { seconds: 60, utilisation: 0.7, drainS: 30 },
+    cold: { runs: 3, small: 6, large: 24, mixedWaiting: 6, mixedComputing: 6 },
+    startups: 7,
+    timeBoxS: { backlog: 300, push: 300, large: 400 },
+    targets: {
+      backlogRatio: 0.8,
+      pushRatio: 0.8,
+      largePeakShare: 0.85,
+      largeTimeRatio: 3,
+      slowestProcessorS: 3,
+      steadyP99Ratio: 1.2,
+      coldSmallS: 1.15,
+      coldLargeS: 1.3,
+      readyS: 0.8,
+    },
+  } satisfies CapacitySettings,
 } as const;
 
-const SECTIONS = ['pool', 'scheduler', 'pubsub', 'push', 'documents', 'ledger', 'telemetry'] as const;
+const SECTIONS = [
+  'pool',
+  'scheduler',
+  'pubsub',
+  'push',
+  'documents',
+  'ledger',
+  'telemetry',
+  'capacity',
+] as const;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const ms = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n} ms`);
@@ -134,6 +167,7 @@ async function main(argv: string[]): Promise<void> {
   if (sections.includes('documents')) rows.push(...(await documentsRows(SETTINGS.documents, progress)));
   if (sections.includes('ledger')) rows.push(...(await ledgerRows(SETTINGS.ledger, progress)));
   if (sections.includes('telemetry')) rows.push(...(await telemetryRows(SETTINGS.telemetry, progress)));
+  if (sections.includes('capacity')) rows.push(...(await capacityRows(SETTINGS.capacity, progress)));
   process.stdout.write(resultsTable(rows));
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -14,6 +14,7 @@ export function fixturePaths(root = packageRoot) {
     signalDir: join(fixtures, 'signal'),
     ioDir: join(fixtures, 'io'),
     cpuDir: join(fixtures, 'cpu'),
+    capacityDir: join(fixtures, 'capacity'),
     rawWorker: join(fixtures, 'raw-worker.js'),
     spawnWorker: join(fixtures, 'spawn-worker.js'),
   };

@@ -34,8 +34,6 @@ if (process.argv.includes('--library-defaults')) {
     subscription: underwritingSubscription,
     handler: {
       handle: (message) => {
-        // Nothing to process: the message only waits for its publish and ack, as serve's do.
-        message.processed?.();
         return topic
           .publishMessage({ data: message.data, attributes: { source_message_id: message.id } })
           .then(
@@ -46,8 +44,14 @@ if (process.argv.includes('--library-defaults')) {
       inFlight: () => 0,
       drain: () => Promise.resolve(0),
     },
+    // Nothing to process, so nothing bounds it but the ceiling, if one is set.
+    admission: {
+      room: () => Infinity,
+      intake: () => 0,
+      take: () => ({ started: () => {}, release: () => {} }),
+      changed: () => new Promise(() => {}),
+    },
     maxMessages: pullMaxMessages,
-    hasRoom: () => true,
     closeTimeoutMs: 1_000,
     onFatal: (err) => console.error('relay:', err.message),
     log,

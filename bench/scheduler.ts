@@ -34,7 +34,7 @@ const row = (measure: string, ours: string, baseline: string, target: string, me
 });
 
 /** Iterations of bench_cpu's loop that take `ms` of one core here. */
-function calibrate(ms: number): number {
+export function calibrate(ms: number): number {
   const probe = 2_000_000;
   let best = Number.POSITIVE_INFINITY;
   for (let round = 0; round < 5; round++) {

@@ -1,4 +1,4 @@
-# Sourced by deploy/setup.sh and deploy/subscribe.sh (not run by itself).
+# Sourced by the deploy scripts (not run by itself).
 #
 # The names both scripts use. Each can be overridden from the environment; the defaults are
 # the ones cloudbuild.yaml's substitutions have, so a project set up with the defaults builds
@@ -33,7 +33,10 @@ DEAD_LETTER_RETENTION="${DEAD_LETTER_RETENTION:-7d}"
 PUSH_SUBSCRIPTION="${PUSH_SUBSCRIPTION:-${SERVICE}-push}"
 # The service assumes 600 (PUSH_ACK_DEADLINE_SECONDS); set that variable too if you change it.
 ACK_DEADLINE_SECONDS="${ACK_DEADLINE_SECONDS:-600}"
-MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-10}"
+# A push refused because the instance is full (429) counts as a delivery attempt too: 30 attempts
+# with backoff up to 600 s let a message be refused for about 4 hours before it is dead-lettered
+# (docs/deploying.md#pubsubs-retries-and-a-full-fleet).
+MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-30}"
 MIN_RETRY_DELAY="${MIN_RETRY_DELAY:-10s}"
 MAX_RETRY_DELAY="${MAX_RETRY_DELAY:-600s}"
 
@@ -97,5 +100,62 @@ project_number() {
   gcloud projects describe "$PROJECT" --format='value(projectNumber)'
 }
 
+# Creates the subscription NAME on the input topic with SETTINGS... and the delivery policy every
+# subscription of it has, or updates an existing one to them; then lets the Pub/Sub service agent
+# ack what it dead-letters from it. Uses the caller's p (project) and bind (IAM output) flags.
+input_subscription() {
+  local name="$1"
+  shift
+  local settings=(
+    "$@"
+    # What is nacked or refused comes back with backoff, at most MAX_DELIVERY_ATTEMPTS times in
+    # all, then goes to the dead-letter topic.
+    --min-retry-delay="$MIN_RETRY_DELAY"
+    --max-retry-delay="$MAX_RETRY_DELAY"
+    --dead-letter-topic="$DEAD_LETTER_TOPIC"
+    --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS"
+    # Quiet weeks must not delete the subscription (the default: 31 days without deliveries).
+    --expiration-period=never
+  )
+  if exists gcloud pubsub subscriptions describe "$name" "${p[@]}"; then
+    change gcloud pubsub subscriptions update "$name" "${settings[@]}" "${p[@]}"
+  else
+    change gcloud pubsub subscriptions create "$name" --topic="$UNDERWRITING_TOPIC" "${settings[@]}" "${p[@]}"
+  fi
+  local number="${PROJECT_NUMBER:-$(project_number)}"
+  change_retried gcloud pubsub subscriptions add-iam-policy-binding "$name" \
+    --member="serviceAccount:service-${number}@gcp-sa-pubsub.iam.gserviceaccount.com" \
+    --role=roles/pubsub.subscriber "${bind[@]}" "${p[@]}"
+}
+
 # Telemetry (deploy/telemetry.sh): where the collector sidecar's configuration is kept.
 COLLECTOR_CONFIG_SECRET="${COLLECTOR_CONFIG_SECRET:-${SERVICE}-otel-collector}" # cloudbuild: _COLLECTOR_CONFIG_SECRET
+# The Google-built OpenTelemetry Collector run beside the service (cloudbuild: _COLLECTOR_IMAGE).
+COLLECTOR_IMAGE="${COLLECTOR_IMAGE:-us-docker.pkg.dev/cloud-ops-agents-artifacts/google-cloud-opentelemetry-collector/otelcol-google:0.144.0}"
+
+# How many events one instance (2 vCPU, 2 GiB) holds at once for the typical event: what the
+# capacity bench (npm run bench, section capacity) measures an instance taking before its
+# admission refuses, CPU, memory and event-loop lag together. Push: Cloud Run's --concurrency
+# (cloudbuild: _CONCURRENCY); pull: the events each instance of the worker pool is counted for
+# (deploy/scale-pull.sh). PROVISIONAL: 250 until the capacity bench gives the measured figure.
+# How to size it: docs/deploying.md#sizing.
+CONCURRENCY="${CONCURRENCY:-250}"
+
+# Pull (deploy/pull.sh, deploy/scale-pull.sh): a Cloud Run worker pool on its own subscription.
+WORKER_POOL="${WORKER_POOL:-${SERVICE}-pull}"
+PULL_SUBSCRIPTION="${PULL_SUBSCRIPTION:-${SERVICE}-pull}"
+# The service leases what it holds (15 s, renewed every 5 s): this only decides how soon an event
+# held by an instance that died before its first renewal is delivered again.
+PULL_ACK_DEADLINE_SECONDS="${PULL_ACK_DEADLINE_SECONDS:-60}"
+# The scaler keeps the instance count within these, at about this share of CONCURRENCY per
+# instance, and lowers it only once the backlog has stayed lower for SCALE_DOWN_WINDOW_SECONDS.
+PULL_MIN_INSTANCES="${PULL_MIN_INSTANCES:-1}"
+PULL_MAX_INSTANCES="${PULL_MAX_INSTANCES:-20}"
+PULL_TARGET_PERCENT="${PULL_TARGET_PERCENT:-80}"
+SCALE_DOWN_WINDOW_SECONDS="${SCALE_DOWN_WINDOW_SECONDS:-600}"
+# scheduled: a Cloud Run job running deploy/scale-pull.sh every minute (Cloud Scheduler);
+# none: set the count yourself (deploy/scale-pull.sh, or another autoscaler).
+PULL_SCALER="${PULL_SCALER:-scheduled}"
+SCALER_JOB="${SCALER_JOB:-${WORKER_POOL}-scaler}"
+SCALER_SERVICE_ACCOUNT="${SCALER_SERVICE_ACCOUNT:-${SERVICE}-scaler@${PROJECT}.iam.gserviceaccount.com}"
+SCALER_SCHEDULE="${SCALER_SCHEDULE:-* * * * *}"

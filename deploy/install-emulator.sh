@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `npm test` needs beyond Node on Debian (bookworm): gcloud, the official Pub/Sub
-# and Firestore emulators and Java 17, from Google's apt repository. cloudbuild.yaml's test step runs it;
+# and Firestore emulators and Java 17, from Google's apt repository, and jq (the deploy scripts'
+# tests run deploy/scale-pull.sh, which reads Cloud Monitoring's JSON with it). cloudbuild.yaml's test step runs it;
 # so can a developer on a fresh Debian machine (as root, or a user who may sudo). Safe to run
 # again: it does nothing when everything is installed.
 set -euo pipefail
@@ -9,7 +10,7 @@ KEYRING=/usr/share/keyrings/cloud.google.gpg
 SOURCES=/etc/apt/sources.list.d/google-cloud-sdk.list
 REPOSITORY="deb [signed-by=${KEYRING}] https://packages.cloud.google.com/apt cloud-sdk main"
 # The emulator package also depends on a JDK (openjdk-17-jdk on bookworm), so apt brings that in.
-PACKAGES=(google-cloud-cli google-cloud-cli-pubsub-emulator google-cloud-cli-firestore-emulator openjdk-17-jre-headless)
+PACKAGES=(google-cloud-cli google-cloud-cli-pubsub-emulator google-cloud-cli-firestore-emulator openjdk-17-jre-headless jq)
 
 if [[ "$(id -u)" == 0 ]]; then as_root=(); else as_root=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive

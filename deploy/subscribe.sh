@@ -38,35 +38,16 @@ for principal in "${principals[@]}"; do
     --member="$member" --role=roles/run.invoker "${bind[@]}" "${p[@]}"
 done
 
-settings=(
-  --push-endpoint="$ENDPOINT"
-  # Tokens signed as the push identity, with the service's custom audience: Cloud Run accepts
-  # that audience (--set-custom-audiences) and the service checks both (PUSH_*).
-  --push-auth-service-account="$PUSH_SERVICE_ACCOUNT"
-  --push-auth-token-audience="$PUSH_AUDIENCE"
-  # How long an event may take before Pub/Sub delivers it again; the maximum. Cloud Run's
-  # request timeout (--timeout in cloudbuild.yaml) is at least this.
+# Tokens are signed as the push identity, with the service's custom audience: Cloud Run accepts
+# that audience (--set-custom-audiences) and the service checks both (PUSH_*). The ack deadline is
+# how long an event may take before Pub/Sub delivers it again, the maximum; Cloud Run's request
+# timeout (--timeout in cloudbuild.yaml) is at least this. A push refused because the instance is
+# full (429) is a delivery attempt like any failure
+# (docs/deploying.md#pubsubs-retries-and-a-full-fleet).
+input_subscription "$PUSH_SUBSCRIPTION" \
+  --push-endpoint="$ENDPOINT" \
+  --push-auth-service-account="$PUSH_SERVICE_ACCOUNT" \
+  --push-auth-token-audience="$PUSH_AUDIENCE" \
   --ack-deadline="$ACK_DEADLINE_SECONDS"
-  # A failed or refused delivery is retried with backoff, at most this many times, then the
-  # message goes to the dead-letter topic.
-  --min-retry-delay="$MIN_RETRY_DELAY"
-  --max-retry-delay="$MAX_RETRY_DELAY"
-  --dead-letter-topic="$DEAD_LETTER_TOPIC"
-  --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS"
-  # Quiet weeks must not delete the subscription (the default: 31 days without deliveries).
-  --expiration-period=never
-)
-if exists gcloud pubsub subscriptions describe "$PUSH_SUBSCRIPTION" "${p[@]}"; then
-  change gcloud pubsub subscriptions update "$PUSH_SUBSCRIPTION" "${settings[@]}" "${p[@]}"
-else
-  change gcloud pubsub subscriptions create "$PUSH_SUBSCRIPTION" --topic="$UNDERWRITING_TOPIC" \
-    "${settings[@]}" "${p[@]}"
-fi
-
-# Dead-lettering acks the message on this subscription as the Pub/Sub service agent.
-NUMBER="${PROJECT_NUMBER:-$(project_number)}"
-change_retried gcloud pubsub subscriptions add-iam-policy-binding "$PUSH_SUBSCRIPTION" \
-  --member="serviceAccount:service-${NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com" \
-  --role=roles/pubsub.subscriber "${bind[@]}" "${p[@]}"
 
 echo "== Done: ${PUSH_SUBSCRIPTION} pushes ${UNDERWRITING_TOPIC} to ${ENDPOINT}" >&2

@@ -21,8 +21,6 @@ export const DEFAULTS = {
   PROCESSOR_TIMEOUT_MS: 60_000,
   PROCESSOR_MAX_HEAP_MB: 256,
   PROCESSOR_TIMEOUT_GRACE_MS: 1_000,
-  /** Events in progress per pool thread while pulling (see `pullMaxMessages`). */
-  PULL_MESSAGES_PER_THREAD: 16,
   /** Cloud Run gives 10 s after SIGTERM; what is left after the drain closes the subscriber. */
   SHUTDOWN_TIMEOUT_MS: 8_000,
   PUSH_AUTH: 'required',
@@ -254,10 +252,10 @@ export interface Config {
     /** Where poison messages are forwarded; unset, they are logged at ERROR and acked. */
     deadLetterTopic: string | undefined;
     /**
-     * Most events in progress at once while pulling: pulled, their runs not over. Those only
-     * waiting for their publish and ack are not counted (see `transport/pull.ts`).
+     * Optional ceiling on pulled events in progress (pulled, verdict not given). Unset, admission
+     * alone decides from the CPU, memory and event-loop delay it measures (`src/admission/`).
      */
-    pullMaxMessages: number;
+    pullMaxMessages: number | undefined;
   };
   /** Base URL of the document service (no trailing slash). */
   documentsUrl: string | undefined;
@@ -437,7 +435,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       underwritingSubscription: e.UNDERWRITING_SUBSCRIPTION,
       completedTopic: e.COMPLETED_TOPIC,
       deadLetterTopic: e.DEAD_LETTER_TOPIC,
-      pullMaxMessages: e.PULL_MAX_MESSAGES ?? DEFAULTS.PULL_MESSAGES_PER_THREAD * e.PROCESSOR_THREADS,
+      pullMaxMessages: e.PULL_MAX_MESSAGES,
     },
     documentsUrl: e.DOCUMENTS_URL,
     documentsAudience: e.DOCUMENTS_AUDIENCE,

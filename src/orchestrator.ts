@@ -15,6 +15,7 @@ import type { Logger } from './logging.js';
 import type { InstalledProcessor } from './processors/discovery.js';
 import { newExecutionId } from './processors/execution-id.js';
 import type { ProcessorPool } from './processors/pool.js';
+import type { Ticket } from './admission/admission.js';
 import { encodeInput, seconds, toEntry, type RunOutcome } from './processors/run.js';
 import { purchasedProcessors, type Purchases } from './purchases.js';
 import { logBindings, noTelemetry, type Telemetry } from './telemetry/telemetry.js';
@@ -60,8 +61,11 @@ export interface Receipt {
    * ledger records what this execution is made of; must not throw.
    */
   onOutcome?: (outcome: RunOutcome, facts: OutcomeFacts) => void;
-  /** Called once the pool has been asked for every run (each started, or waits there). */
-  onRunsAsked?: () => void;
+  /**
+   * The event's admission ticket: told what the event holds once the pool has been asked for
+   * every run (each started, or waits there).
+   */
+  ticket?: Pick<Ticket, 'started'> | undefined;
   /**
    * The event's trace context (its span, made by the transport's pipeline): the document fetch
    * and every processor run are its children, and every log line names it.
@@ -101,6 +105,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       missingDocuments: batch.missing.map((m) => m.id),
     });
 
+    const asked: string[] = [];
     const runs = purchasedProcessors(data, purchases, processors.keys()).map(
       async (id): Promise<RunOutcome> => {
         const recorded = receipt.recorded?.get(id);
@@ -110,6 +115,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
           receipt.onOutcome?.(reused, { reused: true, queueWait: null });
           return reused;
         }
+        if (processors.has(id)) asked.push(id);
         const ran = await runOne(id, data.underwriting_id, input, receipt.trace);
         const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
         // Wall time since receipt less run time: documents, admission, retry backoff.
@@ -119,7 +125,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       },
     );
     // The pool was asked for every run in the calls above: each started, or waits there.
-    receipt.onRunsAsked?.();
+    receipt.ticket?.started({ inputBytes: input.length, processorIds: asked });
     const outcomes = await untilAborted(signal, Promise.all(runs));
 
     const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
@@ -180,7 +186,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
   ): Promise<RunOutcome> {
     const processor = processors.get(id);
     if (!processor) {
-      return Promise.resolve({
+      return Promise.resolve<RunOutcome>({
         status: 'failed',
         processor_id: id,
         execution_id: newExecutionId(),

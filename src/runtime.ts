@@ -1,5 +1,6 @@
 import { checkConfiguredPaths, type Config } from './config.js';
 import { configuredDocumentSource } from './documents/configured.js';
+import type { DocumentSource } from './documents/source.js';
 import type { Logger } from './logging.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { discoverProcessors, type InstalledProcessor } from './processors/discovery.js';
@@ -29,10 +30,7 @@ export function documentsBudgetMs(config: Config): number {
  * before any event is taken.
  */
 export async function startRuntime(config: Config, log: Logger, telemetry?: Telemetry): Promise<Runtime> {
-  await checkConfiguredPaths(config);
-  const documents = await configuredDocumentSource(config, log, telemetry);
-  const processors = await discoverProcessors(config.processorsDir);
-  const purchases = await loadPurchases(config.purchasesFile);
+  // First, so that its threads start while the rest is read.
   const pool = new ProcessorPool({
     minThreads: config.processorThreads,
     maxThreads: config.processorMaxThreads,
@@ -48,23 +46,40 @@ export async function startRuntime(config: Config, log: Logger, telemetry?: Tele
       return { threads, busyThreads, cpuSaturation };
     });
   }
-  await pool.warm();
-  const orchestrator = createOrchestrator({
-    pool,
-    processors,
-    documents,
-    purchases,
-    defaultTimeoutMs: config.processorTimeoutMs,
-    log,
-    telemetry,
-  });
-  return {
-    orchestrator,
-    processors,
-    pool,
-    close: async () => {
-      await pool.close();
-      await documents.close?.();
-    },
-  };
+  const warm = pool.warm();
+  let documents: DocumentSource | undefined;
+  try {
+    await checkConfiguredPaths(config);
+    documents = await configuredDocumentSource(config, log, telemetry);
+    const source = documents;
+    const [processors, purchases] = await Promise.all([
+      discoverProcessors(config.processorsDir),
+      loadPurchases(config.purchasesFile),
+    ]);
+    await warm;
+    const orchestrator = createOrchestrator({
+      pool,
+      processors,
+      documents: source,
+      purchases,
+      defaultTimeoutMs: config.processorTimeoutMs,
+      log,
+      telemetry,
+    });
+    return {
+      orchestrator,
+      processors,
+      pool,
+      close: async () => {
+        await pool.close();
+        await source.close?.();
+      },
+    };
+  } catch (err) {
+    // Nothing is left running when the configuration is wrong.
+    await warm.catch(() => {});
+    await pool.close();
+    await documents?.close?.();
+    throw err;
+  }
 }

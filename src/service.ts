@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 
+import { createAdmission } from './admission/admission.js';
 import { checkPushAckDeadline, deadlineBudget } from './budget.js';
 import type { Config } from './config.js';
 import type { OrchestratorError } from './errors.js';
@@ -13,14 +14,14 @@ import type { Logger } from './logging.js';
 import { portInUse } from './port.js';
 import { documentsBudgetMs, startRuntime, type Runtime } from './runtime.js';
 import { createDeadLetter } from './transport/dead-letter.js';
-import { createMessageHandler, type MessageHandler } from './transport/handler.js';
+import { createMessageHandler } from './transport/handler.js';
 import { createHttpServer } from './transport/http.js';
 import { createCompletedPublisher, PUBLISH_TIMEOUT_MS } from './transport/publisher.js';
 import { createPushAuth } from './transport/push-auth.js';
-import { registerPushRoute } from './transport/push.js';
+import { registerPushRoute, type PushPipeline } from './transport/push.js';
 import { startPull, type PullSubscriber } from './transport/pull.js';
 import { createPubSub } from './transport/pubsub.js';
-import { openTelemetry } from './telemetry/telemetry.js';
+import { openTelemetry, type Telemetry } from './telemetry/telemetry.js';
 
 // After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
 const CLOSE_MARGIN_MS = 1_500;
@@ -47,6 +48,11 @@ export interface Service {
 export interface ServiceOptions {
   /** Registers the `/ops` page inside the authenticated ops scope (see `registerOps`); default: `registerOpsPage`. */
   opsPage?: OpsPage;
+  /**
+   * Telemetry opened, and the runtime being started, by the caller: `serve` starts the pool
+   * before it imports this module, so its threads boot while the transports load.
+   */
+  early?: { telemetry: Telemetry; runtime: Promise<Runtime> };
 }
 
 export async function startService(
@@ -55,15 +61,19 @@ export async function startService(
   host: string,
   options: ServiceOptions = {},
 ): Promise<Service> {
-  const telemetry = await openTelemetry(config.telemetry, config.pubsub.projectId);
+  const telemetry =
+    options.early?.telemetry ?? (await openTelemetry(config.telemetry, config.pubsub.projectId));
+  const runtimeStarting = options.early?.runtime ?? startRuntime(config, log, telemetry);
+  // Awaited below, after the HTTP server listens; a failure before then is handled there.
+  runtimeStarting.catch(() => {});
   const pubsub = createPubSub(config.pubsub);
   const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log, telemetry.tracer);
   const pushAuth = createPushAuth(config.push, log);
-  const ledger = createLedger(config.ledger, log);
+  const ledger = await createLedger(config.ledger, log);
   const opsAuth = createOpsAuth(config.ops, log);
   const rerunPublisher = createRerunPublisher(pubsub, config.pubsub.underwritingTopic);
-  let resolveHandler: (handler: MessageHandler | undefined) => void = () => {};
-  const handlerReady = new Promise<MessageHandler | undefined>((resolve) => (resolveHandler = resolve));
+  let resolvePipeline: (pipeline: PushPipeline | undefined) => void = () => {};
+  const pipelineReady = new Promise<PushPipeline | undefined>((resolve) => (resolvePipeline = resolve));
   let runtime: Runtime | undefined;
   let pull: PullSubscriber | undefined;
   let stopping: Promise<void> | undefined;
@@ -84,7 +94,7 @@ export async function startService(
     if (ledgerProblem) problems['ledger'] = ledgerProblem;
     return problems;
   });
-  registerPushRoute(server, { auth: pushAuth, handler: handlerReady, log });
+  registerPushRoute(server, { auth: pushAuth, pipeline: pipelineReady, log });
   let inFlight = () => 0;
   const opsApi = createOpsApi({
     history: ledger.history,
@@ -95,10 +105,15 @@ export async function startService(
   try {
     await server.listen({ port: config.port, host });
   } catch (err) {
-    resolveHandler(undefined);
+    resolvePipeline(undefined);
     pushAuth.close();
     opsAuth.close();
     publisher.close();
+    await runtimeStarting.then(
+      (started) => started.close(),
+      () => {},
+    );
+    await ledger.close();
     await pubsub.close();
     await telemetry.shutdown();
     if ((err as { code?: unknown }).code === 'EADDRINUSE') throw portInUse(config.port, host, err);
@@ -108,14 +123,9 @@ export async function startService(
   // Ops keys are fetched in the background: readiness (taking events) does not wait for them.
   void opsAuth.start();
   try {
-    [runtime] = await Promise.all([
-      startRuntime(config, log, telemetry),
-      publisher.warm(),
-      pushAuth.start(),
-      ledger.warm(),
-    ]);
+    [runtime] = await Promise.all([runtimeStarting, publisher.warm(), pushAuth.start(), ledger.warm()]);
   } catch (err) {
-    resolveHandler(undefined);
+    resolvePipeline(undefined);
     pushAuth.close();
     opsAuth.close();
     await server.close();
@@ -134,7 +144,13 @@ export async function startService(
     log,
     telemetry,
   });
-  resolveHandler(handler);
+  // How many events this instance takes, from what it measures (docs/scheduler.md#admission).
+  const admission = createAdmission({
+    pool: started.pool,
+    log,
+    onRefused: (reason) => telemetry.metrics.admissionRefused.add(1, { 'admission.reason': reason }),
+  });
+  resolvePipeline({ handler, admission });
   inFlight = () => handler.inFlight();
   const budget = deadlineBudget({
     processors: [...started.processors.values()].map((p) => ({
@@ -151,8 +167,8 @@ export async function startService(
       pubsub,
       subscription: config.pubsub.underwritingSubscription,
       handler,
+      admission,
       maxMessages: config.pubsub.pullMaxMessages,
-      hasRoom: () => started.pool.hasRoom(),
       closeTimeoutMs: config.shutdownTimeoutMs + CLOSE_MARGIN_MS,
       onFatal: (err: OrchestratorError) => {
         log.error({ code: err.code, err }, err.message);
@@ -171,6 +187,7 @@ export async function startService(
         // Awaited below; until then a rejection must not count as unhandled.
         void closing?.catch(() => {});
         const abandoned = await handler.drain(config.shutdownTimeoutMs);
+        admission.close();
         // Runs of abandoned events are still in the pool: ending its threads ends them.
         await started.close();
         await closing;
@@ -208,7 +225,8 @@ export async function startService(
       ops: config.ops.auth,
       deadline_budget_s: budget.totalMs / 1000,
       subscription: config.pubsub.underwritingSubscription ?? null,
-      pull_max_messages: pull ? config.pubsub.pullMaxMessages : null,
+      pull_max_messages: pull ? (config.pubsub.pullMaxMessages ?? null) : null,
+      memory_limit_mb: admission.stats().limit_mb,
       completed_topic: config.pubsub.completedTopic,
       dead_letter_topic: config.pubsub.deadLetterTopic ?? null,
       emulator: config.pubsub.emulatorHost ?? null,

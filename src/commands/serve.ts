@@ -4,7 +4,9 @@ import { loadConfig } from '../config.js';
 import { commandArgs } from './args.js';
 import { checkEmulator } from '../pubsub/probe.js';
 import { createLogger, type Logger } from '../logging.js';
-import { startService, type Service } from '../service.js';
+import { startRuntime } from '../runtime.js';
+import type { Service } from '../service.js';
+import { openTelemetry } from '../telemetry/telemetry.js';
 
 /**
  * `serve`: the production entry. Serves HTTP on `PORT` and pulls from
@@ -16,7 +18,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   const config = loadConfig();
   if (config.pubsub.emulatorHost) await checkEmulator(config.pubsub.emulatorHost);
   const log = createLogger(config.logLevel);
-  const service = await startService(config, log, '0.0.0.0');
+  const telemetry = await openTelemetry(config.telemetry, config.pubsub.projectId);
+  // The pool's threads boot on the other cores while this thread loads the transports (the
+  // Pub/Sub client, Fastify): most of a start-up.
+  const runtime = startRuntime(config, log, telemetry);
+  runtime.catch(() => {});
+  const { startService } = await import('../service.js');
+  const service = await startService(config, log, '0.0.0.0', { early: { telemetry, runtime } });
   return untilSignalled(service, log);
 }
 

@@ -1,14 +1,17 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logging.js';
-import { createFirestoreLedger } from './firestore.js';
 import type { Ledger } from './ledger.js';
 import { createMemoryLedger } from './memory.js';
 import { createNoLedger } from './none.js';
 
-/** The ledger the configuration names (`LEDGER`); `none` says at WARNING what it costs. */
-export function createLedger(config: Config['ledger'], log: Logger): Ledger {
+/**
+ * The ledger the configuration names (`LEDGER`); `none` says at WARNING what it costs. The
+ * Firestore client is imported only for `firestore`: it takes a good part of a start-up.
+ */
+export async function createLedger(config: Config['ledger'], log: Logger): Promise<Ledger> {
   switch (config.kind) {
-    case 'firestore':
+    case 'firestore': {
+      const { createFirestoreLedger } = await import('./firestore.js');
       return createFirestoreLedger({
         // loadConfig refuses `firestore` without a project.
         projectId: config.projectId ?? '',
@@ -18,6 +21,7 @@ export function createLedger(config: Config['ledger'], log: Logger): Ledger {
         emulatorHost: config.emulatorHost,
         log,
       });
+    }
     case 'memory':
       return createMemoryLedger();
     case 'none':

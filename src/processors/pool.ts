@@ -12,6 +12,7 @@ import { spanTraceparent } from '../telemetry/trace-context.js';
 import type { ConcurrencyPolicy, RetryPolicy } from './contract.js';
 import { Deadline } from './deadline.js';
 import { newExecutionId } from './execution-id.js';
+import { runBytes } from './footprint.js';
 import { createLimits } from './limits.js';
 import { seconds, type RunOutcome, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
 import { createRunTable, EXITED, type RunTable } from './run-table.js';
@@ -40,8 +41,6 @@ export interface PoolOptions {
   maxThreads: number;
   /** Runs that compute at once. Default: the cores. */
   cpuSlots?: number;
-  /** Most runs one thread hosts at once (runs that wait share a thread). Default 16. */
-  runsPerThread?: number;
   /** Heap limit of each thread (old generation), in MB. */
   maxHeapMb: number;
   /** How long a run whose `ctx.signal` aborted at the deadline may take to settle. */
@@ -53,11 +52,16 @@ export interface PoolOptions {
 }
 
 /**
- * Runs one thread hosts at once. Runs that wait on I/O share threads (a thread costs ~9 MB and
- * ~50 ms to start); a thread that computes takes no new run. A thread ended for one run's sake
- * restarts the others, so this also bounds what one bad run costs its neighbours.
+ * The share of a thread's heap limit its runs' inputs may hold (see `footprint.ts`); the rest is
+ * room for what the processors allocate and for the garbage collector. Runs that wait share a
+ * thread up to it, and while the thread's event loop is not busy: not a fixed count.
  */
-export const RUNS_PER_THREAD = 16;
+const THREAD_HEAP_SHARE = 0.5;
+/**
+ * Piscina's own per-thread cap: the scheduler places every task itself (heap and event-loop bound),
+ * so this only has to stay out of its way.
+ */
+const PISCINA_TASKS_PER_THREAD = 1_000_000;
 /** Most times a run is started again because a neighbour ended its thread. */
 const MAX_RESTARTS = 3;
 /** Idle threads above the minimum end after this long. */
@@ -96,6 +100,7 @@ export class ProcessorPool {
   readonly #scheduler: Scheduler;
   readonly #limits = createLimits();
   readonly #options: PoolOptions;
+  readonly #cpuSlots: number;
   readonly #telemetry: NonNullable<PoolOptions['telemetry']>;
 
   constructor(options: PoolOptions) {
@@ -108,20 +113,21 @@ export class ProcessorPool {
       traceProject: this.#telemetry.projectId,
       recordSpans: this.#telemetry.tracing,
     };
-    const runsPerThread = options.runsPerThread ?? RUNS_PER_THREAD;
+    this.#cpuSlots = options.cpuSlots ?? availableParallelism();
     this.#scheduler = createScheduler({
-      cpuSlots: options.cpuSlots ?? availableParallelism(),
+      cpuSlots: this.#cpuSlots,
       maxThreads: options.maxThreads,
-      runsPerThread,
+      threadBudgetBytes: THREAD_HEAP_SHARE * options.maxHeapMb * 2 ** 20,
       table: this.#table,
       threads: () => this.#piscina.threads,
+      spawn: () => void this.#piscina.run(undefined as never, { name: 'hold' }).catch(() => {}),
     });
     this.#piscina = new Piscina({
       filename: workerFile,
       minThreads: options.minThreads,
       maxThreads: options.maxThreads,
       idleTimeout: IDLE_THREAD_MS,
-      concurrentTasksPerWorker: runsPerThread,
+      concurrentTasksPerWorker: PISCINA_TASKS_PER_THREAD,
       loadBalancer: (task, workers) =>
         this.#scheduler.place((task[queueOptionsSymbol] as Attempt | null) ?? null, workers),
       // Piscina's run-time and wait-time histograms cost every task; nothing reads them.
@@ -153,11 +159,23 @@ export class ProcessorPool {
   }
 
   /**
-   * Whether a run asked for now would start soon: no run waits for its concurrency limit, nor for
-   * a thread or a CPU slot unless it is short (see the scheduler). Pull asks for events only then.
+   * What a run asked for now would wait for (admission reads it): how long, in ms, until a CPU
+   * slot is free for it (the expected run time of the runs waiting for one, over the slots); runs
+   * that wait for a thread none can give; runs that wait for their concurrency limit.
    */
-  hasRoom(): boolean {
-    return this.#scheduler.waitingLong() === 0 && this.#limits.waiting() === 0;
+  load(): { cpuWaitMs: number; threadless: number; limitWaiting: number } {
+    const { slotMs, threadless } = this.#scheduler.cpuQueue();
+    return { cpuWaitMs: slotMs / this.#cpuSlots, threadless, limitWaiting: this.#limits.waiting() };
+  }
+
+  /** How long the runs of these processors are expected to hold a CPU slot, in all, in ms. */
+  expectedCpuMs(processorIds: Iterable<string>): number {
+    return this.#scheduler.expectedSlotMs(processorIds);
+  }
+
+  /** CPU slots: how many runs compute at once. */
+  get cpuSlots(): number {
+    return this.#cpuSlots;
   }
 
   /** Threads now, how many compute, runs waiting for admission, and what was learnt. */
@@ -281,10 +299,10 @@ export class ProcessorPool {
     const attempt: Attempt = {
       slot,
       processorId: run.processorId,
-      solo,
+      isolated: solo,
+      bytes: runBytes(run.input.length),
+      mode: 'probe',
       thread: undefined,
-      probation: false,
-      short: false,
       startElu: undefined,
       innocent: false,
     };
@@ -296,7 +314,7 @@ export class ProcessorPool {
       this.#options.timeoutGraceMs,
       () => scheduler.idleMs(attempt),
       () => {
-        for (const other of attempt.thread?.runs ?? []) if (other !== attempt) other.innocent = true;
+        for (const other of attempt.thread?.attempts ?? []) if (other !== attempt) other.innocent = true;
       },
     );
     let ranMs: number | undefined;
@@ -340,7 +358,7 @@ export class ProcessorPool {
     if (deadline.aborted) return { kind: 'terminated', durationMs };
     if (attempt.innocent) return { kind: 'restart', durationMs, solo: false };
     const thread = attempt.thread;
-    if (thread) thread.hostedAtDeath ??= thread.runs.size;
+    if (thread) thread.hostedAtDeath ??= thread.runs;
     const shared = (thread?.hostedAtDeath ?? 1) > 1;
     if ((err as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
       if (shared) return { kind: 'restart', durationMs, solo: true };

@@ -1,56 +1,67 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 
+import {
+  afterReading,
+  afterRun,
+  expectedSlotMs,
+  HOT,
+  loadAfterReading,
+  modeOf,
+  readSample,
+  SAMPLE_MS,
+  smoothLoad,
+  type ProcessorRecord,
+} from './learning.js';
+import {
+  admitWaiting,
+  SHORT_DEPTH,
+  slotsInUse,
+  type Mode,
+  type PlacementAsk,
+  type PlacementView,
+  type ThreadView,
+} from './placement.js';
 import { EXECUTING, SETTLED, type RunTable } from './run-table.js';
 
 /**
- * Decides when an attempt may start and on which thread, so that runs waiting on I/O all start at
- * once while runs that compute get about one core each.
- *
- * - Threads host up to `runsPerThread` attempts at once; a thread is added (up to `maxThreads`)
- *   when every thread that may take one is full.
- * - What a run does is read from its thread's event-loop utilization (ELU), sampled on the main
- *   thread: a thread whose loop is busy is computing; one whose loop sits idle hosts runs that wait.
- * - A processor is learnt as `io` or `cpu` from its runs: `io` when its thread's loop idles soon after
- *   it starts, `cpu` when the loop stays busy for its first `CPU_PROBE_MS`. An attempt of a processor not known to wait
- *   needs a CPU slot (`cpuSlots`, the cores) and is on probation, holding its slot, until that
- *   reading is taken; a thread that computes holds a slot as long as it computes. An attempt of a
- *   processor known to wait needs no slot: it only needs a thread that is not computing.
- * - An attempt that may compute (on probation) starts on a thread of its own, so that a busy loop
- *   is never blamed on a neighbour; attempts known to wait go to the fullest thread with room that
- *   is not computing, not probing and not held by a solo run (an attempt that must be alone, after
- *   its shared thread died of something nobody owned).
+ * The shell around placement (`placement.ts`) and learning (`learning.ts`): it keeps the threads,
+ * the attempts waiting and what each processor's runs taught, samples the threads' event-loop
+ * utilization while anything waits, is unread or computes, and tells Piscina where each attempt
+ * goes. Every decision is made by those pure functions; this file only feeds them, and keeps its
+ * counts as it goes so that each step costs what it changes, not what is held (an instance holds
+ * thousands of runs).
  */
 export interface SchedulerOptions {
   cpuSlots: number;
   maxThreads: number;
-  runsPerThread: number;
+  /** Memory the runs of one thread may hold (a share of its heap limit), in bytes. */
+  threadBudgetBytes: number;
   table: RunTable;
   /** The pool's live threads (Piscina's `threads`), started or starting. */
   threads: () => readonly Worker[];
+  /** Starts one more thread; `threadReady` says when it can take tasks. */
+  spawn: () => void;
 }
 
 /** One attempt of a run, as the scheduler and the pool see it. */
-export interface Attempt {
+export interface Attempt extends PlacementAsk {
   readonly slot: number;
   readonly processorId: string;
-  /** Must run alone on its thread. */
-  readonly solo: boolean;
   thread: ThreadState | undefined;
-  /** Holds a CPU slot until its first reading. */
-  probation: boolean;
-  /** A run of a processor whose runs end within `SHORT_MS`: shares a thread with a few others like it. */
-  short: boolean;
-  /** Its thread's ELU at the first sample after it started. */
+  /** Its thread's ELU at the first sample after it started (a run being read). */
   startElu: EventLoopUtilization | undefined;
   /** Its thread was ended for another run's sake: it is started again with the time it has left. */
   innocent: boolean;
 }
 
-export interface ThreadState {
-  readonly id: number;
+export interface ThreadState extends ThreadView {
   readonly worker: Worker;
-  readonly runs: Set<Attempt>;
+  readonly attempts: Set<Attempt>;
+  /** Its attempts not read yet. */
+  readonly unreadAttempts: Set<Attempt>;
+  /** Its attempts that must be alone. */
+  isolatedRuns: number;
   /** ELU over the last few sample windows (smoothed). */
   load: number;
   /** ELU of the last sample window alone. */
@@ -60,54 +71,84 @@ export interface ThreadState {
   hostedAtDeath: number | undefined;
 }
 
-/** Sample period while anything waits, is on probation or computes. */
-const SAMPLE_MS = 2;
-/** How long a run's loop must stay busy before its processor is taken as computing. */
-const CPU_PROBE_MS = 10;
-/**
- * A processor is `short` once `SHORT_RUNS` of its runs ended within `SHORT_MS` of run time, before
- * any reading could tell what they do: they compute, but so briefly that a thread is best kept fed
- * with a few of them at once (`SHORT_DEPTH`), as Piscina does, rather than one per round trip. A
- * run that takes `CPU_PROBE_MS` or more puts the processor back on probation.
- */
-const SHORT_MS = SAMPLE_MS;
-const SHORT_RUNS = 3;
-const SHORT_DEPTH = 4;
-/** Weight of the newest window in a thread's smoothed ELU. */
-const SMOOTHING = 0.3;
-/** ELU at or above which a thread is computing. */
-const HOT = 0.5;
+type Waiting = {
+  attempt: Attempt;
+  admit: () => void;
+  /** What it adds to the slot queue's expected time: one reading of its processor, or ms. */
+  counted?: 'probe' | number;
+};
 
-type Kind = 'io' | 'cpu' | 'short';
+const unread = (mode: Mode) => mode === 'probe' || mode === 'alone';
+/** How many attempts of the share queue one pass looks at. */
+const SHARE_CHUNK = 256;
+
+/** A first-in, first-out queue whose `shift` does not move what is left. */
+class Queue<T> {
+  #items: T[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  shift(): T | undefined {
+    const item = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  /** The first `n` items. */
+  head(n: number): T[] {
+    return this.#items.slice(this.#head, this.#head + n);
+  }
+  /** Takes out every item `test` accepts, in order. */
+  extract(test: (item: T) => boolean): T[] {
+    const kept: T[] = [];
+    const taken: T[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      (test(item) ? taken : kept).push(item);
+    }
+    this.#items = kept;
+    this.#head = 0;
+    return taken;
+  }
+  values(): T[] {
+    return this.#items.slice(this.#head);
+  }
+}
 
 export function createScheduler(options: SchedulerOptions) {
-  const { cpuSlots, maxThreads, runsPerThread, table } = options;
+  const { cpuSlots, maxThreads, table, threadBudgetBytes } = options;
   const threads = new Map<number, ThreadState>();
-  const kinds = new Map<string, Kind>();
-  /** Brief runs so far, per processor not yet known. */
-  const briefRuns = new Map<string, number>();
-  const probation = new Set<Attempt>();
-  const waiting: { attempt: Attempt; admit: () => void }[] = [];
-  let sampler: NodeJS.Timeout | undefined;
-
-  const hot = (t: ThreadState) => t.load >= HOT && t.runs.size > 0;
-  const solo = (t: ThreadState) => t.runs.size === 1 && first(t.runs).solo;
-  const onProbation = (t: ThreadState) => some(t.runs, (a) => a.probation);
-  const hostsShort = (t: ThreadState) => some(t.runs, (a) => a.short);
-
-  /** Attempts on probation hold a slot each; a thread that computes, or hosts short runs, one. */
-  function slotsInUse(): number {
-    let used = probation.size;
-    for (const t of threads.values()) if (!onProbation(t) && (hot(t) || hostsShort(t))) used++;
-    return used;
-  }
-
+  const records = new Map<string, ProcessorRecord>();
+  /** Attempts waiting for a CPU slot (probes, runs alone, short runs), and for a thread (runs that wait). */
+  const slotQueue = new Queue<Waiting>();
+  const shareQueue = new Queue<Waiting>();
+  /** What the slot queue is expected to hold its slots for, kept as attempts come and go. */
+  const queued = { slotMs: 0, probes: new Map<string, number>() };
   // Thread ids Piscina said were ready.
   const ready = new Set<number>();
+  let sampler: NodeJS.Timeout | undefined;
+  let spawnWanted = false;
+
+  function view(): PlacementView {
+    return {
+      threads: [...threads.values()],
+      cpuSlots,
+      liveThreads: options.threads().length,
+      maxThreads,
+      threadBudgetBytes,
+    };
+  }
 
   /**
-   * Brings the registry in line with the pool's own list of threads. Piscina's events race it (a
-   * thread that exited already reads id -1 when its destroy event comes): the list is the truth.
+   * Brings the registry in line with the pool's own list of threads, when Piscina says one is
+   * ready or gone. Piscina's events race it (a thread that exited already reads id -1 when its
+   * destroy event comes): the list is the truth.
    */
   function sync(): void {
     const live = new Map(options.threads().map((w) => [w.threadId, w]));
@@ -116,222 +157,264 @@ export function createScheduler(options: SchedulerOptions) {
     }
     for (const [id, worker] of live) {
       if (id < 0 || threads.has(id) || !ready.has(id)) continue;
-      const last = worker.performance.eventLoopUtilization();
-      threads.set(id, { id, worker, runs: new Set(), load: 0, window: 0, last, hostedAtDeath: undefined });
+      threads.set(id, {
+        id,
+        worker,
+        attempts: new Set(),
+        unreadAttempts: new Set(),
+        isolatedRuns: 0,
+        runs: 0,
+        hot: false,
+        closed: false,
+        unread: false,
+        short: 0,
+        heldBytes: 0,
+        load: 0,
+        window: 0,
+        last: worker.performance.eventLoopUtilization(),
+        hostedAtDeath: undefined,
+      });
     }
     for (const id of ready) if (!live.has(id)) ready.delete(id);
   }
 
-  function candidate(attempt: Attempt): ThreadState | undefined {
-    if (attempt.short) return shortCandidate();
-    let best: ThreadState | undefined;
-    for (const t of threads.values()) {
-      if (hot(t) || solo(t) || onProbation(t) || hostsShort(t)) continue;
-      // A run that may compute starts alone, so that a busy loop blames nobody else.
-      const alone = attempt.solo || attempt.probation;
-      if (alone ? t.runs.size > 0 : t.runs.size >= runsPerThread) continue;
-      // Runs that wait pack onto the fullest thread with room: empty threads stay free for runs
-      // that must start alone, and fewer threads are kept.
-      if (!best || t.runs.size > best.runs.size || (t.runs.size === best.runs.size && t.load < best.load)) {
-        best = t;
-      }
+  /** Adds (1) or removes (-1) an attempt in its thread's counts. */
+  function count(t: ThreadState, attempt: Attempt, sign: 1 | -1): void {
+    t.runs += sign;
+    t.heldBytes += sign * attempt.bytes;
+    if (attempt.mode === 'short') t.short += sign;
+    if (attempt.isolated) t.isolatedRuns += sign;
+    if (unread(attempt.mode)) {
+      if (sign > 0) t.unreadAttempts.add(attempt);
+      else t.unreadAttempts.delete(attempt);
     }
-    return best;
+    t.unread = t.unreadAttempts.size > 0;
+    t.closed = t.isolatedRuns > 0;
+  }
+
+  function host(t: ThreadState, attempt: Attempt): void {
+    if (attempt.thread === t) return;
+    if (attempt.thread) unhost(attempt);
+    attempt.thread = t;
+    t.attempts.add(attempt);
+    count(t, attempt, 1);
+  }
+
+  function unhost(attempt: Attempt): void {
+    const t = attempt.thread;
+    if (!t || !t.attempts.delete(attempt)) return;
+    count(t, attempt, -1);
+    if (t.runs === 0) {
+      // An empty thread computes nothing, whatever its last windows said.
+      t.load = 0;
+      t.hot = false;
+    }
+  }
+
+  /** Queues an attempt by what it needs; the slot queue keeps its expected slot time. */
+  function enqueue(entry: Waiting): void {
+    if (entry.attempt.mode === 'share') return shareQueue.push(entry);
+    slotQueue.push(entry);
+    entry.counted =
+      entry.attempt.mode === 'probe' ? 'probe' : expectedSlotMs(records.get(entry.attempt.processorId));
+    queuedSlot(entry, 1);
   }
 
   /**
-   * A thread for a short run: the least busy thread of short runs with room, else an empty one
-   * (which then holds a CPU slot; `canStart` checks one is free).
+   * Adds or removes an attempt of the slot queue in its expected slot time. Runs of a processor
+   * not known yet wait for one reading, not one each: once read, the others are placed by it.
    */
-  function shortCandidate(): ThreadState | undefined {
-    let best: ThreadState | undefined;
-    let empty: ThreadState | undefined;
-    for (const t of threads.values()) {
-      if (t.runs.size === 0) empty ??= t;
-      else if (
-        t.runs.size < SHORT_DEPTH &&
-        every(t.runs, (a) => a.short) &&
-        (!best || t.runs.size < best.runs.size)
-      )
-        best = t;
+  function queuedSlot({ attempt, counted }: Waiting, sign: 1 | -1): void {
+    if (counted === undefined) return;
+    if (counted !== 'probe') {
+      queued.slotMs += sign * counted;
+      return;
     }
-    return best ?? empty;
+    const after = (queued.probes.get(attempt.processorId) ?? 0) + sign;
+    if (after === 0) queued.probes.delete(attempt.processorId);
+    else queued.probes.set(attempt.processorId, after);
   }
 
-  function canStart(attempt: Attempt): boolean {
-    const kind = kinds.get(attempt.processorId);
-    attempt.short = kind === 'short' && !attempt.solo;
-    attempt.probation = !attempt.short && (kind !== 'io' || attempt.solo);
-    if (attempt.short) {
-      const t = candidate(attempt);
-      if (t && t.runs.size > 0) return true;
-      if (slotsInUse() >= cpuSlots) return false;
-      if (t) return true;
-    } else if (attempt.probation && slotsInUse() >= cpuSlots) return false;
-    else if (candidate(attempt)) return true;
-    // A new thread takes it; one spawn at a time, so a burst does not start a thread per run.
-    const all = options.threads().length;
-    return all === threads.size && all < maxThreads;
+  /** Once a processor is learnt to wait, its attempts in the slot queue move to the share queue. */
+  function learnt(processorId: string): void {
+    for (const entry of slotQueue.extract(({ attempt }) => attempt.processorId === processorId)) {
+      queuedSlot(entry, -1);
+      entry.counted = undefined;
+      entry.attempt.mode = modeOf(records.get(processorId), entry.attempt.isolated);
+      enqueue(entry);
+    }
   }
 
-  function start(attempt: Attempt): void {
-    // Its thread is taken now, so the next admission in the same pass sees it (else several
-    // could be admitted to one place, and Piscina would queue what finds no room at placement).
-    const t = candidate(attempt);
-    if (t) host(t, attempt);
-    if (attempt.probation) {
-      probation.add(attempt);
-      ensureSampling();
-    }
+  /** The shell's part once a pass put an attempt on `t` (the pass counted it on the view already). */
+  function adopt(t: ThreadState, attempt: Attempt): void {
+    attempt.thread = t;
+    t.attempts.add(attempt);
+    if (unread(attempt.mode)) t.unreadAttempts.add(attempt);
+    if (attempt.isolated) t.isolatedRuns++;
   }
 
   function pump(): void {
-    sync();
-    // First come, first served among runs that compute: once one waits for a CPU slot, short runs
-    // queued after it do not join threads either, or a stream of them would keep every slot.
-    let slotWanted = false;
-    for (let i = 0; i < waiting.length;) {
-      const next = waiting[i] as (typeof waiting)[number];
-      const computes = kinds.get(next.attempt.processorId) !== 'io' || next.attempt.solo;
-      if (slotWanted && computes) {
-        i++;
-      } else if (canStart(next.attempt)) {
-        waiting.splice(i, 1);
-        start(next.attempt);
-        next.admit();
-      } else {
-        slotWanted ||= computes;
-        i++;
+    // Only the heads can start: a queue stops at its first attempt that must wait. The share
+    // queue is taken in chunks while whole chunks start (a thread that became ready, say).
+    for (let more = true; more && slotQueue.length + shareQueue.length > 0;) {
+      const heads = { slot: slotQueue.head(cpuSlots * SHORT_DEPTH + 1), share: shareQueue.head(SHARE_CHUNK) };
+      // Their mode follows what was learnt while they waited (a short processor read long, say).
+      for (const { attempt } of heads.slot)
+        attempt.mode = modeOf(records.get(attempt.processorId), attempt.isolated);
+      // The pass hosts each attempt it starts on the view's threads (the live states) as it goes.
+      const pass = admitWaiting(view(), {
+        slot: heads.slot.map((w) => w.attempt),
+        share: heads.share.map((w) => w.attempt),
+      });
+      const admitted: (() => void)[] = [];
+      for (const id of pass.slot) {
+        const entry = slotQueue.shift() as Waiting;
+        queuedSlot(entry, -1);
+        adopt(threads.get(id) as ThreadState, entry.attempt);
+        admitted.push(entry.admit);
       }
+      for (const id of pass.share) {
+        const entry = shareQueue.shift() as Waiting;
+        adopt(threads.get(id) as ThreadState, entry.attempt);
+        admitted.push(entry.admit);
+      }
+      for (const admit of admitted) admit();
+      if (pass.spawn) {
+        // The helper task `spawn` sends finds no thread once: Piscina starts one for it.
+        spawnWanted = true;
+        options.spawn();
+      }
+      more = pass.share.length === SHARE_CHUNK;
     }
     ensureSampling();
   }
 
   function ensureSampling(): void {
-    if (sampler || (waiting.length === 0 && probation.size === 0 && ![...threads.values()].some(hot))) return;
-    sampler = setTimeout(sample, SAMPLE_MS);
+    if (sampler) return;
+    let busy = slotQueue.length + shareQueue.length > 0;
+    for (const t of threads.values()) busy ||= t.unread || t.hot;
+    if (busy) sampler = setTimeout(sample, SAMPLE_MS);
   }
 
   function sample(): void {
     sampler = undefined;
-    const now = new Map<ThreadState, EventLoopUtilization>();
     for (const t of threads.values()) {
       const elu = t.worker.performance.eventLoopUtilization();
       // Smoothed: on a loaded machine one short callback kept off the CPU can fill a whole window.
       t.window = t.worker.performance.eventLoopUtilization(elu, t.last).utilization;
-      t.load = t.runs.size === 0 ? 0 : t.load + SMOOTHING * (t.window - t.load);
+      t.load = smoothLoad(t.load, t.window, t.runs);
+      t.hot = t.load >= HOT && t.runs > 0;
       t.last = elu;
-      now.set(t, elu);
-    }
-    for (const attempt of probation) {
-      const { thread } = attempt;
-      // Over already (its answer on the way): an idle loop now says nothing of what it did.
-      if (!thread || !table.has(attempt.slot, EXECUTING) || table.has(attempt.slot, SETTLED)) continue;
-      // The first sample after the start only marks it: the windows after it are the run's own.
-      if (!attempt.startElu) {
-        attempt.startElu = now.get(thread) ?? thread.last;
-        continue;
-      }
-      // Loading a plugin the first time computes for a while: a run waits as soon as its loop
-      // idles for a whole window, and computes if it never does for CPU_PROBE_MS.
-      if (thread.window < HOT) {
-        kinds.set(attempt.processorId, 'io');
-        endProbation(attempt);
-      } else if (
-        thread.worker.performance.eventLoopUtilization(thread.last, attempt.startElu).active >= CPU_PROBE_MS
-      ) {
-        kinds.set(attempt.processorId, 'cpu');
-        // The reading that says it computes says its thread computes: the slot passes from the
-        // probation to the thread at once, not once the smoothed load catches up (on a loaded
-        // machine samples come late, and one late window would otherwise free the slot).
-        thread.load = Math.max(thread.load, thread.window);
-        endProbation(attempt);
-      }
+      for (const attempt of [...t.unreadAttempts]) read(attempt, t, elu);
     }
     pump();
   }
 
-  function learnShort(attempt: Attempt, ranMs: number): void {
-    const id = attempt.processorId;
-    if (ranMs >= CPU_PROBE_MS) {
-      briefRuns.delete(id);
-      if (attempt.short) kinds.delete(id);
-    } else if (attempt.probation && kinds.get(id) !== 'io' && ranMs < SHORT_MS) {
-      // Not known, or taken as computing from a reading a loaded machine can skew (a thread kept
-      // off the CPU inside a brief run looks busy): the runs' own times have the last word.
-      const brief = (briefRuns.get(id) ?? 0) + 1;
-      briefRuns.set(id, brief);
-      if (brief >= SHORT_RUNS) kinds.set(id, 'short');
+  /** Takes a sample of an unread attempt; once it tells, the processor is known and the slot free. */
+  function read(attempt: Attempt, t: ThreadState, elu: EventLoopUtilization): void {
+    // Over already (its answer on the way): an idle loop now says nothing of what it did.
+    if (!table.has(attempt.slot, EXECUTING) || table.has(attempt.slot, SETTLED)) return;
+    // The first sample after the start only marks it: the windows after it are the run's own.
+    if (!attempt.startElu) {
+      attempt.startElu = elu;
+      return;
     }
+    const kind = readSample({
+      windowElu: t.window,
+      activeSinceStartMs: t.worker.performance.eventLoopUtilization(t.last, attempt.startElu).active,
+    });
+    if (kind === undefined) return;
+    records.set(attempt.processorId, afterReading(records.get(attempt.processorId), kind));
+    // Read: it holds no slot of its own from now; its thread holds one while it computes.
+    count(t, attempt, -1);
+    attempt.mode = 'share';
+    count(t, attempt, 1);
+    t.load = loadAfterReading(t.load, kind);
+    t.hot = t.load >= HOT;
+    if (kind === 'io') learnt(attempt.processorId);
   }
 
-  function host(t: ThreadState, attempt: Attempt): void {
-    t.runs.add(attempt);
-    attempt.thread = t;
-  }
-
-  function endProbation(attempt: Attempt): void {
-    attempt.probation = false;
-    probation.delete(attempt);
+  /** Piscina's load balancer for a task that is not an attempt (see `place`). */
+  function placeHelper<W extends { id: number; currentUsage: number }>(workers: readonly W[]): W | null {
+    if (spawnWanted) {
+      spawnWanted = false;
+      return null;
+    }
+    let least: W | undefined;
+    for (const w of workers) {
+      if (w.currentUsage === 0 && !threads.get(w.id)?.runs) return w;
+      if (!least || (threads.get(w.id)?.runs ?? 0) < (threads.get(least.id)?.runs ?? 0)) least = w;
+    }
+    return least ?? null;
   }
 
   return {
-    /** Resolves when the attempt may be handed to the pool; its wait is queue time. */
+    /**
+     * Resolves when the attempt may be handed to the pool (its wait is queue time). Its mode is
+     * set here, from what its processor's runs taught.
+     */
     admit(attempt: Attempt): Promise<void> | void {
-      if (waiting.length === 0 && canStart(attempt)) return start(attempt);
+      attempt.mode = modeOf(records.get(attempt.processorId), attempt.isolated);
+      const share = attempt.mode === 'share';
+      if ((share ? shareQueue : slotQueue).length === 0) {
+        const pass = admitWaiting(
+          view(),
+          share ? { slot: [], share: [attempt] } : { slot: [attempt], share: [] },
+        );
+        const started = pass.slot[0] ?? pass.share[0];
+        if (started !== undefined) {
+          adopt(threads.get(started) as ThreadState, attempt);
+          ensureSampling();
+          return;
+        }
+      }
       return new Promise<void>((admit) => {
-        waiting.push({ attempt, admit });
-        ensureSampling();
+        enqueue({ attempt, admit });
+        pump();
       });
     },
 
     /**
      * The attempt is over (whatever its outcome): its thread and slot are free for others.
-     * `ranMs`, the run time its thread measured, teaches which processors are short.
+     * `ranMs`, the run time its thread measured, teaches what the processor's runs take.
      */
     settled(attempt: Attempt, ranMs?: number): void {
-      if (ranMs !== undefined) learnShort(attempt, ranMs);
-      endProbation(attempt);
-      const t = attempt.thread;
-      if (t) {
-        t.runs.delete(attempt);
-        if (t.runs.size === 0) t.load = 0;
-      }
+      if (ranMs !== undefined)
+        records.set(
+          attempt.processorId,
+          afterRun(records.get(attempt.processorId), { mode: attempt.mode, ranMs }),
+        );
+      unhost(attempt);
       pump();
     },
 
     /**
-     * Piscina's load balancer: places an attempt on the thread the scheduler chose, or asks for a
-     * new thread (null). Tasks that are not attempts (the warm-up) go to any thread that is empty.
+     * Piscina's load balancer. An attempt goes to the thread it was admitted to. A task that is
+     * not an attempt (the warm-up, or the one `spawn` sends) goes to an empty thread, else to the
+     * least busy one; it returns null only while none is ready, or once for a spawn, which is how
+     * Piscina is made to start a thread.
      */
     place<W extends { id: number; currentUsage: number }>(
       attempt: Attempt | null,
       workers: readonly W[],
     ): W | null {
-      if (!attempt) return workers.find((w) => w.currentUsage === 0 && !threads.get(w.id)?.runs.size) ?? null;
+      if (!attempt) return placeHelper(workers);
+      const t = attempt.thread;
+      const worker = t && threads.get(t.id) === t ? workers.find((w) => w.id === t.id) : undefined;
+      if (worker) return worker;
+      // Its thread ended between admission and now: the least busy thread that may take it.
       sync();
+      unhost(attempt);
+      attempt.thread = undefined;
       const readyIds = new Set(workers.map((w) => w.id));
-      let t = attempt.thread;
-      if (t && !(threads.get(t.id) === t && readyIds.has(t.id))) {
-        t.runs.delete(attempt);
-        t = attempt.thread = undefined;
-      }
-      t ??= candidate(attempt);
-      if (t && !readyIds.has(t.id)) t = undefined;
-      if (!t) {
-        // Piscina starts a thread while it has fewer than maxThreads, else keeps the task queued.
-        if (options.threads().length === threads.size) return null;
-        // A thread is starting and Piscina asks again: take the least loaded thread (an empty one
-        // for a run that must start alone) rather than let Piscina start one thread per ask. With
-        // none, Piscina may start threads up to maxThreads; idle ones end after 30 s.
-        const usable = [...threads.values()]
-          .filter((s) => readyIds.has(s.id) && !solo(s))
-          .sort((a, b) => a.runs.size - b.runs.size);
-        t = attempt.solo || attempt.probation ? usable.find((s) => s.runs.size === 0) : usable[0];
-        if (!t) return null;
-      }
-      host(t, attempt);
-      return workers.find((w) => w.id === t.id) ?? null;
+      const usable = [...threads.values()]
+        .filter((s) => readyIds.has(s.id) && !s.closed)
+        .sort((a, b) => a.runs - b.runs);
+      const other =
+        attempt.mode === 'share' || attempt.mode === 'short' ? usable[0] : usable.find((s) => s.runs === 0);
+      if (!other) return null;
+      host(other, attempt);
+      return workers.find((w) => w.id === other.id) ?? null;
     },
 
     /** A thread is ready to take tasks. */
@@ -353,25 +436,38 @@ export function createScheduler(options: SchedulerOptions) {
     },
 
     /**
-     * Attempts waiting for a thread or a CPU slot, but for short ones: those start within
-     * milliseconds, the others wait for runs of any length to end.
+     * What waits for the CPU now: the run time the attempts waiting for a slot are expected to
+     * hold one (ms, over every slot; a processor not known yet counts one reading), and how many
+     * attempts wait for a thread none can give.
      */
-    waitingLong(): number {
-      let n = 0;
-      for (const { attempt } of waiting) if (kinds.get(attempt.processorId) !== 'short' || attempt.solo) n++;
-      return n;
+    cpuQueue(): { slotMs: number; threadless: number } {
+      const full = options.threads().length >= maxThreads;
+      return {
+        slotMs: queued.slotMs + queued.probes.size * expectedSlotMs(undefined),
+        threadless: full ? shareQueue.length : 0,
+      };
+    },
+
+    /** How long the runs of these processors are expected to hold a CPU slot, summed, in ms. */
+    expectedSlotMs(processorIds: Iterable<string>): number {
+      let ms = 0;
+      for (const id of processorIds) ms += expectedSlotMs(records.get(id));
+      return ms;
     },
 
     /** Threads now, threads that compute now, and what was learnt of each processor. */
     stats() {
+      const all = [...threads.values()];
       return {
         threads: threads.size,
-        hotThreads: [...threads.values()].filter(hot).length,
-        busyThreads: [...threads.values()].filter((t) => t.runs.size > 0).length,
-        /** CPU slots held (runs on probation, threads that compute) over the slots there are. */
-        cpuSaturation: slotsInUse() / cpuSlots,
-        waiting: waiting.length,
-        kinds: Object.fromEntries(kinds),
+        hotThreads: all.filter((t) => t.hot).length,
+        busyThreads: all.filter((t) => t.runs > 0).length,
+        /** Runs on each thread (placed), busiest first. */
+        runsPerThread: all.map((t) => t.runs).sort((a, b) => b - a),
+        /** CPU slots held (runs being read, threads that compute or run short runs) over the slots there are. */
+        cpuSaturation: slotsInUse(view()) / cpuSlots,
+        waiting: slotQueue.length + shareQueue.length,
+        kinds: Object.fromEntries([...records].flatMap(([id, r]) => (r.kind ? [[id, r.kind]] : []))),
       };
     },
 
@@ -382,16 +478,3 @@ export function createScheduler(options: SchedulerOptions) {
 }
 
 export type Scheduler = ReturnType<typeof createScheduler>;
-
-function some<T>(set: Set<T>, test: (value: T) => boolean): boolean {
-  for (const value of set) if (test(value)) return true;
-  return false;
-}
-
-function every<T>(set: Set<T>, test: (value: T) => boolean): boolean {
-  return !some(set, (value) => !test(value));
-}
-
-function first<T>(set: Set<T>): T {
-  return set.values().next().value as T;
-}

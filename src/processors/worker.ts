@@ -9,7 +9,7 @@ import { traceHttpRequests, type RunSpans } from '../telemetry/thread-recorder.j
 import { parseTraceparent, traceLogFields } from '../telemetry/traceparent.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { jsonObjectProblem } from './json-values.js';
-import { decodeInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
+import { decodeInput, type RunInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
 import {
   EXECUTING,
   EXITED,
@@ -118,13 +118,19 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
       stampFlag(table, task.slot, SIGNALLED);
       deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
     }, task.timeoutMs);
-    const input = decodeInput(task.input);
+    // Parsed on first use: a processor that never reads its documents does not pay for them.
+    let input: RunInput | undefined;
+    const decoded = () => (input ??= decodeInput(task.input));
     let runLog: ProcessorContext['log'] | undefined;
     const ctx: ProcessorContext = {
       underwritingId: task.underwritingId,
       executionId: task.executionId,
-      documents: input.documents,
-      missingDocuments: input.missingDocuments,
+      get documents() {
+        return decoded().documents;
+      },
+      get missingDocuments() {
+        return decoded().missingDocuments;
+      },
       signal: deadline.signal,
       // Made on first use: most runs never log, and a child logger costs more than a short run.
       get log() {

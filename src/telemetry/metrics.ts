@@ -49,6 +49,11 @@ export function createMetrics(meter: Meter) {
       description: 'Document requests tried again (network error, timeout, 5xx, 429)',
       unit: '{request}',
     }),
+    /** attribute `admission.reason` (`memory`, `cpu`, `threads`, `concurrency`, `event-loop`) */
+    admissionRefused: meter.createCounter('admission.refused', {
+      description: 'Pushes answered 429 at once because the instance was full (Pub/Sub delivers them again)',
+      unit: '{message}',
+    }),
     /** attribute `processor.id` */
     reusedRuns: meter.createCounter('ledger.reused_runs', {
       description:

@@ -176,10 +176,9 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
         recorded: claim.prior,
         reuse,
         onOutcome: (outcome, facts) => claim.record(outcome, facts),
-        onRunsAsked: message.runsAsked,
+        ticket: message.ticket,
         trace: ctx,
       });
-      message.processed?.();
       const result = rerun ? { ...processed, rerun_of: rerun.of } : processed;
       // Past the drain deadline the transport nacks what is left; publishing now could publish twice.
       if (abandon.signal.aborted) throw shuttingDown();

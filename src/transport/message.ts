@@ -1,5 +1,7 @@
 import type { Context } from '@opentelemetry/api';
 
+import type { Ticket } from '../admission/admission.js';
+
 /** A message as a transport received it, before anything is known about its data. */
 export interface InboundMessage {
   /** Pub/Sub message id: `source_message_id` of what is published for it. */
@@ -17,13 +19,11 @@ export interface InboundMessage {
    * that trace.
    */
   trace?: Context | undefined;
-  /** Called once the pool has been asked for every run of the event (pull's admission). */
-  runsAsked?: () => void;
   /**
-   * Called once the event needs no more from this instance than its publish and ack (its runs
-   * are over): pull then counts it out of the work it holds.
+   * The admission ticket the transport took for it: the orchestrator says what the event holds
+   * once its runs are asked for; the transport releases it with the verdict.
    */
-  processed?: () => void;
+  ticket?: Pick<Ticket, 'started'> | undefined;
 }
 
 /**

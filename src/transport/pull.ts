@@ -2,23 +2,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { v1, type protos, type PubSub } from '@google-cloud/pubsub';
 
+import type { Admission } from '../admission/admission.js';
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { contextFromAttributes } from '../telemetry/trace-context.js';
 import type { MessageHandler } from './handler.js';
+import { afterPull, askFor, PULL_WINDOW, whileFull } from './pull-window.js';
 import { GRPC, grpcCode } from './pubsub.js';
 
 export interface PullOptions {
   pubsub: PubSub;
   subscription: string;
   handler: MessageHandler;
-  /**
-   * Most events being processed at once (their documents and runs). Events whose result is only
-   * being published and acked are not counted: they take nothing from the pool.
-   */
-  maxMessages: number;
-  /** Whether a run asked for now would start soon (`ProcessorPool.hasRoom`). */
-  hasRoom(): boolean;
+  /** How many events the instance may take now; each pulled message takes a ticket. */
+  admission: Pick<Admission, 'room' | 'intake' | 'take' | 'changed'>;
+  /** Optional ceiling on pulled events in progress (`PULL_MAX_MESSAGES`); unset, admission alone decides. */
+  maxMessages?: number | undefined;
   /** How long `close` waits for the verdicts of what is held, leasing it meanwhile. */
   closeTimeoutMs: number;
   /** The subscription failed for good (deleted, no permission): the service must stop. */
@@ -34,8 +33,6 @@ export interface PullSubscriber {
 }
 
 export const PULL = {
-  /** Most messages asked for in one pull (the first asks for one, see `pullLoop`). */
-  batch: 100,
   /**
    * Held messages are leased for this long, renewed every `leaseEveryMs` (the first renewal comes
    * before the subscription's own deadline, 10 s at the least). Short, so that the events of an
@@ -48,8 +45,8 @@ export const PULL = {
   /** Acks and nacks wait this long to travel together (at most `ackBatch` in a request). */
   ackEveryMs: 10,
   ackBatch: 1_000,
-  /** While there is no room, how often the room is looked at again. */
-  roomEveryMs: 10,
+  /** While there is no room, the longest wait before the room is looked at again. */
+  roomEveryMs: 100,
   /** Back-off after a failed pull: doubles from the first to the last. */
   retryMs: [100, 10_000],
 } as const;
@@ -71,10 +68,6 @@ export function startPull(options: PullOptions): PullSubscriber {
   let subscription = pubsub.subscription(options.subscription).name;
   /** Messages received and not yet acked or nacked: ack id → when received (ms since epoch). */
   const held = new Map<string, number>();
-  /** Events held that are not yet in the pool (decoding, fetching documents). */
-  let intake = 0;
-  /** Events held whose runs are not over. */
-  let working = 0;
   let closing = false;
   /** Aborted at close: ends the loop's waits at once. */
   const stopping = new AbortController();
@@ -86,7 +79,6 @@ export function startPull(options: PullOptions): PullSubscriber {
   let closed = false;
   let healthy = true;
   let inFlight: CancellablePull | undefined;
-  let room = signal();
   let drained = signal();
 
   const send = (what: string, call: (subscription: string, ackIds: string[]) => Promise<unknown>) =>
@@ -124,23 +116,8 @@ export function startPull(options: PullOptions): PullSubscriber {
   function receive(ackId: string, message: protos.google.pubsub.v1.IPubsubMessage, deliveryAttempt: number) {
     if (closing) return nacks.add(ackId);
     held.set(ackId, Date.now());
-    working++;
-    intake++;
-    let asked = false;
-    let processed = false;
-    const runsAsked = () => {
-      if (asked) return;
-      asked = true;
-      intake--;
-      room.fire();
-    };
-    const done = () => {
-      runsAsked();
-      if (processed) return;
-      processed = true;
-      working--;
-      room.fire();
-    };
+    // Asked for, so taken: admission counts it from now until its verdict.
+    const ticket = options.admission.take();
     const attributes = message.attributes ?? {};
     const data = message.data ?? Buffer.alloc(0);
     void handler
@@ -153,11 +130,10 @@ export function startPull(options: PullOptions): PullSubscriber {
         deliveryAttempt: deliveryAttempt || undefined,
         transport: 'pull',
         trace: contextFromAttributes(attributes),
-        runsAsked,
-        processed: done,
+        ticket,
       })
       .then((verdict) => {
-        done();
+        ticket.release();
         // Past close's timeout it was nacked already.
         if (closed) return;
         held.delete(ackId);
@@ -183,27 +159,27 @@ export function startPull(options: PullOptions): PullSubscriber {
     if (subscription.includes('{{projectId}}'))
       subscription = subscription.replace('{{projectId}}', await client.getProjectId());
     let failures = 0;
-    // How many to ask for: doubles while each ask is filled and its runs all start, halves while
-    // runs wait. A backlog of quick runs is taken in large pulls; runs that must wait for a core
-    // (or their concurrency limit) are asked for a few at a time, so the rest stays in Pub/Sub.
-    let ask = 1;
+    let window: number = PULL_WINDOW.first;
     while (!closing) {
-      const hasRoom = options.hasRoom();
-      if (!hasRoom) ask = Math.max(1, ask >> 1);
-      const wanted = Math.min(ask, options.maxMessages - working);
-      // What was pulled last is in the pool before the pool's room is judged.
-      if (wanted <= 0 || !hasRoom || intake > 0) {
-        room = signal();
-        await wait(PULL.roomEveryMs, room.promise);
+      // What was pulled last is in the pool, holding what it holds, before the room is judged.
+      if (options.admission.intake() > 0) {
+        await wait(PULL.roomEveryMs, options.admission.changed());
         continue;
       }
+      const room = Math.min(options.admission.room(), (options.maxMessages ?? Infinity) - held.size);
+      if (room <= 0) {
+        window = whileFull(window);
+        await wait(PULL.roomEveryMs, options.admission.changed());
+        continue;
+      }
+      const wanted = askFor(window, room);
       try {
         inFlight = pull(subscription, wanted);
         const [response] = await inFlight;
         healthy = true;
         failures = 0;
         const messages = response.receivedMessages ?? [];
-        if (messages.length === wanted) ask = Math.min(PULL.batch, ask * 2);
+        window = afterPull(window, wanted, messages.length);
         for (const received of messages) {
           if (received.ackId && received.message)
             receive(received.ackId, received.message, received.deliveryAttempt ?? 0);

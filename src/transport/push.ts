@@ -1,5 +1,6 @@
 import type { onRequestAsyncHookHandler, RouteHandlerMethod } from 'fastify';
 
+import { isRefusal, type Admission } from '../admission/admission.js';
 import { formatIssues } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { contextFromAttributes } from '../telemetry/trace-context.js';
@@ -18,21 +19,29 @@ export const PUSH_PATH = '/pubsub/push';
  */
 export const PUSH_BODY_LIMIT_BYTES = Math.ceil((10 * 1024 * 1024) / 3) * 4 + 1024 * 1024;
 
+/** What a push goes through once the service has started. */
+export interface PushPipeline {
+  handler: MessageHandler;
+  admission: Pick<Admission, 'tryTake'>;
+}
+
 export interface PushDeps {
   auth: PushAuth;
   /**
    * The shared pipeline, once the service has started (a push that arrives earlier waits for
    * it); `undefined` when start-up failed.
    */
-  handler: Promise<MessageHandler | undefined>;
+  pipeline: Promise<PushPipeline | undefined>;
   log: Logger;
 }
 
 /**
  * `POST /pubsub/push`: the token is checked before the body is read (401, 403, or 503 when it
  * cannot be checked); a body that is not a push envelope is 400, one larger than any Pub/Sub
- * message 413. A valid envelope goes through the same handler as pulled messages, and its
- * verdict is the status: 204 (ack: published, or poison dead-lettered) or 503 (retry).
+ * message 413. A valid envelope is offered to admission: an instance that is full answers 429 at
+ * once (Pub/Sub redelivers it later, and slows its pushes), so nothing queues past what can start
+ * soon. A taken envelope goes through the same handler as pulled messages, and its verdict is the
+ * status: 204 (ack: published, or poison dead-lettered) or 503 (retry).
  */
 export function registerPushRoute(app: HttpServer, deps: PushDeps): void {
   const { auth, log } = deps;
@@ -53,20 +62,32 @@ export function registerPushRoute(app: HttpServer, deps: PushDeps): void {
       log.warn({ reason }, 'push refused: not a Pub/Sub push envelope');
       return reply.code(400).send({ error: `not a Pub/Sub push envelope: ${reason}` });
     }
-    const handler = await deps.handler;
-    if (handler === undefined) return reply.code(503).send({ error: 'the service did not start' });
+    const pipeline = await deps.pipeline;
+    if (pipeline === undefined) return reply.code(503).send({ error: 'the service did not start' });
+    const taken = pipeline.admission.tryTake();
+    if (isRefusal(taken)) {
+      return reply
+        .code(429)
+        .header('retry-after', String(taken.retryAfterSeconds))
+        .send({ error: `instance full (${taken.refused}); Pub/Sub will deliver it again` });
+    }
     const { message, deliveryAttempt } = parsed.data;
     const attributes = message.attributes ?? {};
-    const verdict = await handler.handle({
-      id: message.messageId,
-      data: Buffer.from(message.data ?? '', 'base64'),
-      attributes,
-      receivedAt,
-      deliveryAttempt,
-      transport: 'push',
-      trace: contextFromAttributes(attributes),
-    });
-    return reply.code(verdict === 'ack' ? 204 : 503).send();
+    try {
+      const verdict = await pipeline.handler.handle({
+        id: message.messageId,
+        data: Buffer.from(message.data ?? '', 'base64'),
+        attributes,
+        receivedAt,
+        deliveryAttempt,
+        transport: 'push',
+        trace: contextFromAttributes(attributes),
+        ticket: taken,
+      });
+      return await reply.code(verdict === 'ack' ? 204 : 503).send();
+    } finally {
+      taken.release();
+    }
   };
 
   app.register((scope, _options, done) => {

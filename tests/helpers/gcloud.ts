@@ -33,3 +33,41 @@ export function definedFlags(help: string): Set<string> {
   for (const m of wide.matchAll(/--([a-z][a-z0-9-]*)/g)) flags.add(m[1] as string);
   return flags;
 }
+
+/** Values of `--name=value` in a gcloud command's arguments. */
+export function flagValues(args: readonly string[], name: string): string[] {
+  return args.filter((arg) => arg.startsWith(`--${name}=`)).map((arg) => arg.slice(name.length + 3));
+}
+
+/** The one value of `--name=value`; fails when the flag is missing or given twice. */
+export function flagValue(args: readonly string[], name: string): string {
+  const values = flagValues(args, name);
+  if (values.length !== 1) throw new Error(`expected one --${name}=…, found ${values.length}`);
+  return values[0] as string;
+}
+
+/** `k=v,k=v` (gcloud's dictionary flags) as an object; a key given twice fails. */
+export function dictionary(value: string): Record<string, string> {
+  const entries = value.split(',').map((pair) => {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`not KEY=VALUE: ${pair}`);
+    return [pair.slice(0, at), pair.slice(at + 1)] as const;
+  });
+  const keys = entries.map(([key]) => key);
+  const twice = keys.filter((key, i) => keys.indexOf(key) !== i);
+  if (twice.length > 0) throw new Error(`${twice.join(', ')} given twice in ${value}`);
+  return Object.fromEntries(entries);
+}
+
+/**
+ * A `gcloud run deploy` (or worker-pools deploy) argument list's arguments for one container
+ * (`--container=NAME` up to the next one), or, with no name, the resource-wide ones before the
+ * first `--container`.
+ */
+export function containerArgs(args: readonly string[], container?: string): string[] {
+  const starts = args.flatMap((arg, i) => (arg.startsWith('--container=') ? [i] : []));
+  if (container === undefined) return args.slice(0, starts[0] ?? args.length);
+  const at = args.indexOf(`--container=${container}`);
+  if (at < 0) throw new Error(`no --container=${container} in ${args.join(' ')}`);
+  return args.slice(at + 1, starts.find((i) => i > at) ?? args.length);
+}

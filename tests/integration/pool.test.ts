@@ -9,6 +9,14 @@ const input = JSON.stringify({
   missingDocuments: ['doc_2'],
 });
 
+/** An input of 6 MB: a run holding it takes most of what a thread with a 64 MB heap may hold. */
+const largeInput = JSON.stringify({
+  documents: [
+    { document_id: 'doc_1', document_type: 'bank_statement', metadata: {}, content: 'x'.repeat(6 * 2 ** 20) },
+  ],
+  missingDocuments: [],
+});
+
 function task(name: string, timeoutMs = 5_000): ProcessorRun {
   return { file: fixture(name), processorId: `fx_${name}`, underwritingId: 'uw_1', timeoutMs, input };
 }
@@ -136,13 +144,13 @@ describe('ProcessorPool, through real worker threads', () => {
   });
 
   it('counts only run time against the deadline: eight slow runs on two threads all complete', async () => {
-    // One run a thread, two threads: each takes 300 ms of a 600 ms deadline and the last ones wait
-    // ~900 ms in the queue first. A spinner queued behind them (1.2 s and more) still times out
-    // 200 ms after it started rather than at once.
+    // One run a thread, two threads: each run's input takes most of what a 64 MB thread may hold,
+    // so a thread takes one at a time. Each takes 300 ms of a 600 ms deadline and the last ones
+    // wait ~900 ms in the queue first. A spinner queued behind them (1.2 s and more) still times
+    // out 200 ms after it started rather than at once.
     const narrow = new ProcessorPool({
       minThreads: 2,
       maxThreads: 2,
-      runsPerThread: 1,
       maxHeapMb: 64,
       timeoutGraceMs: 300,
       logLevel: 'silent',
@@ -150,9 +158,11 @@ describe('ProcessorPool, through real worker threads', () => {
     });
     try {
       await narrow.warm();
+      // Once read as computing, the spinner needs a thread of its own, so it queues behind them.
+      expect(await narrow.run(task('spin', 200))).toMatchObject({ status: 'timeout' });
       const started = performance.now();
       const outcomes = await Promise.all([
-        ...Array.from({ length: 8 }, () => narrow.run(task('slow', 600))),
+        ...Array.from({ length: 8 }, () => narrow.run({ ...task('slow', 600), input: largeInput })),
         narrow.run(task('spin', 200)),
       ]);
       const spin = outcomes.pop();

@@ -83,15 +83,27 @@ function countLines(file: string): number {
 }
 
 describe('the scheduler, through real worker threads', () => {
-  it('starts every run that waits on I/O at once, more runs than cores and threads', async () => {
-    const pool = await startPool({ minThreads: 2, runsPerThread: 4 });
-    // Each run waits until all twelve have started: they complete only if they could all start at
-    // once, however long threads take to start on a loaded machine.
-    const io = await run('io', { wait_ms: 50, barrier_file: await runsFile(), barrier: 12 });
-    const outcomes = await Promise.all(Array.from({ length: 12 }, () => pool.run(io)));
-    expect(maxOverlap(outcomes.map(interval))).toBe(12);
-    // 12 runs, 4 a thread: threads were added beyond the 2 kept.
+  it('starts every run that waits on I/O at once, hundreds a thread, in the first event already', async () => {
+    const pool = await startPool({ minThreads: 2 });
+    // Nothing learnt yet: the first run of fx_io is read on a thread, and the others join it.
+    const io = await run('io', { wait_ms: 3_000 });
+    const outcomes = await Promise.all(Array.from({ length: 300 }, () => pool.run(io)));
+    expect(maxOverlap(outcomes.map(interval))).toBe(300);
+    // Runs that wait are cheap: no thread was started for them.
+    expect(pool.stats().threads).toBe(2);
+  });
+
+  it("bounds a thread's runs by the memory they hold, not by a count: large inputs spread over threads", async () => {
+    const pool = await startPool({ minThreads: 1, maxThreads: 8, maxHeapMb: 64 });
+    // Each run holds about 3 × 4 MB in its thread; a thread's runs may hold half its 64 MB heap.
+    const io = await run('io', { wait_ms: 2_000, pad: 'x'.repeat(4 * 2 ** 20) });
+    await learnt(pool, { ...io, input: (await run('io', { wait_ms: 5 })).input }, 'io');
+    const runs = Array.from({ length: 6 }, () => pool.run(io));
+    // Once all six are placed, no thread hosts more than two.
+    await until(() => pool.stats().runsPerThread.reduce((a, b) => a + b, 0) === 6);
+    expect(Math.max(...pool.stats().runsPerThread)).toBe(2);
     expect(pool.stats().threads).toBeGreaterThanOrEqual(3);
+    expect((await Promise.all(runs)).map((o) => o.status)).toEqual(Array(6).fill('completed'));
   });
 
   it('runs work that computes about one per CPU slot, never more', async () => {
@@ -221,15 +233,32 @@ describe('the scheduler, through real worker threads', () => {
     },
   );
 
-  it('never puts a run that may compute beside another: a busy loop blames nobody else', async () => {
+  it('never puts a run known to compute beside another: a busy loop blames nobody else', async () => {
     const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 2 });
     await learnt(pool, await run('io', { wait_ms: 50 }), 'io');
+    // Its first run, alone on the thread, teaches that fx_spin computes.
+    expect(await pool.run(await run('spin'))).toMatchObject({ status: 'timeout' });
+    expect(pool.stats().kinds).toMatchObject({ fx_io: 'io', fx_spin: 'cpu' });
     const [io, spin] = await Promise.all([
       pool.run(await run('io', { wait_ms: 200 })),
       pool.run(await run('spin')),
     ]);
     expect(io).toMatchObject({ status: 'completed', attempts: 1 });
     expect(spin).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
+  });
+
+  it('reads a processor never seen beside runs known to wait; if it busy-loops, they start again elsewhere', async () => {
+    const pool = await startPool({ minThreads: 1, maxThreads: 1, cpuSlots: 2 });
+    await pool.run(await run('io', { wait_ms: 5 }));
+    // One thread, and it hosts a run known to wait: the unknown spinner is read beside it rather
+    // than wait for a thread of its own, and the thread is ended at its deadline.
+    const [io, spin] = await Promise.all([
+      pool.run(await run('io', { wait_ms: 200 })),
+      pool.run(await run('spin')),
+    ]);
+    expect(spin).toMatchObject({ status: 'timeout', attempts: 1, timeout_phase: 'terminated' });
+    expect(io).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(pool.stats().kinds).toMatchObject({ fx_spin: 'cpu' });
   });
 
   it('feeds threads several runs of a processor whose runs end at once, yet a run on probation still gets its core', async () => {

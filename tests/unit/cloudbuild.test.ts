@@ -7,7 +7,14 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 
 import { DEFAULTS, ENV_VARIABLES, loadConfig } from '../../src/config.js';
-import { definedFlags, gcloudHelp } from '../helpers/gcloud.js';
+import {
+  containerArgs,
+  definedFlags,
+  dictionary,
+  flagValue,
+  flagValues,
+  gcloudHelp,
+} from '../helpers/gcloud.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -36,29 +43,6 @@ function step(id: string): Step {
   const found = build.steps.find((s) => s.id === id);
   if (!found) throw new Error(`cloudbuild.yaml has no step ${id}`);
   return found;
-}
-
-/** Values of `--name=value` in a step's arguments. */
-function flagValues(args: readonly string[], name: string): string[] {
-  return args.filter((arg) => arg.startsWith(`--${name}=`)).map((arg) => arg.slice(name.length + 3));
-}
-
-function flagValue(args: readonly string[], name: string): string {
-  const values = flagValues(args, name);
-  if (values.length !== 1) throw new Error(`expected one --${name}=…, found ${values.length}`);
-  return values[0] as string;
-}
-
-/** `k=v,k=v` (gcloud's dictionary flags) as an object; a key given twice fails. */
-function dictionary(value: string): Record<string, string> {
-  const entries = value.split(',').map((pair) => {
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new Error(`not KEY=VALUE: ${pair}`);
-    return [pair.slice(0, at), pair.slice(at + 1)] as const;
-  });
-  const keys = entries.map(([key]) => key);
-  expect(new Set(keys).size, `a key given twice in ${value}`).toBe(keys.length);
-  return Object.fromEntries(entries);
 }
 
 // Cloud Build's substitutions: `$NAME` or `${NAME}`; `$$` is a literal dollar sign.
@@ -111,12 +95,7 @@ const IMAGE = '${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_SERVICE}:
  * service's own (before the first `--container`) with `undefined`.
  */
 function deployArgs(container?: string): string[] {
-  const args = step('deploy').args;
-  const starts = args.flatMap((arg, i) => (arg.startsWith('--container=') ? [i] : []));
-  if (container === undefined) return args.slice(0, starts[0] ?? args.length);
-  const at = args.indexOf(`--container=${container}`);
-  if (at < 0) throw new Error(`the deploy step has no --container=${container}`);
-  return args.slice(at + 1, starts.find((i) => i > at) ?? args.length);
+  return containerArgs(step('deploy').args, container);
 }
 
 describe('cloudbuild.yaml', () => {
@@ -285,6 +264,33 @@ describe('cloudbuild.yaml', () => {
     expect(withDocuments.documentsAudience).toBe('https://documents-abc123-uc.a.run.app');
   });
 
+  it('sizes the service from the events one instance holds, with bounded instances and the billing stated', () => {
+    const service = deployArgs();
+    const values = resolvedDefaults();
+    const concurrency = Number(substitute(flagValue(service, 'concurrency'), values));
+    // Cloud Run's range; the provisional or measured figure, never the old one-event-per-thread 2.
+    expect(flagValue(service, 'concurrency')).toBe('${_CONCURRENCY}');
+    expect(Number.isInteger(concurrency) && concurrency > 2 && concurrency <= 1000, String(concurrency)).toBe(
+      true,
+    );
+    const min = Number(substitute(flagValue(service, 'min-instances'), values));
+    const max = Number(substitute(flagValue(service, 'max-instances'), values));
+    expect(Number.isInteger(min) && Number.isInteger(max) && min >= 0 && min <= max, `${min}..${max}`).toBe(
+      true,
+    );
+    // The specification's load: 10 events/s of ~180 s each are ~1,800 in flight; Cloud Run keeps
+    // instances near 60 % of --concurrency, and the fleet must hold that with room to spare.
+    expect(max * concurrency * 0.6).toBeGreaterThanOrEqual(1.5 * 1_800);
+    // Request-based or instance-based billing is a decision the build states, so a setting made
+    // by hand does not linger unseen (gcloud keeps what a deploy does not name).
+    expect(service.filter((arg) => /^--(no-)?cpu-throttling$/.test(arg))).toHaveLength(1);
+    // The comment above says where the figure comes from (deploy.test.ts checks the link).
+    const comment =
+      read('cloudbuild.yaml').split('- --concurrency=')[0]?.split('\n').slice(-8).join('\n') ?? '';
+    expect(comment).toContain('capacity bench');
+    expect(comment).toMatch(/docs\/deploying\.md#[a-z-]+/);
+  });
+
   it('uses only flags and startup probe keys that gcloud run deploy accepts', async () => {
     const help = await gcloudHelp('run deploy', "cloudbuild.yaml's gcloud flags");
     const known = definedFlags(help);
@@ -312,7 +318,14 @@ describe('cloudbuild.yaml', () => {
   it('runs the Google-built OpenTelemetry Collector beside the service, which exports to it and starts after it', () => {
     const service = deployArgs();
     // Service-wide flags come before the first --container, or gcloud refuses them.
-    for (const flag of ['region', 'service-account', 'timeout', 'concurrency']) {
+    for (const flag of [
+      'region',
+      'service-account',
+      'timeout',
+      'concurrency',
+      'min-instances',
+      'max-instances',
+    ]) {
       expect(flagValues(service, flag), flag).toHaveLength(1);
     }
     const app = deployArgs('app');

@@ -100,7 +100,7 @@ describe('loadConfig', () => {
     expect(err.message).not.toContain('\n');
   });
 
-  it('applies the transport defaults, and derives the pull bound from the pool', () => {
+  it('applies the transport defaults, and sets no ceiling on pulled events unless asked', () => {
     const config = loadConfig({ PROCESSOR_THREADS: '3' });
     expect(config.pubsub).toEqual({
       projectId: undefined,
@@ -109,7 +109,7 @@ describe('loadConfig', () => {
       underwritingSubscription: undefined,
       completedTopic: 'processing-completed',
       deadLetterTopic: undefined,
-      pullMaxMessages: 3 * DEFAULTS.PULL_MESSAGES_PER_THREAD,
+      pullMaxMessages: undefined,
     });
     expect(config).toMatchObject({ port: 8080, shutdownTimeoutMs: 8000 });
     expect(config.push).toEqual({

@@ -106,9 +106,9 @@ describe('orchestrator', () => {
     });
   });
 
-  it('says once the pool has been asked for every run, before any run is over (pull admission)', async () => {
+  it('tells its admission ticket what the event holds once the pool has every run, before any is over', async () => {
     const pool = scriptedPool({});
-    const asked: number[] = [];
+    const plans: unknown[] = [];
     let settled = 0;
     const orchestrator = createOrchestrator({
       pool,
@@ -118,12 +118,20 @@ describe('orchestrator', () => {
       defaultTimeoutMs: 1000,
       log: silentLog,
     });
-    await orchestrator.process(event(), {
+    await orchestrator.process(event({ purchased_processors: ['a_v1', 'b_v1', 'c_v1', 'gone_v1'] }), {
       sourceMessageId: 'm',
       onOutcome: () => settled++,
-      onRunsAsked: () => asked.push(pool.runs.length, settled),
+      ticket: { started: (plan) => plans.push({ ...plan, runsAsked: pool.runs.length, settled }) },
     });
-    expect(asked).toEqual([3, 0]);
+    // The uninstalled processor is no run: it holds nothing.
+    expect(plans).toEqual([
+      {
+        inputBytes: pool.runs[0]?.input.length,
+        processorIds: ['a_v1', 'b_v1', 'c_v1'],
+        runsAsked: 3,
+        settled: 0,
+      },
+    ]);
   });
 
   it('reports a purchased but uninstalled processor as failed, with an execution id', async () => {

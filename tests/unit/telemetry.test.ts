@@ -62,6 +62,7 @@ describe('the metrics', () => {
         'pool.threads.busy',
         'pool.cpu.saturation',
         'ledger.reused_runs',
+        'admission.refused',
       ].sort(),
     );
     const rows = [...docs.matchAll(/^\| `([a-z_.]+)` +\| (\w+) +\| `([^`]+)` +\|/gm)].map(

@@ -1,0 +1,202 @@
+/**
+ * Where an attempt runs, decided from a view of the threads: pure functions, no threads or timers
+ * (the scheduler is their shell). The rules:
+ *
+ * - A CPU slot (there are as many as cores) is held by every thread that hosts a run not yet read
+ *   (`probe` or `alone`, until the first reading of what it does), that computes now (`hot`), or
+ *   that hosts short runs. So runs that compute never outnumber the cores.
+ * - `share` (its processor is known to wait): no slot; the fullest thread with room, where room is
+ *   measured, not counted: the thread is not computing, and the memory its runs hold stays within
+ *   its heap budget. Runs that wait are cheap: a thread holds hundreds.
+ * - `probe` (its processor was never read): a slot; an empty thread, else the least busy thread
+ *   whose runs all wait (at most one probe a thread, so a thread that turns hot names its prober).
+ *   So a new instance's first event starts its waiting processors at once, without a thread each.
+ * - `alone` (known to compute, or isolated after a shared heap ran out): a slot and an empty thread.
+ *   An isolated run's thread takes nobody else while it is there.
+ * - `short` (runs that end within milliseconds): a thread of short runs with room, else an empty
+ *   thread, which then holds one slot for all of them.
+ *
+ * With no thread, the attempt waits while a new one is started for it (one at a time, so a burst
+ * does not start a thread per run), up to the most threads.
+ */
+
+/** How an attempt must be placed, from what is known of its processor. */
+export type Mode = 'probe' | 'alone' | 'share' | 'short';
+
+/** What the scheduler knows of a processor: nothing yet, or what its runs were read to do. */
+export type Kind = 'io' | 'cpu' | 'short';
+
+/** Most short runs a thread is fed at once (as Piscina feeds a thread, rather than one per round trip). */
+export const SHORT_DEPTH = 4;
+
+/** One thread as placement sees it. */
+export interface ThreadView {
+  readonly id: number;
+  /** Runs it hosts now. */
+  runs: number;
+  /** Its event loop is busy (smoothed utilization at or above the threshold) while it hosts runs. */
+  hot: boolean;
+  /** Hosts a run that must be alone: it takes nobody else. */
+  closed: boolean;
+  /** Hosts a run not yet read (a probe, or a run that must start alone). */
+  unread: boolean;
+  /** How many of its runs are short. */
+  short: number;
+  /** Memory its runs hold (their inputs, as estimated), in bytes. */
+  heldBytes: number;
+}
+
+export interface PlacementView {
+  /** Threads that are ready to take tasks. */
+  threads: ThreadView[];
+  /** CPU slots: how many runs may compute at once. */
+  cpuSlots: number;
+  /** Threads ready or starting. */
+  liveThreads: number;
+  maxThreads: number;
+  /** Memory the runs of one thread may hold, in bytes (a share of its heap limit). */
+  threadBudgetBytes: number;
+}
+
+/** What is asked of placement for one attempt. */
+export interface PlacementAsk {
+  mode: Mode;
+  /** Must be alone on its thread for its whole run (its shared heap ran out). */
+  isolated: boolean;
+  /** Memory the run holds (its input, as estimated), in bytes. */
+  bytes: number;
+}
+
+export type Placement = { kind: 'thread'; id: number } | { kind: 'spawn' } | { kind: 'wait' };
+
+/** Whether a thread holds a CPU slot. */
+export function holdsSlot(t: ThreadView): boolean {
+  return t.unread || t.hot || t.short > 0;
+}
+
+export function slotsInUse(view: PlacementView): number {
+  let used = 0;
+  for (const t of view.threads) if (holdsSlot(t)) used++;
+  return used;
+}
+
+/** Whether the mode needs a CPU slot of its own to start. */
+export function needsSlot(ask: PlacementAsk, thread: ThreadView | undefined): boolean {
+  if (ask.mode === 'share') return false;
+  // A short run joining a thread of short runs shares the slot that thread holds.
+  if (ask.mode === 'short') return !thread || thread.short === 0;
+  return true;
+}
+
+/** Runs that wait may join a thread that computes nothing, reads nothing, is not closed, and has memory to spare. */
+function takesWaiters(t: ThreadView, ask: PlacementAsk, budget: number): boolean {
+  return !t.hot && !t.closed && !t.unread && t.short === 0 && t.heldBytes + ask.bytes <= budget;
+}
+
+function best(
+  threads: readonly ThreadView[],
+  eligible: (t: ThreadView) => boolean,
+  better: (a: ThreadView, b: ThreadView) => boolean,
+): ThreadView | undefined {
+  let found: ThreadView | undefined;
+  for (const t of threads) if (eligible(t) && (!found || better(t, found))) found = t;
+  return found;
+}
+
+/** The thread an attempt would go to now, if any (slots aside). */
+export function candidate(view: PlacementView, ask: PlacementAsk): ThreadView | undefined {
+  const { threads, threadBudgetBytes: budget } = view;
+  const empty = (t: ThreadView) => t.runs === 0;
+  switch (ask.mode) {
+    case 'share':
+      // The fullest thread with room: empty threads stay free for runs that must start alone.
+      return best(
+        threads,
+        (t) => takesWaiters(t, ask, budget),
+        (a, b) => a.runs > b.runs || (a.runs === b.runs && a.heldBytes < b.heldBytes),
+      );
+    case 'probe':
+      return (
+        threads.find(empty) ??
+        best(
+          threads,
+          (t) => takesWaiters(t, ask, budget),
+          (a, b) => a.runs < b.runs,
+        )
+      );
+    case 'alone':
+      return threads.find(empty);
+    case 'short':
+      return (
+        best(
+          threads,
+          (t) => t.runs > 0 && t.short === t.runs && t.runs < SHORT_DEPTH && !t.hot,
+          (a, b) => a.runs < b.runs,
+        ) ?? threads.find(empty)
+      );
+  }
+}
+
+/** Thread, spawn or wait for one attempt. */
+export function decide(view: PlacementView, ask: PlacementAsk): Placement {
+  const t = candidate(view, ask);
+  if (needsSlot(ask, t) && slotsInUse(view) >= view.cpuSlots) return { kind: 'wait' };
+  if (t) return { kind: 'thread', id: t.id };
+  // One start at a time: while a thread starts, the others wait for it.
+  const starting = view.liveThreads > view.threads.length;
+  return !starting && view.liveThreads < view.maxThreads ? { kind: 'spawn' } : { kind: 'wait' };
+}
+
+/** The view after an attempt was put on thread `id` (the next decision of the same pass sees it). */
+export function host(view: PlacementView, id: number, ask: PlacementAsk): void {
+  const t = view.threads.find((x) => x.id === id);
+  if (!t) return;
+  t.runs++;
+  t.heldBytes += ask.bytes;
+  if (ask.mode === 'short') t.short++;
+  if (ask.mode === 'probe' || ask.mode === 'alone') t.unread = true;
+  if (ask.isolated) t.closed = true;
+}
+
+/** What one pass over the waiting attempts decided. */
+export interface Pass {
+  /** Threads for the attempts at the head of the slot queue that start now, in order. */
+  slot: number[];
+  /** Threads for the attempts at the head of the share queue that start now, in order. */
+  share: number[];
+  /** A thread should be started: an attempt at a head waits for one. */
+  spawn: boolean;
+}
+
+/**
+ * One pass over the attempts waiting, each queue in arrival order: runs that need a CPU slot
+ * (probes, runs alone, short runs) start while one is free and a thread takes them, first come,
+ * first served (else a stream of short runs could keep every slot); runs that wait start while a
+ * thread has room for them. Each start is hosted on the view, so the next decision sees it; a
+ * queue stops at its first attempt that must wait, so a pass costs what it starts.
+ */
+export function admitWaiting(
+  view: PlacementView,
+  queues: { slot: readonly PlacementAsk[]; share: readonly PlacementAsk[] },
+): Pass {
+  const pass: Pass = { slot: [], share: [], spawn: false };
+  for (const [queue, started] of [
+    [queues.share, pass.share],
+    [queues.slot, pass.slot],
+  ] as const) {
+    for (const ask of queue) {
+      const placement = decide(view, ask);
+      if (placement.kind !== 'thread') {
+        if (placement.kind === 'spawn' && !pass.spawn) {
+          pass.spawn = true;
+          // The thread starting is this attempt's: the others wait for another.
+          view.liveThreads++;
+        }
+        break;
+      }
+      started.push(placement.id);
+      host(view, placement.id, ask);
+    }
+  }
+  return pass;
+}

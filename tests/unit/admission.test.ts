@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  ADMISSION,
+  evaluate,
+  type Holdings,
+  type Readings,
+  type Verdict,
+} from '../../src/admission/decide.js';
+import { afterPull, askFor, PULL_WINDOW, whileFull } from '../../src/transport/pull-window.js';
+
+const MB = 2 ** 20;
+const GB = 2 ** 30;
+
+const readings = (over: Partial<Readings> = {}): Readings => ({
+  rssBytes: 200 * MB,
+  limitBytes: 2 * GB,
+  heapUsedBytes: 50 * MB,
+  heapLimitBytes: 1 * GB,
+  loopDelayMs: 5,
+  cpuWaitMs: 0,
+  cpuSlots: 2,
+  threadless: 0,
+  limitWaiting: 0,
+  ...over,
+});
+
+const holdings = (over: Partial<Holdings> = {}): Holdings => ({
+  events: 10,
+  intake: 0,
+  accountedBytes: 10 * MB,
+  perEventBytes: 1 * MB,
+  perEventCpuMs: 0,
+  idleRssBytes: 150 * MB,
+  ...over,
+});
+
+const high = ADMISSION.highWater * 2 * GB;
+const low = ADMISSION.lowWater * 2 * GB;
+
+describe('admission: how many events an instance may take now', () => {
+  it.each<[string, Partial<Readings>, Partial<Holdings>, Verdict['stopped'], Partial<Verdict>]>([
+    [
+      'memory room: what is left below the high-water mark, over what an event holds',
+      {},
+      {},
+      undefined,
+      { room: Math.floor((high - 200 * MB) / MB), reason: undefined, stopped: undefined },
+    ],
+    [
+      'events in intake count what they will hold before resident memory shows it',
+      {},
+      { intake: 100 },
+      undefined,
+      { room: Math.floor((high - 200 * MB - 100 * MB) / MB) },
+    ],
+    [
+      'the accounts count when resident memory lags them',
+      {},
+      { accountedBytes: 1 * GB },
+      undefined,
+      { room: Math.floor((high - 150 * MB - 1 * GB) / MB) },
+    ],
+    [
+      'full once one more event would reach the high-water mark',
+      { rssBytes: high - 0.5 * MB },
+      {},
+      undefined,
+      { room: 0, reason: 'memory', stopped: 'memory' },
+    ],
+    [
+      'full at the high-water mark',
+      { rssBytes: high },
+      {},
+      undefined,
+      { room: 0, reason: 'memory', stopped: 'memory' },
+    ],
+    [
+      'stays full, once full, until below the low-water mark',
+      { rssBytes: low + MB },
+      {},
+      'memory',
+      { room: 0, reason: 'memory', stopped: 'memory' },
+    ],
+    [
+      'takes again below the low-water mark',
+      { rssBytes: low - MB },
+      {},
+      'memory',
+      { room: Math.floor((high - (low - MB)) / MB), stopped: undefined },
+    ],
+    [
+      "full when the main thread's heap is at its high-water mark",
+      { heapUsedBytes: 0.8 * GB },
+      {},
+      undefined,
+      { room: 0, reason: 'memory' },
+    ],
+    [
+      'full while the event loop is late, until it is under the low mark',
+      { loopDelayMs: ADMISSION.lagHighMs },
+      {},
+      undefined,
+      { room: 0, reason: 'event-loop', stopped: 'event-loop' },
+    ],
+    [
+      'stays full while the event loop is between its marks',
+      { loopDelayMs: ADMISSION.lagLowMs + 1 },
+      {},
+      'event-loop',
+      { room: 0, reason: 'event-loop' },
+    ],
+    [
+      'cpu room: events whose compute would start within the second',
+      { cpuWaitMs: 600 },
+      { perEventCpuMs: 20 },
+      undefined,
+      { room: Math.floor(((ADMISSION.startSoonMs - 600) * 2) / 20), reason: undefined },
+    ],
+    [
+      'the compute of events in intake is queued ahead of the next one',
+      { cpuWaitMs: 600 },
+      { perEventCpuMs: 20, intake: 10 },
+      undefined,
+      { room: Math.floor(((ADMISSION.startSoonMs - 600 - (10 * 20) / 2) * 2) / 20) },
+    ],
+    [
+      'full when a computing run would wait longer than soon',
+      { cpuWaitMs: ADMISSION.startSoonMs + 1 },
+      { perEventCpuMs: 20 },
+      undefined,
+      { room: 0, reason: 'cpu' },
+    ],
+    [
+      'events that compute nothing are bounded by the CPU only once runs queue past soon',
+      { cpuWaitMs: ADMISSION.startSoonMs + 1 },
+      { perEventCpuMs: 0 },
+      undefined,
+      { room: 0, reason: 'cpu' },
+    ],
+    [
+      'full while a run waits for a thread none can give',
+      { threadless: 1 },
+      {},
+      undefined,
+      { room: 0, reason: 'threads' },
+    ],
+    [
+      'full while a run waits for its concurrency limit',
+      { limitWaiting: 3 },
+      {},
+      undefined,
+      { room: 0, reason: 'concurrency' },
+    ],
+    [
+      'with nothing in progress one event is always taken, so an instance never stops for good',
+      { rssBytes: high + MB, limitWaiting: 1 },
+      { events: 0 },
+      undefined,
+      { room: 1, reason: undefined, stopped: 'memory' },
+    ],
+  ])('%s', (_name, r, h, stopped, expected) => {
+    expect(evaluate(readings(r), holdings(h), stopped)).toMatchObject(expected);
+  });
+});
+
+describe('pull: how many messages to ask for', () => {
+  it('opens the window by doubling while pulls come back full, up to the most a pull asks', () => {
+    let window: number = PULL_WINDOW.first;
+    const asked: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const n = askFor(window, Infinity);
+      asked.push(n);
+      window = afterPull(window, n, n);
+    }
+    expect(asked).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 1000]);
+  });
+
+  it('keeps the window when a pull comes back short, and halves it while admission is full', () => {
+    expect(afterPull(64, 64, 10)).toBe(64);
+    expect(whileFull(64)).toBe(32);
+    expect(whileFull(1)).toBe(1);
+  });
+
+  it('never asks for more than the room', () => {
+    expect(askFor(512, 37)).toBe(37);
+    expect(askFor(512, 0)).toBe(0);
+  });
+});

@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  admitWaiting,
+  decide,
+  slotsInUse,
+  type Placement,
+  type PlacementAsk,
+  type PlacementView,
+  type ThreadView,
+} from '../../src/processors/placement.js';
+
+const MB = 2 ** 20;
+
+/** A thread with nothing on it, changed by `over`. */
+const thread = (id: number, over: Partial<ThreadView> = {}): ThreadView => ({
+  id,
+  runs: 0,
+  hot: false,
+  closed: false,
+  unread: false,
+  short: 0,
+  heldBytes: 0,
+  ...over,
+});
+
+function view(threads: ThreadView[], over: Partial<PlacementView> = {}): PlacementView {
+  return {
+    threads,
+    cpuSlots: 2,
+    liveThreads: threads.length,
+    maxThreads: 8,
+    threadBudgetBytes: 128 * MB,
+    ...over,
+  };
+}
+
+const ask = (mode: PlacementAsk['mode'], over: Partial<PlacementAsk> = {}): PlacementAsk => ({
+  mode,
+  isolated: false,
+  bytes: 64 * 1024,
+  ...over,
+});
+
+const on = (id: number): Placement => ({ kind: 'thread', id });
+const spawn: Placement = { kind: 'spawn' };
+const wait: Placement = { kind: 'wait' };
+
+describe('placement of one attempt', () => {
+  const waiter = (id: number, runs: number, over: Partial<ThreadView> = {}) => thread(id, { runs, ...over });
+
+  it.each<[string, PlacementView, PlacementAsk, Placement]>([
+    [
+      'a run that waits goes to the fullest thread with room',
+      view([waiter(1, 3), waiter(2, 300), thread(3)]),
+      ask('share'),
+      on(2),
+    ],
+    [
+      'a run that waits skips threads that compute, read a run, host short runs or are closed',
+      view([
+        waiter(1, 5, { hot: true }),
+        waiter(2, 5, { unread: true }),
+        waiter(3, 5, { short: 1 }),
+        waiter(4, 1, { closed: true }),
+        waiter(5, 2),
+      ]),
+      ask('share'),
+      on(5),
+    ],
+    [
+      'a run that waits skips a thread whose runs hold its heap budget, even with few runs',
+      view([waiter(1, 2, { heldBytes: 127 * MB }), waiter(2, 1)]),
+      ask('share', { bytes: 2 * MB }),
+      on(2),
+    ],
+    [
+      'a run that waits goes to an empty thread when no busy one has room',
+      view([waiter(1, 2, { heldBytes: 127 * MB }), thread(2)]),
+      ask('share', { bytes: 2 * MB }),
+      on(2),
+    ],
+    [
+      'a run that waits needs no slot, even when every slot is held',
+      view([waiter(1, 1, { hot: true }), waiter(2, 1, { hot: true }), waiter(3, 4)]),
+      ask('share'),
+      on(3),
+    ],
+    [
+      'a run that waits starts a thread when none has room',
+      view([waiter(1, 1, { hot: true })]),
+      ask('share'),
+      spawn,
+    ],
+    [
+      'no thread is started while one is starting',
+      view([waiter(1, 1, { hot: true })], { liveThreads: 2 }),
+      ask('share'),
+      wait,
+    ],
+    [
+      'no thread is started past the most',
+      view([waiter(1, 1, { hot: true })], { maxThreads: 1 }),
+      ask('share'),
+      wait,
+    ],
+    ['a probe prefers an empty thread', view([waiter(1, 4), thread(2)]), ask('probe'), on(2)],
+    [
+      'a probe without an empty thread joins the least busy thread of waiting runs',
+      view([waiter(1, 40), waiter(2, 3), waiter(3, 1, { unread: true })]),
+      ask('probe'),
+      on(2),
+    ],
+    [
+      'a probe waits for a slot: it may compute',
+      view([waiter(1, 1, { hot: true }), waiter(2, 1, { unread: true }), thread(3)]),
+      ask('probe'),
+      wait,
+    ],
+    ['a run known to compute takes an empty thread', view([waiter(1, 3), thread(2)]), ask('alone'), on(2)],
+    ['a run known to compute never joins another', view([waiter(1, 3)]), ask('alone'), spawn],
+    [
+      'a run known to compute waits for a slot',
+      view([waiter(1, 1, { hot: true }), waiter(2, 1, { hot: true }), thread(3)]),
+      ask('alone'),
+      wait,
+    ],
+    [
+      'a short run joins the least busy thread of short runs, sharing its slot',
+      view([waiter(1, 1, { hot: true }), waiter(2, 3, { short: 3 }), waiter(3, 1, { short: 1 })]),
+      ask('short'),
+      on(3),
+    ],
+    [
+      'a short run takes an empty thread, and a slot for it, when the short threads are full',
+      view([waiter(1, 4, { short: 4 }), thread(2)]),
+      ask('short'),
+      on(2),
+    ],
+    [
+      'a short run waits when it would need a slot and none is free',
+      view([waiter(1, 4, { short: 4 }), waiter(2, 1, { hot: true }), thread(3)]),
+      ask('short'),
+      wait,
+    ],
+  ])('%s', (_name, v, a, expected) => {
+    expect(decide(v, a)).toEqual(expected);
+  });
+
+  it('counts a slot for each thread that reads a run, computes or runs short runs, once each', () => {
+    const v = view([
+      thread(1, { runs: 1, unread: true, hot: true }),
+      thread(2, { runs: 3, short: 3 }),
+      thread(3, { runs: 9 }),
+      thread(4),
+    ]);
+    expect(slotsInUse(v)).toBe(2);
+  });
+});
+
+describe('a pass over the waiting attempts', () => {
+  it('starts each on the thread the view has after the ones before it, and stops a queue at its first that waits', () => {
+    const v = view([thread(1), thread(2)]);
+    const pass = admitWaiting(v, { slot: [ask('probe'), ask('probe'), ask('probe')], share: [ask('share')] });
+    // The run that waits goes first (no slot needed) to the fullest thread with room: the first;
+    // then two probes take both slots, one a thread, and the third waits.
+    expect(pass).toEqual({ share: [1], slot: [2, 1], spawn: false });
+    expect(v.threads.map((t) => t.runs)).toEqual([2, 1]);
+  });
+
+  it('keeps first come, first served for slots: a short run behind a waiting probe waits too', () => {
+    const v = view([thread(1, { runs: 1, hot: true }), thread(2, { runs: 1, short: 1 })], { cpuSlots: 2 });
+    const pass = admitWaiting(v, { slot: [ask('probe'), ask('short')], share: [ask('share')] });
+    // The short run could join thread 2's slot, but the probe came first. The run that waits finds
+    // no thread with room and a thread is started for it.
+    expect(pass).toEqual({ share: [], slot: [], spawn: true });
+  });
+
+  it('isolates a run that must be alone: its thread takes nobody after it', () => {
+    const v = view([thread(1), thread(2, { runs: 2 })]);
+    const pass = admitWaiting(v, { slot: [ask('alone', { isolated: true })], share: [ask('share')] });
+    expect(pass).toEqual({ share: [2], slot: [1], spawn: false });
+    expect(v.threads[0]).toMatchObject({ closed: true, unread: true, runs: 1 });
+  });
+
+  it('starts one thread at a time however many wait for one', () => {
+    const v = view([thread(1, { runs: 1, hot: true })], { cpuSlots: 4 });
+    const pass = admitWaiting(v, { slot: [ask('alone'), ask('alone')], share: [ask('share')] });
+    expect(pass).toEqual({ share: [], slot: [], spawn: true });
+  });
+});
