@@ -1,4 +1,4 @@
-import { checkConfiguredPaths, type Config } from './config.js';
+import { checkConfiguredPaths, processorSources, type Config } from './config.js';
 import { configuredDocumentSource } from './documents/configured.js';
 import type { Logger } from './logging.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
@@ -31,7 +31,7 @@ export function documentsBudgetMs(config: Config): number {
 export async function startRuntime(config: Config, log: Logger, telemetry?: Telemetry): Promise<Runtime> {
   await checkConfiguredPaths(config);
   const documents = await configuredDocumentSource(config, log, telemetry);
-  const processors = await discoverProcessors(config.processorsDir);
+  const processors = await discoverProcessors(processorSources(config));
   const purchases = await loadPurchases(config.purchasesFile);
   const pool = new ProcessorPool({
     minThreads: config.processorThreads,

@@ -19,7 +19,7 @@ import { createPushAuth } from './transport/push-auth.js';
 import { registerPushRoute } from './transport/push.js';
 import { startPull, type PullSubscriber } from './transport/pull.js';
 import { createPubSub } from './transport/pubsub.js';
-import { openTelemetry } from './telemetry/telemetry.js';
+import { openTelemetry } from './telemetry/open.js';
 
 // After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
 const CLOSE_MARGIN_MS = 1_500;

@@ -1,12 +1,13 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
-import { DEFAULTS, loadConfig } from '../config.js';
+import { DEFAULTS, loadConfig, processorSources } from '../config.js';
 import { OrchestratorError, messageOf } from '../errors.js';
 import { createLogger } from '../logging.js';
 import type { Emulator, StartEmulatorOptions } from '../emulators/launcher.js';
 import { startFirestoreEmulator } from '../ledger/emulator.js';
 import { examplesDir } from '../paths.js';
+import { describeSources } from '../processors/discovery.js';
 import { startEmulator } from '../pubsub/emulator.js';
 import { checkEmulator } from '../pubsub/probe.js';
 import { ensureSubscription, ensureTopic } from '../pubsub/resources.js';
@@ -122,7 +123,7 @@ export async function devCommand(args: string[]): Promise<number> {
             : '                    so each event arrives twice, and the ledger runs and publishes it once',
           `  results           ${completedTopic}; poison messages: ${deadLetterTopic ?? 'logged'}`,
           `  ledger            ${ledgerWhere(config.ledger)}${firestore ? ' (started by dev)' : ''}`,
-          `  documents         ${config.documentsDir ?? config.documentsUrl}; processors ${config.processorsDir}`,
+          `  documents         ${config.documentsDir ?? config.documentsUrl}; processors ${describeSources(processorSources(config))}`,
           `  operations        http://127.0.0.1:${service.port}/ops (OPS_AUTH=${config.ops.auth}); ` +
             `npx processor-orchestrator status UNDERWRITING_ID --url http://127.0.0.1:${service.port}`,
           '',
