@@ -10,6 +10,7 @@ import { LEDGER_KINDS, type LedgerKind } from './ledger/ledger.js';
 import { builtProcessorsDir } from './paths.js';
 import { PROCESSOR_DEFAULTS } from './processors/defaults.js';
 import type { ProcessorSources } from './processors/discovery.js';
+import { PACKAGE_NAME, PACKAGE_NAME_MAX } from './processors/packages.js';
 
 /** Defaults, named once. */
 export const DEFAULTS = {
@@ -97,8 +98,6 @@ const httpUrl = z
 
 const OPS_AUTH_MODES = ['oidc', 'iap', 'disabled'] as const;
 
-// An npm package name, as npm accepts new ones: `name` or `@scope/name`, lower case, URL-safe.
-const PACKAGE_NAME = /^(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/;
 const packageNames = z
   .string()
   .transform((s) =>
@@ -108,7 +107,7 @@ const packageNames = z
       .filter((name) => name !== ''),
   )
   .superRefine((names, ctx) => {
-    const bad = names.find((name) => !PACKAGE_NAME.test(name) || name.length > 214);
+    const bad = names.find((name) => !PACKAGE_NAME.test(name) || name.length > PACKAGE_NAME_MAX);
     if (bad !== undefined) {
       ctx.addIssue({
         code: 'custom',

@@ -1,6 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { OrchestratorError, formatIssues, messageOf, unreadableReason } from '../errors.js';
 import {
@@ -12,6 +11,7 @@ import {
   type RetryPolicy,
 } from './contract.js';
 import { declaredDefinitions } from './definitions.js';
+import { importPlugin } from './plugin-import.js';
 import {
   resolveFromService,
   resolveProcessorPackage,
@@ -108,7 +108,7 @@ export async function loadModule(file: string, pkg?: PackageRef): Promise<Instal
   const name = originOf({ file, package: pkg });
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    mod = await importPlugin(file);
   } catch (err) {
     throw new OrchestratorError('PROCESSOR_INVALID', `${name}: cannot be loaded: ${messageOf(err)}`, {
       cause: err,

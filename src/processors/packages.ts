@@ -3,6 +3,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { OrchestratorError, messageOf } from '../errors.js';
+import { TYPESCRIPT } from './plugin-import.js';
+
+/** An npm package name, as npm accepts new ones: `name` or `@scope/name`, lower case, URL-safe. */
+export const PACKAGE_NAME = /^(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/;
+/** npm's longest package name. */
+export const PACKAGE_NAME_MAX = 214;
 
 /** The npm package a processor came from (`PROCESSOR_PACKAGES`). */
 export interface PackageRef {
@@ -50,7 +56,14 @@ export function resolveProcessorPackage(
     );
   }
   const file = fileURLToPath(url);
-  return { file, package: { name, version: packageVersion(name, file) } };
+  const ref = { name, version: packageVersion(name, file) };
+  if (TYPESCRIPT.test(file)) {
+    throw new OrchestratorError(
+      'PROCESSOR_INVALID',
+      `${name}@${ref.version}: its entry ${file} is TypeScript; a processor package must ship built JavaScript`,
+    );
+  }
+  return { file, package: ref };
 }
 
 /** The version in the package.json of the package `name` that holds `file`, or `?`. */

@@ -1,6 +1,5 @@
 // The thread side of the pool: one exported function per task, as Piscina expects.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 
 import { messageOf } from '../errors.js';
@@ -10,6 +9,7 @@ import { parseTraceparent, traceLogFields } from '../telemetry/traceparent.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { declaredDefinition } from './definitions.js';
 import { jsonObjectProblem } from './json-values.js';
+import { importPlugin } from './plugin-import.js';
 import { decodeInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
 import {
   EXECUTING,
@@ -71,8 +71,7 @@ process.exit = (code?: number | string | null) => {
 function load(file: string, processorId: string): Promise<ProcessorDefinition> {
   let loaded = modules.get(file);
   if (!loaded) {
-    const url = pathToFileURL(file).href;
-    loaded = TYPESCRIPT.test(file) ? importTypeScript(url) : (import(url) as Promise<{ default?: unknown }>);
+    loaded = importPlugin(file);
     // A failed import is not kept: the next run of this plugin tries again.
     loaded.catch(() => modules.delete(file));
     modules.set(file, loaded);
@@ -84,15 +83,6 @@ function load(file: string, processorId: string): Promise<ProcessorDefinition> {
     }
     return definition;
   });
-}
-
-// A TypeScript processor (the test kit runs them from source): loaded through tsx, which an
-// author installs as a dev dependency. Built processors are JavaScript and never come here.
-const TYPESCRIPT = /\.[cm]?ts$/;
-
-async function importTypeScript(url: string): Promise<{ default?: unknown }> {
-  const { tsImport } = await import('tsx/esm/api');
-  return (await tsImport(url, import.meta.url)) as { default?: unknown };
 }
 
 export default async function runProcessor(task: ThreadTask): Promise<ThreadResult> {

@@ -14,6 +14,7 @@ import { encodeInput, type RunOutcome } from '../processors/run.js';
 // Where `defineProcessor` records the module that declared a definition: a key of the global
 // symbol registry, shared by every copy and version of the SDK (see its define.ts).
 const DEFINED_IN = Symbol.for('processor-orchestrator.definedIn');
+const TEST_FILE = /\.(test|spec)\.[cm]?[jt]sx?$/;
 
 /** What a test gives the processor, as the orchestrator would. */
 export interface RunProcessorOptions {
@@ -118,6 +119,13 @@ function moduleFile(processor: ProcessorDefinition | string | URL): string {
     throw new OrchestratorError(
       'USAGE',
       `runProcessor: cannot tell which module declares ${processor.id}: create it with defineProcessor, or pass the module's path`,
+    );
+  }
+  // The thread imports the module that declares it: a test file is not a processor module.
+  if (TEST_FILE.test(file)) {
+    throw new OrchestratorError(
+      'USAGE',
+      `runProcessor: ${processor.id} is declared in a test file (${originOf({ file })}); declare it as the default export of its own module and import it from there`,
     );
   }
   return file;

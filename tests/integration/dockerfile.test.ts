@@ -43,7 +43,8 @@ beforeAll(() => {
 afterAll(async () => {
   await killServe(serve);
   rmSync(scratch, { recursive: true, force: true });
-});
+  // Two installs of the production dependencies: slow to remove on a busy machine.
+}, 120_000);
 
 describe('the Dockerfile', () => {
   it('builds in stages and runs on a Node 22 image as a non-root user', () => {

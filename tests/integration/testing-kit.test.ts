@@ -8,6 +8,7 @@ import { runProcessor } from '@processor-orchestrator/testing';
 
 import processor from '../fixtures/kit/defined.js';
 import several from '../fixtures/kit/several.js';
+import { hidden } from '../fixtures/kit/unexported.js';
 import { fixture, repoRoot, ULID } from '../helpers/fixtures.js';
 
 const fixturePath = (path: string) => join(repoRoot, 'tests', 'fixtures', path);
@@ -87,12 +88,15 @@ describe('runProcessor (@processor-orchestrator/testing), through a real pool th
     const loose = defineProcessor({ id: 'loose', version: '1', execute: () => ({ factors: {} }) });
     // Declared here, so it is not the default export of a module the thread could load.
     await expect(runProcessor(loose)).rejects.toThrow(
-      /testing-kit\.test\.ts: has no default export; it must default-export a processor definition/,
+      /^runProcessor: loose is declared in a test file \(tests\/integration\/testing-kit\.test\.ts\); declare it as the default export of its own module/,
     );
     await expect(
       runProcessor({ id: 'plain', version: '1', execute: () => ({ factors: {} }) }),
     ).rejects.toThrow(
       /cannot tell which module declares plain: create it with defineProcessor, or pass the module's path/,
+    );
+    await expect(runProcessor(hidden)).rejects.toThrow(
+      /^runProcessor: kit_hidden is not declared by the default export of tests\/fixtures\/kit\/unexported\.ts \(kit_shown is\)$/,
     );
     await expect(runProcessor(processor, { documents: [{ document_id: 'x' } as never] })).rejects.toThrow(
       /document_type/,
