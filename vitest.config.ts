@@ -4,10 +4,10 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
-    // Tests run the SDK from source, as plugin authors' code imports it through package exports.
+    // Tests run the packages from source, imported by name as a processor author imports them.
     alias: {
-      'processor-orchestrator/sdk': fileURLToPath(new URL('./src/sdk/index.ts', import.meta.url)),
-      'processor-orchestrator/testing': fileURLToPath(new URL('./src/sdk/testing.ts', import.meta.url)),
+      '@processor-orchestrator/sdk': fileURLToPath(new URL('./packages/sdk/src/index.ts', import.meta.url)),
+      '@processor-orchestrator/testing': fileURLToPath(new URL('./src/testing/index.ts', import.meta.url)),
     },
   },
   test: {

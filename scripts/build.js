@@ -13,6 +13,21 @@ const OLD = 'dist.old';
 const BIN = 'src/cli.js';
 
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+
+/** `npm run build` of a workspace package (packages/): the SDK before the service, the test kit after it. */
+function buildWorkspace(name) {
+  const npm = process.env.npm_execpath;
+  const built = npm
+    ? spawnSync(process.execPath, [npm, 'run', 'build', '--silent', '-w', name], { stdio: 'inherit' })
+    : spawnSync('npm', ['run', 'build', '--silent', '-w', name], { stdio: 'inherit' });
+  if (built.status !== 0) {
+    process.stderr.write(`build failed: ${name} (the errors above name the files)\n`);
+    process.exit(1);
+  }
+}
+
+// The service and its processors import the SDK as an installed package: its types first.
+buildWorkspace('@processor-orchestrator/sdk');
 for (const dir of [NEXT, OLD]) rmSync(dir, { recursive: true, force: true });
 const compiled = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', NEXT], {
   stdio: 'inherit',
@@ -30,3 +45,5 @@ chmodSync(`${NEXT}/${BIN}`, 0o755);
 if (existsSync(DIST)) renameSync(DIST, OLD);
 renameSync(NEXT, DIST);
 rmSync(OLD, { recursive: true, force: true });
+// The test kit is compiled from the service's sources (packages/testing).
+buildWorkspace('@processor-orchestrator/testing');

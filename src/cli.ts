@@ -64,12 +64,14 @@ ${OPS_OPTIONS}`,
   },
   processors: {
     usage: 'processors',
-    summary: 'list the installed processors (id, version, timeout, file)',
+    summary: 'list the installed processors (id, version, contract, timeout, where from)',
     run: async (args) => (await import('./commands/processors.js')).processorsCommand(args),
   },
   'new-processor': {
-    usage: 'new-processor NAME',
-    summary: 'scaffold processors/NAME/ (index.ts and a passing index.test.ts)',
+    usage: `new-processor NAME [options]
+  --package DIR         a standalone processor package in DIR (named after it), for your own
+                        repository: the processor, its test with the kit, package.json, tsconfig, README`,
+    summary: 'scaffold processors/NAME/ (index.ts and a passing index.test.ts), or a processor package',
     run: async (args) => (await import('./commands/new-processor.js')).newProcessorCommand(args),
   },
 };

@@ -8,6 +8,9 @@ import { z } from 'zod';
 import { OrchestratorError, formatIssues, unreadableReason } from './errors.js';
 import { LEDGER_KINDS, type LedgerKind } from './ledger/ledger.js';
 import { builtProcessorsDir } from './paths.js';
+import { PROCESSOR_DEFAULTS } from './processors/defaults.js';
+import type { ProcessorSources } from './processors/discovery.js';
+import { PACKAGE_NAME, PACKAGE_NAME_MAX } from './processors/packages.js';
 
 /** Defaults, named once. */
 export const DEFAULTS = {
@@ -18,9 +21,7 @@ export const DEFAULTS = {
   DOCUMENTS_TIMEOUT_MS: 5_000,
   DOCUMENTS_BUDGET_MS: 30_000,
   DOCUMENTS_ATTEMPTS: 4,
-  PROCESSOR_TIMEOUT_MS: 60_000,
-  PROCESSOR_MAX_HEAP_MB: 256,
-  PROCESSOR_TIMEOUT_GRACE_MS: 1_000,
+  ...PROCESSOR_DEFAULTS,
   /** Cloud Run gives 10 s after SIGTERM; what is left after the drain closes the subscriber. */
   SHUTDOWN_TIMEOUT_MS: 8_000,
   PUSH_AUTH: 'required',
@@ -95,6 +96,26 @@ const httpUrl = z
 
 const OPS_AUTH_MODES = ['oidc', 'iap', 'disabled'] as const;
 
+const packageNames = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== ''),
+  )
+  .superRefine((names, ctx) => {
+    const bad = names.find((name) => !PACKAGE_NAME.test(name) || name.length > PACKAGE_NAME_MAX);
+    if (bad !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be comma-separated npm package names ("${bad}" is not one)`,
+      });
+    }
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice !== undefined) ctx.addIssue({ code: 'custom', message: `names ${twice} twice` });
+  });
+
 // `a@b.c` or `*@b.c`, comma-separated; matched without regard to case.
 const PRINCIPAL = /^(\*|[^\s@,*]+)@[^\s@,*]+\.[^\s@,*]+$/;
 const principals = z.preprocess(
@@ -147,6 +168,7 @@ const EnvSchema = z.object({
   DOCUMENTS_ATTEMPTS: integer(1, 10, DEFAULTS.DOCUMENTS_ATTEMPTS),
   DOCUMENTS_DIR: optionalString,
   PROCESSORS_DIR: optionalString,
+  PROCESSOR_PACKAGES: z.preprocess(unsetIfEmpty, packageNames.optional()),
   PURCHASES_FILE: optionalString,
   PROCESSOR_TIMEOUT_MS: integer(1, 3_600_000, DEFAULTS.PROCESSOR_TIMEOUT_MS),
   PROCESSOR_TIMEOUT_GRACE_MS: integer(0, 60_000, DEFAULTS.PROCESSOR_TIMEOUT_GRACE_MS),
@@ -274,8 +296,13 @@ export interface Config {
   };
   /** A folder of `{id}.json` document files (absolute), when documents come from files. */
   documentsDir: string | undefined;
-  /** Where plugins are discovered (absolute). */
-  processorsDir: string;
+  /**
+   * Where plugins are discovered (absolute): `PROCESSORS_DIR`; unset, the built `processors/` of
+   * this package, unless `PROCESSOR_PACKAGES` is set (then the packages replace it).
+   */
+  processorsDir: string | undefined;
+  /** Installed npm packages whose processors are loaded too (`PROCESSOR_PACKAGES`), in order. */
+  processorPackages: string[];
   /** organization id → purchased processor ids (absolute path), optional. */
   purchasesFile: string | undefined;
   /** Default per-processor deadline, for processors that do not set `timeoutMs`. */
@@ -446,7 +473,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       attempts: e.DOCUMENTS_ATTEMPTS,
     },
     documentsDir: e.DOCUMENTS_DIR ? resolve(e.DOCUMENTS_DIR) : undefined,
-    processorsDir: e.PROCESSORS_DIR ? resolve(e.PROCESSORS_DIR) : builtProcessorsDir,
+    processorsDir: processorsDir(e.PROCESSORS_DIR, e.PROCESSOR_PACKAGES),
+    processorPackages: e.PROCESSOR_PACKAGES ?? [],
     purchasesFile: e.PURCHASES_FILE ? resolve(e.PURCHASES_FILE) : undefined,
     processorTimeoutMs: e.PROCESSOR_TIMEOUT_MS,
     processorTimeoutGraceMs: e.PROCESSOR_TIMEOUT_GRACE_MS,
@@ -485,6 +513,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     telemetry: telemetryConfig(e),
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** Where the configured processors come from: `PROCESSORS_DIR`, then `PROCESSOR_PACKAGES`. */
+export function processorSources(
+  config: Pick<Config, 'processorsDir' | 'processorPackages'>,
+): ProcessorSources {
+  return { dir: config.processorsDir, packages: config.processorPackages };
+}
+
+/** `PROCESSORS_DIR`; else the built processors, unless packages are named (they replace them). */
+function processorsDir(dir: string | undefined, packages: string[] | undefined): string | undefined {
+  if (dir) return resolve(dir);
+  return packages && packages.length > 0 ? undefined : builtProcessorsDir;
 }
 
 function telemetryConfig(e: z.infer<typeof EnvSchema>): Config['telemetry'] {

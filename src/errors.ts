@@ -13,6 +13,11 @@ export const ERROR_CODES = {
     summary: 'a plugin module does not export a valid processor definition',
   },
   PROCESSOR_DUPLICATE: { retryable: false, summary: 'two plugin modules declare the same id' },
+  PROCESSOR_CONTRACT_MISMATCH: {
+    retryable: false,
+    summary:
+      'a processor is built for another major version of the plugin contract than the service implements',
+  },
   PROCESSORS_DIR_UNREADABLE: { retryable: false, summary: 'the processors directory cannot be read' },
   PURCHASES_INVALID: { retryable: false, summary: 'the purchases file is not valid' },
   EVENT_INVALID: {

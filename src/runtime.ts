@@ -1,4 +1,4 @@
-import { checkConfiguredPaths, type Config } from './config.js';
+import { checkConfiguredPaths, processorSources, type Config } from './config.js';
 import { configuredDocumentSource } from './documents/configured.js';
 import type { DocumentSource } from './documents/source.js';
 import type { Logger } from './logging.js';
@@ -53,7 +53,7 @@ export async function startRuntime(config: Config, log: Logger, telemetry?: Tele
     documents = await configuredDocumentSource(config, log, telemetry);
     const source = documents;
     const [processors, purchases] = await Promise.all([
-      discoverProcessors(config.processorsDir),
+      discoverProcessors(processorSources(config)),
       loadPurchases(config.purchasesFile),
     ]);
     await warm;

@@ -21,7 +21,8 @@ import { createPushAuth } from './transport/push-auth.js';
 import { registerPushRoute, type PushPipeline } from './transport/push.js';
 import { startPull, type PullSubscriber } from './transport/pull.js';
 import { createPubSub } from './transport/pubsub.js';
-import { openTelemetry, type Telemetry } from './telemetry/telemetry.js';
+import { openTelemetry } from './telemetry/open.js';
+import type { Telemetry } from './telemetry/telemetry.js';
 
 // After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
 const CLOSE_MARGIN_MS = 1_500;

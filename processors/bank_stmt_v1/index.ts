@@ -23,7 +23,7 @@
  *
  * @packageDocumentation
  */
-import { defineProcessor } from 'processor-orchestrator/sdk';
+import { defineProcessor } from '@processor-orchestrator/sdk';
 
 import { analyzeStatements, type BankStatementFactors } from './analysis.js';
 import { BANK_STATEMENT, readStatement, uniqueStatements } from './statement.js';

@@ -1,4 +1,4 @@
-import type { Document } from 'processor-orchestrator/sdk';
+import type { Document } from '@processor-orchestrator/sdk';
 
 /** The document type this processor reads. */
 export const BANK_STATEMENT = 'bank_statement';

@@ -1,4 +1,4 @@
-import type { Document } from 'processor-orchestrator/sdk';
+import type { Document } from '@processor-orchestrator/sdk';
 
 /**
  * The business documents a report is looked up from, most authoritative first (the same types

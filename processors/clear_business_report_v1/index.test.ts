@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import type { Document, ProcessorContext } from 'processor-orchestrator/sdk';
-import { runProcessor } from 'processor-orchestrator/testing';
+import type { Document, ProcessorContext } from '@processor-orchestrator/sdk';
+import { runProcessor } from '@processor-orchestrator/testing';
 
 import clearReport from './index.js';
 

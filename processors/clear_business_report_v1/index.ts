@@ -23,7 +23,7 @@
  *
  * @packageDocumentation
  */
-import { defineProcessor } from 'processor-orchestrator/sdk';
+import { defineProcessor } from '@processor-orchestrator/sdk';
 
 import { businessOf } from './business.js';
 import { readReportConfig } from './config.js';

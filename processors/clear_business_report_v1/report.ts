@@ -1,4 +1,4 @@
-import { RetryableError } from 'processor-orchestrator/sdk';
+import { RetryableError } from '@processor-orchestrator/sdk';
 import { z } from 'zod';
 
 import type { Business } from './business.js';

@@ -1,8 +1,8 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 
-import type { Document, ProcessorContext } from 'processor-orchestrator/sdk';
-import { runProcessor } from 'processor-orchestrator/testing';
+import type { Document, ProcessorContext } from '@processor-orchestrator/sdk';
+import { runProcessor } from '@processor-orchestrator/testing';
 
 import secretaryOfState from './index.js';
 import { normalizeEntityType } from './registration.js';

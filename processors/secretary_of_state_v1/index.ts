@@ -23,7 +23,7 @@
  *
  * @packageDocumentation
  */
-import { defineProcessor } from 'processor-orchestrator/sdk';
+import { defineProcessor } from '@processor-orchestrator/sdk';
 
 import { registrationFacts, type RegistrationFactors } from './facts.js';
 import { BUSINESS_DOCUMENT_TYPES, byAuthority, readRegistration } from './registration.js';

@@ -1,4 +1,4 @@
-import type { Document } from 'processor-orchestrator/sdk';
+import type { Document } from '@processor-orchestrator/sdk';
 
 /**
  * The business documents this processor reads, most authoritative first: a certificate of good

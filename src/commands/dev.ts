@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 
-import { DEFAULTS, loadConfig } from '../config.js';
+import { DEFAULTS, loadConfig, processorSources } from '../config.js';
 import { OrchestratorError, hintOf, messageOf } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { checkSdkEmulator, type Emulator, type StartEmulatorOptions } from '../emulators/launcher.js';
 import { FIRESTORE_EMULATOR, startFirestoreEmulator } from '../ledger/emulator.js';
 import { examplesDir } from '../paths.js';
 import { assertPortFree } from '../port.js';
+import { describeSources } from '../processors/discovery.js';
 import { PUBSUB_EMULATOR, startEmulator } from '../pubsub/emulator.js';
 import { checkEmulator } from '../pubsub/probe.js';
 import { deleteSubscription, ensureSubscription, ensureTopic } from '../pubsub/resources.js';
@@ -188,7 +189,7 @@ async function serveDev(
         `  results           ${completedTopic}, kept in ${completedTopic}-sub (gcloud: see docs/running.md)`,
         `  poison messages   ${deadLetterTopic ? `${deadLetterTopic}, kept in ${deadLetterTopic}-sub` : 'logged (no DEAD_LETTER_TOPIC)'}`,
         `  ledger            ${ledgerWhere(config.ledger)}${startedByDev.firestore ? ' (started by dev)' : ''}`,
-        `  documents         ${config.documentsDir ?? config.documentsUrl}; processors ${config.processorsDir}`,
+        `  documents         ${config.documentsDir ?? config.documentsUrl}; processors ${describeSources(processorSources(config))}`,
         `  operations        ${url}/ops (OPS_AUTH=${config.ops.auth}); ` +
           `npx processor-orchestrator status UNDERWRITING_ID --url ${url}`,
         '',

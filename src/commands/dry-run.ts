@@ -1,18 +1,17 @@
-import { relative } from 'node:path';
-
-import type { Config } from '../config.js';
+import { processorSources, type Config } from '../config.js';
 import { configuredDocumentSource } from '../documents/configured.js';
 import type { UnderwritingCreated } from '../events/underwriting-created.js';
 import { createLogger } from '../logging.js';
-import { discoverProcessors } from '../processors/discovery.js';
+import { discoverProcessors, originOf } from '../processors/discovery.js';
 import { loadPurchases, resolvePurchases, type PurchaseSource } from '../purchases.js';
 import { formatTable } from './table.js';
 
 /**
  * `run --dry-run`: what `run` would do with `event`, as text: which processors would run and
  * why (the `--processors` option, the event's list, the organization's purchases, or every
- * installed processor), each one's deadline and file, and which documents resolve or are
- * missing. Reads the processors, the purchases and the documents; runs nothing.
+ * installed processor), each one's deadline and where it comes from (its file, or its package),
+ * and which documents resolve or are missing. Reads the processors, the purchases and the
+ * documents; runs nothing.
  */
 export async function dryRun(
   config: Config,
@@ -20,7 +19,7 @@ export async function dryRun(
   options: { processorsOption: boolean },
 ): Promise<string> {
   const { data } = event;
-  const installed = await discoverProcessors(config.processorsDir);
+  const installed = await discoverProcessors(processorSources(config));
   const purchases = await loadPurchases(config.purchasesFile);
   const { ids, source } = resolvePurchases(data, purchases, installed.keys());
   const documents = await configuredDocumentSource(config, createLogger(config.logLevel));
@@ -37,7 +36,7 @@ export async function dryRun(
     if (!p) return [id, '-', '-', 'not installed: would be FAILED ("processor not installed")'];
     const deadline =
       p.timeoutMs === undefined ? `${config.processorTimeoutMs} ms (default)` : `${p.timeoutMs} ms`;
-    return [id, p.version, deadline, relative(process.cwd(), p.file) || p.file];
+    return [id, p.version, deadline, originOf(p)];
   });
   const found = new Set(batch.documents.map((d) => d.document_id));
   const missing = new Map(batch.missing.map((m) => [m.id, m.reason]));
@@ -52,7 +51,7 @@ export async function dryRun(
   return [
     `underwriting ${data.underwriting_id}: ${ids.length} processor${ids.length === 1 ? '' : 's'} would run, from ${why}`,
     '',
-    formatTable(['processor', 'version', 'deadline', 'file'], processorRows).trimEnd(),
+    formatTable(['processor', 'version', 'deadline', 'from'], processorRows).trimEnd(),
     '',
     `documents from ${where}: ${batch.documents.length} of ${data.documents.length} resolve`,
     '',

@@ -1,22 +1,26 @@
-import { relative } from 'node:path';
-
-import { loadConfig } from '../config.js';
-import { discoverProcessors } from '../processors/discovery.js';
+import { loadConfig, processorSources } from '../config.js';
+import { describeSources, discoverProcessors, originOf } from '../processors/discovery.js';
 import { commandArgs } from './args.js';
 import { formatTable } from './table.js';
 
-/** `processors`: the installed processors, one line each. */
+/**
+ * `processors`: the installed processors, one line each: id, version, the plugin contract it is
+ * built for, its deadline, and where it comes from (its file in `PROCESSORS_DIR`, or
+ * `package@version` of `PROCESSOR_PACKAGES`).
+ */
 export async function processorsCommand(args: string[]): Promise<number> {
   commandArgs('processors', args, { options: {}, positionals: { min: 0, max: 0, what: '' } });
   const config = loadConfig();
-  const installed = await discoverProcessors(config.processorsDir);
+  const sources = processorSources(config);
+  const installed = await discoverProcessors(sources);
   const rows = [...installed.values()].map((p) => [
     p.id,
     p.version,
+    p.contractVersion ?? '-',
     p.timeoutMs === undefined ? `${config.processorTimeoutMs} ms (default)` : `${p.timeoutMs} ms`,
-    relative(process.cwd(), p.file) || p.file,
+    originOf(p),
   ]);
-  process.stdout.write(formatTable(['id', 'version', 'timeout', 'file'], rows));
-  if (rows.length === 0) process.stdout.write(`(no processors in ${config.processorsDir})\n`);
+  process.stdout.write(formatTable(['id', 'version', 'contract', 'timeout', 'from'], rows));
+  if (rows.length === 0) process.stdout.write(`(no processors in ${describeSources(sources)})\n`);
   return 0;
 }

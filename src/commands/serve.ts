@@ -6,7 +6,7 @@ import { checkEmulator } from '../pubsub/probe.js';
 import { createLogger, type Logger } from '../logging.js';
 import { startRuntime } from '../runtime.js';
 import type { Service } from '../service.js';
-import { openTelemetry } from '../telemetry/telemetry.js';
+import { openTelemetry } from '../telemetry/open.js';
 
 /**
  * `serve`: the production entry. Serves HTTP on `PORT` and pulls from

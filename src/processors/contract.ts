@@ -1,43 +1,21 @@
+import { CONTRACT_VERSION } from '@processor-orchestrator/sdk';
+import type { ExecuteFn } from '@processor-orchestrator/sdk';
 import { z } from 'zod';
 
-import type { Logger } from '../logging.js';
-import type { Document } from '../events/document.js';
-import type { Factors } from '../events/processing-completed.js';
 import { ProcessorIdSchema } from '../events/underwriting-created.js';
 
-/**
- * What a processor's `execute` receives. It runs inside a pool worker thread.
- */
-export interface ProcessorContext {
-  /** The underwriting being processed. */
-  readonly underwritingId: string;
-  /** ULID minted when this run was dispatched; the result reports it whatever the outcome. */
-  readonly executionId: string;
-  /** Metadata of every document of the underwriting that the document source has. */
-  readonly documents: readonly Document[];
-  /** Ids of the underwriting's documents that the source does not have. */
-  readonly missingDocuments: readonly string[];
-  /**
-   * Aborted at the processor's deadline. Pass it to `fetch` and other cancellable calls and stop
-   * when it aborts; a processor still running a short grace later is terminated. Either way the
-   * run is reported as TIMEOUT.
-   */
-  readonly signal: AbortSignal;
-  /** A pino logger bound to this run (processor, execution and underwriting ids). */
-  readonly log: Logger;
-}
+// The contract's types are the SDK's (what processor packages compile against); the schemas
+// below validate a definition against them at discovery (tests/unit/contract.test.ts keeps the
+// two equal).
+export type {
+  ExecuteFn,
+  ProcessorContext,
+  ProcessorDefinition,
+  ProcessorResult,
+} from '@processor-orchestrator/sdk';
 
-/** What `execute` returns: a JSON object of factors. Anything else is a FAILED run. */
-export interface ProcessorResult {
-  factors: Factors;
-}
-
-/**
- * A processor's work: called once per run with its context, in a worker thread. Return (or
- * resolve to) `{ factors }` to COMPLETE; throw or reject to FAIL with the error's message; still
- * running at the deadline is TIMEOUT, whatever it returns later.
- */
-export type ExecuteFn = (ctx: ProcessorContext) => Promise<ProcessorResult> | ProcessorResult;
+/** The plugin contract this service implements: the SDK it is built with says which. */
+export const SUPPORTED_CONTRACT_VERSION: string = CONTRACT_VERSION;
 
 /**
  * At most `limit` runs of this processor at once on one instance. With `key`, the limit is shared
@@ -69,19 +47,33 @@ export const RetryPolicySchema = z
   .refine((r) => r.maxBackoffMs >= r.backoffMs, 'retry.maxBackoffMs must be at least retry.backoffMs');
 export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
 
-/** The plugin contract: a module's default export is a value of this shape. */
+/** `major.minor.patch`, with an optional pre-release and build (semver 2.0). */
+const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+
+/** The plugin contract: a module's default export is a value of this shape (or an array of them). */
 export const ProcessorDefinitionSchema = z.object({
   id: ProcessorIdSchema,
   version: z.string().min(1, 'version is required'),
   timeoutMs: z.number().int().positive().max(3_600_000).optional(),
   concurrency: ConcurrencyPolicySchema.optional(),
   retry: RetryPolicySchema.optional(),
+  contractVersion: z
+    .string()
+    .regex(SEMVER, 'contractVersion must be a semantic version such as 1.0.0')
+    .optional(),
   execute: z.custom<ExecuteFn>((v) => typeof v === 'function', 'execute must be a function'),
 });
 
 /**
- * A processor: `id` (what purchases and results name; `/^[a-z0-9_]+$/`), `version`, an optional
- * `timeoutMs` (else the orchestrator's default), optional `concurrency` and `retry` policies, and
- * `execute`.
+ * Whether a service implementing contract `supported` runs a processor built for `declared`: the
+ * same major version (a newer minor too: it only adds), or a processor that does not say (taken to
+ * be built for the service's own contract). Both are semantic versions.
  */
-export type ProcessorDefinition = z.input<typeof ProcessorDefinitionSchema>;
+export function contractCompatible(declared: string | undefined, supported: string): boolean {
+  return declared === undefined || major(declared) === major(supported);
+}
+
+/** The major version of a semantic version: `1` of `1.4.2`. */
+export function major(version: string): number {
+  return Number(version.split('.', 1)[0]);
+}

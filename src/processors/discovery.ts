@@ -1,11 +1,25 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { OrchestratorError, formatIssues, messageOf, unreadableReason } from '../errors.js';
-import { ProcessorDefinitionSchema, type ConcurrencyPolicy, type RetryPolicy } from './contract.js';
+import {
+  ProcessorDefinitionSchema,
+  SUPPORTED_CONTRACT_VERSION,
+  contractCompatible,
+  major,
+  type ConcurrencyPolicy,
+  type RetryPolicy,
+} from './contract.js';
+import { declaredDefinitions } from './definitions.js';
+import { importPlugin } from './plugin-import.js';
+import {
+  resolveFromService,
+  resolveProcessorPackage,
+  type PackageRef,
+  type ResolveSpecifier,
+} from './packages.js';
 
-/** An installed processor: what discovery learned of one plugin module. */
+/** An installed processor: what discovery learned of one plugin definition. */
 export interface InstalledProcessor {
   id: string;
   version: string;
@@ -13,13 +27,35 @@ export interface InstalledProcessor {
   timeoutMs: number | undefined;
   concurrency: ConcurrencyPolicy | undefined;
   retry: RetryPolicy | undefined;
+  /** The plugin contract it is built for (`defineProcessor` stamps it); unset when it does not say. */
+  contractVersion?: string | undefined;
   /** Absolute path of the module; worker threads import it from there. */
   file: string;
+  /** The npm package it came from (`PROCESSOR_PACKAGES`); unset for a module of `PROCESSORS_DIR`. */
+  package?: PackageRef | undefined;
+}
+
+/** Where processors come from: a folder's plugin modules, then installed packages, in order. */
+export interface ProcessorSources {
+  /** `PROCESSORS_DIR`. */
+  dir?: string | undefined;
+  /** `PROCESSOR_PACKAGES`: package names, resolved from the service's own `node_modules`. */
+  packages?: readonly string[] | undefined;
 }
 
 const MODULE = /\.(js|mjs)$/;
 /** Entries discovery skips: examples, and helpers (`_name`). */
 export const IGNORED_NAMES = /^(example|_)/;
+
+/** Where a processor came from, as messages and `processors` say it: `name@version`, or its file. */
+export function originOf(p: Pick<InstalledProcessor, 'file' | 'package'>): string {
+  return p.package ? `${p.package.name}@${p.package.version}` : relative(process.cwd(), p.file) || p.file;
+}
+
+/** The sources, in words: `PROCESSORS_DIR`'s folder and the packages. */
+export function describeSources({ dir, packages = [] }: ProcessorSources): string {
+  return [dir, ...packages].filter((s) => s !== undefined).join(', ') || 'none';
+}
 
 /** The plugin module files of `dir`: `NAME/index.(js|mjs)` and `NAME.(js|mjs)`, sorted by name. */
 export async function pluginFiles(dir: string): Promise<string[]> {
@@ -62,28 +98,61 @@ async function firstExisting(paths: string[]): Promise<string | undefined> {
 }
 
 /**
- * Imports one plugin module and validates its default export. An import failure or an invalid
- * definition throws PROCESSOR_INVALID with one line naming the file and the problem.
+ * Imports one plugin module and validates what its default export declares: a processor
+ * definition, or an array of them. An import failure or an invalid definition throws
+ * PROCESSOR_INVALID, a definition built for another major version of the plugin contract
+ * PROCESSOR_CONTRACT_MISMATCH: one line naming the module (its package, for a package) and
+ * the problem.
  */
-export async function loadProcessor(file: string): Promise<InstalledProcessor> {
-  const name = await pluginName(file);
+export async function loadModule(file: string, pkg?: PackageRef): Promise<InstalledProcessor[]> {
+  const name = pkg ? originOf({ file, package: pkg }) : await pluginName(file);
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    mod = await importPlugin(file);
   } catch (err) {
     throw new OrchestratorError('PROCESSOR_INVALID', `${name}: cannot be loaded: ${messageOf(err)}`, {
       cause: err,
     });
   }
-  const parsed = ProcessorDefinitionSchema.safeParse(mod.default);
+  if (mod.default === undefined) {
+    throw new OrchestratorError(
+      'PROCESSOR_INVALID',
+      `${name}: has no default export; it must default-export a processor definition, or an array of them`,
+    );
+  }
+  const declared = declaredDefinitions(mod.default);
+  if (declared.length === 0) {
+    throw new OrchestratorError('PROCESSOR_INVALID', `${name}: its default export is an empty array`);
+  }
+  return declared.map((value, i) => {
+    const which = Array.isArray(mod.default) ? `element ${i} of the default export` : 'the default export';
+    return installed(value, which, name, file, pkg);
+  });
+}
+
+function installed(
+  value: unknown,
+  which: string,
+  name: string,
+  file: string,
+  pkg: PackageRef | undefined,
+): InstalledProcessor {
+  const parsed = ProcessorDefinitionSchema.safeParse(value);
   if (!parsed.success) {
     throw new OrchestratorError(
       'PROCESSOR_INVALID',
-      `${name}: the default export is not a processor definition (${formatIssues(parsed.error.issues)})`,
+      `${name}: ${which} is not a processor definition (${formatIssues(parsed.error.issues)})`,
     );
   }
-  const { id, version, timeoutMs, concurrency, retry } = parsed.data;
-  return { id, version, timeoutMs, concurrency, retry, file };
+  const { id, version, timeoutMs, concurrency, retry, contractVersion } = parsed.data;
+  if (!contractCompatible(contractVersion, SUPPORTED_CONTRACT_VERSION)) {
+    const supported = major(SUPPORTED_CONTRACT_VERSION);
+    throw new OrchestratorError(
+      'PROCESSOR_CONTRACT_MISMATCH',
+      `${name}: processor ${id} ${version} is built for plugin contract ${contractVersion}, but this service implements ${SUPPORTED_CONTRACT_VERSION} and runs processors built for ${supported}.x; rebuild it with @processor-orchestrator/sdk ${supported}.x`,
+    );
+  }
+  return { id, version, timeoutMs, concurrency, retry, contractVersion, file, package: pkg };
 }
 
 /**
@@ -115,25 +184,49 @@ async function sourceOf(file: string): Promise<string | undefined> {
 }
 
 /**
- * Imports and validates every plugin of `dir`. An invalid definition or a duplicate id throws,
- * with one line naming the file and the problem: start-up stops there.
+ * Imports the one processor a module declares (the test kit, and tests): as `loadModule`, and a
+ * module that declares several is refused.
  */
-export async function discoverProcessors(dir: string): Promise<Map<string, InstalledProcessor>> {
-  const installed = new Map<string, InstalledProcessor>();
-  for (const file of await pluginFiles(dir)) {
-    const processor = await loadProcessor(file);
-    const other = installed.get(processor.id);
-    if (other) {
-      const name = relative(process.cwd(), file) || file;
-      throw new OrchestratorError(
-        'PROCESSOR_DUPLICATE',
-        `${name}: processor id "${processor.id}" is already declared by ${relative(process.cwd(), other.file) || other.file}`,
-      );
-    }
-    installed.set(processor.id, processor);
+export async function loadProcessor(file: string): Promise<InstalledProcessor> {
+  const [processor, ...others] = await loadModule(file);
+  if (!processor || others.length > 0) {
+    throw new OrchestratorError(
+      'PROCESSOR_INVALID',
+      `${originOf({ file })}: declares ${others.length + 1} processors; name the one to run`,
+    );
   }
-  checkSharedLimits(installed.values());
-  return installed;
+  return processor;
+}
+
+/**
+ * Imports and validates every plugin of a folder (`PROCESSORS_DIR`), then of each installed
+ * package (`PROCESSOR_PACKAGES`). A package that is not installed, an invalid definition, one
+ * built for another major contract version, or a duplicate id throws, with one line naming the
+ * module or package and the problem: start-up stops there.
+ */
+export async function discoverProcessors(
+  sources: string | ProcessorSources,
+  resolve: ResolveSpecifier = resolveFromService,
+): Promise<Map<string, InstalledProcessor>> {
+  const { dir, packages = [] } = typeof sources === 'string' ? { dir: sources } : sources;
+  const modules: { file: string; package?: PackageRef }[] =
+    dir === undefined ? [] : (await pluginFiles(dir)).map((file) => ({ file }));
+  modules.push(...packages.map((name) => resolveProcessorPackage(name, resolve)));
+  const found = new Map<string, InstalledProcessor>();
+  for (const module of modules) {
+    for (const processor of await loadModule(module.file, module.package)) {
+      const other = found.get(processor.id);
+      if (other) {
+        throw new OrchestratorError(
+          'PROCESSOR_DUPLICATE',
+          `${originOf(processor)}: processor id "${processor.id}" is already declared by ${originOf(other)}`,
+        );
+      }
+      found.set(processor.id, processor);
+    }
+  }
+  checkSharedLimits(found.values());
+  return found;
 }
 
 /** Processors that share a concurrency key must agree on its limit: one key, one number. */
@@ -144,10 +237,9 @@ function checkSharedLimits(processors: Iterable<InstalledProcessor>): void {
     if (key === undefined || !processor.concurrency) continue;
     const other = limits.get(key);
     if (other && other.concurrency?.limit !== processor.concurrency.limit) {
-      const name = relative(process.cwd(), processor.file) || processor.file;
       throw new OrchestratorError(
         'PROCESSOR_INVALID',
-        `${name}: concurrency key "${key}" has limit ${processor.concurrency.limit}, but ${other.id} gives it ${other.concurrency?.limit}`,
+        `${originOf(processor)}: concurrency key "${key}" has limit ${processor.concurrency.limit}, but ${other.id} gives it ${other.concurrency?.limit}`,
       );
     }
     limits.set(key, processor);

@@ -1,6 +1,5 @@
 // The thread side of the pool: one exported function per task, as Piscina expects.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 
 import { messageOf } from '../errors.js';
@@ -8,7 +7,9 @@ import { createLogger } from '../logging.js';
 import { traceHttpRequests, type RunSpans } from '../telemetry/thread-recorder.js';
 import { parseTraceparent, traceLogFields } from '../telemetry/traceparent.js';
 import type { ProcessorContext, ProcessorDefinition } from './contract.js';
+import { declaredDefinition } from './definitions.js';
 import { jsonObjectProblem } from './json-values.js';
+import { importPlugin } from './plugin-import.js';
 import { decodeInput, type RunInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
 import {
   EXECUTING,
@@ -25,7 +26,7 @@ const data = workerData as ThreadData;
 const table = runTableViews(data.runTable);
 const log = createLogger(data.logLevel);
 const tid = ownTid();
-const definitions = new Map<string, Promise<ProcessorDefinition>>();
+const modules = new Map<string, Promise<{ default?: unknown }>>();
 
 interface Run {
   readonly task: ThreadTask;
@@ -67,31 +68,21 @@ process.exit = (code?: number | string | null) => {
   return exitThread(code);
 };
 
-function load(file: string): Promise<ProcessorDefinition> {
-  let definition = definitions.get(file);
-  if (!definition) {
-    const url = pathToFileURL(file).href;
-    const imported = TYPESCRIPT.test(file) ? importTypeScript(url) : import(url);
-    definition = imported.then((mod: { default?: ProcessorDefinition }) => {
-      if (typeof mod.default?.execute !== 'function') {
-        throw new Error(`${file} has no default export with an execute function`);
-      }
-      return mod.default;
-    });
+function load(file: string, processorId: string): Promise<ProcessorDefinition> {
+  let loaded = modules.get(file);
+  if (!loaded) {
+    loaded = importPlugin(file);
     // A failed import is not kept: the next run of this plugin tries again.
-    definition.catch(() => definitions.delete(file));
-    definitions.set(file, definition);
+    loaded.catch(() => modules.delete(file));
+    modules.set(file, loaded);
   }
-  return definition;
-}
-
-// A TypeScript processor (the test kit runs them from source): loaded through tsx, which an
-// author installs as a dev dependency. Built processors are JavaScript and never come here.
-const TYPESCRIPT = /\.[cm]?ts$/;
-
-async function importTypeScript(url: string): Promise<{ default?: ProcessorDefinition }> {
-  const { tsImport } = await import('tsx/esm/api');
-  return (await tsImport(url, import.meta.url)) as { default?: ProcessorDefinition };
+  return loaded.then((mod) => {
+    const definition = declaredDefinition(mod.default, processorId) as ProcessorDefinition | undefined;
+    if (typeof definition?.execute !== 'function') {
+      throw new Error(`${file} declares no processor ${processorId} with an execute function`);
+    }
+    return definition;
+  });
 }
 
 export default async function runProcessor(task: ThreadTask): Promise<ThreadResult> {
@@ -110,7 +101,7 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
   const deadline = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   try {
-    const definition = await load(task.file);
+    const definition = await load(task.file, task.processorId);
     stampStart(table, task.slot, tid);
     started = performance.now();
     timer = setTimeout(() => {

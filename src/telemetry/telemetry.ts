@@ -1,6 +1,5 @@
 import { createNoopMeter, trace, type Context, type Meter, type Tracer } from '@opentelemetry/api';
 
-import type { Config } from '../config.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { ThreadSpan } from './thread-span.js';
 import { validSpanContext } from './trace-context.js';
@@ -45,17 +44,4 @@ export function noTelemetry(projectId?: string): Telemetry {
 /** The Cloud Logging trace fields of the span a context holds, for a child logger's bindings. */
 export function logBindings(telemetry: Pick<Telemetry, 'projectId'>, ctx: Context | undefined) {
   return traceLogFields(validSpanContext(ctx), telemetry.projectId) ?? {};
-}
-
-/**
- * The telemetry the configuration asks for: the OpenTelemetry SDK, imported now, when an OTLP
- * endpoint is set; else `noTelemetry`, and the SDK is never loaded.
- */
-export async function openTelemetry(
-  config: Config['telemetry'],
-  projectId: string | undefined,
-): Promise<Telemetry> {
-  if (!config.traces && !config.metrics) return noTelemetry(projectId);
-  const { startTelemetry } = await import('./sdk.js');
-  return startTelemetry(config, projectId);
 }

@@ -160,7 +160,8 @@ export function createStageBuilder(stages: Stage[], into: string) {
       const target =
         statSync(src).isDirectory() || !intoFolder ? inStage(dest) : join(inStage(dest), basename(src));
       mkdirSync(dirname(target), { recursive: true });
-      cpSync(src, target, { recursive: true });
+      // As Docker's COPY: a symbolic link is copied as it is (a workspace's link stays relative).
+      cpSync(src, target, { recursive: true, verbatimSymlinks: true });
     }
   }
 

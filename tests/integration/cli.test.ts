@@ -160,15 +160,16 @@ describe('processor-orchestrator CLI', () => {
     );
   });
 
-  it('processors lists id, version, timeout and file', async () => {
+  it('processors lists id, version, contract version, timeout and where each came from', async () => {
     const { code, stdout } = await cli(['processors'], env);
     expect(code).toBe(0);
     const lines = stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^id\s+version\s+timeout\s+file$/);
+    expect(lines[0]).toMatch(/^id\s+version\s+contract\s+timeout\s+from$/);
+    // Plain objects that do not say which contract they are built for.
     expect(lines).toContainEqual(
-      expect.stringMatching(/^fx_spin\s+1\.0\.0\s+300 ms\s+tests\/fixtures\/processors\/fx_spin\.mjs$/),
+      expect.stringMatching(/^fx_spin\s+1\.0\.0\s+-\s+300 ms\s+tests\/fixtures\/processors\/fx_spin\.mjs$/),
     );
-    expect(lines).toContainEqual(expect.stringMatching(/^fx_ok\s+1\.0\.0\s+5000 ms \(default\)\s+/));
+    expect(lines).toContainEqual(expect.stringMatching(/^fx_ok\s+1\.0\.0\s+-\s+5000 ms \(default\)\s+/));
     expect(stdout).not.toContain('_helper');
     expect(stdout).not.toContain('example_ignored');
   });

@@ -40,7 +40,8 @@ beforeAll(() => {
   image = createStageBuilder(stages, scratch).build(runtime.name);
 }, 180_000);
 
-// Removing the built stage (its node_modules) took more than the default 30 s in a full run on a busy machine.
+// Removing the built stages (two installs of the production dependencies) took more than the
+// default 30 s in a full run on a busy machine.
 afterAll(async () => {
   await killServe(serve);
   rmSync(scratch, { recursive: true, force: true });

@@ -21,8 +21,9 @@ const run = promisify(execFile);
 const nodeModules = join(repoRoot, 'node_modules');
 
 /**
- * Another repository, as a processor author's: the orchestrator package installed in its
- * node_modules (here, linked), with vitest, TypeScript and tsx beside it.
+ * A checkout laid out as this one (a fork, say): the SDK and kit packages in its node_modules
+ * (here, linked to this repository's built packages), with vitest, TypeScript and tsx beside them.
+ * tests/integration/packages.test.ts installs the packed packages instead.
  */
 function authorRepository(): string {
   const root = mkdtempSync(join(tmpdir(), 'author-'));
@@ -30,8 +31,13 @@ function authorRepository(): string {
     join(root, 'package.json'),
     JSON.stringify({ name: 'acme-processors', type: 'module', private: true }),
   );
-  mkdirSync(join(root, 'node_modules'));
-  symlinkSync(repoRoot, join(root, 'node_modules', 'processor-orchestrator'), 'dir');
+  mkdirSync(join(root, 'node_modules', '@processor-orchestrator'), { recursive: true });
+  for (const pkg of ['sdk', 'testing'])
+    symlinkSync(
+      join(repoRoot, 'packages', pkg),
+      join(root, 'node_modules', '@processor-orchestrator', pkg),
+      'dir',
+    );
   for (const dep of ['vitest', 'typescript', 'tsx', '@types'])
     symlinkSync(join(nodeModules, dep), join(root, 'node_modules', dep), 'dir');
   return root;
@@ -82,7 +88,9 @@ describe('new-processor', () => {
     );
     const listed = await cli(['processors'], { PROCESSORS_DIR: join(root, 'dist', 'processors') });
     expect(listed.code).toBe(0);
-    expect(listed.stdout).toMatch(/^acme_score_v1\s+0\.1\.0\s+30000 ms\s+.*acme_score_v1\/index\.js$/m);
+    expect(listed.stdout).toMatch(
+      /^acme_score_v1\s+0\.1\.0\s+1\.0\.0\s+30000 ms\s+.*acme_score_v1\/index\.js$/m,
+    );
   }, 60_000);
 
   it('refuses a name that is not a processor id, and a processor that exists', async () => {
@@ -116,5 +124,27 @@ describe('new-processor', () => {
       });
       expect(existsSync(join(root, 'processors', ignored))).toBe(false);
     }
+  });
+
+  it('--package refuses a folder whose name is not a package name, and one that is not empty', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'author-'));
+    roots.push(root);
+    const badName = await cli(['new-processor', 'acme_v1', '--package', 'Acme Fraud'], {}, 30_000, root);
+    expect(badName.code).toBe(2);
+    expect(onlyFatal(badName.stderr)).toMatchObject({
+      code: 'USAGE',
+      message: `new-processor: --package ${join(root, 'Acme Fraud')}: the package is named after its folder, and "Acme Fraud" is not an npm package name (lower-case letters, digits, -._~)`,
+    });
+    mkdirSync(join(root, 'taken'));
+    writeFileSync(join(root, 'taken', 'notes.txt'), 'mine');
+    const taken = await cli(['new-processor', 'acme_v1', '--package', 'taken'], {}, 30_000, root);
+    expect(taken.code).toBe(2);
+    expect(onlyFatal(taken.stderr).message).toBe(
+      `new-processor: --package ${join(root, 'taken')} exists already and is not empty`,
+    );
+    expect(readFileSync(join(root, 'taken', 'notes.txt'), 'utf8')).toBe('mine');
+    const created = await cli(['new-processor', 'acme_v1', '--package', 'acme-v1'], {}, 30_000, root);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain(`Created the processor package acme-v1 in ${join(root, 'acme-v1')}`);
   });
 });

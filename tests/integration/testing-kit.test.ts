@@ -1,16 +1,21 @@
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { runProcessor } from 'processor-orchestrator/testing';
+import { CONTRACT_VERSION, defineProcessor } from '@processor-orchestrator/sdk';
+import { runProcessor } from '@processor-orchestrator/testing';
 
-import { defineProcessor } from '../../src/sdk/index.js';
 import processor from '../fixtures/kit/defined.js';
-import { fixture, ULID } from '../helpers/fixtures.js';
+import several from '../fixtures/kit/several.js';
+import { hidden } from '../fixtures/kit/unexported.js';
+import { fixture, repoRoot, ULID } from '../helpers/fixtures.js';
+
+const fixturePath = (path: string) => join(repoRoot, 'tests', 'fixtures', path);
 
 const doc = { document_id: 'doc_1', document_type: 'bank_statement', metadata: {} };
 
-describe('runProcessor (processor-orchestrator/testing), through a real pool thread', () => {
+describe('runProcessor (@processor-orchestrator/testing), through a real pool thread', () => {
   it('runs a TypeScript processor made with defineProcessor and returns the entry production publishes', async () => {
     const result = await runProcessor(processor, {
       documents: [doc],
@@ -25,6 +30,23 @@ describe('runProcessor (processor-orchestrator/testing), through a real pool thr
       attempts: 1,
       factors: { types: ['bank_statement'], missing: ['doc_2'], underwriting_id: 'uw_kit' },
     });
+  });
+
+  it('runs the processor it is given among those a module declares in an array', async () => {
+    expect(await runProcessor(several[1]!)).toMatchObject({
+      status: 'completed',
+      processor_id: 'kit_second',
+      factors: { which: 'second' },
+    });
+    await expect(runProcessor(fixturePath('kit/several.ts'))).rejects.toThrow(
+      /^runProcessor: tests\/fixtures\/kit\/several\.ts declares 2 processors; pass the definition to run$/,
+    );
+  });
+
+  it('refuses, as the service does, a processor built for another major contract version', async () => {
+    await expect(runProcessor(fixturePath('kit/next_major.mjs'))).rejects.toThrow(
+      `tests/fixtures/kit/next_major.mjs: processor kit_next_major 3.1.0 is built for plugin contract 99.0.0, but this service implements ${CONTRACT_VERSION}`,
+    );
   });
 
   it('takes the path or file URL of a module too', async () => {
@@ -66,12 +88,15 @@ describe('runProcessor (processor-orchestrator/testing), through a real pool thr
     const loose = defineProcessor({ id: 'loose', version: '1', execute: () => ({ factors: {} }) });
     // Declared here, so it is not the default export of a module the thread could load.
     await expect(runProcessor(loose)).rejects.toThrow(
-      /testing-kit\.test\.ts: the default export is not a processor definition/,
+      /^runProcessor: loose is declared in a test file \(tests\/integration\/testing-kit\.test\.ts\); declare it as the default export of its own module/,
     );
     await expect(
       runProcessor({ id: 'plain', version: '1', execute: () => ({ factors: {} }) }),
     ).rejects.toThrow(
       /cannot tell which module declares plain: create it with defineProcessor, or pass the module's path/,
+    );
+    await expect(runProcessor(hidden)).rejects.toThrow(
+      /^runProcessor: kit_hidden is not declared by the default export of tests\/fixtures\/kit\/unexported\.ts \(kit_shown is\)$/,
     );
     await expect(runProcessor(processor, { documents: [{ document_id: 'x' } as never] })).rejects.toThrow(
       /document_type/,
@@ -81,10 +106,11 @@ describe('runProcessor (processor-orchestrator/testing), through a real pool thr
 
 describe('the public entries', () => {
   it('export only what authors use', async () => {
-    expect(Object.keys(await import('processor-orchestrator/sdk')).sort()).toEqual([
+    expect(Object.keys(await import('@processor-orchestrator/sdk')).sort()).toEqual([
+      'CONTRACT_VERSION',
       'RetryableError',
       'defineProcessor',
     ]);
-    expect(Object.keys(await import('processor-orchestrator/testing')).sort()).toEqual(['runProcessor']);
+    expect(Object.keys(await import('@processor-orchestrator/testing')).sort()).toEqual(['runProcessor']);
   });
 });

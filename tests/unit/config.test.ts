@@ -47,6 +47,21 @@ describe('loadConfig', () => {
     expect(config.processorsDir).toBe(builtProcessorsDir);
   });
 
+  it('loads PROCESSOR_PACKAGES instead of the built processors, or besides PROCESSORS_DIR', () => {
+    expect(loadConfig({ PROCESSOR_PACKAGES: ' @acme/fraud-score , acme-kyb,' })).toMatchObject({
+      processorsDir: undefined,
+      processorPackages: ['@acme/fraud-score', 'acme-kyb'],
+    });
+    expect(loadConfig({ PROCESSOR_PACKAGES: '@acme/a', PROCESSORS_DIR: 'plugins' })).toMatchObject({
+      processorsDir: resolve('plugins'),
+      processorPackages: ['@acme/a'],
+    });
+    expect(loadConfig({ PROCESSOR_PACKAGES: ' , ' })).toMatchObject({
+      processorsDir: builtProcessorsDir,
+      processorPackages: [],
+    });
+  });
+
   it('uses the memory ledger by default, and reads the Firestore one', () => {
     expect(loadConfig({}).ledger).toMatchObject({
       kind: 'memory',
@@ -93,6 +108,13 @@ describe('loadConfig', () => {
     ['LEDGER_TTL_DAYS', '0', 'LEDGER_TTL_DAYS: '],
     ['LEDGER_TTL_DAYS', 'month', 'LEDGER_TTL_DAYS: must be a whole number from 1 to 3650'],
     ['FIRESTORE_EMULATOR_HOST', 'localhost', 'FIRESTORE_EMULATOR_HOST: must be host:port'],
+    [
+      'PROCESSOR_PACKAGES',
+      '@acme/fraud,Acme-KYB',
+      'PROCESSOR_PACKAGES: must be comma-separated npm package names ("Acme-KYB" is not one)',
+    ],
+    ['PROCESSOR_PACKAGES', '../local', 'PROCESSOR_PACKAGES: must be comma-separated npm package names'],
+    ['PROCESSOR_PACKAGES', '@acme/a, @acme/a', 'PROCESSOR_PACKAGES: names @acme/a twice'],
   ])('stops with one line naming %s when it is %j', (name, value, line) => {
     const err = configError({ [name]: value });
     expect(err.code).toBe('CONFIG_INVALID');

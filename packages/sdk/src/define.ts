@@ -1,15 +1,21 @@
 import { fileURLToPath } from 'node:url';
 
-import type { ProcessorDefinition } from '../processors/contract.js';
+import type { ProcessorDefinition } from './contract.js';
+import { CONTRACT_VERSION } from './version.js';
 
-/** Where `defineProcessor` records the module that declared a processor (the test kit reads it). */
-export const DEFINED_IN: unique symbol = Symbol.for('processor-orchestrator.definedIn');
+// Where `defineProcessor` records the module that declared a processor, for the test kit. A key of
+// the global symbol registry, not an object: every copy of the SDK and of the kit finds it.
+const DEFINED_IN = Symbol.for('processor-orchestrator.definedIn');
+
+/** A definition as `defineProcessor` returns it: as given, with the contract version it is built for. */
+export type DefinedProcessor<T extends ProcessorDefinition> = T & { readonly contractVersion: string };
 
 /**
- * Declares a processor; the module's default export must be its result. It adds types, and
- * records which module declared it so that `runProcessor` from `processor-orchestrator/testing`
- * can load that module in a worker thread. A plain object of the same shape is an equally valid
- * plugin, in TypeScript or JavaScript.
+ * Declares a processor; the module's default export must be its result (or an array of such
+ * results, for a package that ships several). It adds types, stamps the plugin contract version
+ * (`CONTRACT_VERSION`) on the definition as `contractVersion`, and records which module declared
+ * it, so that `runProcessor` from `@processor-orchestrator/testing` can load that module in a
+ * worker thread. It returns a new object and leaves `definition` as it was.
  *
  * Contract, enforced by the orchestrator:
  * - **Deadline**: `execute(ctx)` runs in a worker thread of the pool, under a deadline of
@@ -29,13 +35,14 @@ export const DEFINED_IN: unique symbol = Symbol.for('processor-orchestrator.defi
  *   structured logs. Never log secrets.
  * - **State**: a thread runs many processors one after another; keep no per-run state in module
  *   scope.
+ * - **Version**: a service refuses, at start-up, a processor whose `contractVersion` has another
+ *   major version than its own contract's.
  */
-export function defineProcessor<const T extends ProcessorDefinition>(definition: T): T {
+export function defineProcessor<const T extends ProcessorDefinition>(definition: T): DefinedProcessor<T> {
+  const defined = { ...definition, contractVersion: CONTRACT_VERSION };
   const file = callerFile();
-  if (file !== undefined && !Object.isFrozen(definition)) {
-    Object.defineProperty(definition, DEFINED_IN, { value: file, enumerable: false });
-  }
-  return definition;
+  if (file !== undefined) Object.defineProperty(defined, DEFINED_IN, { value: file, enumerable: false });
+  return defined;
 }
 
 /** The file of the module that called `defineProcessor`. */
