@@ -69,6 +69,23 @@ export const RetryPolicySchema = z
   .refine((r) => r.maxBackoffMs >= r.backoffMs, 'retry.maxBackoffMs must be at least retry.backoffMs');
 export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
 
+/**
+ * A circuit breaker, per processor and per instance: when FAILED and TIMEOUT runs reach
+ * `failureRate` (0–1] of at least `minRuns` runs that ended within the last `windowMs`, the
+ * circuit opens and every run fails at once with `PROCESSOR_CIRCUIT_OPEN`, without calling the
+ * processor. After `openMs` one trial run is let through: its success closes the circuit, its
+ * failure opens it again for `openMs`. A run counts once, with its final outcome: retries of the
+ * `retry` policy are not runs of their own.
+ */
+export const CircuitPolicySchema = z
+  .strictObject({
+    failureRate: z.number().gt(0, 'circuit.failureRate must be above 0').max(1),
+    minRuns: z.number().int().min(1).max(100_000),
+    windowMs: z.number().int().min(1_000).max(86_400_000),
+    openMs: z.number().int().min(1_000).max(86_400_000),
+  });
+export type CircuitPolicy = z.infer<typeof CircuitPolicySchema>;
+
 /** The plugin contract: a module's default export is a value of this shape. */
 export const ProcessorDefinitionSchema = z.object({
   id: ProcessorIdSchema,
@@ -76,12 +93,13 @@ export const ProcessorDefinitionSchema = z.object({
   timeoutMs: z.number().int().positive().max(3_600_000).optional(),
   concurrency: ConcurrencyPolicySchema.optional(),
   retry: RetryPolicySchema.optional(),
+  circuit: CircuitPolicySchema.optional(),
   execute: z.custom<ExecuteFn>((v) => typeof v === 'function', 'execute must be a function'),
 });
 
 /**
  * A processor: `id` (what purchases and results name; `/^[a-z0-9_]+$/`), `version`, an optional
- * `timeoutMs` (else the orchestrator's default), optional `concurrency` and `retry` policies, and
- * `execute`.
+ * `timeoutMs` (else the orchestrator's default), optional `concurrency`, `retry` and `circuit`
+ * policies, and `execute`.
  */
 export type ProcessorDefinition = z.input<typeof ProcessorDefinitionSchema>;

@@ -3,7 +3,12 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { OrchestratorError, formatIssues, messageOf, unreadableReason } from '../errors.js';
-import { ProcessorDefinitionSchema, type ConcurrencyPolicy, type RetryPolicy } from './contract.js';
+import {
+  ProcessorDefinitionSchema,
+  type CircuitPolicy,
+  type ConcurrencyPolicy,
+  type RetryPolicy,
+} from './contract.js';
 
 /** An installed processor: what discovery learned of one plugin module. */
 export interface InstalledProcessor {
@@ -13,6 +18,8 @@ export interface InstalledProcessor {
   timeoutMs: number | undefined;
   concurrency: ConcurrencyPolicy | undefined;
   retry: RetryPolicy | undefined;
+  /** Its circuit breaker, when it declares one (see `CircuitPolicySchema`). */
+  circuit?: CircuitPolicy | undefined;
   /** Absolute path of the module; worker threads import it from there. */
   file: string;
 }
@@ -82,8 +89,8 @@ export async function loadProcessor(file: string): Promise<InstalledProcessor> {
       `${name}: the default export is not a processor definition (${formatIssues(parsed.error.issues)})`,
     );
   }
-  const { id, version, timeoutMs, concurrency, retry } = parsed.data;
-  return { id, version, timeoutMs, concurrency, retry, file };
+  const { id, version, timeoutMs, concurrency, retry, circuit } = parsed.data;
+  return { id, version, timeoutMs, concurrency, retry, circuit, file };
 }
 
 /**

@@ -3,6 +3,7 @@
 export { defineProcessor } from './define.js';
 export { RetryableError } from './retryable.js';
 export type {
+  CircuitPolicy,
   ConcurrencyPolicy,
   ExecuteFn,
   ProcessorContext,
