@@ -31,9 +31,10 @@ export type CircuitState =
       readonly openedAt: number;
       /** When the next run becomes the trial. */
       readonly until: number;
-      /** What opened it: the runs and failures of the window then (0 and 1 after a failed trial). */
+      /** What opened it: the runs and failures of the window then, or the trial run that failed. */
       readonly runs: number;
       readonly failures: number;
+      readonly afterTrial: boolean;
     }
   | { readonly kind: 'half_open'; readonly trialAt: number };
 
@@ -67,13 +68,13 @@ export function settle(
 ): CircuitState {
   if (state.kind === 'half_open') {
     if (!run.trial) return state;
-    return run.failed ? opened(policy, now, 1, 1) : CLOSED;
+    return run.failed ? opened(policy, now, 1, 1, true) : CLOSED;
   }
   if (state.kind === 'open') return state;
   const slices = counted(window(state.slices, policy, now), policy, now, run.failed);
   const { runs, failures } = totals(slices);
   if (runs >= policy.minRuns && failures / runs >= policy.failureRate) {
-    return opened(policy, now, runs, failures);
+    return opened(policy, now, runs, failures, false);
   }
   return { kind: 'closed', slices };
 }
@@ -87,8 +88,14 @@ export function windowTotals(
   return state.kind === 'closed' ? totals(window(state.slices, policy, now)) : { runs: 0, failures: 0 };
 }
 
-function opened(policy: CircuitPolicy, now: number, runs: number, failures: number): CircuitState {
-  return { kind: 'open', openedAt: now, until: now + policy.openMs, runs, failures };
+function opened(
+  policy: CircuitPolicy,
+  now: number,
+  runs: number,
+  failures: number,
+  afterTrial: boolean,
+): CircuitState {
+  return { kind: 'open', openedAt: now, until: now + policy.openMs, runs, failures, afterTrial };
 }
 
 const sliceMs = (policy: CircuitPolicy) => Math.max(1, policy.windowMs / CIRCUIT_SLICES);

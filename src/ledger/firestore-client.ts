@@ -58,7 +58,9 @@ export async function firestoreCall<T>(
     return await Promise.race([call(), expired]);
   } catch (err) {
     if (isExpected(err)) throw err;
-    throw new OrchestratorError('LEDGER_UNAVAILABLE', `Firestore: ${what}: ${messageOf(err)}`, { cause: err });
+    throw new OrchestratorError('LEDGER_UNAVAILABLE', `Firestore: ${what}: ${messageOf(err)}`, {
+      cause: err,
+    });
   } finally {
     timer.abort();
   }

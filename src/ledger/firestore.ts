@@ -527,7 +527,9 @@ function plannedQuery(
       .orderBy('underwriting_id', 'asc')
       .orderBy('completed_at', 'desc')
       .orderBy(FieldPath.documentId(), 'desc');
-    return cursor ? query.startAfter(cursor.underwriting ?? '', Timestamp.fromMillis(cursor.at), cursor.id) : query;
+    return cursor
+      ? query.startAfter(cursor.underwriting ?? '', Timestamp.fromMillis(cursor.at), cursor.id)
+      : query;
   }
   if (filter.since !== undefined) query = query.where('completed_at', '>=', at(filter.since));
   if (filter.until !== undefined) query = query.where('completed_at', '<=', at(filter.until));

@@ -111,7 +111,8 @@ export interface Cursor {
 }
 
 export function encodeCursor(cursor: Cursor): string {
-  const parts = cursor.underwriting === undefined ? [cursor.at, cursor.id] : [cursor.at, cursor.id, cursor.underwriting];
+  const parts =
+    cursor.underwriting === undefined ? [cursor.at, cursor.id] : [cursor.at, cursor.id, cursor.underwriting];
   return Buffer.from(JSON.stringify(parts)).toString('base64url');
 }
 
@@ -170,7 +171,9 @@ export function outcomeOf(filter: ExecutionFilter): OutcomeFilter | undefined {
  * the same for any processor (`*`). Completed runs are not tagged (most are, and an index of them
  * would only add writes).
  */
-export function outcomeTags(runs: readonly Pick<RecordedRun, 'processorId' | 'status' | 'errorCode'>[]): string[] {
+export function outcomeTags(
+  runs: readonly Pick<RecordedRun, 'processorId' | 'status' | 'errorCode'>[],
+): string[] {
   const tags = new Set<string>();
   for (const run of runs) {
     for (const who of [run.processorId, '*']) {

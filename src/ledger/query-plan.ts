@@ -24,7 +24,8 @@ export function planQuery(filter: ExecutionFilter): QueryPlan {
   const outcome = outcomeOf(filter);
   const who = filter.processor ?? '*';
   let contains: QueryPlan['contains'];
-  if (filter.errorCode !== undefined) contains = { field: 'outcome_tags', value: `${who}/failed/${filter.errorCode}` };
+  if (filter.errorCode !== undefined)
+    contains = { field: 'outcome_tags', value: `${who}/failed/${filter.errorCode}` };
   else if (outcome !== undefined) contains = { field: 'outcome_tags', value: `${who}/${outcome}` };
   else if (filter.processor !== undefined) contains = { field: 'processor_ids', value: filter.processor };
 

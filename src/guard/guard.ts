@@ -1,0 +1,59 @@
+// Whether a processor is called at all: not while an operator has paused it (fleet-wide), not
+// while its circuit breaker is open (this instance). The orchestrator asks before each run and
+// reports each run's final outcome; a run not called is a FAILED entry with a stable code and a
+// message saying why, at once, with no request to the processor's outside service.
+import type { Context } from '@opentelemetry/api';
+
+import type { FailureCode } from '../events/processing-completed.js';
+import type { RunOutcome } from '../processors/run.js';
+import type { Verdict } from './circuit.js';
+import type { CircuitView, Circuits } from './circuits.js';
+import { NO_PAUSES, type PauseReader } from './pause-cache.js';
+
+/** What the guard decided for one run. */
+export type Gate =
+  | { call: true; verdict: Exclude<Verdict, 'refuse'> }
+  | {
+      call: false;
+      code: Extract<FailureCode, 'PROCESSOR_PAUSED' | 'PROCESSOR_CIRCUIT_OPEN'>;
+      message: string;
+    };
+
+export interface Guard {
+  admit(processorId: string, parent?: Context): Promise<Gate>;
+  /** A run that was called ended with `outcome` (after every retry). */
+  settle(processorId: string, gate: Gate, outcome: RunOutcome, parent?: Context): void;
+  /** This instance's circuits (for the operations views). */
+  circuits(): CircuitView[];
+}
+
+export function createGuard(deps: { pauses?: PauseReader; circuits: Circuits }): Guard {
+  const pauses = deps.pauses ?? NO_PAUSES;
+  const { circuits } = deps;
+  return {
+    async admit(processorId, parent) {
+      const pause = (await pauses.current()).get(processorId);
+      if (pause) {
+        return {
+          call: false,
+          code: 'PROCESSOR_PAUSED',
+          message: `not called: paused by ${pause.paused_by} at ${pause.paused_at}: ${pause.reason}`,
+        };
+      }
+      const { verdict, refusal } = circuits.admit(processorId, parent);
+      if (verdict === 'refuse') {
+        return {
+          call: false,
+          code: 'PROCESSOR_CIRCUIT_OPEN',
+          message: refusal ?? 'not called: circuit open',
+        };
+      }
+      return { call: true, verdict };
+    },
+    settle(processorId, gate, outcome, parent) {
+      if (!gate.call) return;
+      circuits.settle(processorId, gate.verdict, outcome.status !== 'completed', parent);
+    },
+    circuits: () => circuits.view(),
+  };
+}
