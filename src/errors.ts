@@ -59,7 +59,8 @@ export const ERROR_CODES = {
   PORT_IN_USE: { retryable: false, summary: 'another process listens on PORT already' },
   NOT_FOUND: {
     retryable: false,
-    summary: 'ops: the ledger has no execution of that underwriting; or no such bulk re-run job, or installed processor (HTTP 404)',
+    summary:
+      'ops: the ledger has no execution of that underwriting; or no such bulk re-run job, or installed processor (HTTP 404)',
   },
   REQUEST_INVALID: {
     retryable: false,

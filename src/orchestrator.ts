@@ -13,6 +13,7 @@ import type { UnderwritingCreated } from './events/underwriting-created.js';
 import { createCircuits } from './guard/circuits.js';
 import { createGuard, type Gate, type Guard } from './guard/guard.js';
 import type { OutcomeFacts } from './ledger/history.js';
+import type { Pause } from './ledger/ops-records.js';
 import type { Logger } from './logging.js';
 import type { InstalledProcessor } from './processors/discovery.js';
 import { newExecutionId } from './processors/execution-id.js';
@@ -110,6 +111,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       missingDocuments: batch.missing.map((m) => m.id),
     });
 
+    const pauses = await guard.pauses();
+    signal?.throwIfAborted();
     const runs = purchasedProcessors(data, purchases, processors.keys()).map(
       async (id): Promise<RunOutcome> => {
         const recorded = receipt.recorded?.get(id);
@@ -119,7 +122,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
           receipt.onOutcome?.(reused, { reused: true, queueWait: null });
           return reused;
         }
-        const ran = await runOne(id, data.underwriting_id, input, receipt.trace);
+        const ran = await runOne(id, data.underwriting_id, input, pauses, receipt.trace);
         const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
         // Wall time since receipt less run time: documents, admission, retry backoff.
         const queueWait = Math.max(0, seconds(performance.now() - receivedAt) - outcome.execution_time);
@@ -184,17 +187,19 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     }
   }
 
-  async function runOne(
+  /** Asks the pool at once (in the caller's turn), unless the guard refuses the run. */
+  function runOne(
     id: string,
     underwritingId: string,
     input: string,
+    pauses: ReadonlyMap<string, Pause>,
     parent: Context | undefined,
   ): Promise<RunOutcome> {
     const processor = processors.get(id);
-    if (!processor) return notCalled(id, 'PROCESSOR_NOT_INSTALLED', NOT_INSTALLED);
-    const gate = await guard.admit(id, parent);
-    if (!gate.call) return skipped(id, gate, parent);
-    const ran = await pool.run({
+    if (!processor) return Promise.resolve(notCalled(id, 'PROCESSOR_NOT_INSTALLED', NOT_INSTALLED));
+    const gate = guard.admit(id, pauses, parent);
+    if (!gate.call) return Promise.resolve(skipped(id, gate, parent));
+    const run = pool.run({
       file: processor.file,
       processorId: id,
       underwritingId,
@@ -205,8 +210,10 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       version: processor.version,
       trace: parent,
     });
-    guard.settle(id, gate, ran, parent);
-    return ran.status === 'failed' ? { ...ran, error_code: ran.error_code ?? 'PROCESSOR_FAILED' } : ran;
+    return run.then((ran) => {
+      guard.settle(id, gate, ran, parent);
+      return ran.status === 'failed' ? { ...ran, error_code: ran.error_code ?? 'PROCESSOR_FAILED' } : ran;
+    });
   }
 
   /** A run the guard refused: FAILED at once, under a span of its own, and counted. */

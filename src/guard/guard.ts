@@ -5,6 +5,7 @@
 import type { Context } from '@opentelemetry/api';
 
 import type { FailureCode } from '../events/processing-completed.js';
+import type { Pause } from '../ledger/ops-records.js';
 import type { RunOutcome } from '../processors/run.js';
 import type { Verdict } from './circuit.js';
 import type { CircuitView, Circuits } from './circuits.js';
@@ -20,7 +21,10 @@ export type Gate =
     };
 
 export interface Guard {
-  admit(processorId: string, parent?: Context): Promise<Gate>;
+  /** The pauses in force (a cached read, see pause-cache.ts): read once per event, before its runs. */
+  pauses(): Promise<ReadonlyMap<string, Pause>>;
+  /** Decides at once, so that every run of an event is asked of the pool in the same turn. */
+  admit(processorId: string, pauses: ReadonlyMap<string, Pause>, parent?: Context): Gate;
   /** A run that was called ended with `outcome` (after every retry). */
   settle(processorId: string, gate: Gate, outcome: RunOutcome, parent?: Context): void;
   /** This instance's circuits (for the operations views). */
@@ -31,8 +35,9 @@ export function createGuard(deps: { pauses?: PauseReader; circuits: Circuits }):
   const pauses = deps.pauses ?? NO_PAUSES;
   const { circuits } = deps;
   return {
-    async admit(processorId, parent) {
-      const pause = (await pauses.current()).get(processorId);
+    pauses: () => pauses.current(),
+    admit(processorId, paused, parent) {
+      const pause = paused.get(processorId);
       if (pause) {
         return {
           call: false,

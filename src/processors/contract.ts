@@ -77,13 +77,12 @@ export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
  * failure opens it again for `openMs`. A run counts once, with its final outcome: retries of the
  * `retry` policy are not runs of their own.
  */
-export const CircuitPolicySchema = z
-  .strictObject({
-    failureRate: z.number().gt(0, 'circuit.failureRate must be above 0').max(1),
-    minRuns: z.number().int().min(1).max(100_000),
-    windowMs: z.number().int().min(1_000).max(86_400_000),
-    openMs: z.number().int().min(1_000).max(86_400_000),
-  });
+export const CircuitPolicySchema = z.strictObject({
+  failureRate: z.number().gt(0, 'circuit.failureRate must be above 0').max(1),
+  minRuns: z.number().int().min(1).max(100_000),
+  windowMs: z.number().int().min(1_000).max(86_400_000),
+  openMs: z.number().int().min(1_000).max(86_400_000),
+});
 export type CircuitPolicy = z.infer<typeof CircuitPolicySchema>;
 
 /** The plugin contract: a module's default export is a value of this shape. */

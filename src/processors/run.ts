@@ -54,7 +54,10 @@ export const NOT_INSTALLED = 'processor not installed';
  * `PROCESSOR_NOT_INSTALLED` for a processor that was not installed, `PROCESSOR_FAILED` otherwise.
  */
 export function failureCode(entry: Pick<FailedProcessor, 'error_code' | 'error_message'>): FailureCode {
-  return entry.error_code ?? (entry.error_message === NOT_INSTALLED ? 'PROCESSOR_NOT_INSTALLED' : 'PROCESSOR_FAILED');
+  return (
+    entry.error_code ??
+    (entry.error_message === NOT_INSTALLED ? 'PROCESSOR_NOT_INSTALLED' : 'PROCESSOR_FAILED')
+  );
 }
 
 /** Milliseconds of run time as the seconds an entry reports. */

@@ -51,9 +51,14 @@ describe('crossSiteReason', () => {
 });
 
 describe('the /ops page', () => {
-  it('lists recent underwritings with badges, filters and the stats table, with a strict CSP', async () => {
-    const server = await page(fakeOpsApi());
-    const res = await server.inject({ url: '/ops?status=partial_success&processor=bank_stmt_v1&window=1h' });
+  it('lists recent underwritings with badges, filters and the processors table, with a strict CSP', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const res = await server.inject({
+      url:
+        '/ops?status=partial_success&processor=bank_stmt_v1&outcome=failed&error_code=PROCESSOR_FAILED' +
+        '&error=503&underwriting=uw_10&since=2026-11-30T00:00&until=2026-11-30T23:59:30',
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
     expect(res.headers['content-security-policy']).toContain("default-src 'none'");
@@ -65,8 +70,21 @@ describe('the /ops page', () => {
     expect(res.body).toContain('badge b-partial_success');
     expect(res.body).not.toContain('uw_1002');
     expect(res.body).toMatch(/<option value="partial_success"\s+selected>/);
-    expect(res.body).toMatch(/<option value="1h"\s+selected>/);
-    expect(res.body).toContain('Processors, last 1h');
+    expect(res.body).toMatch(/<option value="PROCESSOR_FAILED"\s+selected>/);
+    expect(res.body).toContain('value="2026-11-30T00:00"');
+    expect(api.queries.at(-1)).toEqual({
+      status: 'partial_success',
+      processor: 'bank_stmt_v1',
+      outcome: 'failed',
+      error_code: 'PROCESSOR_FAILED',
+      error: '503',
+      underwriting: 'uw_10',
+      since: '2026-11-30T00:00:00Z',
+      until: '2026-11-30T23:59:30Z',
+      limit: 50,
+    });
+    expect(res.body).toContain('<h2 id="processors">Processors</h2>');
+    expect(res.body).toMatch(/Last hour[\s\S]*Last 24 hours/);
     // No inline script or style for the CSP to forbid.
     expect(res.body).not.toMatch(/<script>|<style|style=|onclick=/);
   });
@@ -80,12 +98,10 @@ describe('the /ops page', () => {
     }));
     const server = await page(fakeOpsApi({ extra }));
     const first = await server.inject({ url: '/ops?processor=bank_stmt_v1' });
-    expect(first.body).toContain(
-      'href="/ops?processor=bank_stmt_v1&amp;window=24h&amp;cursor=50" rel="next"',
-    );
+    expect(first.body).toContain('href="/ops?processor=bank_stmt_v1&amp;cursor=50" rel="next"');
     expect(first.body).not.toContain('First page');
     const second = await server.inject({ url: '/ops?processor=bank_stmt_v1&cursor=50' });
-    expect(second.body).toContain('href="/ops?processor=bank_stmt_v1&amp;window=24h">First page');
+    expect(second.body).toContain('href="/ops?processor=bank_stmt_v1">First page');
     expect(second.body).not.toContain('rel="next"');
   });
 

@@ -205,7 +205,7 @@ describe('stats', () => {
       runs: runs.map((r) => ({ reused: false, status: 'completed', executionTime: 1, ...r })),
     }) as ExecutionRecord;
 
-  it('computes rates and nearest-rank percentiles per processor, leaving reused outcomes out', () => {
+  it('computes rates and nearest-rank percentiles per processor, leaving reused outcomes and runs not called out', () => {
     const records = [
       record([
         { processorId: 'a', executionTime: 1 },
@@ -216,7 +216,11 @@ describe('stats', () => {
         { processorId: 'b', reused: true },
       ]),
       record([{ processorId: 'a', status: 'timeout', executionTime: 10 }]),
-      record([{ processorId: 'a', executionTime: 2 }]),
+      record([
+        { processorId: 'a', executionTime: 2 },
+        { processorId: 'b', status: 'failed', errorCode: 'PROCESSOR_PAUSED', executionTime: 0 },
+        { processorId: 'b', status: 'failed', errorCode: 'PROCESSOR_CIRCUIT_OPEN', executionTime: 0 },
+      ]),
     ];
     const stats = statsOf('1h', records, true, 4, Date.parse('2024-01-15T10:00:00Z'));
     expect(stats).toEqual({
@@ -227,6 +231,7 @@ describe('stats', () => {
         {
           processor_id: 'a',
           runs: 4,
+          skipped: 0,
           completed_rate: 0.75,
           failed_rate: 0,
           timeout_rate: 0.25,
@@ -236,6 +241,7 @@ describe('stats', () => {
         {
           processor_id: 'b',
           runs: 1,
+          skipped: 2,
           completed_rate: 0,
           failed_rate: 1,
           timeout_rate: 0,
