@@ -169,6 +169,7 @@ export function fakeOpsApi(
     | 'audit'
     | 'bulk'
     | 'trail'
+    | 'queries'
   > = {
     reruns,
     record,
