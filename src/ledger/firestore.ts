@@ -508,8 +508,8 @@ function outcomeFields(
 /** Documents read at a time when part of a filter is checked here rather than by the query. */
 const RESIDUAL_CHUNK = 100;
 
-/** The plan's query (its index is in deploy/setup.sh), from `cursor` on. */
-function plannedQuery(
+/** The plan's query (its index is in deploy/setup.sh; tests/unit/query-plan.test.ts), from `cursor` on. */
+export function plannedQuery(
   collection: Query,
   plan: QueryPlan,
   filter: ExecutionFilter,
