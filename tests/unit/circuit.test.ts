@@ -1,3 +1,9 @@
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -232,5 +238,33 @@ describe('the circuits of an instance', () => {
     expect(counted.map((a) => a['circuit.state'])).toEqual(['open', 'half_open', 'closed']);
     // A processor without a circuit is always called.
     expect(circuits.admit('other_v1').verdict).toBe('run');
+  });
+
+  it('adds each change of state to the span of the event whose run caused it', () => {
+    const exporter = new InMemorySpanExporter();
+    const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer(
+      't',
+    );
+    let now = 0;
+    const circuits = createCircuits({
+      policies: new Map([['p_v1', { ...POLICY, minRuns: 1 }]]),
+      log: capturingLog().log,
+      metrics: metrics as never,
+      now: () => now,
+    });
+    const event = tracer.startSpan('underwriting.created process');
+    const ctx = trace.setSpan(ROOT_CONTEXT, event);
+    circuits.settle('p_v1', circuits.admit('p_v1', ctx).verdict, true, ctx);
+    now += POLICY.openMs;
+    circuits.settle('p_v1', circuits.admit('p_v1', ctx).verdict, false, ctx);
+    event.end();
+    const [span] = exporter.getFinishedSpans();
+    expect(
+      span?.events.map((e) => [e.name, e.attributes?.['processor.id'], e.attributes?.['circuit.from']]),
+    ).toEqual([
+      ['processor.circuit.open', 'p_v1', 'closed'],
+      ['processor.circuit.half_open', 'p_v1', 'open'],
+      ['processor.circuit.closed', 'p_v1', 'half_open'],
+    ]);
   });
 });

@@ -77,6 +77,33 @@ describe('the memory ledger history', () => {
     });
   });
 
+  it('finds runs by outcome, error code, error text, time range and underwriting prefix, paging by cursor', async () => {
+    const history = (await ledgerWithThree()).history;
+    if (!history) throw new Error('memory has a history');
+    const keysOf = async (filter: Omit<Parameters<typeof history.executions>[0], 'limit'>) =>
+      (await history.executions({ limit: 10, ...filter })).records.map((r) => r.key);
+    expect(await keysOf({ outcome: 'failed' })).toEqual(['k-b']);
+    expect(await keysOf({ processor: 'p1', outcome: 'failed' })).toEqual([]);
+    expect(await keysOf({ processor: 'p2', errorCode: 'PROCESSOR_FAILED' })).toEqual(['k-b']);
+    expect(await keysOf({ errorCode: 'PROCESSOR_PAUSED' })).toEqual([]);
+    expect(await keysOf({ errorText: 'DOWN <IMG' })).toEqual(['k-b']);
+    expect(await keysOf({ processor: 'p1', errorText: 'down' })).toEqual([]);
+    expect(await keysOf({ outcome: 'timeout' })).toEqual([]);
+    expect(await keysOf({ until: '2024-01-15T10:01:00.000Z' })).toEqual(['k-b', 'k-a']);
+    expect(await keysOf({ since: '2024-01-15T10:01:00.000Z', until: '2024-01-15T10:01:00.000Z' })).toEqual(['k-b']);
+    expect(await keysOf({ underwritingPrefix: 'uw_' })).toEqual(['k-a', 'k-b', 'k-c']);
+    expect(await keysOf({ underwritingPrefix: 'uw_b' })).toEqual(['k-b']);
+    // By underwriting id, page by page.
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await history.executions({ limit: 1, underwritingPrefix: 'uw', cursor });
+      paged.push(...page.records.map((r) => r.key));
+      cursor = page.next ?? undefined;
+    } while (cursor !== undefined);
+    expect(paged).toEqual(['k-a', 'k-b', 'k-c']);
+  });
+
   it('keeps what the views need: published message id, queue wait, documents, execution ids', async () => {
     const history = (await ledgerWithThree()).history;
     const [record] = (await history?.underwriting('uw_b', 10)) ?? [];
