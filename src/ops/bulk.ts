@@ -191,22 +191,23 @@ export function createBulkReruns(deps: BulkDeps): Pick<OpsApi, 'bulkRerun' | 'jo
   };
 }
 
-/** The job a repeated Idempotency-Key names, if the request is the same; else IDEMPOTENCY_KEY_REUSED. */
+/**
+ * The job a repeated Idempotency-Key names, if the request asks for the same: the same processors,
+ * status, error filters and operator (its window and reason may differ: a command run again with
+ * `--since 6h` computes its window anew; the job keeps the first). Else IDEMPOTENCY_KEY_REUSED.
+ */
 function sameRequest(job: StoredRerunJob, request: BulkRerunRequest, by: OpsIdentity): StoredRerunJob {
   const s = job.selection;
   const same =
     job.requested_by === by.email &&
-    job.reason === request.reason &&
     s.status === request.status &&
-    s.since === request.since &&
-    (request.until === undefined || s.until === request.until) &&
     s.error_code === (request.error_code ?? null) &&
     s.error_text === (request.error_text ?? null) &&
     s.processors.join() === [...new Set(request.processors)].join();
   if (!same) {
     throw new OrchestratorError(
       'IDEMPOTENCY_KEY_REUSED',
-      `the Idempotency-Key was used for job ${job.id} with another selection, reason or operator; use a new key`,
+      `the Idempotency-Key was used for job ${job.id} with other processors, status, error filters or operator; use a new key`,
     );
   }
   return job;

@@ -22,6 +22,7 @@ import {
 } from '../../src/ops/views.js';
 import { examplesDir } from '../../src/paths.js';
 import { uniqueCollection } from '../helpers/firestore.js';
+import { cli } from '../helpers/cli.js';
 import { tallyProcessorsDir } from '../helpers/fixtures.js';
 import {
   getJson,
@@ -236,7 +237,7 @@ describe('a vendor outage, on the Firestore ledger', SLOW, () => {
     const again = await postJson(base, '/ops/reruns', { ...selection, pace_per_second: 10 }, key);
     expect(again.status).toBe(200);
     expect(JobAnswerSchema.parse(again.body)).toMatchObject({ created: false, job: { id: job.id } });
-    const conflict = await postJson(base, '/ops/reruns', { ...selection, reason: 'another reason' }, key);
+    const conflict = await postJson(base, '/ops/reruns', { ...selection, status: 'timeout' }, key);
     expect(conflict).toMatchObject({ status: 409, body: { code: 'IDEMPOTENCY_KEY_REUSED' } });
 
     const done = await until('the job to be done', async () => {
@@ -461,6 +462,101 @@ describe('a vendor outage, on the Firestore ledger', SLOW, () => {
 });
 
 describe('operator actions on the memory ledger and without a ledger', SLOW, () => {
+  it('pauses, resumes and re-runs in bulk from the command line', async () => {
+    const { base } = await serve({
+      PUBSUB_EMULATOR_HOST: pubsubHost,
+      UNDERWRITING_TOPIC: inTopic,
+      UNDERWRITING_SUBSCRIPTION: await pullSubscription(),
+      COMPLETED_TOPIC: outTopic,
+      LEDGER: 'memory',
+    });
+    const url = ['--url', base];
+    const noReason = await cli(['pause', 'fx_tally', ...url]);
+    expect(noReason.code).toBe(2);
+    const paused = await cli(['pause', 'fx_tally', '--reason', 'vendor down', ...url]);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(
+      /^fx_tally paused by anonymous \(OPS_AUTH=disabled\) at \S+: it is not called/,
+    );
+    expect(paused.stdout).toContain('note: LEDGER=memory');
+    const ids = [1, 2].map((n) => uniqueName(`uw_cli_${n}`).replace(/-/g, '_'));
+    await processAll(ids, ['fx_tally']);
+    const resumed = await cli(['resume', 'fx_tally', ...url]);
+    expect(resumed.stdout).toContain('fx_tally resumed (it was paused by anonymous (OPS_AUTH=disabled)');
+    expect((await cli(['resume', 'fx_tally', ...url])).stderr).toContain(
+      '404 processor fx_tally is not paused',
+    );
+
+    const dry = await cli([
+      'rerun',
+      '--processor',
+      'fx_tally',
+      '--status',
+      'failed',
+      '--since',
+      '1h',
+      '--dry-run',
+      ...url,
+    ]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^2 underwritings would be re-run/);
+    for (const id of ids) expect(dry.stdout).toContain(id);
+    const noBulkReason = await cli(['rerun', '--processor', 'fx_tally', '--since', '1h', ...url]);
+    expect(noBulkReason.code).toBe(2);
+    const both = await cli(['rerun', 'uw_1', '--processor', 'fx_tally', '--since', '1h', ...url]);
+    expect(both.code).toBe(2);
+    const badSince = await cli([
+      'rerun',
+      '--processor',
+      'fx_tally',
+      '--since',
+      'yesterday',
+      '--reason',
+      'r',
+      ...url,
+    ]);
+    expect(badSince.stderr).toContain('--since: yesterday is neither');
+
+    const run = await cli(
+      [
+        'rerun',
+        '--processor',
+        'fx_tally',
+        '--since',
+        '1h',
+        '--reason',
+        'vendor back',
+        '--pace',
+        '10',
+        '--key',
+        'cli-key-1',
+        '--wait',
+        ...url,
+      ],
+      {},
+      120_000,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(
+      /^started bulk re-run job \S+: 2 underwritings selected, 10\/s; --key cli-key-1$/m,
+    );
+    expect(run.stdout).toMatch(/^done: selected 2, requested 2, finished 2, failed 0, skipped 0$/m);
+    for (const id of ids) expect(await runCount(tallyFile, 'fx_tally', id)).toBe(1);
+    const again = await cli([
+      'rerun',
+      '--processor',
+      'fx_tally',
+      '--since',
+      '1h',
+      '--reason',
+      'vendor back',
+      '--key',
+      'cli-key-1',
+      ...url,
+    ]);
+    expect(again.stdout).toMatch(/^found \(same --key\) bulk re-run job/);
+  });
+
   it('says a pause holds for this instance only with LEDGER=memory, and answers 503 with LEDGER=none', async () => {
     const memory = await serve({
       PUBSUB_EMULATOR_HOST: pubsubHost,

@@ -90,7 +90,9 @@ describe('the memory ledger history', () => {
     expect(await keysOf({ processor: 'p1', errorText: 'down' })).toEqual([]);
     expect(await keysOf({ outcome: 'timeout' })).toEqual([]);
     expect(await keysOf({ until: '2024-01-15T10:01:00.000Z' })).toEqual(['k-b', 'k-a']);
-    expect(await keysOf({ since: '2024-01-15T10:01:00.000Z', until: '2024-01-15T10:01:00.000Z' })).toEqual(['k-b']);
+    expect(await keysOf({ since: '2024-01-15T10:01:00.000Z', until: '2024-01-15T10:01:00.000Z' })).toEqual([
+      'k-b',
+    ]);
     expect(await keysOf({ underwritingPrefix: 'uw_' })).toEqual(['k-a', 'k-b', 'k-c']);
     expect(await keysOf({ underwritingPrefix: 'uw_b' })).toEqual(['k-b']);
     // By underwriting id, page by page.
