@@ -84,8 +84,9 @@ legend { font-weight: 600; padding: 0 4px; }
 .banner.bad { border-color: #f5b5ae; border-left-color: var(--bad); background: var(--bad-bg); }
 .banner h2 { font-size: 1rem; margin: 0 0 4px; }
 .banner ul { margin: 0; padding-left: 20px; }
-.actions { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 18px; }
+.actions { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 18px; align-items: start; margin: 0 0 18px; }
 .actions .card { margin: 0; }
+.actions .filters { margin-bottom: 10px; }
 .counts { display: flex; flex-wrap: wrap; gap: 10px 26px; margin: 6px 0 12px; }
 .counts div { min-width: 90px; }
 .counts .n { font-size: 1.5rem; font-weight: 700; font-variant-numeric: tabular-nums; display: block; }
@@ -94,6 +95,7 @@ progress { width: 100%; max-width: 640px; height: 14px; }
 th.group { text-align: center; border-bottom: 2px solid var(--line); }
 input[type=datetime-local] { font: inherit; padding: 5px 8px; border: 1px solid #b9c2cd; border-radius: 6px; }
 .inline { display: inline; }
+td.json { overflow-wrap: anywhere; word-break: break-word; max-width: 460px; }
 `;
 
 export const OPS_JS = `// Reloads a page that shows work still running (a re-run that has not finished), every few

@@ -54,7 +54,7 @@ export function auditSection(page: AuditPage): SafeHtml {
                     <td>${e.by}</td>
                     <td>${ACTION_NAMES[e.action]} ${subject(e)}</td>
                     <td>${e.reason ?? html`<span class="muted">—</span>`}</td>
-                    <td class="small mono">
+                    <td class="small mono json">
                       ${JSON.stringify(e.selection)}<br />→ ${JSON.stringify(e.result)}
                     </td>
                   </tr>`,

@@ -195,7 +195,7 @@ function pauseForm(p: ProcessorRow, problem: string | undefined): SafeHtml {
     ${problem ? html`<div class="notice error" role="alert"><p>${problem}</p></div>` : ''}
     <form method="post" action="${paused ? OPS_PAGE.resume(p.processor_id) : OPS_PAGE.pause(p.processor_id)}">
       <div class="field">
-        <label for="pause-reason">Reason${paused ? ' (optional)' : ''} (recorded with your name)</label>
+        <label for="pause-reason">Reason (${paused ? 'optional; ' : ''}recorded with your name)</label>
         <textarea
           id="pause-reason"
           name="reason"
@@ -223,37 +223,46 @@ function bulkForm(p: ProcessorRow, state: BulkFormState | undefined): SafeHtml {
       processors' outcomes.
     </p>
     ${s.problem ? html`<div class="notice error" role="alert"><p>${s.problem}</p></div>` : ''}
-    <form method="post" action="${OPS_PAGE.bulkRerun(p.processor_id)}" class="filters">
+    <form method="post" action="${OPS_PAGE.bulkRerun(p.processor_id)}">
       <input type="hidden" name="step" value="preview" />
-      <div>
-        <label for="bulk-status">Runs that</label>
-        <select id="bulk-status" name="status">
-          ${option('failed', 'failed', s.status)} ${option('timeout', 'timed out', s.status)}
-        </select>
-      </div>
-      <div>
-        <label for="bulk-since">Since</label>
-        <select id="bulk-since" name="since">
-          ${SINCE_CHOICES.map(([value, label]) => option(value, label, s.since))}
-        </select>
-      </div>
-      <div>
-        <label for="bulk-code">Error code</label>
-        <select id="bulk-code" name="error_code">
-          ${option('', 'any', s.error_code)} ${FAILURE_CODES.map((c) => option(c, c, s.error_code))}
-        </select>
+      <div class="filters">
+        <div>
+          <label for="bulk-status">Runs that</label>
+          <select id="bulk-status" name="status">
+            ${option('failed', 'failed', s.status)} ${option('timeout', 'timed out', s.status)}
+          </select>
+        </div>
+        <div>
+          <label for="bulk-since">Since</label>
+          <select id="bulk-since" name="since">
+            ${SINCE_CHOICES.map(([value, label]) => option(value, label, s.since))}
+          </select>
+        </div>
+        <div>
+          <label for="bulk-code">Error code</label>
+          <select id="bulk-code" name="error_code">
+            ${option('', 'any', s.error_code)} ${FAILURE_CODES.map((c) => option(c, c, s.error_code))}
+          </select>
+        </div>
       </div>
       <div class="field">
         <label for="bulk-reason">Reason (recorded with your name)</label>
         <textarea id="bulk-reason" name="reason" required maxlength="500" rows="2">${s.reason}</textarea>
       </div>
-      <div><button type="submit">Count (dry run)</button></div>
+      <p><button type="submit">Count (dry run)</button></p>
     </form>
-    ${s.preview ? preview(p, s, s.preview) : ''}
   </section>`;
 }
 
-function preview(
+/** The dry run's answer, in a card of its own under the forms, with the confirmation. */
+function preview(p: ProcessorRow, s: BulkFormState, found: { dry: DryRunView; key: string }): SafeHtml {
+  return html`<section class="card" aria-labelledby="dry-run-title">
+    <h2 id="dry-run-title">Dry run</h2>
+    ${previewBody(p, s, found)}
+  </section>`;
+}
+
+function previewBody(
   p: ProcessorRow,
   s: BulkFormState,
   { dry, key }: { dry: DryRunView; key: string },
@@ -330,7 +339,8 @@ export function processorPage(input: ProcessorPageInput): string {
         </section>
         ${
           identity?.role === 'operator'
-            ? html`<div class="actions">${pauseForm(p, input.pauseProblem)} ${bulkForm(p, input.bulk)}</div>`
+            ? html`<div class="actions">${pauseForm(p, input.pauseProblem)} ${bulkForm(p, input.bulk)}</div>
+                ${input.bulk?.preview ? preview(p, input.bulk, input.bulk.preview) : ''}`
             : html`<p class="small muted">
                 Pausing and re-running need the operator role (<code>OPS_OPERATORS</code>).
               </p>`
