@@ -102,7 +102,8 @@ export const ERROR_CODES = {
   },
   IDEMPOTENCY_KEY_REUSED: {
     retryable: false,
-    summary: 'ops: a bulk re-run repeats an Idempotency-Key with a different selection or reason (HTTP 409)',
+    summary:
+      'ops: a bulk re-run repeats an Idempotency-Key with other processors, status, error filters or operator (HTTP 409)',
   },
   UNEXPECTED: {
     retryable: false,

@@ -62,6 +62,8 @@ describe('the metrics', () => {
         'pool.threads.busy',
         'pool.cpu.saturation',
         'ledger.reused_runs',
+        'processor.skipped',
+        'processor.circuit.transitions',
       ].sort(),
     );
     const rows = [...docs.matchAll(/^\| `([a-z_.]+)` +\| (\w+) +\| `([^`]+)` +\|/gm)].map(
