@@ -8,11 +8,10 @@ import { join } from 'node:path';
 
 import type { PubSub } from '@google-cloud/pubsub';
 import type { FastifyInstance } from 'fastify';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
-import { launchChromium, type TestBrowser } from '../helpers/browser.js';
+import { launchChromium, openTab, type TestBrowser } from '../helpers/browser.js';
 import { uniqueCollection } from '../helpers/firestore.js';
 import { repoRoot, tallyProcessorsDir } from '../helpers/fixtures.js';
 import { OPERATOR, fakeOpsApi, servePage } from '../helpers/ops.js';
@@ -42,18 +41,6 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function openTab(): Promise<{ page: Page; errors: string[]; dialogs: string[] }> {
-  const page = await browser.context.newPage();
-  const errors: string[] = [];
-  const dialogs: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  return { page, errors, dialogs };
-}
-
 describe('the outage banner in chromium, over an in-test OpsApi', () => {
   let app: FastifyInstance | undefined;
   afterAll(async () => {
@@ -77,7 +64,7 @@ describe('the outage banner in chromium, over an in-test OpsApi', () => {
     await api.pause('bank_stmt_v1', 'The bank data API answers 503 (INC-42)', OPERATOR);
     const served = await servePage(api, () => OPERATOR);
     app = served.app;
-    const { page, errors } = await openTab();
+    const { page, errors } = await openTab(browser);
     await page.goto(`${served.base}/ops`);
     const banner = page.getByRole('status').filter({ hasText: 'paused' }).first();
     await expect.poll(() => banner.textContent()).toMatch(/1 processor paused, 1 circuit open/);
@@ -151,7 +138,7 @@ describe('the outage tools in chromium, on a running service (Pub/Sub and Firest
     };
     await publish([uniqueName('uw_before').replace(/-/g, '_')]);
 
-    const { page, errors, dialogs } = await openTab();
+    const { page, errors, dialogs } = await openTab(browser);
     await page.goto(`${base}/ops`);
     const table = page.locator('section[aria-labelledby="processors"]');
     await expect

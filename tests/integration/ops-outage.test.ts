@@ -127,6 +127,25 @@ async function processAll(ids: string[], purchased: string[]): Promise<void> {
   );
 }
 
+/** Pauses fx_tally, processes `count` events (each FAILED with PROCESSOR_PAUSED), resumes it; their ids. */
+async function failedWhilePaused(base: string, prefix: string, count: number): Promise<string[]> {
+  await postJson(base, '/ops/processors/fx_tally/pause', { reason: 'down' });
+  const ids = Array.from({ length: count }, (_, n) => uniqueName(`${prefix}_${n + 1}`).replace(/-/g, '_'));
+  await processAll(ids, ['fx_tally']);
+  await postJson(base, '/ops/processors/fx_tally/resume', {});
+  return ids;
+}
+
+/** A bulk re-run of fx_tally's failed runs since `since`, at `pace` a second. */
+const startJob = (base: string, since: string, reason: string, pace: number) =>
+  postJson(base, '/ops/reruns', {
+    processors: ['fx_tally'],
+    status: 'failed',
+    since,
+    reason,
+    pace_per_second: pace,
+  });
+
 async function jobOf(base: string, id: string): Promise<RerunJob> {
   return JobAnswerSchema.parse((await getJson(base, `/ops/reruns/${id}`)).body).job;
 }
@@ -346,20 +365,9 @@ describe('a vendor outage, on the Firestore ledger', SLOW, () => {
   it('stops requesting once a job is cancelled, and follows what it requested before', async () => {
     const since = new Date().toISOString();
     const { base } = await serve(firestoreEnv(uniqueCollection(), await pullSubscription()));
-    await postJson(base, '/ops/processors/fx_tally/pause', { reason: 'down' });
-    const ids = [1, 2, 3, 4, 5].map((n) => uniqueName(`uw_cancel_${n}`).replace(/-/g, '_'));
-    await processAll(ids, ['fx_tally']);
-    await postJson(base, '/ops/processors/fx_tally/resume', {});
-
+    const ids = await failedWhilePaused(base, 'uw_cancel', 5);
     // One request every 4 s: a job that did not stop would request another within the wait below.
-    const created = await postJson(base, '/ops/reruns', {
-      processors: ['fx_tally'],
-      status: 'failed',
-      since,
-      reason: 'slowly',
-      pace_per_second: 0.25,
-    });
-    const { job } = JobAnswerSchema.parse(created.body);
+    const { job } = JobAnswerSchema.parse((await startJob(base, since, 'slowly', 0.25)).body);
     await until('a first request', async () =>
       (await jobOf(base, job.id)).counts.requested >= 1 ? true : undefined,
     );
@@ -408,18 +416,8 @@ describe('a vendor outage, on the Firestore ledger', SLOW, () => {
     onTestFailed(() => {
       process.stderr.write(`A's logs:\n${a.logs.map((l) => JSON.stringify(l)).join('\n')}\n`);
     });
-    await postJson(baseA, '/ops/processors/fx_tally/pause', { reason: 'down' });
-    const ids = [1, 2, 3, 4, 5, 6].map((n) => uniqueName(`uw_kill_${n}`).replace(/-/g, '_'));
-    await processAll(ids, ['fx_tally']);
-    await postJson(baseA, '/ops/processors/fx_tally/resume', {});
-
-    const created = await postJson(baseA, '/ops/reruns', {
-      processors: ['fx_tally'],
-      status: 'failed',
-      since,
-      reason: 'carried on',
-      pace_per_second: 0.5,
-    });
+    const ids = await failedWhilePaused(baseA, 'uw_kill', 6);
+    const created = await startJob(baseA, since, 'carried on', 0.5);
     expect(created.status).toBe(202);
     const { job } = JobAnswerSchema.parse(created.body);
     // B: in-process, on the same ledger and subscription; its carrier looks for orphaned jobs.
