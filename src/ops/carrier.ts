@@ -24,7 +24,7 @@ import type {
   StoredRerunJob,
 } from '../ledger/ops-records.js';
 import type { Logger } from '../logging.js';
-import { requestBudget, settleItem, stepsOf } from './carrier-plan.js';
+import { pendingOf, requestBudget, settleItem, stepsOf } from './carrier-plan.js';
 import { rerunRequest } from './rerun-request.js';
 import { selectRuns, supersededBy, type Candidate } from './selection.js';
 
@@ -213,6 +213,16 @@ export function startCarrier(deps: CarrierDeps): Carrier {
     h.lastRequestAt = now();
     h.carry = budget.carry;
     const pending = await jobs.items(h.id, 'pending', { limit: budget.count });
+    if (pending.length === 0) {
+      // The counters say some are pending, the items say none (a selection an instance stopped in):
+      // what cannot be requested is counted as skipped, so that the job can end.
+      log.warn(
+        { job: h.id, counts: h.job.counts },
+        'bulk re-run job: no pending item left; the rest counted as skipped',
+      );
+      await write(h, { counts: { skipped: pendingOf(h.job) } });
+      return;
+    }
     const latest = await Promise.all(pending.map((i) => history.underwriting(i.underwriting_id, 1)));
     const at = now();
     const changed = pending.map((item, i): RerunItem => {
