@@ -77,8 +77,10 @@ if ! exists gcloud firestore databases describe "${db[@]}" "${p[@]}"; then
   change gcloud firestore databases create "${db[@]}" --location="$FIRESTORE_LOCATION" \
     --type=firestore-native "${p[@]}"
 fi
-# Records and the parts of large results are deleted once past their expireAt (LEDGER_TTL_DAYS).
-for group in "$LEDGER_COLLECTION" parts; do
+# Records and the parts of large results are deleted once past their expireAt (LEDGER_TTL_DAYS);
+# so are the operator actions, bulk re-run jobs and their items beside them (OPS_AUDIT_TTL_DAYS,
+# docs/operations.md). Pauses are live state: they have no TTL.
+for group in "$LEDGER_COLLECTION" parts "${LEDGER_COLLECTION}_audit" "${LEDGER_COLLECTION}_reruns" rerun_items; do
   change gcloud firestore fields ttls update expireAt --collection-group="$group" --enable-ttl \
     "${db[@]}" --async "${p[@]}"
 done
@@ -89,16 +91,23 @@ for field in processors created_at updated_at lease_until expireAt published_at 
   change gcloud firestore indexes fields update "$field" --collection-group="$LEDGER_COLLECTION" \
     --disable-indexes "${db[@]}" --async "${p[@]}"
 done
-# The operations queries: an underwriting's executions newest first; executions by status, or
-# with a timeout, since a time; a processor's outcomes over the last hour or day; every finished
-# execution (the unfiltered list, the stats); status and processor together.
+# The operations queries (src/ledger/query-plan.ts; a test keeps this list equal to the queries the
+# code makes): an underwriting's executions newest first; executions by status, or with a timeout,
+# in a time range; a processor's outcomes over the last hour or day; every finished execution (the
+# unfiltered list, the stats); status and processor together; a processor's (or any) FAILED or
+# TIMEOUT runs, by error code too (outcome_tags), with or without a status; an underwriting id
+# prefix.
 for fields in "underwriting_id:ascending created_at:descending" \
   "overall_status:ascending completed_at:descending" \
   "has_timeout:ascending completed_at:descending" \
   "processor_ids:contains completed_at:descending" \
   "state:ascending completed_at:descending" \
   "overall_status:ascending processor_ids:contains completed_at:descending" \
-  "has_timeout:ascending processor_ids:contains completed_at:descending"; do
+  "has_timeout:ascending processor_ids:contains completed_at:descending" \
+  "outcome_tags:contains completed_at:descending" \
+  "overall_status:ascending outcome_tags:contains completed_at:descending" \
+  "has_timeout:ascending outcome_tags:contains completed_at:descending" \
+  "underwriting_id:ascending completed_at:descending"; do
   config=()
   for field in $fields; do
     case "${field#*:}" in

@@ -55,12 +55,38 @@ ${OPS_OPTIONS}`,
     run: async (args) => (await import('./commands/status.js')).statusCommand(args),
   },
   rerun: {
-    usage: `rerun UNDERWRITING_ID [options]
+    usage: `rerun UNDERWRITING_ID|--processor ID [options]
   --processors LIST     failed (default: the failed and timed-out ones) or a,b
-  --reason TEXT         why (recorded with who asked; required)
+  --reason TEXT         why (recorded with who asked; required, but for --dry-run)
+ bulk, every underwriting whose latest execution has the processor failed or timed out:
+  --processor ID        the processor (repeat for more)
+  --status S            failed (default) or timeout
+  --since T             completed since: 30m, 6h, 2d before now, or an ISO time (required)
+  --until T             and until (default: now)
+  --error-code C        only FAILED entries with this code (PROCESSOR_PAUSED, …)
+  --error-text T        only FAILED entries whose message contains T
+  --dry-run             count them and show some; start nothing
+  --pace N              re-run requests per second (default 2)
+  --key K               the job's idempotency key: the same key finds the same job (default: new)
+  --wait                follow the job's progress until it is over
 ${OPS_OPTIONS}`,
-    summary: 'run processors of an underwriting again (--reason required), reusing the other outcomes',
+    summary:
+      'run processors of an underwriting again, or (--processor) every failed run of a processor in bulk, reusing the other outcomes',
     run: async (args) => (await import('./commands/rerun.js')).rerunCommand(args),
+  },
+  pause: {
+    usage: `pause PROCESSOR_ID [options]
+  --reason TEXT         why (required; every entry of the processor names it)
+${OPS_OPTIONS}`,
+    summary: 'stop calling a processor on every instance: its entries are FAILED with PROCESSOR_PAUSED',
+    run: async (args) => (await import('./commands/pause.js')).pauseCommand('pause', args),
+  },
+  resume: {
+    usage: `resume PROCESSOR_ID [options]
+  --reason TEXT         why (optional, recorded)
+${OPS_OPTIONS}`,
+    summary: 'call a paused processor again, on every instance',
+    run: async (args) => (await import('./commands/pause.js')).pauseCommand('resume', args),
   },
   processors: {
     usage: 'processors',

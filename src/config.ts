@@ -32,6 +32,8 @@ export const DEFAULTS = {
   OPS_JWKS_URL: 'https://www.googleapis.com/oauth2/v3/certs',
   OPS_ISSUERS: 'https://accounts.google.com,accounts.google.com',
   OPS_IAP_JWKS_URL: 'https://www.gstatic.com/iap/verify/public_key-jwk',
+  /** Operator actions are kept longer than executions: a year and a month. */
+  OPS_AUDIT_TTL_DAYS: 400,
   /** Works without set-up and dedupes within one instance; `dev` and the deploy files use `firestore`. */
   LEDGER: 'memory',
   FIRESTORE_DATABASE: '(default)',
@@ -197,6 +199,7 @@ const EnvSchema = z.object({
   OPS_IAP_JWKS_URL: withDefault(DEFAULTS.OPS_IAP_JWKS_URL, httpUrl),
   OPS_READERS: principals,
   OPS_OPERATORS: principals,
+  OPS_AUDIT_TTL_DAYS: integer(1, 3_650, DEFAULTS.OPS_AUDIT_TTL_DAYS),
   LEDGER: withDefault(
     DEFAULTS.LEDGER,
     z.enum(LEDGER_KINDS, { error: `must be one of ${LEDGER_KINDS.join(', ')}` }),
@@ -350,9 +353,11 @@ export interface Config {
      * signature it removed is checked by its claims.
      */
     cloudRunIamChecked: boolean;
-    /** Lower-case emails or `*@domain`: who may read; operators may also re-run. */
+    /** Lower-case emails or `*@domain`: who may read; operators may also act (re-run, pause, bulk re-run). */
     readers: string[];
     operators: string[];
+    /** How long audit entries and bulk re-run jobs are kept (their `expireAt`, for Firestore's TTL policy). */
+    auditTtlDays: number;
   };
   /** The execution ledger (docs/ledger.md). */
   ledger: {
@@ -501,6 +506,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cloudRunIamChecked: e.PUSH_AUTH === 'cloud-run',
       readers: e.OPS_READERS ?? [],
       operators: e.OPS_OPERATORS ?? [],
+      auditTtlDays: e.OPS_AUDIT_TTL_DAYS,
     },
     ledger: {
       kind: e.LEDGER,

@@ -64,7 +64,8 @@ export const ERROR_CODES = {
   PORT_IN_USE: { retryable: false, summary: 'another process listens on PORT already' },
   NOT_FOUND: {
     retryable: false,
-    summary: 'ops: the ledger has no execution of that underwriting (HTTP 404)',
+    summary:
+      'ops: the ledger has no execution of that underwriting; or no such bulk re-run job, or installed processor (HTTP 404)',
   },
   REQUEST_INVALID: {
     retryable: false,
@@ -73,15 +74,41 @@ export const ERROR_CODES = {
   },
   RERUN_REFUSED: {
     retryable: false,
-    summary: 'ops: nothing to re-run (no finished execution yet, or "failed" and nothing failed) (HTTP 409)',
+    summary:
+      'ops: nothing to re-run (no finished execution yet, or "failed" and nothing failed), or a bulk re-run job that is over cannot be cancelled (HTTP 409)',
   },
   OPS_UNAVAILABLE: {
     retryable: false,
-    summary: 'ops: the operations views need an execution ledger (LEDGER=none has none) (HTTP 503)',
+    summary:
+      'ops: the operations views, pauses, bulk re-runs and the audit trail need an execution ledger (LEDGER=none has none) (HTTP 503)',
   },
   OPS_REQUEST_FAILED: {
     retryable: false,
-    summary: 'status/rerun: the operations API refused the request or could not be reached',
+    summary: 'status/rerun/pause/resume: the operations API refused the request or could not be reached',
+  },
+  PROCESSOR_FAILED: {
+    retryable: false,
+    summary:
+      'a FAILED entry: the processor threw, rejected, exited, ran out of memory or returned no factors (its error_code in processing.completed)',
+  },
+  PROCESSOR_NOT_INSTALLED: {
+    retryable: false,
+    summary: 'a FAILED entry: the event purchased a processor that is not installed (its error_code)',
+  },
+  PROCESSOR_PAUSED: {
+    retryable: false,
+    summary:
+      'a FAILED entry: an operator paused the processor, so it was not called; the message says who, when and why (its error_code)',
+  },
+  PROCESSOR_CIRCUIT_OPEN: {
+    retryable: false,
+    summary:
+      "a FAILED entry: the processor's circuit breaker is open after too many failures, so it was not called (its error_code)",
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    retryable: false,
+    summary:
+      'ops: a bulk re-run repeats an Idempotency-Key with other processors, status, error filters or operator (HTTP 409)',
   },
   UNEXPECTED: {
     retryable: false,

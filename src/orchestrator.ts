@@ -10,13 +10,16 @@ import type {
   TimeoutProcessor,
 } from './events/processing-completed.js';
 import type { UnderwritingCreated } from './events/underwriting-created.js';
+import { createCircuits } from './guard/circuits.js';
+import { createGuard, type Gate, type Guard } from './guard/guard.js';
 import type { OutcomeFacts } from './ledger/history.js';
+import type { Pause } from './ledger/ops-records.js';
 import type { Logger } from './logging.js';
 import type { InstalledProcessor } from './processors/discovery.js';
 import { newExecutionId } from './processors/execution-id.js';
 import type { ProcessorPool } from './processors/pool.js';
 import type { Ticket } from './admission/admission.js';
-import { encodeInput, seconds, toEntry, type RunOutcome } from './processors/run.js';
+import { NOT_INSTALLED, encodeInput, seconds, toEntry, type RunOutcome } from './processors/run.js';
 import { purchasedProcessors, type Purchases } from './purchases.js';
 import { logBindings, noTelemetry, type Telemetry } from './telemetry/telemetry.js';
 
@@ -30,6 +33,11 @@ export interface OrchestratorDeps {
   log: Logger;
   /** Spans and metrics (default: none). */
   telemetry?: Pick<Telemetry, 'tracer' | 'metrics' | 'projectId'>;
+  /**
+   * Whether a processor is called at all: operators' pauses and circuit breakers (default: none
+   * paused, no circuit). A run it refuses is FAILED at once with its code, not called.
+   */
+  guard?: Guard;
 }
 
 /** Where an event came from: its message id, and when it was received (`performance.now()`). */
@@ -85,6 +93,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
   const { pool, processors, documents, purchases, defaultTimeoutMs, log } = deps;
   const telemetry = deps.telemetry ?? noTelemetry();
   const { tracer, metrics } = telemetry;
+  const guard =
+    deps.guard ?? createGuard({ circuits: createCircuits({ policies: new Map(), log, metrics }) });
 
   async function process(event: UnderwritingCreated, receipt: Receipt): Promise<ProcessingCompleted> {
     const receivedAt = receipt.receivedAt ?? performance.now();
@@ -105,6 +115,9 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       missingDocuments: batch.missing.map((m) => m.id),
     });
 
+    const pauses = await guard.pauses();
+    signal?.throwIfAborted();
+    // What the pool is asked to run (admission's estimate): installed, and not paused.
     const asked: string[] = [];
     const runs = purchasedProcessors(data, purchases, processors.keys()).map(
       async (id): Promise<RunOutcome> => {
@@ -115,8 +128,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
           receipt.onOutcome?.(reused, { reused: true, queueWait: null });
           return reused;
         }
-        if (processors.has(id)) asked.push(id);
-        const ran = await runOne(id, data.underwriting_id, input, receipt.trace);
+        if (processors.has(id) && !pauses.has(id)) asked.push(id);
+        const ran = await runOne(id, data.underwriting_id, input, pauses, receipt.trace);
         const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
         // Wall time since receipt less run time: documents, admission, retry backoff.
         const queueWait = Math.max(0, seconds(performance.now() - receivedAt) - outcome.execution_time);
@@ -131,8 +144,11 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
     for (const outcome of outcomes) {
       if (outcome.status === 'failed') {
-        const { processor_id, execution_id, attempts, error_message } = outcome;
-        eventLog.warn({ processor_id, execution_id, attempts, error_message }, 'processor failed');
+        const { processor_id, execution_id, attempts, error_message, error_code } = outcome;
+        const fields = { processor_id, execution_id, attempts, error_message, error_code };
+        if (error_code === 'PROCESSOR_PAUSED' || error_code === 'PROCESSOR_CIRCUIT_OPEN')
+          eventLog.info(fields, 'processor not called');
+        else eventLog.warn(fields, 'processor failed');
       } else if (outcome.status === 'timeout') {
         const { processor_id, execution_id, attempts, timeout_ms, timeout_phase } = outcome;
         eventLog.warn(
@@ -178,24 +194,19 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     }
   }
 
+  /** Asks the pool at once (in the caller's turn), unless the guard refuses the run. */
   function runOne(
     id: string,
     underwritingId: string,
     input: string,
+    pauses: ReadonlyMap<string, Pause>,
     parent: Context | undefined,
   ): Promise<RunOutcome> {
     const processor = processors.get(id);
-    if (!processor) {
-      return Promise.resolve<RunOutcome>({
-        status: 'failed',
-        processor_id: id,
-        execution_id: newExecutionId(),
-        execution_time: 0,
-        attempts: 0,
-        error_message: 'processor not installed',
-      });
-    }
-    return pool.run({
+    if (!processor) return Promise.resolve(notCalled(id, 'PROCESSOR_NOT_INSTALLED', NOT_INSTALLED));
+    const gate = guard.admit(id, pauses, parent);
+    if (!gate.call) return Promise.resolve(skipped(id, gate, parent));
+    const run = pool.run({
       file: processor.file,
       processorId: id,
       underwritingId,
@@ -206,9 +217,56 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       version: processor.version,
       trace: parent,
     });
+    return run.then((ran) => {
+      guard.settle(id, gate, ran, parent);
+      return ran.status === 'failed' ? { ...ran, error_code: ran.error_code ?? 'PROCESSOR_FAILED' } : ran;
+    });
+  }
+
+  /** A run the guard refused: FAILED at once, under a span of its own, and counted. */
+  function skipped(
+    id: string,
+    gate: Extract<Gate, { call: false }>,
+    parent: Context | undefined,
+  ): RunOutcome {
+    const outcome = notCalled(id, gate.code, gate.message);
+    const span = tracer.startSpan(
+      `processor ${id}`,
+      {
+        attributes: {
+          'processor.id': id,
+          'processor.execution_id': outcome.execution_id,
+          'processor.status': 'failed',
+          'processor.attempts': 0,
+          'error.type': gate.code,
+        },
+      },
+      parent,
+    );
+    span.setStatus({ code: SpanStatusCode.ERROR, message: gate.message });
+    span.end();
+    metrics.skippedRuns.add(1, { 'processor.id': id, 'error.code': gate.code });
+    return outcome;
   }
 
   return { process };
+}
+
+/** A FAILED entry for a processor that was not called: it never started (0 attempts, 0 s). */
+function notCalled(
+  id: string,
+  code: Extract<RunOutcome, { status: 'failed' }>['error_code'],
+  message: string,
+): RunOutcome {
+  return {
+    status: 'failed',
+    processor_id: id,
+    execution_id: newExecutionId(),
+    execution_time: 0,
+    attempts: 0,
+    error_message: message,
+    error_code: code,
+  };
 }
 
 function untilAborted<T>(signal: AbortSignal | undefined, work: Promise<T>): Promise<T> {

@@ -2,17 +2,22 @@ import { checkConfiguredPaths, processorSources, type Config } from './config.js
 import { configuredDocumentSource } from './documents/configured.js';
 import type { DocumentSource } from './documents/source.js';
 import type { Logger } from './logging.js';
+import { createCircuits } from './guard/circuits.js';
+import { createGuard, type Guard } from './guard/guard.js';
+import type { PauseReader } from './guard/pause-cache.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { discoverProcessors, type InstalledProcessor } from './processors/discovery.js';
 import { ProcessorPool } from './processors/pool.js';
 import { loadPurchases } from './purchases.js';
 import { observePool } from './telemetry/metrics.js';
-import type { Telemetry } from './telemetry/telemetry.js';
+import { noTelemetry, type Telemetry } from './telemetry/telemetry.js';
 
 export interface Runtime {
   orchestrator: Orchestrator;
   processors: ReadonlyMap<string, InstalledProcessor>;
   pool: ProcessorPool;
+  /** Pauses and circuit breakers: what decides whether a processor is called. */
+  guard: Guard;
   close(): Promise<void>;
 }
 
@@ -29,7 +34,12 @@ export function documentsBudgetMs(config: Config): number {
  * the pool started and warm. Everything that can be wrong with the configuration fails here,
  * before any event is taken.
  */
-export async function startRuntime(config: Config, log: Logger, telemetry?: Telemetry): Promise<Runtime> {
+export async function startRuntime(
+  config: Config,
+  log: Logger,
+  telemetry?: Telemetry,
+  options: { pauses?: PauseReader } = {},
+): Promise<Runtime> {
   // First, so that its threads start while the rest is read.
   const pool = new ProcessorPool({
     minThreads: config.processorThreads,
@@ -57,6 +67,14 @@ export async function startRuntime(config: Config, log: Logger, telemetry?: Tele
       loadPurchases(config.purchasesFile),
     ]);
     await warm;
+    const circuits = createCircuits({
+      policies: new Map(
+        [...processors.values()].flatMap((p) => (p.circuit ? [[p.id, p.circuit] as const] : [])),
+      ),
+      log,
+      metrics: (telemetry ?? noTelemetry()).metrics,
+    });
+    const guard = createGuard({ pauses: options.pauses, circuits });
     const orchestrator = createOrchestrator({
       pool,
       processors,
@@ -65,11 +83,13 @@ export async function startRuntime(config: Config, log: Logger, telemetry?: Tele
       defaultTimeoutMs: config.processorTimeoutMs,
       log,
       telemetry,
+      guard,
     });
     return {
       orchestrator,
       processors,
       pool,
+      guard,
       close: async () => {
         await pool.close();
         await source.close?.();

@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 
 import { createAdmission } from './admission/admission.js';
 import { checkPushAckDeadline, deadlineBudget } from './budget.js';
 import type { Config } from './config.js';
 import type { OrchestratorError } from './errors.js';
+import { createPauseCache } from './guard/pause-cache.js';
 import { createLedger } from './ledger/create.js';
 import { createOpsApi } from './ops/api.js';
 import { createOpsAuth } from './ops/auth.js';
+import { startCarrier, type Carrier } from './ops/carrier.js';
 import { registerOpsPage } from './ops/page.js';
 import { registerOps, type OpsPage } from './ops/routes.js';
 import { createRerunPublisher } from './ops/rerun-publisher.js';
@@ -70,7 +73,11 @@ export async function startService(
   const pubsub = createPubSub(config.pubsub);
   const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log, telemetry.tracer);
   const pushAuth = createPushAuth(config.push, log);
-  const ledger = await createLedger(config.ledger, log);
+  const { ledger, opsState } = await createLedger(config.ledger, log, config.ops);
+  // Pauses as the hot path reads them; the carrier of bulk re-run jobs starts with the runtime.
+  const pauseCache = opsState && createPauseCache(opsState.pauses, log);
+  const instance = randomUUID();
+  let carrier: Carrier | undefined;
   const opsAuth = createOpsAuth(config.ops, log);
   const rerunPublisher = createRerunPublisher(pubsub, config.pubsub.underwritingTopic);
   let resolvePipeline: (pipeline: PushPipeline | undefined) => void = () => {};
@@ -101,6 +108,13 @@ export async function startService(
     history: ledger.history,
     publishRerun: (event, attributes) => rerunPublisher.publish(event, attributes),
     inFlight: () => inFlight(),
+    log,
+    state: opsState,
+    pausesChanged: () => pauseCache?.refresh() ?? Promise.resolve(),
+    installed: () => runtime && [...runtime.processors.keys()],
+    circuits: () => runtime?.guard.circuits() ?? [],
+    carrier: { wake: () => carrier?.wake() },
+    owner: instance,
   });
   registerOps(server, { api: opsApi, auth: opsAuth, log, page: options.opsPage ?? registerOpsPage });
   try {
@@ -125,6 +139,8 @@ export async function startService(
   void opsAuth.start();
   try {
     [runtime] = await Promise.all([runtimeStarting, publisher.warm(), pushAuth.start(), ledger.warm()]);
+    // Before any event is handed to it: the runtime may have started before the ledger existed.
+    if (pauseCache) runtime.guard.readPauses(pauseCache);
   } catch (err) {
     resolvePipeline(undefined);
     pushAuth.close();
@@ -153,6 +169,15 @@ export async function startService(
   });
   resolvePipeline({ handler, admission });
   inFlight = () => handler.inFlight();
+  if (opsState && ledger.history) {
+    carrier = startCarrier({
+      jobs: opsState.jobs,
+      history: ledger.history,
+      publish: (event, attributes) => rerunPublisher.publish(event, attributes),
+      log,
+      owner: instance,
+    });
+  }
   const budget = deadlineBudget({
     processors: [...started.processors.values()].map((p) => ({
       ...p,
@@ -193,6 +218,8 @@ export async function startService(
         await started.close();
         await closing;
         await server.close();
+        // Its job's lease lets another instance carry it on.
+        await carrier?.close();
         pushAuth.close();
         opsAuth.close();
         publisher.close();

@@ -17,7 +17,10 @@
  * and fails with the last message after that. Any other status, an invalid body or no answer in
  * time fails the run with a message saying which; the processor's own deadline aborts the
  * request and the run is reported as TIMEOUT. At most 5 runs call the API at once per instance
- * (`concurrency` key `clear_report_api`).
+ * (`concurrency` key `clear_report_api`). When half or more of at least 10 runs that ended in the
+ * last 2 minutes failed or timed out, the API is taken to be down: for 1 minute runs fail at once
+ * with `PROCESSOR_CIRCUIT_OPEN` instead of waiting out 3 attempts of up to 30 s each, then one
+ * trial run decides (`circuit`).
  *
  * Factors: see {@link BusinessReportFactors}.
  *
@@ -53,6 +56,7 @@ export default defineProcessor({
   timeoutMs: 30_000,
   retry: { attempts: 3, backoffMs: 500, maxBackoffMs: 5_000 },
   concurrency: { limit: 5, key: 'clear_report_api' },
+  circuit: { failureRate: 0.5, minRuns: 10, windowMs: 120_000, openMs: 60_000 },
   async execute(ctx): Promise<{ factors: BusinessReportFactors }> {
     const config = readReportConfig();
     const business = businessOf(ctx.documents);

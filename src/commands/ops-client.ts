@@ -4,7 +4,7 @@ import { CSRF_HEADER } from '../ops/routes.js';
 /** Where `dev` serves (its default PORT). */
 export const DEFAULT_OPS_URL = 'http://127.0.0.1:8080';
 
-/** The options `status` and `rerun` share. */
+/** The options `status`, `rerun`, `pause` and `resume` share. */
 export const OPS_CLIENT_OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
@@ -14,7 +14,8 @@ export const OPS_CLIENT_OPTIONS = {
 
 export interface OpsClient {
   get(path: string): Promise<unknown>;
-  post(path: string, body: unknown): Promise<unknown>;
+  /** `headers`: more request headers (an `Idempotency-Key`). */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<unknown>;
 }
 
 /**
@@ -46,7 +47,12 @@ export function createOpsClient(options: { url?: string; token?: string; audienc
     }
   }
 
-  async function send(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  async function send(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    extra: Record<string, string> = {},
+  ): Promise<unknown> {
     const auth = await authorization();
     const target = `${base}${path}`;
     let response: Response;
@@ -58,6 +64,7 @@ export function createOpsClient(options: { url?: string; token?: string; audienc
           [CSRF_HEADER]: 'processor-orchestrator-cli',
           ...(auth && { authorization: auth }),
           ...(body !== undefined && { 'content-type': 'application/json' }),
+          ...extra,
         },
         ...(body !== undefined && { body: JSON.stringify(body) }),
       });
@@ -85,5 +92,8 @@ export function createOpsClient(options: { url?: string; token?: string; audienc
     return answer;
   }
 
-  return { get: (path) => send('GET', path), post: (path, body) => send('POST', path, body) };
+  return {
+    get: (path) => send('GET', path),
+    post: (path, body, headers) => send('POST', path, body, headers),
+  };
 }

@@ -27,12 +27,32 @@ export const CompletedProcessorSchema = z.strictObject({
   factors: FactorsSchema,
 });
 
+/**
+ * Why a processor is FAILED, as a stable code of the error catalogue (docs/error-codes.md):
+ * `PROCESSOR_FAILED` (it ran and threw, rejected, exited, ran out of memory or returned no
+ * factors), `PROCESSOR_NOT_INSTALLED`, `PROCESSOR_PAUSED` (an operator paused it: not called) and
+ * `PROCESSOR_CIRCUIT_OPEN` (its circuit breaker is open: not called). New codes may be added.
+ */
+export const FAILURE_CODES = [
+  'PROCESSOR_FAILED',
+  'PROCESSOR_NOT_INSTALLED',
+  'PROCESSOR_PAUSED',
+  'PROCESSOR_CIRCUIT_OPEN',
+] as const;
+export const FailureCodeSchema = z.enum(FAILURE_CODES);
+export type FailureCode = z.infer<typeof FailureCodeSchema>;
+
 export const FailedProcessorSchema = z.strictObject({
   processor_id: ProcessorIdSchema,
   execution_id: executionId,
   execution_time: seconds,
   attempts,
   error_message: z.string().min(1),
+  /**
+   * Set on every entry this service publishes (additive: entries recorded by a version before it
+   * have none). Consumers tell "paused" and "circuit open" from "broke" by it.
+   */
+  error_code: FailureCodeSchema.optional(),
 });
 
 export const TimeoutProcessorSchema = z.strictObject({

@@ -17,6 +17,8 @@ export const RerunOfSchema = z.object({
   processors: z.array(ProcessorIdSchema).min(1),
   requested_by: z.string().min(1).max(320),
   reason: z.string().min(1).max(500),
+  /** Set when a bulk re-run job requested it (`POST /ops/reruns`): the job's id. */
+  job: z.string().min(1).max(200).optional(),
 });
 export type RerunOf = z.infer<typeof RerunOfSchema>;
 

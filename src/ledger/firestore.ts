@@ -4,9 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   FieldPath,
   FieldValue,
-  Firestore,
   Timestamp,
   type DocumentReference,
+  type Firestore,
   type Query,
 } from '@google-cloud/firestore';
 
@@ -16,8 +16,11 @@ import type { Logger } from '../logging.js';
 import { toEntry, type RunOutcome } from '../processors/run.js';
 import { createFirestoreDeadLetters } from './dead-letters.js';
 import {
+  HISTORY_LIMITS,
   decodeCursor,
   encodeCursor,
+  matches,
+  type Cursor,
   type ExecutionFilter,
   type ExecutionRecord,
   type LedgerHistory,
@@ -44,6 +47,15 @@ import {
   type StoredOutcome,
   type StoredPart,
 } from './record.js';
+import { planQuery, type QueryPlan } from './query-plan.js';
+import {
+  FIRESTORE_CALL_MS,
+  GRPC,
+  codeOf,
+  firestoreCall,
+  firestoreClient,
+  isExpected,
+} from './firestore-client.js';
 
 export interface FirestoreLedgerOptions {
   projectId: string;
@@ -59,11 +71,13 @@ export interface FirestoreLedgerOptions {
   /** Lease and checkpoint periods (default `LEASE_MS`, `CHECKPOINT_MS`); tests shorten them. */
   leaseMs?: number;
   checkpointMs?: number;
+  /** The service's Firestore client, shared with the operations state (terminated by `close`); else one of its own. */
+  db?: Firestore;
 }
 
 export const FIRESTORE_DEFAULTS = {
   /** Bound of one operation: past it the ledger is unavailable and the event is retried. */
-  timeoutMs: 5_000,
+  timeoutMs: FIRESTORE_CALL_MS,
   /** While unavailable, how often readiness checks it again. */
   recheckMs: 2_000,
   /**
@@ -73,15 +87,11 @@ export const FIRESTORE_DEFAULTS = {
   warmTimeoutMs: 30_000,
 } as const;
 
-// gRPC status codes the ledger tells apart.
-const ALREADY_EXISTS = 6;
-const FAILED_PRECONDITION = 9;
-const NOT_FOUND = 5;
+const { ALREADY_EXISTS, FAILED_PRECONDITION, NOT_FOUND } = GRPC;
 const DAY_MS = 86_400_000;
 const PARTS = 'parts';
 const NOT_CHECKED = 'not checked yet';
 
-const codeOf = (err: unknown) => (err as { code?: unknown } | null)?.code;
 const elsewhere = (key: string, why: string) =>
   new OrchestratorError('IN_PROGRESS_ELSEWHERE', `execution ${key} ${why}`);
 
@@ -98,13 +108,7 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
   const timeoutMs = options.timeoutMs ?? FIRESTORE_DEFAULTS.timeoutMs;
   const leaseMs = options.leaseMs ?? LEASE_MS;
   const checkpointMs = options.checkpointMs ?? CHECKPOINT_MS;
-  const db = new Firestore({
-    projectId: options.projectId,
-    databaseId: options.databaseId,
-    // Naming the universe keeps the auth library from probing for a metadata server (and
-    // warning on stderr) when there are no credentials to find: the emulator needs none.
-    ...(options.emulatorHost && { host: options.emulatorHost, ssl: false, universeDomain: 'googleapis.com' }),
-  });
+  const db = options.db ?? firestoreClient(options);
   const collection = db.collection(options.collection);
   const ops = { reads: 0, writes: 0 };
   let problem: string | undefined = NOT_CHECKED;
@@ -150,27 +154,18 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
     cost: { reads?: number; writes?: number },
     boundMs = timeoutMs,
   ): Promise<T> {
-    const timer = new AbortController();
-    const expired = sleep(boundMs, undefined, { signal: timer.signal }).then(() => {
-      throw new Error(`no answer within ${boundMs} ms`);
-    });
-    // The losing side of the race must not count as unhandled.
-    expired.catch(() => {});
     try {
-      const result = await Promise.race([call(), expired]);
+      const result = await firestoreCall(what, call, boundMs);
       ops.reads += cost.reads ?? 0;
       ops.writes += cost.writes ?? 0;
       problem = undefined;
       return result;
     } catch (err) {
-      const code = codeOf(err);
-      if (code === ALREADY_EXISTS || code === FAILED_PRECONDITION || code === NOT_FOUND) {
+      if (isExpected(err)) {
         problem = undefined;
         throw err;
       }
-      throw unavailable(what, err);
-    } finally {
-      timer.abort();
+      throw unavailable(what, err instanceof OrchestratorError ? err.cause : err);
     }
   }
 
@@ -450,30 +445,33 @@ export function createFirestoreLedger(options: FirestoreLedgerOptions): Ledger {
       return toRecord(stored, prior);
     },
     async executions(filter: ExecutionFilter) {
-      const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
-      // Each shape has its composite index (deploy/setup.sh, docs/ledger.md).
-      let query: Query = collection;
-      if (filter.status === 'timeout') query = query.where('has_timeout', '==', true);
-      else if (filter.status !== undefined) query = query.where('overall_status', '==', filter.status);
-      else if (filter.processor === undefined) query = query.where('state', '==', 'published');
-      if (filter.processor !== undefined)
-        query = query.where('processor_ids', 'array-contains', filter.processor);
-      if (filter.since !== undefined)
-        query = query.where('completed_at', '>=', Timestamp.fromDate(new Date(filter.since)));
-      query = query.orderBy('completed_at', 'desc').orderBy(FieldPath.documentId(), 'desc');
-      if (cursor) query = query.startAfter(Timestamp.fromMillis(cursor.at), cursor.id);
-      const snapshot = await bounded('read executions', () => query.limit(filter.limit + 1).get(), {
-        reads: 1,
-      });
-      ops.reads += Math.max(0, snapshot.size - 1);
-      const docs = snapshot.docs.slice(0, filter.limit);
-      const last = docs.at(-1);
-      const lastStored = last?.data() as StoredExecution | undefined;
-      const next =
-        snapshot.size > filter.limit && last && lastStored?.completed_at
-          ? encodeCursor({ at: lastStored.completed_at.toMillis(), id: last.id })
-          : null;
-      return { records: docs.map((d) => toRecord(d.data() as StoredExecution)), next };
+      const plan = planQuery(filter);
+      let cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+      // With a filter the query cannot apply, documents are read in chunks and checked here,
+      // at most HISTORY_LIMITS.scan of them per page.
+      const chunk = plan.residual ? RESIDUAL_CHUNK : filter.limit + 1;
+      const records: ExecutionRecord[] = [];
+      let scanned = 0;
+      for (;;) {
+        const query = plannedQuery(collection, plan, filter, cursor).limit(chunk);
+        const snapshot = await bounded('read executions', () => query.get(), { reads: 1 });
+        ops.reads += Math.max(0, snapshot.size - 1);
+        for (const doc of snapshot.docs) {
+          if (records.length === filter.limit) return { records, next: cursor ? encodeCursor(cursor) : null };
+          const stored = doc.data() as StoredExecution;
+          const at = stored.completed_at?.toMillis() ?? 0;
+          scanned += 1;
+          cursor = {
+            at,
+            id: doc.id,
+            ...(plan.order === 'underwriting_id' && { underwriting: stored.underwriting_id }),
+          };
+          const record = toRecord(stored);
+          if (matches(record, filter, at)) records.push(record);
+        }
+        if (snapshot.size < chunk) return { records, next: null };
+        if (scanned >= HISTORY_LIMITS.scan) return { records, next: cursor ? encodeCursor(cursor) : null };
+      }
     },
   };
 
@@ -514,4 +512,36 @@ function outcomeFields(
     queue_wait: facts.queueWait,
     reused: facts.reused,
   };
+}
+
+/** Documents read at a time when part of a filter is checked here rather than by the query. */
+const RESIDUAL_CHUNK = 100;
+
+/** The plan's query (its index is in deploy/setup.sh; tests/unit/query-plan.test.ts), from `cursor` on. */
+export function plannedQuery(
+  collection: Query,
+  plan: QueryPlan,
+  filter: ExecutionFilter,
+  cursor: Cursor | undefined,
+): Query {
+  let query = collection;
+  if (plan.equal) query = query.where(plan.equal.field, '==', plan.equal.value);
+  if (plan.contains) query = query.where(plan.contains.field, 'array-contains', plan.contains.value);
+  const at = (iso: string) => Timestamp.fromDate(new Date(iso));
+  if (plan.order === 'underwriting_id') {
+    const prefix = filter.underwritingPrefix ?? '';
+    query = query
+      .where('underwriting_id', '>=', prefix)
+      .where('underwriting_id', '<', `${prefix}\uf8ff`)
+      .orderBy('underwriting_id', 'asc')
+      .orderBy('completed_at', 'desc')
+      .orderBy(FieldPath.documentId(), 'desc');
+    return cursor
+      ? query.startAfter(cursor.underwriting ?? '', Timestamp.fromMillis(cursor.at), cursor.id)
+      : query;
+  }
+  if (filter.since !== undefined) query = query.where('completed_at', '>=', at(filter.since));
+  if (filter.until !== undefined) query = query.where('completed_at', '<=', at(filter.until));
+  query = query.orderBy('completed_at', 'desc').orderBy(FieldPath.documentId(), 'desc');
+  return cursor ? query.startAfter(Timestamp.fromMillis(cursor.at), cursor.id) : query;
 }

@@ -6,6 +6,7 @@ import {
   encodeCursor,
   entryFacts,
   matches,
+  type Cursor,
   type ExecutionFilter,
   type ExecutionRecord,
   type LedgerHistory,
@@ -20,6 +21,7 @@ import {
   type Ledger,
   type RecordedOutcome,
 } from './ledger.js';
+import { planQuery } from './query-plan.js';
 
 /** Bounds of the memory ledger: it forgets the oldest executions past either. */
 export const MEMORY_LIMITS: MemoryLimits = {
@@ -208,24 +210,28 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
     async executions(filter: ExecutionFilter) {
       await Promise.resolve();
       const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
-      const page: { entry: Entry; record: ExecutionRecord; at: number }[] = [];
+      const byUnderwriting = planQuery(filter).order === 'underwriting_id';
+      // The store's order: newest first, or by underwriting id and then newest first.
+      const position = (e: Entry): Cursor => ({
+        at: e.completedAtMs ?? 0,
+        id: e.about.key,
+        ...(byUnderwriting && { underwriting: e.about.underwritingId }),
+      });
       const sorted = newestFirst()
         .filter((e) => e.state === 'published' && e.completedAtMs !== undefined)
-        .sort(
-          (a, b) => (b.completedAtMs ?? 0) - (a.completedAtMs ?? 0) || b.about.key.localeCompare(a.about.key),
-        );
+        .sort((a, b) => comparePositions(position(a), position(b)));
+      const page: { record: ExecutionRecord; at: Cursor }[] = [];
       for (const entry of sorted) {
-        const at = entry.completedAtMs ?? 0;
-        if (cursor && (at > cursor.at || (at === cursor.at && entry.about.key >= cursor.id))) continue;
+        const at = position(entry);
+        if (cursor && comparePositions(at, cursor) <= 0) continue;
         const record = toRecord(entry);
-        if (!matches(record, filter, at)) continue;
-        page.push({ entry, record, at });
+        if (!matches(record, filter, at.at)) continue;
+        page.push({ record, at });
         if (page.length > filter.limit) break;
       }
       const kept = page.slice(0, filter.limit);
       const last = kept.at(-1);
-      const next =
-        page.length > filter.limit && last ? encodeCursor({ at: last.at, id: last.record.key }) : null;
+      const next = page.length > filter.limit && last ? encodeCursor(last.at) : null;
       return { records: kept.map((p) => p.record), next };
     },
   };
@@ -245,6 +251,14 @@ export function createMemoryLedger(limits: MemoryLimits = MEMORY_LIMITS): Memory
       return Promise.resolve();
     },
   };
+}
+
+/** Sort order of positions: by underwriting id when set, then the most recently completed, then id (descending). */
+function comparePositions(a: Cursor, b: Cursor): number {
+  const [x, y] = [a.underwriting ?? '', b.underwriting ?? ''];
+  // As Firestore orders strings (by code unit here; the same for the ids in use).
+  const byUnderwriting = x < y ? -1 : x > y ? 1 : 0;
+  return byUnderwriting || b.at - a.at || b.id.localeCompare(a.id);
 }
 
 // Factors dominate an entry's size; the JSON length is close enough to bound memory.

@@ -7,8 +7,8 @@ import {
   type ProcessingCompleted,
 } from '../events/processing-completed.js';
 import type { RerunOf } from '../events/underwriting-created.js';
-import type { RunOutcome } from '../processors/run.js';
-import { entryFacts, type ExecutionRecord, type RecordedRun } from './history.js';
+import { failureCode, type RunOutcome } from '../processors/run.js';
+import { entryFacts, outcomeTags, type ExecutionRecord, type RecordedRun } from './history.js';
 import type { RecordedOutcome } from './ledger.js';
 
 /**
@@ -38,6 +38,8 @@ export interface StoredExecution {
   overall_status?: ProcessingCompleted['overall_status'];
   processor_ids?: string[];
   has_timeout?: boolean;
+  /** What `outcomeTags` finds of the FAILED and TIMEOUT entries (`P/failed/CODE`, …). */
+  outcome_tags?: string[];
   completed_count?: number;
   failed_count?: number;
   timeout_count?: number;
@@ -126,6 +128,18 @@ export function summaryFields(result: ProcessingCompleted) {
       ...result.timeout_processors,
     ].map((e) => e.processor_id),
     has_timeout: result.timeout_processors.length > 0,
+    outcome_tags: outcomeTags([
+      ...result.failed_processors.map((e) => ({
+        processorId: e.processor_id,
+        status: 'failed' as const,
+        errorCode: failureCode(e),
+      })),
+      ...result.timeout_processors.map((e) => ({
+        processorId: e.processor_id,
+        status: 'timeout' as const,
+        errorCode: null,
+      })),
+    ]),
     completed_count: result.summary.completed_count,
     failed_count: result.summary.failed_count,
     timeout_count: result.summary.timeout_count,
@@ -147,7 +161,7 @@ export function toRecord(
       executionTime: o.execution_time,
       queueWait: o.queue_wait ?? null,
       reused: o.reused ?? false,
-      ...(outcome ? entryFacts(outcome) : { errorMessage: null, timeoutPhase: null }),
+      ...(outcome ? entryFacts(outcome) : { errorMessage: null, errorCode: null, timeoutPhase: null }),
       outcome,
     };
   });

@@ -1,10 +1,20 @@
 import { ulid } from 'ulid';
 
 import { OrchestratorError } from '../errors.js';
-import { UnderwritingCreatedSchema, type UnderwritingCreated } from '../events/underwriting-created.js';
+import type { UnderwritingCreated } from '../events/underwriting-created.js';
 import type { ExecutionRecord, LedgerHistory } from '../ledger/history.js';
+import type { AuditEntry, OpsState } from '../ledger/ops-records.js';
+import type { Logger } from '../logging.js';
+import { createActions } from './actions.js';
+import { auditEntry, scopeOf } from './audit-trail.js';
+import { createBulkReruns } from './bulk.js';
+import type { Carrier } from './carrier.js';
+import { rerunRequest } from './rerun-request.js';
 import { statsOf } from './stats.js';
 import type {
+  AuditPage,
+  AuditQuery,
+  CircuitView,
   ExecutionPage,
   ExecutionQuery,
   ExecutionView,
@@ -29,6 +39,18 @@ export const OPS_LIMITS = {
 export interface OpsApiDeps {
   /** The ledger's history; `undefined` with `LEDGER=none`: every call is OPS_UNAVAILABLE. */
   history: LedgerHistory | undefined;
+  /** Pauses, the audit trail and bulk re-run jobs, beside the ledger; `undefined` with `LEDGER=none`. */
+  state?: OpsState | undefined;
+  /** Called after this instance paused or resumed a processor: its next event must see it. */
+  pausesChanged?: () => Promise<void>;
+  /** Ids of the installed processors; `undefined` while the service starts. */
+  installed?: () => readonly string[] | undefined;
+  /** This instance's circuit breakers. */
+  circuits?: () => CircuitView[];
+  /** Carries bulk re-run jobs on (woken when one is made here). */
+  carrier?: Pick<Carrier, 'wake'>;
+  /** This instance, as the owner of the jobs it makes. */
+  owner?: string;
   /**
    * Publishes a re-run request (an `underwriting.created` carrying `data.rerun`) to the input
    * topic, where any instance takes it through the normal pipeline; resolves with its message id.
@@ -36,6 +58,8 @@ export interface OpsApiDeps {
   publishRerun(event: UnderwritingCreated, attributes: Record<string, string>): Promise<string>;
   /** Events in flight on this instance. */
   inFlight(): number;
+  /** Where an audit entry that could not be written is logged whole. */
+  log?: Logger;
   limits?: Partial<Record<keyof typeof OPS_LIMITS, number>>;
 }
 
@@ -46,14 +70,47 @@ export interface OpsApiDeps {
 export function createOpsApi(deps: OpsApiDeps): OpsApi {
   const limits = { ...OPS_LIMITS, ...deps.limits };
   const cache = new Map<StatsWindow, { at: number; view: Promise<StatsView> }>();
+  const none = () =>
+    new OrchestratorError(
+      'OPS_UNAVAILABLE',
+      'LEDGER=none: the operations views, pauses, bulk re-runs and the audit trail live beside the execution ledger, and there is none; set LEDGER=firestore (or memory)',
+    );
 
   function history(): LedgerHistory {
     if (deps.history) return deps.history;
-    throw new OrchestratorError(
-      'OPS_UNAVAILABLE',
-      'LEDGER=none: the operations views read the execution ledger, and there is none; set LEDGER=firestore (or memory)',
-    );
+    throw none();
   }
+
+  function state(): OpsState {
+    if (deps.state) return deps.state;
+    throw none();
+  }
+
+  async function audit(entry: AuditEntry): Promise<void> {
+    try {
+      await state().audit.record(entry);
+    } catch (err) {
+      // The action is done: the entry goes to the log whole, so it is not lost.
+      deps.log?.error({ err, audit: entry }, 'audit entry not recorded');
+    }
+  }
+
+  const stats = async (window: StatsWindow): Promise<StatsView> => {
+    const source = history();
+    const now = Date.now();
+    const cached = cache.get(window);
+    let view = cached && now - cached.at < limits.statsCacheMs ? cached.view : undefined;
+    if (!view) {
+      const since = new Date(now - WINDOW_MS[window]).toISOString();
+      view = source
+        .executions({ since, limit: limits.statsSample })
+        .then(({ records, next }) => statsOf(window, records, next !== null, limits.statsSample, now));
+      cache.set(window, { at: now, view });
+      // A failed read is not cached.
+      view.catch(() => cache.delete(window));
+    }
+    return { ...(await view), in_flight: deps.inFlight() };
+  };
 
   async function executionsOf(id: string): Promise<ExecutionRecord[]> {
     const records = await history().underwriting(id, limits.underwritingExecutions);
@@ -70,26 +127,22 @@ export function createOpsApi(deps: OpsApiDeps): OpsApi {
     },
 
     async executions(query: ExecutionQuery): Promise<ExecutionPage> {
-      const { records, next } = await history().executions(query);
+      const { records, next } = await history().executions({
+        status: query.status,
+        processor: query.processor,
+        outcome: query.outcome,
+        errorCode: query.error_code,
+        errorText: query.error,
+        underwritingPrefix: query.underwriting,
+        since: query.since,
+        until: query.until,
+        limit: query.limit,
+        cursor: query.cursor,
+      });
       return { executions: records.map(toView), next_cursor: next };
     },
 
-    async stats(window: StatsWindow): Promise<StatsView> {
-      const source = history();
-      const now = Date.now();
-      const cached = cache.get(window);
-      let view = cached && now - cached.at < limits.statsCacheMs ? cached.view : undefined;
-      if (!view) {
-        const since = new Date(now - WINDOW_MS[window]).toISOString();
-        view = source
-          .executions({ since, limit: limits.statsSample })
-          .then(({ records, next }) => statsOf(window, records, next !== null, limits.statsSample, now));
-        cache.set(window, { at: now, view });
-        // A failed read is not cached.
-        view.catch(() => cache.delete(window));
-      }
-      return { ...(await view), in_flight: deps.inFlight() };
-    },
+    stats,
 
     async rerun(underwritingId: string, request: RerunRequest, by: OpsIdentity): Promise<{ key: string }> {
       const records = await executionsOf(underwritingId);
@@ -122,20 +175,46 @@ export function createOpsApi(deps: OpsApiDeps): OpsApi {
       }
       // The new execution's key, minted here: a redelivery of the request is the same execution.
       const key = ulid();
-      const event = UnderwritingCreatedSchema.parse({
-        event: 'underwriting.created',
-        data: {
-          underwriting_id: underwritingId,
-          documents: earlier.documents,
-          ...(earlier.organizationId !== undefined && { organization_id: earlier.organizationId }),
-          purchased_processors: ids,
-          event_id: key,
-          rerun: { of: earlier.key, processors, requested_by: by.email, reason: request.reason },
-        },
+      const { event, attributes } = rerunRequest(earlier, key, {
+        processors,
+        requestedBy: by.email,
+        reason: request.reason,
       });
-      await deps.publishRerun(event, { rerun_of: earlier.key, underwriting_id: underwritingId });
+      await deps.publishRerun(event, attributes);
+      await audit(
+        auditEntry(
+          by,
+          'rerun',
+          underwritingId,
+          request.reason,
+          { underwriting_id: underwritingId, processors: request.processors },
+          {
+            key,
+            of: earlier.key,
+            processors,
+          },
+        ),
+      );
       return { key };
     },
+
+    async audit(query: AuditQuery): Promise<AuditPage> {
+      const current = state();
+      const entries = await current.audit.list({ limit: query.limit + 1, before: query.before });
+      const page = entries.slice(0, query.limit);
+      const next = entries.length > query.limit ? (page.at(-1)?.id ?? null) : null;
+      return { entries: page, next_before: next, ...scopeOf(current.scope) };
+    },
+
+    ...createActions({
+      state,
+      pausesChanged: deps.pausesChanged ?? (() => Promise.resolve()),
+      installed: deps.installed ?? (() => undefined),
+      circuits: deps.circuits ?? (() => []),
+      stats,
+    }),
+
+    ...createBulkReruns({ state, history, carrier: deps.carrier, owner: deps.owner ?? 'this instance' }),
   };
 }
 
@@ -157,6 +236,7 @@ export function toView(record: ExecutionRecord): ExecutionView {
       requested_by: record.rerun.requested_by,
       reason: record.rerun.reason,
       processors: record.rerun.processors,
+      job: record.rerun.job ?? null,
     },
     processors: record.runs
       .map((run) => ({
@@ -167,6 +247,7 @@ export function toView(record: ExecutionRecord): ExecutionView {
         queue_wait: run.queueWait,
         run_time: run.executionTime,
         error_message: run.errorMessage,
+        error_code: run.errorCode,
         timeout_phase: run.timeoutPhase,
         reused: run.reused,
       }))

@@ -76,6 +76,26 @@ legend { font-weight: 600; padding: 0 4px; }
 .check { display: block; padding: 3px 0; }
 .check input { margin-right: 6px; }
 .empty { color: var(--muted); padding: 18px 0; }
+.b-active, .b-done { color: var(--ok); background: var(--ok-bg); border-color: #b7e1c3; }
+.b-paused, .b-cancelled { color: var(--warn); background: var(--warn-bg); border-color: #f0d394; }
+.b-circuit_open, .b-circuit_half_open { color: var(--bad); background: var(--bad-bg); border-color: #f5b5ae; }
+.b-selecting { color: var(--run); background: var(--run-bg); border-color: #b9cdf3; }
+.banner { border: 1px solid #f0d394; border-left: 6px solid var(--warn); background: var(--warn-bg); border-radius: 6px; padding: 10px 16px; margin: 0 0 18px; }
+.banner.bad { border-color: #f5b5ae; border-left-color: var(--bad); background: var(--bad-bg); }
+.banner h2 { font-size: 1rem; margin: 0 0 4px; }
+.banner ul { margin: 0; padding-left: 20px; }
+.actions { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 18px; align-items: start; margin: 0 0 18px; }
+.actions .card { margin: 0; }
+.actions .filters { margin-bottom: 10px; }
+.counts { display: flex; flex-wrap: wrap; gap: 10px 26px; margin: 6px 0 12px; }
+.counts div { min-width: 90px; }
+.counts .n { font-size: 1.5rem; font-weight: 700; font-variant-numeric: tabular-nums; display: block; }
+.counts .l { font-size: 0.8em; color: var(--muted); text-transform: uppercase; letter-spacing: 0.04em; }
+progress { width: 100%; max-width: 640px; height: 14px; }
+th.group { text-align: center; border-bottom: 2px solid var(--line); }
+input[type=datetime-local] { font: inherit; padding: 5px 8px; border: 1px solid #b9c2cd; border-radius: 6px; }
+.inline { display: inline; }
+td.json { overflow-wrap: anywhere; word-break: break-word; max-width: 460px; }
 `;
 
 export const OPS_JS = `// Reloads a page that shows work still running (a re-run that has not finished), every few

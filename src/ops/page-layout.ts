@@ -3,11 +3,20 @@ import { OPS_ASSETS } from './assets.js';
 import { html, type HtmlValue, type SafeHtml } from './html.js';
 import type { ExecutionView, OpsIdentity } from './views.js';
 
-/** Paths of the page (the JSON API owns `/ops/underwritings`, `/ops/executions`, `/ops/stats`). */
+/**
+ * Paths of the page (the JSON API owns `/ops/underwritings`, `/ops/executions`, `/ops/stats`,
+ * `/ops/processors`, `/ops/reruns`, `/ops/audit`).
+ */
 export const OPS_PAGE = {
   list: '/ops',
   detail: (underwritingId: string) => `/ops/u/${encodeURIComponent(underwritingId)}`,
   rerun: (underwritingId: string) => `/ops/u/${encodeURIComponent(underwritingId)}/rerun`,
+  processor: (id: string) => `/ops/p/${encodeURIComponent(id)}`,
+  pause: (id: string) => `/ops/p/${encodeURIComponent(id)}/pause`,
+  resume: (id: string) => `/ops/p/${encodeURIComponent(id)}/resume`,
+  bulkRerun: (id: string) => `/ops/p/${encodeURIComponent(id)}/reruns`,
+  job: (id: string) => `/ops/jobs/${encodeURIComponent(id)}`,
+  cancel: (id: string) => `/ops/jobs/${encodeURIComponent(id)}/cancel`,
 } as const;
 
 export interface LayoutOptions {
@@ -48,6 +57,19 @@ ${body}
 export function statusBadge(status: ExecutionView['overall_status'] | 'completed' | 'timeout'): SafeHtml {
   const name = status ?? 'running';
   return html`<span class="badge b-${name}">${name.replace('_', ' ')}</span>`;
+}
+
+/** The list's address with these filters (empty ones left out). */
+export function listHref(filters: Record<string, string | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(filters)) if (value) params.set(name, value);
+  const search = params.toString();
+  return search ? `${OPS_PAGE.list}?${search}` : OPS_PAGE.list;
+}
+
+/** A state (of a processor, a job) as a badge: `circuit_open` reads "circuit open". */
+export function stateBadge(state: string): SafeHtml {
+  return html`<span class="badge b-${state}">${state.replaceAll('_', ' ')}</span>`;
 }
 
 /** An ISO time as an operator reads it (UTC, to the second), machine-readable in `datetime`. */

@@ -1,15 +1,21 @@
-// `GET /ops`: recent underwritings, filterable with a plain GET form (works without script), paged
-// by cursor; and the per-processor stats table.
+// `GET /ops`: the banner of paused processors and open circuits, the processors table, the runs
+// found by a plain GET form (works without script; processor, status, outcome, error code, error
+// text, time range, underwriting id prefix) paged by cursor, the recent bulk re-runs and the
+// latest operator actions.
+import { FAILURE_CODES } from '../events/processing-completed.js';
 import { html, type SafeHtml } from './html.js';
-import { OPS_PAGE, duration, elapsed, layout, percent, statusBadge, time } from './page-layout.js';
-import {
-  STATS_WINDOWS,
-  type ExecutionPage,
-  type ExecutionQuery,
-  type ExecutionView,
-  type OpsIdentity,
-  type StatsView,
-  type StatsWindow,
+import { auditSection } from './page-audit.js';
+import { jobsSection } from './page-jobs.js';
+import { OPS_PAGE, duration, elapsed, layout, listHref, statusBadge, time } from './page-layout.js';
+import { banner, processorsTable } from './page-processors.js';
+import type {
+  AuditPage,
+  ExecutionPage,
+  ExecutionQuery,
+  ExecutionView,
+  JobsView,
+  OpsIdentity,
+  ProcessorsView,
 } from './views.js';
 
 /** The status filter's choices, as `ExecutionQuery['status']` spells them. */
@@ -21,27 +27,35 @@ const STATUS_CHOICES = [
   ['success', 'success'],
 ] as const;
 
+const OUTCOME_CHOICES = [
+  ['', 'any'],
+  ['failed', 'failed'],
+  ['timeout', 'timed out'],
+] as const;
+
 export interface ListPageInput {
   identity: OpsIdentity | undefined;
   query: ExecutionQuery;
-  window: StatsWindow;
   page: ExecutionPage;
-  stats: StatsView;
+  processors: ProcessorsView;
+  jobs: JobsView;
+  audit: AuditPage;
   /** Set when the filters could not be read: shown above the (unfiltered) list. */
-  problem?: string;
+  problem?: string | undefined;
 }
 
-/** The query string of the list with these filters (empty ones left out). */
-export function listHref(filters: {
-  status?: string;
-  processor?: string;
-  window?: string;
-  cursor?: string;
-}): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(filters)) if (value) params.set(name, value);
-  const search = params.toString();
-  return search ? `${OPS_PAGE.list}?${search}` : OPS_PAGE.list;
+/** The filters of a query, as the list's query string names them. */
+function filtersOf(query: ExecutionQuery): Record<string, string | undefined> {
+  return {
+    status: query.status,
+    processor: query.processor,
+    outcome: query.outcome,
+    error_code: query.error_code,
+    error: query.error,
+    underwriting: query.underwriting,
+    since: query.since,
+    until: query.until,
+  };
 }
 
 function processorCounts(execution: ExecutionView): SafeHtml {
@@ -72,42 +86,83 @@ function executionRow(execution: ExecutionView): SafeHtml {
   </tr>`;
 }
 
+function choice(value: string, label: string, chosen: string | undefined): SafeHtml {
+  return html`<option value="${value}" ${(chosen ?? '') === value ? html` selected` : ''}>${label}</option>`;
+}
+
+/** A `datetime-local` field's value (UTC, to the minute) of an ISO time. */
+const local = (iso: string | undefined) => (iso ? iso.slice(0, 16) : '');
+
 function filtersForm(input: ListPageInput): SafeHtml {
-  const { query, window, stats } = input;
-  return html`<form
-    method="get"
-    action="${OPS_PAGE.list}"
-    class="card filters"
-    aria-label="Filter recent underwritings"
-  >
-    <div>
-      <label for="f-status">Status</label>
-      <select id="f-status" name="status">
-        ${STATUS_CHOICES.map(([value, label]) => html`<option value="${value}" ${(query.status ?? '') === value ? html` selected` : ''}>${label}</option>`)}
-      </select>
-    </div>
-    <div>
-      <label for="f-processor">Processor</label>
-      <input
-        id="f-processor"
-        name="processor"
+  const { query, processors } = input;
+  const field = (id: string, label: string, control: SafeHtml) =>
+    html`<div><label for="${id}">${label}</label>${control}</div>`;
+  return html`<form method="get" action="${OPS_PAGE.list}" class="card filters" aria-label="Find runs">
+    ${field(
+      'f-status',
+      'Status',
+      html`<select id="f-status" name="status">
+        ${STATUS_CHOICES.map(([value, label]) => choice(value, label, query.status))}
+      </select>`,
+    )}
+    ${field(
+      'f-processor',
+      'Processor',
+      html`<input
+          id="f-processor"
+          name="processor"
+          type="text"
+          list="f-processors"
+          value="${query.processor ?? ''}"
+          placeholder="any processor"
+          autocomplete="off"
+          spellcheck="false"
+        />
+        <datalist id="f-processors">
+          ${processors.processors.map((p) => html`<option value="${p.processor_id}"></option>`)}
+        </datalist>`,
+    )}
+    ${field(
+      'f-outcome',
+      "Processor's outcome",
+      html`<select id="f-outcome" name="outcome">
+        ${OUTCOME_CHOICES.map(([value, label]) => choice(value, label, query.outcome))}
+      </select>`,
+    )}
+    ${field(
+      'f-code',
+      'Error code',
+      html`<select id="f-code" name="error_code">
+        ${choice('', 'any', query.error_code)} ${FAILURE_CODES.map((c) => choice(c, c, query.error_code))}
+      </select>`,
+    )}
+    ${field(
+      'f-error',
+      'Error message contains',
+      html`<input id="f-error" name="error" type="text" value="${query.error ?? ''}" maxlength="200" />`,
+    )}
+    ${field(
+      'f-underwriting',
+      'Underwriting id starts with',
+      html`<input
+        id="f-underwriting"
+        name="underwriting"
         type="text"
-        list="f-processors"
-        value="${query.processor ?? ''}"
-        placeholder="any processor"
-        autocomplete="off"
+        value="${query.underwriting ?? ''}"
+        maxlength="200"
         spellcheck="false"
-      />
-      <datalist id="f-processors">
-        ${stats.processors.map((p) => html`<option value="${p.processor_id}"></option>`)}
-      </datalist>
-    </div>
-    <div>
-      <label for="f-window">Stats window</label>
-      <select id="f-window" name="window">
-        ${STATS_WINDOWS.map((w) => html`<option value="${w}" ${w === window ? html` selected` : ''}>last ${w}</option>`)}
-      </select>
-    </div>
+      />`,
+    )}
+    ${field(
+      'f-since',
+      'Completed since (UTC)',
+      html`<input id="f-since" name="since" type="datetime-local" value="${local(query.since)}" />`,
+    )}
+    ${field(
+      'f-until',
+      'until (UTC)',
+      html`<input id="f-until" name="until" type="datetime-local" value="${local(query.until)}" />`,
+    )}
     <div>
       <button type="submit">Apply</button> <a class="button secondary" href="${OPS_PAGE.list}">Reset</a>
     </div>
@@ -115,11 +170,17 @@ function filtersForm(input: ListPageInput): SafeHtml {
 }
 
 function executionsTable(input: ListPageInput): SafeHtml {
-  const { query, window, page } = input;
-  const filters = { status: query.status, processor: query.processor, window };
+  const { query, page } = input;
+  const filters = filtersOf(query);
   const described = [
     query.status && `status ${query.status.replace('_', ' ')}`,
     query.processor && `processor ${query.processor}`,
+    query.outcome && `${query.processor ?? 'a processor'} ${query.outcome}`,
+    query.error_code && `code ${query.error_code}`,
+    query.error && `an error containing "${query.error}"`,
+    query.underwriting && `underwriting id starting with ${query.underwriting}`,
+    query.since && `completed since ${query.since}`,
+    query.until && `until ${query.until}`,
   ].filter(Boolean);
   return html`<section class="card" aria-labelledby="recent">
     <h2 id="recent">Recent underwritings</h2>
@@ -130,7 +191,7 @@ function executionsTable(input: ListPageInput): SafeHtml {
           </p>`
         : html`<table>
             <caption>
-              Newest
+              ${query.underwriting ? 'By underwriting id, then newest' : 'Newest'}
               first${described.length ? `, ${described.join(', ')}` : ''}${query.cursor ? ', continued' : ''}.
             </caption>
             <thead>
@@ -156,61 +217,16 @@ function executionsTable(input: ListPageInput): SafeHtml {
   </section>`;
 }
 
-function statsTable(stats: StatsView): SafeHtml {
-  const { sample } = stats;
-  return html`<section class="card" aria-labelledby="stats">
-    <h2 id="stats">Processors, last ${stats.window}</h2>
-    <p class="small muted">
-      ${stats.in_flight} event${stats.in_flight === 1 ? '' : 's'} in flight on this instance. From
-      ${sample.executions}
-      execution${sample.executions === 1 ? '' : 's'}${sample.truncated ? ` (the most recent ${sample.limit}; older ones are not counted)` : ''},
-      as of ${time(sample.as_of)}.
-    </p>
-    ${
-      stats.processors.length === 0
-        ? html`<p class="empty">No processor ran in this window.</p>`
-        : html`<table>
-            <thead>
-              <tr>
-                <th scope="col">Processor</th>
-                <th scope="col" class="num">Runs</th>
-                <th scope="col" class="num">Completed</th>
-                <th scope="col" class="num">Failed</th>
-                <th scope="col" class="num">Timeout</th>
-                <th scope="col" class="num">p50 run time</th>
-                <th scope="col" class="num">p95 run time</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${stats.processors.map(
-                (p) =>
-                  html`<tr>
-                    <th scope="row">
-                      <a href="${listHref({ processor: p.processor_id, window: stats.window })}"
-                        >${p.processor_id}</a
-                      >
-                    </th>
-                    <td class="num">${p.runs}</td>
-                    <td class="num">${percent(p.completed_rate)}</td>
-                    <td class="num">${percent(p.failed_rate)}</td>
-                    <td class="num">${percent(p.timeout_rate)}</td>
-                    <td class="num">${duration(p.p50_run_time)}</td>
-                    <td class="num">${duration(p.p95_run_time)}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
-    }
-  </section>`;
-}
-
 /** The whole list page. */
 export function listPage(input: ListPageInput): string {
   return layout({
     title: 'Operations',
     identity: input.identity,
     body: html`<h1>Operations</h1>
+      ${banner(input.processors)}
       ${input.problem ? html`<div class="notice error" role="alert"><p>${input.problem}</p></div>` : ''}
-      ${filtersForm(input)} ${executionsTable(input)} ${statsTable(input.stats)}`,
+      ${processorsTable(input.processors)}
+      <h2>Find runs</h2>
+      ${filtersForm(input)} ${executionsTable(input)} ${jobsSection(input.jobs)} ${auditSection(input.audit)}`,
   });
 }

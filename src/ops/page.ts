@@ -1,24 +1,21 @@
 // The /ops page: server-rendered HTML over the same `OpsApi` as the JSON routes, so it shows exactly
 // what the API says. Reading works without script; the one script only reloads a page that waits
 // for a re-run. Every response carries a strict Content-Security-Policy (no inline script or style).
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 
-import { messageOf } from '../errors.js';
 import { OPS_ASSETS, OPS_CSS, OPS_JS } from './assets.js';
+import { registerActionPages } from './page-actions.js';
 import { detailPage, type RerunFormState } from './page-detail.js';
+import { describe, first, formOf, formRefusal, sendHtml } from './page-http.js';
 import { OPS_PAGE, errorPage } from './page-layout.js';
 import { listPage } from './page-list.js';
 import './request.js';
-import { statusOfCode } from './routes.js';
-import { crossSiteReason } from './same-origin.js';
 import {
   ExecutionQuerySchema,
   RerunRequestSchema,
-  STATS_WINDOWS,
   type ExecutionQuery,
   type OpsApi,
   type RerunRequest,
-  type StatsWindow,
   type UnderwritingView,
 } from './views.js';
 
@@ -38,55 +35,38 @@ export const PAGE_HEADERS = {
 /** A page path as registered in the scope, whose prefix is `/ops`. */
 const relative = (path: string) => path.slice(OPS_PAGE.list.length) || '/';
 
-const DEFAULT_WINDOW: StatsWindow = '24h';
 const PAGE_SIZE = 50;
+/** The filters the list reads from its query string (as `GET /ops/executions` names them). */
+export const LIST_FILTERS = [
+  'status',
+  'processor',
+  'outcome',
+  'error_code',
+  'error',
+  'underwriting',
+  'since',
+  'until',
+] as const;
 
-/** The HTTP status an `OpsApi` failure answers with, as the JSON routes do. */
-function statusOf(err: unknown): number {
-  const { statusCode, code } = (err ?? {}) as { statusCode?: unknown; code?: unknown };
-  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 600) return statusCode;
-  return typeof code === 'string' ? statusOfCode(code) : 500;
-}
-
-/** What an operator may read about a failure: its message, unless it is an internal error. */
-function describe(request: FastifyRequest, err: unknown): { status: number; message: string } {
-  const status = statusOf(err);
-  if (status === 500) {
-    request.log.error({ err, url: request.url }, 'ops page failed');
-    return { status, message: 'Internal error; the service log has the details.' };
-  }
-  return { status, message: messageOf(err) };
-}
-
-function sendHtml(reply: FastifyReply, status: number, body: string) {
-  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
-}
-
-function first(value: unknown): string | undefined {
-  const one = Array.isArray(value) ? (value[0] as unknown) : value;
-  return typeof one === 'string' && one.trim() !== '' ? one.trim() : undefined;
+/** A time from a `datetime-local` field (UTC, to the minute or second) or an ISO time, as ISO. */
+function isoTime(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d{4}-\d\d-\d\dT\d\d:\d\d$/.test(value)) return `${value}:00Z`;
+  if (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(value)) return `${value}Z`;
+  return value;
 }
 
 /** The list's filters from its query string; a filter that cannot be read is dropped and said. */
-function readFilters(raw: Record<string, unknown>): {
-  query: ExecutionQuery;
-  window: StatsWindow;
-  problem?: string;
-} {
-  const windowParam = first(raw['window']);
-  const window = STATS_WINDOWS.find((w) => w === windowParam) ?? DEFAULT_WINDOW;
-  const wanted = {
-    status: first(raw['status']),
-    processor: first(raw['processor']),
-    cursor: first(raw['cursor']),
-    limit: PAGE_SIZE,
-  };
+function readFilters(raw: Record<string, unknown>): { query: ExecutionQuery; problem?: string } {
+  const wanted: Record<string, unknown> = { cursor: first(raw['cursor']), limit: PAGE_SIZE };
+  for (const name of LIST_FILTERS) wanted[name] = first(raw[name]);
+  wanted['since'] = isoTime(first(raw['since']));
+  wanted['until'] = isoTime(first(raw['until']));
   const parsed = ExecutionQuerySchema.safeParse(wanted);
-  if (parsed.success) return { query: parsed.data, window };
+  if (parsed.success) return { query: parsed.data };
   const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.')))].join(', ');
   return {
     query: ExecutionQuerySchema.parse({ limit: PAGE_SIZE }),
-    window,
     problem: `Filters ignored: ${fields} cannot be read; showing every recent underwriting.`,
   };
 }
@@ -114,10 +94,12 @@ function rerunRequest(
 
 /**
  * Registers the page on `scope`: the authenticated `/ops` scope, which sets `request.opsIdentity`
- * before its routes run (readers and operators; only operators see and may post the re-run form).
- * Routes: `GET /ops` (list and stats), `GET /ops/u/{id}` (detail), `POST /ops/u/{id}/rerun` (the
- * form, urlencoded; refused when cross-site, see same-origin.ts; answers 303 to the detail page),
- * and the stylesheet and script under `/ops/assets/`. The scope's route prefix is `/ops`.
+ * before its routes run (readers and operators; only operators see and may post the forms).
+ * Routes: `GET /ops` (banner, processors, find runs, bulk re-runs, audit), `GET /ops/u/{id}`
+ * (detail), `POST /ops/u/{id}/rerun` (the form, urlencoded; refused when cross-site, see
+ * same-origin.ts; answers 303 to the detail page), the processor and job pages and their forms
+ * (page-actions.ts), and the stylesheet and script under `/ops/assets/`. The scope's route prefix
+ * is `/ops`.
  */
 export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
   void scope.register((page, _options, registered) => {
@@ -140,10 +122,19 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
 
     page.get('/', async (request, reply) => {
       const identity = request.opsIdentity;
-      const { query, window, problem } = readFilters(request.query as Record<string, unknown>);
+      const { query, problem } = readFilters(request.query as Record<string, unknown>);
       try {
-        const [executions, stats] = await Promise.all([api.executions(query), api.stats(window)]);
-        return sendHtml(reply, 200, listPage({ identity, query, window, page: executions, stats, problem }));
+        const [executions, processors, jobs, audit] = await Promise.all([
+          api.executions(query),
+          api.processors(),
+          api.jobs(),
+          api.audit({ limit: 10 }),
+        ]);
+        return sendHtml(
+          reply,
+          200,
+          listPage({ identity, query, page: executions, processors, jobs, audit, problem }),
+        );
       } catch (err) {
         const { status, message } = describe(request, err);
         return sendHtml(reply, status, errorPage(identity, status, message));
@@ -169,19 +160,10 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
 
     page.post<{ Params: { id: string } }>('/u/:id/rerun', async (request, reply) => {
       const identity = request.opsIdentity;
-      const crossSite = crossSiteReason(request.headers);
-      if (crossSite) {
-        request.log.warn(
-          { url: request.url, reason: crossSite, by: identity.email },
-          'ops re-run form refused',
-        );
-        return sendHtml(reply, 403, errorPage(identity, 403, `Refused: ${crossSite}.`));
-      }
-      if (identity.role !== 'operator') {
-        return sendHtml(reply, 403, errorPage(identity, 403, `${identity.email} may read but not re-run.`));
-      }
+      const refused = formRefusal(request, reply, 're-run');
+      if (refused) return refused;
       const id = request.params.id;
-      const body = request.body instanceof URLSearchParams ? request.body : new URLSearchParams();
+      const body = formOf(request);
       const chosen = body.getAll('processors');
       const reason = body.get('reason') ?? '';
       let view: UnderwritingView;
@@ -206,6 +188,7 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
         return refuse(status, `The re-run was not started: ${message}`);
       }
     });
+    registerActionPages(page, api);
     registered();
   });
 }

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 
 import { OrchestratorError, formatIssues, messageOf, type ErrorCode } from '../errors.js';
@@ -7,8 +7,18 @@ import type { HttpServer } from '../transport/http.js';
 import type { OpsAuth } from './auth.js';
 import './request.js';
 import {
+  AuditPageSchema,
+  AuditQuerySchema,
+  BulkRerunRequestSchema,
+  DryRunViewSchema,
   ExecutionPageSchema,
   ExecutionQuerySchema,
+  JobAnswerSchema,
+  JobsViewSchema,
+  OptionalReasonSchema,
+  PauseAnswerSchema,
+  PauseRequestSchema,
+  ProcessorsViewSchema,
   RerunRequestSchema,
   STATS_WINDOWS,
   StatsViewSchema,
@@ -50,11 +60,20 @@ export interface OpsRoutesOptions {
 
 const StatsQuerySchema = z.strictObject({ window: z.enum(STATS_WINDOWS).default('1h') });
 const IdParamsSchema = z.object({ id: z.string().min(1).max(1_500) });
+const JobParamsSchema = z.object({ job: z.string().min(1).max(200) });
+/** `Idempotency-Key` (the IETF draft's header): a repeated POST with it finds the job it made. */
+const IdempotencyHeaderSchema = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,200}$/, 'Idempotency-Key: 1 to 200 visible ASCII characters')
+    .optional(),
+});
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   REQUEST_INVALID: 400,
   RERUN_REFUSED: 409,
+  IDEMPOTENCY_KEY_REUSED: 409,
   OPS_UNAVAILABLE: 503,
   LEDGER_UNAVAILABLE: 503,
   PUBLISH_FAILED: 503,
@@ -66,7 +85,11 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
  * `request.opsIdentity`:
  * - `GET /ops/underwritings/:id` (404 when the ledger has none), `GET /ops/executions?…`,
  *   `GET /ops/stats?window=1h|24h`: readers and operators;
- * - `POST /ops/underwritings/:id/rerun` (JSON, with `CSRF_HEADER`): operators; 202 `{ key }`.
+ * - `POST /ops/underwritings/:id/rerun` (JSON, with `CSRF_HEADER`): operators; 202 `{ key }`;
+ * - `GET /ops/processors`, `GET /ops/reruns`, `GET /ops/reruns/:job`, `GET /ops/audit`: readers and operators;
+ * - `POST /ops/processors/:id/pause` and `/resume`, `POST /ops/reruns` (`Idempotency-Key` header;
+ *   200 a dry run or the job that key made before, 202 a new job), `POST /ops/reruns/:job/cancel`:
+ *   operators, JSON, with `CSRF_HEADER`.
  * A bad query or body is 400 with what is wrong; errors are `{ error, code }`.
  */
 export function registerOps(app: HttpServer, options: OpsRoutesOptions): void {
@@ -122,19 +145,93 @@ export function registerOps(app: HttpServer, options: OpsRoutesOptions): void {
         return StatsViewSchema.parse(await api.stats(window));
       });
 
+      /** Refuses (403) a request to act from a reader or without the CSRF header; says whether it did. */
+      async function refused(request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+        const why = actionRefusal(request);
+        if (!why) return false;
+        log.warn(
+          { path: pathOf(request), email: request.opsIdentity.email, reason: why },
+          'ops request refused',
+        );
+        await reply.code(403).send({ error: why });
+        return true;
+      }
+      const by = (request: FastifyRequest) => request.opsIdentity.email;
+
       scope.post('/underwritings/:id/rerun', async (request, reply) => {
-        const refused = rerunRefusal(request);
-        if (refused) {
-          log.warn(
-            { path: pathOf(request), email: request.opsIdentity.email, reason: refused },
-            'ops request refused',
-          );
-          return reply.code(403).send({ error: refused });
-        }
+        if (await refused(request, reply)) return reply;
         const { id } = parse(IdParamsSchema, request.params, 'path');
         const body = parse(RerunRequestSchema, request.body, 'body');
         const { key } = await api.rerun(id, body, request.opsIdentity);
         return reply.code(202).send({ key });
+      });
+
+      scope.get('/processors', async () => ProcessorsViewSchema.parse(await api.processors()));
+
+      scope.post('/processors/:id/pause', async (request, reply) => {
+        if (await refused(request, reply)) return reply;
+        const { id } = parse(IdParamsSchema, request.params, 'path');
+        const { reason } = parse(PauseRequestSchema, request.body, 'body');
+        const answer = PauseAnswerSchema.parse(await api.pause(id, reason, request.opsIdentity));
+        log.warn(
+          { processor_id: id, paused_by: by(request), reason, scope: answer.scope },
+          'processor paused',
+        );
+        return answer;
+      });
+
+      scope.post('/processors/:id/resume', async (request, reply) => {
+        if (await refused(request, reply)) return reply;
+        const { id } = parse(IdParamsSchema, request.params, 'path');
+        const { reason } = parse(OptionalReasonSchema, request.body, 'body');
+        const answer = PauseAnswerSchema.parse(await api.resume(id, reason, request.opsIdentity));
+        log.info({ processor_id: id, resumed_by: by(request), reason: reason ?? null }, 'processor resumed');
+        return answer;
+      });
+
+      scope.post('/reruns', async (request, reply) => {
+        if (await refused(request, reply)) return reply;
+        const body = parse(BulkRerunRequestSchema, request.body, 'body');
+        const { 'idempotency-key': key } = parse(IdempotencyHeaderSchema, request.headers, 'header');
+        const answer = await api.bulkRerun(body, request.opsIdentity, key);
+        if ('dry_run' in answer) return DryRunViewSchema.parse(answer);
+        const { job, created } = JobAnswerSchema.parse(answer);
+        log.info(
+          {
+            job: job.id,
+            created,
+            requested_by: by(request),
+            selection: job.selection,
+            selected: job.counts.selected,
+            reason: body.reason,
+          },
+          created ? 'bulk re-run job created' : 'bulk re-run job asked for again (same Idempotency-Key)',
+        );
+        return reply.code(created ? 202 : 200).send(answer);
+      });
+
+      scope.get('/reruns', async () => JobsViewSchema.parse(await api.jobs()));
+
+      scope.get('/reruns/:job', async (request) => {
+        const { job } = parse(JobParamsSchema, request.params, 'path');
+        return JobAnswerSchema.parse(await api.job(job));
+      });
+
+      scope.post('/reruns/:job/cancel', async (request, reply) => {
+        if (await refused(request, reply)) return reply;
+        const { job } = parse(JobParamsSchema, request.params, 'path');
+        const { reason } = parse(OptionalReasonSchema, request.body, 'body');
+        const answer = JobAnswerSchema.parse(await api.cancelJob(job, reason, request.opsIdentity));
+        log.info(
+          { job, cancelled_by: by(request), reason: reason ?? null, counts: answer.job.counts },
+          'bulk re-run job cancelled',
+        );
+        return answer;
+      });
+
+      scope.get('/audit', async (request) => {
+        const query = parse(AuditQuerySchema, request.query, 'query');
+        return AuditPageSchema.parse(await api.audit(query));
       });
 
       options.page?.(scope, api);
@@ -165,10 +262,10 @@ function loggingReruns(api: OpsApi, log: Logger): OpsApi {
   };
 }
 
-/** Why a re-run request is refused before it is read: not an operator, or no CSRF header. */
-function rerunRefusal(request: FastifyRequest): string | undefined {
+/** Why a request to act is refused before it is read: not an operator, or no CSRF header. */
+function actionRefusal(request: FastifyRequest): string | undefined {
   if (request.opsIdentity.role !== 'operator') {
-    return `${request.opsIdentity.email} is a reader; only OPS_OPERATORS may re-run`;
+    return `${request.opsIdentity.email} is a reader; only OPS_OPERATORS may re-run, pause, resume or cancel`;
   }
   return crossSiteRefusal(request);
 }
@@ -182,7 +279,7 @@ export function statusOfCode(code: string): number {
 function crossSiteRefusal(request: FastifyRequest): string | undefined {
   const marker = request.headers[CSRF_HEADER];
   if (typeof marker !== 'string' || marker.trim() === '') {
-    return `a re-run must carry the ${CSRF_HEADER} header (it keeps other sites from posting one)`;
+    return `a request to act must carry the ${CSRF_HEADER} header (it keeps other sites from posting one)`;
   }
   return undefined;
 }

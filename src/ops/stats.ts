@@ -1,10 +1,14 @@
 import type { ExecutionRecord } from '../ledger/history.js';
 import type { StatsView, StatsWindow } from './views.js';
 
+/** Entries of runs that were not called: they count as `skipped`, not as runs. */
+const NOT_CALLED = new Set(['PROCESSOR_PAUSED', 'PROCESSOR_CIRCUIT_OPEN']);
+
 /**
  * Per-processor figures over a sample of executions: runs (outcomes a delivery produced; reused
- * ones are not runs), the share of each outcome, and nearest-rank p50 / p95 of run time.
- * `in_flight` is the caller's to fill.
+ * ones are not runs, nor are those of a paused processor or an open circuit, counted as `skipped`),
+ * the share of each outcome, and nearest-rank p50 / p95 of run time. `in_flight` is the caller's
+ * to fill.
  */
 export function statsOf(
   window: StatsWindow,
@@ -15,15 +19,19 @@ export function statsOf(
 ): StatsView {
   const byProcessor = new Map<
     string,
-    { completed: number; failed: number; timeout: number; times: number[] }
+    { completed: number; failed: number; timeout: number; skipped: number; times: number[] }
   >();
   for (const record of records) {
     for (const run of record.runs) {
       if (run.reused) continue;
       let figures = byProcessor.get(run.processorId);
       if (!figures) {
-        figures = { completed: 0, failed: 0, timeout: 0, times: [] };
+        figures = { completed: 0, failed: 0, timeout: 0, skipped: 0, times: [] };
         byProcessor.set(run.processorId, figures);
+      }
+      if (run.errorCode !== null && NOT_CALLED.has(run.errorCode)) {
+        figures.skipped += 1;
+        continue;
       }
       figures[run.status] += 1;
       figures.times.push(run.executionTime);
@@ -37,6 +45,7 @@ export function statsOf(
       return {
         processor_id,
         runs,
+        skipped: f.skipped,
         completed_rate: rate(f.completed, runs),
         failed_rate: rate(f.failed, runs),
         timeout_rate: rate(f.timeout, runs),

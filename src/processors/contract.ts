@@ -50,6 +50,22 @@ export type RetryPolicy = z.infer<typeof RetryPolicySchema>;
 /** `major.minor.patch`, with an optional pre-release and build (semver 2.0). */
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
+/**
+ * A circuit breaker, per processor and per instance: when FAILED and TIMEOUT runs reach
+ * `failureRate` (0–1] of at least `minRuns` runs that ended within the last `windowMs`, the
+ * circuit opens and every run fails at once with `PROCESSOR_CIRCUIT_OPEN`, without calling the
+ * processor. After `openMs` one trial run is let through: its success closes the circuit, its
+ * failure opens it again for `openMs`. A run counts once, with its final outcome: retries of the
+ * `retry` policy are not runs of their own.
+ */
+export const CircuitPolicySchema = z.strictObject({
+  failureRate: z.number().gt(0, 'circuit.failureRate must be above 0').max(1),
+  minRuns: z.number().int().min(1).max(100_000),
+  windowMs: z.number().int().min(1_000).max(86_400_000),
+  openMs: z.number().int().min(1_000).max(86_400_000),
+});
+export type CircuitPolicy = z.infer<typeof CircuitPolicySchema>;
+
 /** The plugin contract: a module's default export is a value of this shape (or an array of them). */
 export const ProcessorDefinitionSchema = z.object({
   id: ProcessorIdSchema,
@@ -61,6 +77,7 @@ export const ProcessorDefinitionSchema = z.object({
     .string()
     .regex(SEMVER, 'contractVersion must be a semantic version such as 1.0.0')
     .optional(),
+  circuit: CircuitPolicySchema.optional(),
   execute: z.custom<ExecuteFn>((v) => typeof v === 'function', 'execute must be a function'),
 });
 

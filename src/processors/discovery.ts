@@ -7,6 +7,7 @@ import {
   SUPPORTED_CONTRACT_VERSION,
   contractCompatible,
   major,
+  type CircuitPolicy,
   type ConcurrencyPolicy,
   type RetryPolicy,
 } from './contract.js';
@@ -29,6 +30,8 @@ export interface InstalledProcessor {
   retry: RetryPolicy | undefined;
   /** The plugin contract it is built for (`defineProcessor` stamps it); unset when it does not say. */
   contractVersion?: string | undefined;
+  /** Its circuit breaker, when it declares one (see `CircuitPolicySchema`). */
+  circuit?: CircuitPolicy | undefined;
   /** Absolute path of the module; worker threads import it from there. */
   file: string;
   /** The npm package it came from (`PROCESSOR_PACKAGES`); unset for a module of `PROCESSORS_DIR`. */
@@ -144,7 +147,7 @@ function installed(
       `${name}: ${which} is not a processor definition (${formatIssues(parsed.error.issues)})`,
     );
   }
-  const { id, version, timeoutMs, concurrency, retry, contractVersion } = parsed.data;
+  const { id, version, timeoutMs, concurrency, retry, circuit, contractVersion } = parsed.data;
   if (!contractCompatible(contractVersion, SUPPORTED_CONTRACT_VERSION)) {
     const supported = major(SUPPORTED_CONTRACT_VERSION);
     throw new OrchestratorError(
@@ -152,7 +155,7 @@ function installed(
       `${name}: processor ${id} ${version} is built for plugin contract ${contractVersion}, but this service implements ${SUPPORTED_CONTRACT_VERSION} and runs processors built for ${supported}.x; rebuild it with @processor-orchestrator/sdk ${supported}.x`,
     );
   }
-  return { id, version, timeoutMs, concurrency, retry, contractVersion, file, package: pkg };
+  return { id, version, timeoutMs, concurrency, retry, circuit, contractVersion, file, package: pkg };
 }
 
 /**

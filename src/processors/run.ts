@@ -5,6 +5,7 @@ import type { Document } from '../events/document.js';
 import type {
   CompletedProcessor,
   FailedProcessor,
+  FailureCode,
   TimeoutProcessor,
 } from '../events/processing-completed.js';
 import type { ThreadSpan } from '../telemetry/thread-span.js';
@@ -43,6 +44,20 @@ export function toEntry<O extends RunOutcome>(outcome: O): Omit<O, 'status'> {
   const entry: Partial<O> = { ...outcome };
   delete entry.status;
   return entry as Omit<O, 'status'>;
+}
+
+/** The message of a FAILED entry for a purchased processor that is not installed. */
+export const NOT_INSTALLED = 'processor not installed';
+
+/**
+ * A FAILED entry's code: its own `error_code`, else (an entry recorded before entries had codes)
+ * `PROCESSOR_NOT_INSTALLED` for a processor that was not installed, `PROCESSOR_FAILED` otherwise.
+ */
+export function failureCode(entry: Pick<FailedProcessor, 'error_code' | 'error_message'>): FailureCode {
+  return (
+    entry.error_code ??
+    (entry.error_message === NOT_INSTALLED ? 'PROCESSOR_NOT_INSTALLED' : 'PROCESSOR_FAILED')
+  );
 }
 
 /** Milliseconds of run time as the seconds an entry reports. */

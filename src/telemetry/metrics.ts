@@ -60,6 +60,16 @@ export function createMetrics(meter: Meter) {
         'Runs taken from the execution ledger instead of run: COMPLETED ones on a redelivery, and those a re-run did not ask for',
       unit: '{run}',
     }),
+    /** attributes `processor.id`, `error.code` (`PROCESSOR_PAUSED`, `PROCESSOR_CIRCUIT_OPEN`) */
+    skippedRuns: meter.createCounter('processor.skipped', {
+      description: 'Runs not called: the processor was paused by an operator, or its circuit was open',
+      unit: '{run}',
+    }),
+    /** attributes `processor.id`, `circuit.state` (the state entered: `open`, `half_open`, `closed`) */
+    circuitTransitions: meter.createCounter('processor.circuit.transitions', {
+      description: "Changes of a processor's circuit breaker state on this instance",
+      unit: '{transition}',
+    }),
   };
 }
 

@@ -4,7 +4,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Dialog, type Page } from 'playwright-core';
 
 /** Debian's `chromium` package: the browser the page is tested in (playwright never downloads one). */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -104,4 +104,19 @@ export async function launchChromium(): Promise<TestBrowser> {
     await rm(profile, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** A new tab that records every dialog (and dismisses it) and every script error. */
+export async function openTab(
+  browser: TestBrowser,
+): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
+  const page = await browser.context.newPage();
+  const dialogs: string[] = [];
+  const errors: string[] = [];
+  page.on('dialog', (dialog: Dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  page.on('pageerror', (err) => errors.push(err.message));
+  return { page, dialogs, errors };
 }

@@ -4,12 +4,20 @@ import Fastify, { type FastifyInstance } from 'fastify';
 
 import { registerOpsPage } from '../../src/ops/page.js';
 import type {
+  AuditEntry,
+  BulkRerunRequest,
+  CircuitView,
+  DryRunView,
   ExecutionPage,
   ExecutionQuery,
   ExecutionView,
   OpsApi,
   OpsIdentity,
+  JobAnswer,
+  Pause,
   ProcessorRunView,
+  ProcessorsView,
+  RerunJob,
   RerunRequest,
   StatsView,
   UnderwritingView,
@@ -27,6 +35,7 @@ function run(processorId: string, over: Partial<ProcessorRunView> = {}): Process
     queue_wait: 0.05,
     run_time: 1.2,
     error_message: null,
+    error_code: over.status === 'failed' ? 'PROCESSOR_FAILED' : null,
     timeout_phase: null,
     reused: false,
     ...over,
@@ -59,6 +68,12 @@ function execution(
 /** What a test can see of the fake: the re-runs asked for, and a way to finish one. */
 export interface FakeOpsApi extends OpsApi {
   readonly reruns: { underwritingId: string; request: RerunRequest; by: OpsIdentity; key: string }[];
+  /** Bulk re-run requests (dry runs included), with their idempotency keys. */
+  readonly bulk: { request: BulkRerunRequest; by: OpsIdentity; key: string | undefined }[];
+  /** Audit entries, oldest first. */
+  readonly trail: AuditEntry[];
+  /** Every executions query, as the page asked it. */
+  readonly queries: ExecutionQuery[];
   /** Records `execution` as the newest of its underwriting (replacing one with the same key). */
   record(execution: ExecutionView): void;
 }
@@ -68,7 +83,9 @@ export interface FakeOpsApi extends OpsApi {
  * parser whose upstream answered 503), one that succeeded, one with a timeout, one failed. A re-run
  * is recorded as a running execution; with `finishReruns`, it is read back completed the next time.
  */
-export function fakeOpsApi(options: { finishReruns?: boolean; extra?: ExecutionView[] } = {}): FakeOpsApi {
+export function fakeOpsApi(
+  options: { finishReruns?: boolean; extra?: ExecutionView[]; circuits?: CircuitView[] } = {},
+): FakeOpsApi {
   const executions: ExecutionView[] = [
     execution('uw_1001', 3, [
       run('bank_stmt_v1', {
@@ -99,6 +116,34 @@ export function fakeOpsApi(options: { finishReruns?: boolean; extra?: ExecutionV
     ...(options.extra ?? []),
   ];
   const reruns: FakeOpsApi['reruns'] = [];
+  const bulk: FakeOpsApi['bulk'] = [];
+  const queries: ExecutionQuery[] = [];
+  const trail: AuditEntry[] = [];
+  const pauses = new Map<string, Pause>();
+  const jobs = new Map<string, { job: RerunJob; key: string | undefined }>();
+  const scope = { scope: 'fleet' as const, note: null };
+  const at = () => '2026-11-30T12:00:00.000Z';
+  const rejectWith = (code: string, statusCode: number, message: string) =>
+    Promise.reject(Object.assign(new Error(message), { code, statusCode }));
+  const audit = (
+    by: OpsIdentity,
+    action: AuditEntry['action'],
+    subject: string,
+    reason: string | undefined,
+    result: AuditEntry['result'],
+  ) =>
+    trail.push({
+      id: `01JAUDIT${String(trail.length).padStart(18, '0')}`,
+      at: at(),
+      by: by.email,
+      action,
+      subject,
+      reason: reason ?? null,
+      selection: { subject },
+      result,
+    });
+  const processorIds = () =>
+    [...new Set(executions.flatMap((e) => e.processors.map((p) => p.processor_id)))].sort();
   const newestFirst = () => [...executions].sort((a, b) => b.received_at.localeCompare(a.received_at));
   const notFound = (id: string) =>
     Object.assign(new Error(`no execution of underwriting ${id} is recorded`), {
@@ -112,7 +157,20 @@ export function fakeOpsApi(options: { finishReruns?: boolean; extra?: ExecutionV
     else executions.push(next);
   };
 
-  return {
+  const api: Omit<
+    FakeOpsApi,
+    | 'processors'
+    | 'pause'
+    | 'resume'
+    | 'bulkRerun'
+    | 'job'
+    | 'jobs'
+    | 'cancelJob'
+    | 'audit'
+    | 'bulk'
+    | 'trail'
+    | 'queries'
+  > = {
     reruns,
     record,
     underwriting(id: string): Promise<UnderwritingView> {
@@ -125,6 +183,7 @@ export function fakeOpsApi(options: { finishReruns?: boolean; extra?: ExecutionV
       return Promise.resolve(view);
     },
     executions(query: ExecutionQuery): Promise<ExecutionPage> {
+      queries.push(query);
       const matching = newestFirst().filter(
         (e) =>
           (query.status === undefined ||
@@ -155,6 +214,7 @@ export function fakeOpsApi(options: { finishReruns?: boolean; extra?: ExecutionV
           return {
             processor_id: id,
             runs: runs.length,
+            skipped: 0,
             completed_rate: rate('completed'),
             failed_rate: rate('failed'),
             timeout_rate: rate('timeout'),
@@ -181,10 +241,178 @@ export function fakeOpsApi(options: { finishReruns?: boolean; extra?: ExecutionV
         finished_at: null,
         overall_status: null,
         published_message_id: null,
-        rerun: { of: latest.key, requested_by: by.email, reason: request.reason, processors: names },
+        rerun: {
+          of: latest.key,
+          requested_by: by.email,
+          reason: request.reason,
+          processors: names,
+          job: null,
+        },
         processors: [],
       });
       return Promise.resolve({ key });
+    },
+  };
+
+  async function processors(): Promise<ProcessorsView> {
+    const stats = await api.stats('24h');
+    const circuits = options.circuits ?? [];
+    return {
+      ...scope,
+      as_of: at(),
+      in_flight: 1,
+      samples: { '1h': stats.sample, '24h': stats.sample },
+      processors: processorIds().map((id) => {
+        const figures = stats.processors.find((p) => p.processor_id === id);
+        const pause = pauses.get(id) ?? null;
+        const circuit = circuits.find((c) => c.processor_id === id) ?? null;
+        const shown = figures && {
+          runs: figures.runs,
+          skipped: figures.skipped,
+          failed_rate: figures.failed_rate,
+          timeout_rate: figures.timeout_rate,
+          p95_run_time: figures.p95_run_time,
+        };
+        return {
+          processor_id: id,
+          installed: true,
+          state: pause ? 'paused' : circuit?.state === 'open' ? 'circuit_open' : 'active',
+          pause,
+          circuit,
+          last_hour: shown ?? null,
+          last_day: shown ?? null,
+        };
+      }),
+    };
+  }
+
+  /** The latest execution of each underwriting whose entry of a processor has the status asked for. */
+  function selected(request: BulkRerunRequest) {
+    const latest = new Map<string, ExecutionView>();
+    for (const e of newestFirst()) if (!latest.has(e.underwriting_id)) latest.set(e.underwriting_id, e);
+    return [...latest.values()].filter((e) =>
+      e.processors.some(
+        (p) =>
+          request.processors.includes(p.processor_id) &&
+          p.status === request.status &&
+          (request.error_code === undefined || p.error_code === request.error_code),
+      ),
+    );
+  }
+
+  function jobAnswer(job: RerunJob, created: boolean): JobAnswer {
+    return { job: structuredClone(job), created, ...scope };
+  }
+
+  return {
+    ...api,
+    bulk,
+    trail,
+    queries,
+    processors,
+    pause(id, reason, by) {
+      if (!processorIds().includes(id))
+        return rejectWith('NOT_FOUND', 404, `processor ${id} is not installed`);
+      const pause = { processor_id: id, paused_by: by.email, paused_at: at(), reason };
+      pauses.set(id, pause);
+      audit(by, 'pause', id, reason, { paused_at: pause.paused_at });
+      return Promise.resolve({ processor_id: id, pause, ...scope });
+    },
+    resume(id, reason, by) {
+      const pause = pauses.get(id);
+      if (!pause) return rejectWith('NOT_FOUND', 404, `processor ${id} is not paused`);
+      pauses.delete(id);
+      audit(by, 'resume', id, reason, { lifted: pause.reason });
+      return Promise.resolve({ processor_id: id, pause, ...scope });
+    },
+    bulkRerun(request, by, key) {
+      bulk.push({ request, by, key });
+      const found = selected(request);
+      const selection = {
+        processors: request.processors,
+        status: request.status,
+        since: request.since,
+        until: request.until ?? at(),
+        error_code: request.error_code ?? null,
+        error_text: request.error_text ?? null,
+      };
+      if (request.dry_run) {
+        const dry: DryRunView = {
+          dry_run: true,
+          selection,
+          count: found.length,
+          truncated: false,
+          scanned: executions.length,
+          sample: found.map((e) => ({
+            underwriting_id: e.underwriting_id,
+            of: e.key,
+            processors: request.processors,
+            completed_at: e.finished_at ?? e.received_at,
+            error_message:
+              e.processors.find((p) => request.processors.includes(p.processor_id))?.error_message ?? null,
+          })),
+        };
+        return Promise.resolve(dry);
+      }
+      const again = [...jobs.values()].find((j) => key !== undefined && j.key === key);
+      if (again) return Promise.resolve(jobAnswer(again.job, false));
+      const id = `job${jobs.size + 1}`;
+      const job: RerunJob = {
+        id,
+        idempotency_key: key ?? null,
+        state: 'running',
+        selection,
+        reason: request.reason,
+        requested_by: by.email,
+        pace_per_second: request.pace_per_second ?? 2,
+        created_at: at(),
+        updated_at: at(),
+        finished_at: null,
+        cancelled_by: null,
+        cancelled_at: null,
+        counts: { selected: found.length, requested: 0, finished: 0, failed: 0, skipped: 0 },
+      };
+      jobs.set(id, { job, key });
+      audit(by, 'rerun_job', id, request.reason, { job: id, selected: found.length });
+      return Promise.resolve(jobAnswer(job, true));
+    },
+    job(id) {
+      const held = jobs.get(id);
+      if (!held) return rejectWith('NOT_FOUND', 404, `no bulk re-run job ${id}`);
+      // Each read moves it on: one more requested and finished, until done.
+      const c = held.job.counts;
+      if (held.job.state === 'running' && c.requested < c.selected) {
+        c.requested += 1;
+        c.finished += 1;
+      } else if (held.job.state === 'running') {
+        held.job.state = 'done';
+        held.job.finished_at = at();
+      }
+      return Promise.resolve(jobAnswer(held.job, false));
+    },
+    jobs() {
+      return Promise.resolve({
+        jobs: [...jobs.values()].map((j) => structuredClone(j.job)).reverse(),
+        ...scope,
+      });
+    },
+    cancelJob(id, reason, by) {
+      const held = jobs.get(id);
+      if (!held) return rejectWith('NOT_FOUND', 404, `no bulk re-run job ${id}`);
+      if (held.job.state === 'done')
+        return rejectWith('RERUN_REFUSED', 409, `bulk re-run job ${id} is over (done)`);
+      held.job = { ...held.job, state: 'cancelled', cancelled_by: by.email, cancelled_at: at() };
+      audit(by, 'rerun_job_cancel', id, reason, { counts: held.job.counts });
+      return Promise.resolve(jobAnswer(held.job, false));
+    },
+    audit({ limit, before }) {
+      const newest = [...trail].reverse().filter((e) => before === undefined || e.id < before);
+      const page = newest.slice(0, limit);
+      return Promise.resolve({
+        entries: page,
+        next_before: newest.length > limit ? (page.at(-1)?.id ?? null) : null,
+        ...scope,
+      });
     },
   };
 

@@ -199,17 +199,25 @@ describe('dev and a port in use', () => {
 });
 
 describe('CLI conventions', () => {
-  it.each(['serve', 'dev', 'replay', 'run', 'status', 'rerun', 'processors', 'new-processor'])(
-    '%s --help and -h print its usage and exit 0, doing nothing else',
-    async (command) => {
-      for (const flag of ['--help', '-h']) {
-        const { code, stdout, stderr } = await cli([command, flag], { PORT: 'not-read' });
-        expect({ flag, stderr }).toEqual({ flag, stderr: '' });
-        expect(stdout).toMatch(new RegExp(`^Usage: processor-orchestrator ${command}\\b`));
-        expect(code).toBe(0);
-      }
-    },
-  );
+  it.each([
+    'serve',
+    'dev',
+    'replay',
+    'run',
+    'status',
+    'rerun',
+    'pause',
+    'resume',
+    'processors',
+    'new-processor',
+  ])('%s --help and -h print its usage and exit 0, doing nothing else', async (command) => {
+    for (const flag of ['--help', '-h']) {
+      const { code, stdout, stderr } = await cli([command, flag], { PORT: 'not-read' });
+      expect({ flag, stderr }).toEqual({ flag, stderr: '' });
+      expect(stdout).toMatch(new RegExp(`^Usage: processor-orchestrator ${command}\\b`));
+      expect(code).toBe(0);
+    }
+  });
 
   it('--version prints the package version', async () => {
     const { code, stdout } = await cli(['--version']);

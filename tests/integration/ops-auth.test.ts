@@ -312,6 +312,113 @@ describe('ops authentication with OPS_AUTH=iap', { timeout: 120_000 }, () => {
   });
 });
 
+describe('the authorization matrix of every /ops route', { timeout: 120_000 }, () => {
+  const EPOCH = new Date(0).toISOString();
+  /** Every route: reads (readers and operators), and actions (operators only). */
+  const ROUTES: { method: 'GET' | 'POST'; path: string; body?: unknown; acts: boolean; operator: number }[] =
+    [
+      { method: 'GET', path: `/ops/underwritings/${UW}`, acts: false, operator: 200 },
+      { method: 'GET', path: '/ops/executions?error_code=PROCESSOR_PAUSED', acts: false, operator: 200 },
+      { method: 'GET', path: '/ops/stats', acts: false, operator: 200 },
+      { method: 'GET', path: '/ops/processors', acts: false, operator: 200 },
+      { method: 'GET', path: '/ops/reruns', acts: false, operator: 200 },
+      { method: 'GET', path: '/ops/reruns/no_such_job', acts: false, operator: 404 },
+      { method: 'GET', path: '/ops/audit', acts: false, operator: 200 },
+      { method: 'GET', path: '/ops', acts: false, operator: 200 },
+      {
+        method: 'POST',
+        path: `/ops/underwritings/${UW}/rerun`,
+        body: { processors: ['fx_tally'], reason: 'matrix' },
+        acts: true,
+        operator: 202,
+      },
+      {
+        method: 'POST',
+        path: '/ops/processors/fx_tally/pause',
+        body: { reason: 'matrix' },
+        acts: true,
+        operator: 200,
+      },
+      {
+        method: 'POST',
+        path: '/ops/processors/fx_tally/resume',
+        body: { reason: 'matrix' },
+        acts: true,
+        operator: 200,
+      },
+      {
+        method: 'POST',
+        path: '/ops/reruns',
+        body: { processors: ['fx_tally'], status: 'failed', since: EPOCH, reason: 'matrix', dry_run: true },
+        acts: true,
+        operator: 200,
+      },
+      // Nothing failed: the operator gets past authorization to "nothing to re-run".
+      {
+        method: 'POST',
+        path: '/ops/reruns',
+        body: { processors: ['fx_tally'], status: 'failed', since: EPOCH, reason: 'matrix' },
+        acts: true,
+        operator: 409,
+      },
+      {
+        method: 'POST',
+        path: '/ops/reruns/no_such_job/cancel',
+        body: { reason: 'matrix' },
+        acts: true,
+        operator: 404,
+      },
+    ];
+  const token = (email?: string) =>
+    google.sign({ claims: { aud: OPS_AUDIENCE, email: email ?? OPERATOR } }).then((t) => {
+      sent.push(t);
+      return { authorization: `Bearer ${t}` };
+    });
+  const call = async (route: (typeof ROUTES)[number], headers: Record<string, string>) => {
+    const response = await fetch(`${oidcService.base}${route.path}`, {
+      method: route.method,
+      headers: {
+        ...headers,
+        ...(route.method === 'POST' && { 'content-type': 'application/json', ...CSRF }),
+      },
+      ...(route.body !== undefined && { body: JSON.stringify(route.body) }),
+    });
+    return response.status;
+  };
+  const audited = async () => {
+    const response = await fetch(`${oidcService.base}/ops/audit`, { headers: await token() });
+    return ((await response.json()) as { entries: { by: string }[] }).entries;
+  };
+
+  it.each([
+    ['nobody (no token)', () => Promise.resolve({}), 401, 401],
+    ['a stranger (a valid token, not listed)', () => token(STRANGER), 403, 403],
+    ['a reader', () => token(READER), 200, 403],
+  ])('answers %s: reads %i, actions %i, and nothing is done', async (_who, headers, reads, acts) => {
+    const sentHeaders = await headers();
+    for (const route of ROUTES) {
+      const expected = route.acts ? acts : reads === 200 ? route.operator : reads;
+      expect(await call(route, sentHeaders), `${route.method} ${route.path}`).toBe(expected);
+    }
+    expect((await audited()).filter((e) => e.by !== OPERATOR)).toEqual([]);
+  });
+
+  it('lets an operator do each, and records each action', async () => {
+    const before = (await audited()).length;
+    for (const route of ROUTES) {
+      expect(await call(route, await token()), `${route.method} ${route.path}`).toBe(route.operator);
+    }
+    // The re-run, the pause and the resume (dry runs and refused requests are not actions).
+    const entries = await audited();
+    expect(entries.length - before).toBe(3);
+    expect(entries.slice(0, 3).map((e) => [e.by, (e as unknown as { action: string }).action])).toEqual([
+      [OPERATOR, 'resume'],
+      [OPERATOR, 'pause'],
+      [OPERATOR, 'rerun'],
+    ]);
+  });
+});
+
 describe('ops authentication and the logs', { timeout: 120_000 }, () => {
   it('never writes a token to a log, and says why each request was refused', () => {
     expect(sent.length).toBeGreaterThan(20);

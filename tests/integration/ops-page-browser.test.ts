@@ -5,11 +5,16 @@ import { join } from 'node:path';
 import type { PubSub } from '@google-cloud/pubsub';
 
 import type { FastifyInstance } from 'fastify';
-import type { Dialog, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
-import { CHROMIUM_INSTALL, ensureChromium, launchChromium, type TestBrowser } from '../helpers/browser.js';
+import {
+  CHROMIUM_INSTALL,
+  ensureChromium,
+  launchChromium,
+  openTab,
+  type TestBrowser,
+} from '../helpers/browser.js';
 import { uniqueCollection } from '../helpers/firestore.js';
 import { repoRoot, tallyProcessorsDir } from '../helpers/fixtures.js';
 import { OPERATOR, fakeOpsApi, servePage } from '../helpers/ops.js';
@@ -53,19 +58,6 @@ afterAll(async () => {
   await app?.close();
 });
 
-/** A new tab that records every dialog (and dismisses it) and every script error. */
-async function openTab(): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
-  const page = await browser.context.newPage();
-  const dialogs: string[] = [];
-  const errors: string[] = [];
-  page.on('dialog', (dialog: Dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on('pageerror', (err) => errors.push(err.message));
-  return { page, dialogs, errors };
-}
-
 describe('chromium for the browser test', () => {
   it('fails, saying how to install it, when it is missing and cannot be installed', async () => {
     const missing = ensureChromium({
@@ -81,7 +73,7 @@ describe('chromium for the browser test', () => {
 
 describe('the /ops page in chromium, over an in-test OpsApi', () => {
   it('shows a hostile error message as text, inert, under a strict CSP', async () => {
-    const { page, dialogs, errors } = await openTab();
+    const { page, dialogs, errors } = await openTab(browser);
     const response = await page.goto(`${base}/ops/u/uw_hostile`);
     expect(response?.status()).toBe(200);
     const csp = response?.headers()['content-security-policy'] ?? '';
@@ -101,7 +93,7 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
   }, 60_000);
 
   it('lets an operator find a partially failed underwriting, re-run what failed by keyboard and see the result', async () => {
-    const { page, dialogs, errors } = await openTab();
+    const { page, dialogs, errors } = await openTab(browser);
     await page.goto(`${base}/ops`);
     await page.getByLabel('Status').selectOption('partial_success');
     await page.getByRole('button', { name: 'Apply' }).click();
@@ -196,7 +188,7 @@ describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore
     }
     await completed.waitFor(2, 60_000);
 
-    const { page, dialogs, errors } = await openTab();
+    const { page, dialogs, errors } = await openTab(browser);
     const listing = await page.goto(`${base}/ops`);
     expect(listing?.headers()['content-security-policy']).toContain("default-src 'none'");
     await page.getByLabel('Status').selectOption('partial_success');

@@ -1,12 +1,10 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, onTestFailed } from 'vitest';
 
-import { loadConfig } from '../../src/config.js';
 import {
   ProcessingCompletedSchema,
   type ProcessingCompleted,
@@ -19,13 +17,11 @@ import {
   UnderwritingViewSchema,
   type UnderwritingView,
 } from '../../src/ops/views.js';
-import { examplesDir } from '../../src/paths.js';
-import { startService, type Service } from '../../src/service.js';
 import { cli } from '../helpers/cli.js';
+import { getJson, serveOps, until, type Running } from '../helpers/ops-service.js';
 import { uniqueCollection } from '../helpers/firestore.js';
-import { ULID, capturingLog, tallyProcessorsDir } from '../helpers/fixtures.js';
+import { ULID } from '../helpers/fixtures.js';
 import {
-  TEST_PROJECT_ID,
   collectMessages,
   createTopicWithSubscription,
   emulatorPubSub,
@@ -37,12 +33,6 @@ const pubsubHost = inject('pubsubEmulatorHost');
 const firestoreHost = inject('firestoreEmulatorHost');
 const CSRF = { 'x-requested-with': 'test' };
 
-interface Running {
-  service: Service;
-  base: string;
-  lines: Record<string, unknown>[];
-}
-
 let pubsub: PubSub;
 let inTopic: string;
 let completed: Collector;
@@ -52,23 +42,10 @@ let tallyFile: string;
 let running: Running[] = [];
 
 async function serve(env: Record<string, string>): Promise<Running> {
-  const config = loadConfig({
-    GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
-    PUBSUB_EMULATOR_HOST: pubsubHost,
-    UNDERWRITING_TOPIC: inTopic,
-    PROCESSORS_DIR: tallyProcessorsDir,
-    DOCUMENTS_DIR: `${examplesDir}/documents`,
-    PROCESSOR_THREADS: '1',
-    PORT: '0',
-    OPS_AUTH: 'disabled',
-    ...env,
-  });
-  const { log, lines } = capturingLog();
-  const service = await startService(config, log, '127.0.0.1');
-  const started = { service, base: `http://127.0.0.1:${service.port}`, lines };
+  const started = await serveOps({ PUBSUB_EMULATOR_HOST: pubsubHost, UNDERWRITING_TOPIC: inTopic, ...env });
   running.push(started);
   onTestFailed(() => {
-    process.stderr.write(`service logs:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+    process.stderr.write(`service logs:\n${started.lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
   });
   return started;
 }
@@ -116,21 +93,6 @@ async function resultFor(
       .filter((m) => m.event.underwriting_id === underwritingId);
     return Promise.resolve(found[nth - 1]);
   });
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 150_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-async function getJson(base: string, path: string, headers: Record<string, string> = {}) {
-  const response = await fetch(`${base}${path}`, { headers });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
 async function postRerun(base: string, id: string, body: unknown, headers: Record<string, string> = CSRF) {

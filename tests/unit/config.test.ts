@@ -224,7 +224,10 @@ describe('ops configuration', () => {
       cloudRunIamChecked: false,
       readers: [],
       operators: [],
+      auditTtlDays: 400,
     });
+    expect(loadConfig({ OPS_AUDIT_TTL_DAYS: '30' }).ops.auditTtlDays).toBe(30);
+    expect(() => loadConfig({ OPS_AUDIT_TTL_DAYS: '0' })).toThrow(/^OPS_AUDIT_TTL_DAYS: /);
   });
 
   it('reads the lists as lower-case emails and *@domain, and iap with its audience', () => {

@@ -381,6 +381,9 @@ describe('deploy/setup.sh', () => {
     expect(ttls.map((c) => [c.positionals[0], c.flags['collection-group'], c.flags['enable-ttl']])).toEqual([
       ['expireAt', 'executions', true],
       ['expireAt', 'parts', true],
+      ['expireAt', 'executions_audit', true],
+      ['expireAt', 'executions_reruns', true],
+      ['expireAt', 'rerun_items', true],
     ]);
     const exempt = result.calls.filter((c) => c.command === 'firestore indexes fields update');
     expect(exempt.map((c) => c.positionals[0])).toEqual([
@@ -416,6 +419,19 @@ describe('deploy/setup.sh', () => {
         'executions',
         'field-path=has_timeout,order=ascending field-path=processor_ids,array-config=contains field-path=completed_at,order=descending',
       ],
+      [
+        'executions',
+        'field-path=outcome_tags,array-config=contains field-path=completed_at,order=descending',
+      ],
+      [
+        'executions',
+        'field-path=overall_status,order=ascending field-path=outcome_tags,array-config=contains field-path=completed_at,order=descending',
+      ],
+      [
+        'executions',
+        'field-path=has_timeout,order=ascending field-path=outcome_tags,array-config=contains field-path=completed_at,order=descending',
+      ],
+      ['executions', 'field-path=underwriting_id,order=ascending field-path=completed_at,order=descending'],
     ]);
   });
 
@@ -451,7 +467,7 @@ describe('deploy/setup.sh', () => {
     // the script takes as done and goes on.
     expect(creates).toEqual([
       'beta services identity create',
-      ...Array<string>(7).fill('firestore indexes composite create'),
+      ...Array<string>(11).fill('firestore indexes composite create'),
     ]);
     expect(bindings(again)).toEqual(bindings(first));
   });

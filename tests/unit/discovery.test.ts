@@ -71,6 +71,16 @@ describe('processor discovery', () => {
     ['no execute', "export default { id: 'x_v1', version: '1' };", 'execute: execute must be a function'],
     ['no version', "export default { id: 'x_v1', execute() {} };", 'version: '],
     ['a bad timeout', plugin('x_v1', 'timeoutMs: -5,'), 'timeoutMs: '],
+    [
+      'a bad circuit',
+      plugin('x_v1', 'circuit: { failureRate: 0, minRuns: 5, windowMs: 60000, openMs: 30000 },'),
+      'circuit.failureRate: circuit.failureRate must be above 0',
+    ],
+    [
+      'a circuit without its window',
+      plugin('x_v1', 'circuit: { failureRate: 0.5, minRuns: 5, openMs: 30000 },'),
+      'circuit.windowMs: ',
+    ],
     ['a syntax error', 'export default {', 'cannot be loaded: '],
     ['a throwing module', 'throw new Error("init failed");', 'cannot be loaded: init failed'],
   ])('stops with one line naming the file when a plugin has %s', async (_case, source, problem) => {

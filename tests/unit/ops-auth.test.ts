@@ -42,6 +42,7 @@ describe('ops ID tokens behind Cloud Run', () => {
     cloudRunIamChecked,
     readers: ['reader@example.com'],
     operators: [],
+    auditTtlDays: DEFAULTS.OPS_AUDIT_TTL_DAYS,
   });
   // What Cloud Run's IAM check leaves of a token it verified.
   const stripped = async (claims: Record<string, unknown>) => {

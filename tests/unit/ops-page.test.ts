@@ -7,7 +7,7 @@ import { registerOpsPage } from '../../src/ops/page.js';
 import { CSRF_HEADER, registerOps } from '../../src/ops/routes.js';
 import { createHttpServer } from '../../src/transport/http.js';
 import { crossSiteReason } from '../../src/ops/same-origin.js';
-import type { OpsIdentity } from '../../src/ops/views.js';
+import type { CircuitView, OpsIdentity } from '../../src/ops/views.js';
 import { capturingLog } from '../helpers/fixtures.js';
 import { OPERATOR, READER, fakeOpsApi, servePage, type FakeOpsApi } from '../helpers/ops.js';
 
@@ -56,9 +56,14 @@ describe('crossSiteReason', () => {
 });
 
 describe('the /ops page', () => {
-  it('lists recent underwritings with badges, filters and the stats table, with a strict CSP', async () => {
-    const server = await page(fakeOpsApi());
-    const res = await server.inject({ url: '/ops?status=partial_success&processor=bank_stmt_v1&window=1h' });
+  it('lists recent underwritings with badges, filters and the processors table, with a strict CSP', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const res = await server.inject({
+      url:
+        '/ops?status=partial_success&processor=bank_stmt_v1&outcome=failed&error_code=PROCESSOR_FAILED' +
+        '&error=503&underwriting=uw_10&since=2026-11-30T00:00&until=2026-11-30T23:59:30',
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
     expect(res.headers['content-security-policy']).toContain("default-src 'none'");
@@ -70,8 +75,21 @@ describe('the /ops page', () => {
     expect(res.body).toContain('badge b-partial_success');
     expect(res.body).not.toContain('uw_1002');
     expect(res.body).toMatch(/<option value="partial_success"\s+selected>/);
-    expect(res.body).toMatch(/<option value="1h"\s+selected>/);
-    expect(res.body).toContain('Processors, last 1h');
+    expect(res.body).toMatch(/<option value="PROCESSOR_FAILED"\s+selected>/);
+    expect(res.body).toContain('value="2026-11-30T00:00"');
+    expect(api.queries.at(-1)).toEqual({
+      status: 'partial_success',
+      processor: 'bank_stmt_v1',
+      outcome: 'failed',
+      error_code: 'PROCESSOR_FAILED',
+      error: '503',
+      underwriting: 'uw_10',
+      since: '2026-11-30T00:00:00Z',
+      until: '2026-11-30T23:59:30Z',
+      limit: 50,
+    });
+    expect(res.body).toContain('<h2 id="processors">Processors</h2>');
+    expect(res.body).toMatch(/Last hour[\s\S]*Last 24 hours/);
     // No inline script or style for the CSP to forbid.
     expect(res.body).not.toMatch(/<script>|<style|style=|onclick=/);
   });
@@ -85,12 +103,10 @@ describe('the /ops page', () => {
     }));
     const server = await page(fakeOpsApi({ extra }));
     const first = await server.inject({ url: '/ops?processor=bank_stmt_v1' });
-    expect(first.body).toContain(
-      'href="/ops?processor=bank_stmt_v1&amp;window=24h&amp;cursor=50" rel="next"',
-    );
+    expect(first.body).toContain('href="/ops?processor=bank_stmt_v1&amp;cursor=50" rel="next"');
     expect(first.body).not.toContain('First page');
     const second = await server.inject({ url: '/ops?processor=bank_stmt_v1&cursor=50' });
-    expect(second.body).toContain('href="/ops?processor=bank_stmt_v1&amp;window=24h">First page');
+    expect(second.body).toContain('href="/ops?processor=bank_stmt_v1">First page');
     expect(second.body).not.toContain('rel="next"');
   });
 
@@ -365,5 +381,240 @@ describe('the /ops page', () => {
     const js = await server.inject({ url: '/ops/assets/ops.js' });
     expect(js.headers['content-type']).toMatch(/^text\/javascript/);
     expect(js.headers['x-content-type-options']).toBe('nosniff');
+  });
+});
+
+describe('the /ops page in an outage', () => {
+  const OPEN: CircuitView = {
+    processor_id: 'clear_business_report_v1',
+    state: 'open',
+    since: '2026-11-30T11:58:00.000Z',
+    until: '2026-11-30T11:59:00.000Z',
+    runs: 12,
+    failures: 9,
+    policy: { failureRate: 0.5, minRuns: 10, windowMs: 120_000, openMs: 60_000 },
+  };
+
+  it('shows a banner of paused processors and open circuits, and the processors with their state', async () => {
+    const api = fakeOpsApi({ circuits: [OPEN] });
+    await api.pause('bank_stmt_v1', `vendor down ${HOSTILE}`, OPERATOR);
+    const server = await page(api);
+    const res = await server.inject({ url: '/ops' });
+    expect(res.statusCode).toBe(200);
+    const banner = /<section class="banner bad"[\s\S]*?<\/section>/.exec(res.body)?.[0] ?? '';
+    expect(banner).toContain('1 processor paused, 1 circuit open');
+    expect(banner).toContain('href="/ops/p/bank_stmt_v1"');
+    expect(banner).toContain(`paused by\n            ops@example.com`);
+    expect(banner).toContain(escapeHtml(`vendor down ${HOSTILE}`));
+    expect(banner).toMatch(/circuit open since[\s\S]*9 of 12/);
+    expect(res.body).toMatch(
+      /href="\/ops\/p\/bank_stmt_v1"\s*>bank_stmt_v1<\/a>[\s\S]*?badge b-paused">paused</,
+    );
+    expect(res.body).toContain('badge b-circuit_open">circuit open<');
+    expect(res.body).toMatch(/Last hour[\s\S]*Last 24 hours/);
+    expect(res.body).toContain('<h2 id="audit">Operator actions</h2>');
+    expect(res.body).toMatch(/paused <a href="\/ops\/p\/bank_stmt_v1"><code>bank_stmt_v1<\/code><\/a>/);
+    expect(res.body).not.toMatch(/<script>|<style|style=|onclick=/);
+    expect(res.body).not.toContain('<img src=x');
+  });
+
+  it('shows no banner when nothing is paused or open', async () => {
+    const res = await (await page(fakeOpsApi())).inject({ url: '/ops' });
+    expect(res.body).not.toContain('class="banner');
+  });
+
+  it('gives operators the pause and bulk re-run forms of a processor, and readers neither', async () => {
+    const api = fakeOpsApi();
+    const asOperator = await (await page(api)).inject({ url: '/ops/p/bank_stmt_v1' });
+    expect(asOperator.body).toContain('action="/ops/p/bank_stmt_v1/pause"');
+    expect(asOperator.body).toContain('action="/ops/p/bank_stmt_v1/reruns"');
+    expect(asOperator.body).toContain('Count (dry run)');
+    await app?.close();
+    const asReader = await (await page(api, READER)).inject({ url: '/ops/p/bank_stmt_v1' });
+    expect(asReader.statusCode).toBe(200);
+    expect(asReader.body).not.toContain('<form method="post"');
+    expect(asReader.body).toContain('need the operator role');
+  });
+
+  it('pauses and resumes through the form, redirecting to the processor page, which says so', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const paused = await server.inject({
+      method: 'POST',
+      url: '/ops/p/bank_stmt_v1/pause',
+      headers: SAME_ORIGIN,
+      payload: form([['reason', 'INC-7: the bank API answers 503']]),
+    });
+    expect(paused.statusCode).toBe(303);
+    expect(paused.headers.location).toBe('/ops/p/bank_stmt_v1?done=paused');
+    const shown = await server.inject({ url: paused.headers.location });
+    expect(shown.body).toContain('Paused. Every instance stops calling it');
+    expect(shown.body).toContain('action="/ops/p/bank_stmt_v1/resume"');
+    expect(api.trail.map((e) => [e.action, e.subject, e.reason, e.by])).toEqual([
+      ['pause', 'bank_stmt_v1', 'INC-7: the bank API answers 503', OPERATOR.email],
+    ]);
+    const resumed = await server.inject({
+      method: 'POST',
+      url: '/ops/p/bank_stmt_v1/resume',
+      headers: SAME_ORIGIN,
+      payload: form([['reason', '']]),
+    });
+    expect(resumed.headers.location).toBe('/ops/p/bank_stmt_v1?done=resumed');
+    expect(api.trail.at(-1)).toMatchObject({ action: 'resume', reason: null });
+  });
+
+  it('asks for a reason before pausing, and says why it could not pause', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const noReason = await server.inject({
+      method: 'POST',
+      url: '/ops/p/bank_stmt_v1/pause',
+      headers: SAME_ORIGIN,
+      payload: form([]),
+    });
+    expect(noReason.statusCode).toBe(400);
+    expect(noReason.body).toContain('Give a reason for the pause');
+    const unknown = await server.inject({
+      method: 'POST',
+      url: '/ops/p/nope_v1/pause',
+      headers: SAME_ORIGIN,
+      payload: form([['reason', 'x']]),
+    });
+    expect(unknown.statusCode).toBe(404);
+    expect(api.trail).toEqual([]);
+  });
+
+  it('refuses a pause, bulk re-run or cancel from another site, or from a reader', async () => {
+    const api = fakeOpsApi();
+    const job = await api.bulkRerun(
+      {
+        processors: ['bank_stmt_v1'],
+        status: 'failed',
+        since: '2026-11-30T00:00:00.000Z',
+        reason: 'r',
+        dry_run: false,
+      },
+      OPERATOR,
+      undefined,
+    );
+    const jobId = 'job' in job ? job.job.id : '';
+    for (const url of [
+      '/ops/p/bank_stmt_v1/pause',
+      '/ops/p/bank_stmt_v1/reruns',
+      `/ops/jobs/${jobId}/cancel`,
+    ]) {
+      const server = await page(api);
+      const crossSite = await server.inject({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' },
+        payload: form([['reason', 'x']]),
+      });
+      expect(crossSite.statusCode, url).toBe(403);
+      await app?.close();
+      const asReader = await (
+        await page(api, READER)
+      ).inject({ method: 'POST', url, headers: SAME_ORIGIN, payload: form([['reason', 'x']]) });
+      expect(asReader.statusCode, url).toBe(403);
+      expect(asReader.body).toContain('may read but not');
+      await app?.close();
+      app = undefined;
+    }
+    expect(api.trail.map((e) => e.action)).toEqual(['rerun_job']);
+    expect((await api.job(jobId)).job.state).not.toBe('cancelled');
+  });
+
+  it('re-runs failed since…: a dry-run count first, then the job, once, with the key minted for that count', async () => {
+    const api = fakeOpsApi();
+    const server = await page(api);
+    const counted = await server.inject({
+      method: 'POST',
+      url: '/ops/p/bank_stmt_v1/reruns',
+      headers: SAME_ORIGIN,
+      payload: form([
+        ['step', 'preview'],
+        ['status', 'failed'],
+        ['since', '24h'],
+        ['error_code', ''],
+        ['reason', 'bank API back'],
+      ]),
+    });
+    expect(counted.statusCode).toBe(200);
+    expect(api.bulk.at(-1)).toMatchObject({
+      request: { processors: ['bank_stmt_v1'], status: 'failed', dry_run: true, reason: 'bank API back' },
+    });
+    expect(counted.body).toMatch(/<strong>2 underwritings<\/strong>\s+would be re-run/);
+    expect(counted.body).toContain('href="/ops/u/uw_1001"');
+    expect(counted.body).toContain('Re-run 2 underwritings');
+    const fields: Record<string, string> = Object.fromEntries(
+      [...counted.body.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)"/g)].map(
+        ([, n, v]) => [n ?? '', v ?? ''] as const,
+      ),
+    );
+    expect(fields).toMatchObject({
+      step: 'confirm',
+      status: 'failed',
+      since: '24h',
+      reason: 'bank API back',
+    });
+    expect(fields['key']).toMatch(/^[0-9A-Z]{26}$/);
+    const confirm = () =>
+      server.inject({
+        method: 'POST',
+        url: '/ops/p/bank_stmt_v1/reruns',
+        headers: SAME_ORIGIN,
+        payload: form(Object.entries(fields)),
+      });
+    const started = await confirm();
+    expect(started.statusCode).toBe(303);
+    expect(started.headers.location).toBe('/ops/jobs/job1?done=created');
+    expect(api.bulk.at(-1)).toMatchObject({
+      key: fields['key'],
+      request: { dry_run: false, since: fields['since_at'], until: fields['until_at'] },
+    });
+    // A second click of the same confirmation finds the same job.
+    expect((await confirm()).headers.location).toBe('/ops/jobs/job1?done=again');
+
+    const progress = await server.inject({ url: '/ops/jobs/job1?done=created' });
+    expect(progress.body).toContain('Bulk re-run started.');
+    expect(progress.body).toContain('data-refresh-seconds="3"');
+    expect(progress.body).toMatch(/<span class="n">2<\/span><span class="l">selected<\/span>/);
+    expect(progress.body).toContain('action="/ops/jobs/job1/cancel"');
+    const cancelled = await server.inject({
+      method: 'POST',
+      url: '/ops/jobs/job1/cancel',
+      headers: SAME_ORIGIN,
+      payload: form([['reason', 'stop']]),
+    });
+    expect(cancelled.headers.location).toBe('/ops/jobs/job1?done=cancelled');
+    const after = await server.inject({ url: cancelled.headers.location });
+    expect(after.body).toContain('badge b-cancelled');
+    expect(after.body).not.toContain('action="/ops/jobs/job1/cancel"');
+    expect(api.trail.map((e) => e.action)).toEqual(['rerun_job', 'rerun_job_cancel']);
+  });
+
+  it('asks for a reason before counting, and says when nothing matches', async () => {
+    const server = await page(fakeOpsApi());
+    const post = (fields: [string, string][]) =>
+      server.inject({
+        method: 'POST',
+        url: '/ops/p/bank_stmt_v1/reruns',
+        headers: SAME_ORIGIN,
+        payload: form(fields),
+      });
+    const noReason = await post([
+      ['step', 'preview'],
+      ['since', '6h'],
+    ]);
+    expect(noReason.statusCode).toBe(400);
+    expect(noReason.body).toContain('Give a reason for the re-run');
+    const nothing = await post([
+      ['step', 'preview'],
+      ['since', '6h'],
+      ['status', 'timeout'],
+      ['reason', 'r'],
+    ]);
+    expect(nothing.body).toContain('Nothing to re-run');
+    expect(nothing.body).not.toContain('name="step" value="confirm"');
   });
 });

@@ -77,6 +77,35 @@ describe('the memory ledger history', () => {
     });
   });
 
+  it('finds runs by outcome, error code, error text, time range and underwriting prefix, paging by cursor', async () => {
+    const history = (await ledgerWithThree()).history;
+    if (!history) throw new Error('memory has a history');
+    const keysOf = async (filter: Omit<Parameters<typeof history.executions>[0], 'limit'>) =>
+      (await history.executions({ limit: 10, ...filter })).records.map((r) => r.key);
+    expect(await keysOf({ outcome: 'failed' })).toEqual(['k-b']);
+    expect(await keysOf({ processor: 'p1', outcome: 'failed' })).toEqual([]);
+    expect(await keysOf({ processor: 'p2', errorCode: 'PROCESSOR_FAILED' })).toEqual(['k-b']);
+    expect(await keysOf({ errorCode: 'PROCESSOR_PAUSED' })).toEqual([]);
+    expect(await keysOf({ errorText: 'DOWN <IMG' })).toEqual(['k-b']);
+    expect(await keysOf({ processor: 'p1', errorText: 'down' })).toEqual([]);
+    expect(await keysOf({ outcome: 'timeout' })).toEqual([]);
+    expect(await keysOf({ until: '2024-01-15T10:01:00.000Z' })).toEqual(['k-b', 'k-a']);
+    expect(await keysOf({ since: '2024-01-15T10:01:00.000Z', until: '2024-01-15T10:01:00.000Z' })).toEqual([
+      'k-b',
+    ]);
+    expect(await keysOf({ underwritingPrefix: 'uw_' })).toEqual(['k-a', 'k-b', 'k-c']);
+    expect(await keysOf({ underwritingPrefix: 'uw_b' })).toEqual(['k-b']);
+    // By underwriting id, page by page.
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await history.executions({ limit: 1, underwritingPrefix: 'uw', cursor });
+      paged.push(...page.records.map((r) => r.key));
+      cursor = page.next ?? undefined;
+    } while (cursor !== undefined);
+    expect(paged).toEqual(['k-a', 'k-b', 'k-c']);
+  });
+
   it('keeps what the views need: published message id, queue wait, documents, execution ids', async () => {
     const history = (await ledgerWithThree()).history;
     const [record] = (await history?.underwriting('uw_b', 10)) ?? [];
@@ -205,7 +234,7 @@ describe('stats', () => {
       runs: runs.map((r) => ({ reused: false, status: 'completed', executionTime: 1, ...r })),
     }) as ExecutionRecord;
 
-  it('computes rates and nearest-rank percentiles per processor, leaving reused outcomes out', () => {
+  it('computes rates and nearest-rank percentiles per processor, leaving reused outcomes and runs not called out', () => {
     const records = [
       record([
         { processorId: 'a', executionTime: 1 },
@@ -216,7 +245,11 @@ describe('stats', () => {
         { processorId: 'b', reused: true },
       ]),
       record([{ processorId: 'a', status: 'timeout', executionTime: 10 }]),
-      record([{ processorId: 'a', executionTime: 2 }]),
+      record([
+        { processorId: 'a', executionTime: 2 },
+        { processorId: 'b', status: 'failed', errorCode: 'PROCESSOR_PAUSED', executionTime: 0 },
+        { processorId: 'b', status: 'failed', errorCode: 'PROCESSOR_CIRCUIT_OPEN', executionTime: 0 },
+      ]),
     ];
     const stats = statsOf('1h', records, true, 4, Date.parse('2024-01-15T10:00:00Z'));
     expect(stats).toEqual({
@@ -227,6 +260,7 @@ describe('stats', () => {
         {
           processor_id: 'a',
           runs: 4,
+          skipped: 0,
           completed_rate: 0.75,
           failed_rate: 0,
           timeout_rate: 0.25,
@@ -236,6 +270,7 @@ describe('stats', () => {
         {
           processor_id: 'b',
           runs: 1,
+          skipped: 2,
           completed_rate: 0,
           failed_rate: 1,
           timeout_rate: 0,

@@ -154,6 +154,7 @@ describe('orchestrator', () => {
         execution_time: 0,
         attempts: 0,
         error_message: 'processor not installed',
+        error_code: 'PROCESSOR_NOT_INSTALLED',
       },
     ]);
     expect(result.failed_processors[0]?.execution_id).toMatch(ULID);

@@ -63,6 +63,8 @@ describe('the metrics', () => {
         'pool.cpu.saturation',
         'ledger.reused_runs',
         'admission.refused',
+        'processor.skipped',
+        'processor.circuit.transitions',
       ].sort(),
     );
     const rows = [...docs.matchAll(/^\| `([a-z_.]+)` +\| (\w+) +\| `([^`]+)` +\|/gm)].map(
