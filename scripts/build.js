@@ -14,20 +14,25 @@ const BIN = 'src/cli.js';
 
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
-/** `npm run build` of a workspace package (packages/): the SDK before the service, the test kit after it. */
-function buildWorkspace(name) {
+/**
+ * `npm run build` of a workspace package (packages/NAME): the SDK before the service, the test kit
+ * after it. A checkout without it (a copy of this script elsewhere) has nothing to build there.
+ */
+function buildWorkspace(dir) {
+  if (!existsSync(`${dir}/package.json`)) return;
+  const args = ['run', 'build', '--silent', '-w', dir];
   const npm = process.env.npm_execpath;
   const built = npm
-    ? spawnSync(process.execPath, [npm, 'run', 'build', '--silent', '-w', name], { stdio: 'inherit' })
-    : spawnSync('npm', ['run', 'build', '--silent', '-w', name], { stdio: 'inherit' });
+    ? spawnSync(process.execPath, [npm, ...args], { stdio: 'inherit' })
+    : spawnSync('npm', args, { stdio: 'inherit' });
   if (built.status !== 0) {
-    process.stderr.write(`build failed: ${name} (the errors above name the files)\n`);
+    process.stderr.write(`build failed: ${dir} (the errors above name the files)\n`);
     process.exit(1);
   }
 }
 
 // The service and its processors import the SDK as an installed package: its types first.
-buildWorkspace('@processor-orchestrator/sdk');
+buildWorkspace('packages/sdk');
 for (const dir of [NEXT, OLD]) rmSync(dir, { recursive: true, force: true });
 const compiled = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', NEXT], {
   stdio: 'inherit',
@@ -46,4 +51,4 @@ if (existsSync(DIST)) renameSync(DIST, OLD);
 renameSync(NEXT, DIST);
 rmSync(OLD, { recursive: true, force: true });
 // The test kit is compiled from the service's sources (packages/testing).
-buildWorkspace('@processor-orchestrator/testing');
+buildWorkspace('packages/testing');

@@ -124,6 +124,7 @@ describe('the SDK types and the service schemas', () => {
     expectTypeOf<Definition>().toExtend<z.input<typeof ProcessorDefinitionSchema>>();
     expectTypeOf<z.input<typeof ProcessorDefinitionSchema>>().toExtend<Definition>();
     expect(Object.keys(ProcessorDefinitionSchema.shape).sort()).toEqual([
+      'circuit',
       'concurrency',
       'contractVersion',
       'execute',
