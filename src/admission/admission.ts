@@ -73,9 +73,17 @@ const RETRY_AFTER_SECONDS: Record<FullReason, number> = {
 /** Refusals are logged once a window, with their count. */
 const LOG_REFUSALS_EVERY_MS = 10_000;
 
+/**
+ * The memory an instance may use: its cgroup's limit (Cloud Run's memory), else the machine's.
+ * Without a limit, cgroup v1 reads as the largest number it holds (about 8 EiB), not 0.
+ */
+export function memoryLimit(constrained: number, total: number): number {
+  return constrained > 0 ? Math.min(constrained, total) : total;
+}
+
 export function createAdmission(options: AdmissionOptions) {
   const { pool, log } = options;
-  const limitBytes = options.limitBytes ?? (process.constrainedMemory?.() || totalmem());
+  const limitBytes = options.limitBytes ?? memoryLimit(process.constrainedMemory?.() ?? 0, totalmem());
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const holdings: Holdings = {

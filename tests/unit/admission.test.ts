@@ -7,6 +7,7 @@ import {
   type Readings,
   type Verdict,
 } from '../../src/admission/decide.js';
+import { memoryLimit } from '../../src/admission/admission.js';
 import { afterPull, askFor, PULL_WINDOW, whileFull } from '../../src/transport/pull-window.js';
 
 const MB = 2 ** 20;
@@ -161,6 +162,18 @@ describe('admission: how many events an instance may take now', () => {
     ],
   ])('%s', (_name, r, h, stopped, expected) => {
     expect(evaluate(readings(r), holdings(h), stopped)).toMatchObject(expected);
+  });
+});
+
+describe('the memory limit admission measures against', () => {
+  const GiB = 2 ** 30;
+  it.each([
+    ['a cgroup limit (Cloud Run)', 2 * GiB, 16 * GiB, 2 * GiB],
+    ['no limit under cgroup v1 (the largest number it holds)', 9223372036854771712, 16 * GiB, 16 * GiB],
+    ['no cgroup at all', 0, 16 * GiB, 16 * GiB],
+    ['a limit above the machine', 64 * GiB, 16 * GiB, 16 * GiB],
+  ])('%s', (_case, constrained, total, limit) => {
+    expect(memoryLimit(constrained, total)).toBe(limit);
   });
 });
 
