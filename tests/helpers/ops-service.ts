@@ -1,7 +1,11 @@
 // The service in-process (or its `serve` process) on the emulators, for the operations tests: a
 // running service, JSON calls to its /ops API, the tally of processor runs, and published results.
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { PubSub } from '@google-cloud/pubsub';
 
 import { loadConfig } from '../../src/config.js';
 import {
@@ -10,8 +14,17 @@ import {
 } from '../../src/events/processing-completed.js';
 import { examplesDir } from '../../src/paths.js';
 import { startService, type Service } from '../../src/service.js';
+import { uniqueCollection } from './firestore.js';
 import { capturingLog, tallyProcessorsDir } from './fixtures.js';
-import { TEST_PROJECT_ID, type Collector } from './pubsub.js';
+import {
+  TEST_PROJECT_ID,
+  collectMessages,
+  createTopicWithSubscription,
+  emulatorPubSub,
+  uniqueName,
+  type Collector,
+} from './pubsub.js';
+import { killServe, startServe, type ServeProcess } from './serve.js';
 
 export const CSRF = { 'x-requested-with': 'test' };
 
@@ -35,6 +48,69 @@ export async function serveOps(env: Record<string, string>): Promise<Running> {
   const { log, lines } = capturingLog();
   const service = await startService(config, log, '127.0.0.1');
   return { service, base: `http://127.0.0.1:${service.port}`, lines };
+}
+
+/** `serve` as a process on both emulators (see `serveTally`), and what it was given. */
+export interface TallyServe {
+  pubsub: PubSub;
+  serve: ServeProcess;
+  /** Where events go in (pulled by `serve`). */
+  inTopic: string;
+  /** Every processing.completed `serve` publishes. */
+  completed: Collector;
+  /** The tally processors' run counts (`runCount`). */
+  tallyFile: string;
+  base: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `serve` as a process on both emulators with the tally processors: pulling from a topic of its
+ * own, its results collected from another, the Firestore ledger in a collection of its own, and
+ * /ops open (emulator only).
+ */
+export async function serveTally(hosts: { pubsub: string; firestore: string }): Promise<TallyServe> {
+  const pubsub = emulatorPubSub(hosts.pubsub);
+  const inTopic = uniqueName('uw-created');
+  const outTopic = uniqueName('completed');
+  await createTopicWithSubscription(pubsub, inTopic, `${inTopic}-pull`);
+  const { subscription } = await createTopicWithSubscription(pubsub, outTopic, `${outTopic}-sub`);
+  const completed = collectMessages(subscription);
+  const tallyFile = join(await mkdtemp(join(tmpdir(), 'ops-tally-')), 'runs.jsonl');
+  const serve = startServe({
+    GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
+    PUBSUB_EMULATOR_HOST: hosts.pubsub,
+    UNDERWRITING_TOPIC: inTopic,
+    UNDERWRITING_SUBSCRIPTION: `${inTopic}-pull`,
+    COMPLETED_TOPIC: outTopic,
+    PROCESSORS_DIR: tallyProcessorsDir,
+    DOCUMENTS_DIR: `${examplesDir}/documents`,
+    PROCESSOR_THREADS: '2',
+    LEDGER: 'firestore',
+    FIRESTORE_EMULATOR_HOST: hosts.firestore,
+    LEDGER_COLLECTION: uniqueCollection(),
+    OPS_AUTH: 'disabled',
+    FX_TALLY_FILE: tallyFile,
+  });
+  const close = async () => {
+    await killServe(serve);
+    await completed.close();
+    await pubsub.close();
+  };
+  try {
+    return {
+      pubsub,
+      serve,
+      inTopic,
+      completed,
+      tallyFile,
+      base: `http://127.0.0.1:${await serve.port()}`,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
 
 export async function until<T>(

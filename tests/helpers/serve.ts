@@ -91,7 +91,9 @@ export function startServe(env: Record<string, string>, launch: Launch = BUILT_S
     child,
     logs,
     waitForLog,
-    port: async () => Number((await waitForLog((l) => l.message === 'serving'))['port']),
+    // A start-up takes a second or two, and far longer on a machine loaded many times over (15 s
+    // was seen at a load of 25 on 2 cores): the bound only guards against one that never comes.
+    port: async () => Number((await waitForLog((l) => l.message === 'serving', 90_000))['port']),
     exited,
   };
 }

@@ -2,29 +2,17 @@
 // circuits), the processors table, pausing and resuming through the form, finding the runs it
 // failed, and "re-run failed since…" (a dry-run count, the confirmation, the job's progress).
 // Screenshots land in test-output/ops/.
-import { mkdir, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type { PubSub } from '@google-cloud/pubsub';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { examplesDir } from '../../src/paths.js';
 import { launchChromium, openTab, type TestBrowser } from '../helpers/browser.js';
-import { uniqueCollection } from '../helpers/firestore.js';
-import { repoRoot, tallyProcessorsDir } from '../helpers/fixtures.js';
+import { repoRoot } from '../helpers/fixtures.js';
 import { OPERATOR, fakeOpsApi, servePage } from '../helpers/ops.js';
-import { resultsOf, runCount, until } from '../helpers/ops-service.js';
-import {
-  TEST_PROJECT_ID,
-  collectMessages,
-  createTopicWithSubscription,
-  emulatorPubSub,
-  uniqueName,
-  type Collector,
-} from '../helpers/pubsub.js';
-import { killServe, startServe, type ServeProcess } from '../helpers/serve.js';
+import { resultsOf, runCount, serveTally, until, type TallyServe } from '../helpers/ops-service.js';
+import { uniqueName } from '../helpers/pubsub.js';
 
 const SCREENSHOTS = join(repoRoot, 'test-output', 'ops');
 const pubsubHost = inject('pubsubEmulatorHost');
@@ -85,43 +73,18 @@ describe('the outage banner in chromium, over an in-test OpsApi', () => {
 });
 
 describe('the outage tools in chromium, on a running service (Pub/Sub and Firestore emulators)', () => {
-  let pubsub: PubSub | undefined;
-  let completed: Collector | undefined;
-  let serve: ServeProcess | undefined;
+  let running: TallyServe | undefined;
 
   afterAll(async () => {
-    await killServe(serve);
-    await completed?.close();
-    await pubsub?.close();
+    await running?.close();
   });
 
   it('pauses a processor through the form, shows it in the banner and the table, finds its runs, resumes, and re-runs them in bulk', async () => {
-    pubsub = emulatorPubSub(pubsubHost);
-    const inTopic = uniqueName('uw-created');
-    const outTopic = uniqueName('completed');
-    await createTopicWithSubscription(pubsub, inTopic, `${inTopic}-pull`);
-    const { subscription } = await createTopicWithSubscription(pubsub, outTopic, `${outTopic}-sub`);
-    completed = collectMessages(subscription);
-    const tallyFile = join(await mkdtemp(join(tmpdir(), 'ops-outage-page-')), 'runs.jsonl');
-    serve = startServe({
-      GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
-      PUBSUB_EMULATOR_HOST: pubsubHost,
-      UNDERWRITING_TOPIC: inTopic,
-      UNDERWRITING_SUBSCRIPTION: `${inTopic}-pull`,
-      COMPLETED_TOPIC: outTopic,
-      PROCESSORS_DIR: tallyProcessorsDir,
-      DOCUMENTS_DIR: `${examplesDir}/documents`,
-      PROCESSOR_THREADS: '2',
-      LEDGER: 'firestore',
-      FIRESTORE_EMULATOR_HOST: firestoreHost,
-      LEDGER_COLLECTION: uniqueCollection(),
-      OPS_AUTH: 'disabled',
-      FX_TALLY_FILE: tallyFile,
-    });
-    const base = `http://127.0.0.1:${await serve.port()}`;
+    running = await serveTally({ pubsub: pubsubHost, firestore: firestoreHost });
+    const { pubsub, inTopic, completed, tallyFile, base } = running;
     const publish = async (ids: string[]) => {
       for (const id of ids) {
-        await pubsub?.topic(inTopic).publishMessage({
+        await pubsub.topic(inTopic).publishMessage({
           json: {
             event: 'underwriting.created',
             data: {
@@ -133,7 +96,7 @@ describe('the outage tools in chromium, on a running service (Pub/Sub and Firest
         });
       }
       await until('their results', () =>
-        Promise.resolve(ids.every((id) => completed && resultsOf(completed, id).length > 0) || undefined),
+        Promise.resolve(ids.every((id) => resultsOf(completed, id).length > 0) || undefined),
       );
     };
     await publish([uniqueName('uw_before').replace(/-/g, '_')]);
@@ -209,7 +172,7 @@ describe('the outage tools in chromium, on a running service (Pub/Sub and Firest
     for (const id of ids) {
       expect(await runCount(tallyFile, 'fx_tally', id)).toBe(1);
       expect(await runCount(tallyFile, 'fx_tally_slow', id)).toBe(1);
-      expect(completed && resultsOf(completed, id).at(-1)?.event).toMatchObject({
+      expect(resultsOf(completed, id).at(-1)?.event).toMatchObject({
         overall_status: 'success',
       });
     }

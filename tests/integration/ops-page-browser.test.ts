@@ -1,13 +1,9 @@
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-
-import type { PubSub } from '@google-cloud/pubsub';
 
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { examplesDir } from '../../src/paths.js';
 import {
   CHROMIUM_INSTALL,
   ensureChromium,
@@ -15,18 +11,10 @@ import {
   openTab,
   type TestBrowser,
 } from '../helpers/browser.js';
-import { uniqueCollection } from '../helpers/firestore.js';
-import { repoRoot, tallyProcessorsDir } from '../helpers/fixtures.js';
+import { repoRoot } from '../helpers/fixtures.js';
 import { OPERATOR, fakeOpsApi, servePage } from '../helpers/ops.js';
-import {
-  TEST_PROJECT_ID,
-  collectMessages,
-  createTopicWithSubscription,
-  emulatorPubSub,
-  uniqueName,
-  type Collector,
-} from '../helpers/pubsub.js';
-import { killServe, startServe, type ServeProcess } from '../helpers/serve.js';
+import { serveTally, type TallyServe } from '../helpers/ops-service.js';
+import { uniqueName } from '../helpers/pubsub.js';
 
 const SCREENSHOTS = join(repoRoot, 'test-output', 'ops');
 
@@ -135,42 +123,17 @@ describe('the /ops page in chromium, over an in-test OpsApi', () => {
 describe('the /ops page in chromium, on a running service (Pub/Sub and Firestore emulators)', () => {
   const pubsubHost = inject('pubsubEmulatorHost');
   const firestoreHost = inject('firestoreEmulatorHost');
-  let pubsub: PubSub | undefined;
-  let completed: Collector | undefined;
-  let serve: ServeProcess | undefined;
+  let running: TallyServe | undefined;
 
   afterAll(async () => {
-    await killServe(serve);
-    await completed?.close();
-    await pubsub?.close();
+    await running?.close();
   });
 
   it('finds a partially failed underwriting, re-runs its failed processor through the form and shows the new result', async () => {
-    pubsub = emulatorPubSub(pubsubHost);
-    const inTopic = uniqueName('uw-created');
-    const outTopic = uniqueName('completed');
-    await createTopicWithSubscription(pubsub, inTopic, `${inTopic}-pull`);
-    const { subscription } = await createTopicWithSubscription(pubsub, outTopic, `${outTopic}-sub`);
-    completed = collectMessages(subscription);
     // fx_fail_once fails its first run for an underwriting (with `<script>` in its error) and
     // completes on the next; both count their runs in the tally file.
-    const tallyFile = join(await mkdtemp(join(tmpdir(), 'ops-page-')), 'runs.jsonl');
-    serve = startServe({
-      GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
-      PUBSUB_EMULATOR_HOST: pubsubHost,
-      UNDERWRITING_TOPIC: inTopic,
-      UNDERWRITING_SUBSCRIPTION: `${inTopic}-pull`,
-      COMPLETED_TOPIC: outTopic,
-      PROCESSORS_DIR: tallyProcessorsDir,
-      DOCUMENTS_DIR: `${examplesDir}/documents`,
-      PROCESSOR_THREADS: '2',
-      LEDGER: 'firestore',
-      FIRESTORE_EMULATOR_HOST: firestoreHost,
-      LEDGER_COLLECTION: uniqueCollection(),
-      OPS_AUTH: 'disabled',
-      FX_TALLY_FILE: tallyFile,
-    });
-    const base = `http://127.0.0.1:${await serve.port()}`;
+    running = await serveTally({ pubsub: pubsubHost, firestore: firestoreHost });
+    const { pubsub, inTopic, completed, tallyFile, base } = running;
 
     const partial = uniqueName('uw-partial');
     const fine = uniqueName('uw-fine');
