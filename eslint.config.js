@@ -1,26 +1,38 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-// What the packages may import: the SDK nothing but itself and Node; the test kit's runtime (the
-// pool, its worker thread, discovery, and the kit's entry) nothing of the service's transports,
-// configuration or cloud clients, since the kit ships it to processor authors.
-const KIT_MAY_NOT_IMPORT = [
-  {
-    group: ['**/config.js', '**/service.js', '**/runtime.js', '**/orchestrator.js'],
-    message: 'the test kit ships this module: no service wiring or configuration',
-  },
-  {
-    group: [
-      '**/transport/*',
-      '**/pubsub/*',
-      '**/ledger/*',
-      '**/ops/*',
-      '**/documents/*',
-      '**/commands/*',
-      '**/auth/*',
-    ],
-    message: 'the test kit ships this module: no transports',
-  },
+// Layers: data flows one way, transport → orchestrator → pool → plugin (docs/architecture.md). The
+// processors/ layer (the pool, its scheduler, its worker thread, discovery) sits at the bottom of
+// that flow: it never reaches up into the modules that call it.
+const ABOVE_PROCESSORS = [
+  '**/transport/*',
+  '**/ops/*',
+  '**/commands/*',
+  '**/ledger/*',
+  '**/admission/*',
+  '**/guard/*',
+  '**/replay/*',
+  '**/service.js',
+  '**/runtime.js',
+  '**/orchestrator.js',
+  '**/budget.js',
+  '**/config.js',
+];
+
+// What the test kit may import: the kit ships the pool, its worker thread, discovery and its own
+// entry to processor authors, so these import nothing of the service's wiring, configuration,
+// transports or cloud clients.
+const KIT_WIRING = ['**/config.js', '**/service.js', '**/runtime.js', '**/orchestrator.js'];
+const KIT_TRANSPORTS = [
+  '**/transport/*',
+  '**/pubsub/*',
+  '**/ledger/*',
+  '**/ops/*',
+  '**/documents/*',
+  '**/commands/*',
+  '**/auth/*',
+];
+const KIT_PACKAGES = [
   {
     group: ['**/telemetry/open.js', '**/telemetry/sdk.js'],
     message: 'the test kit ships this module: no OpenTelemetry SDK',
@@ -39,6 +51,22 @@ const KIT_MAY_NOT_IMPORT = [
     ],
     message: 'the test kit ships this module: no cloud clients or telemetry export',
   },
+];
+const KIT_MAY_NOT_IMPORT = [
+  { group: KIT_WIRING, message: 'the test kit ships this module: no service wiring or configuration' },
+  { group: KIT_TRANSPORTS, message: 'the test kit ships this module: no transports' },
+  ...KIT_PACKAGES,
+];
+// processors/ is both a layer and what the kit ships: one list per file, since a later rule entry
+// replaces an earlier one, and a module two groups match is reported twice.
+const PROCESSORS_MAY_NOT_IMPORT = [
+  {
+    group: [...new Set([...ABOVE_PROCESSORS, ...KIT_WIRING, ...KIT_TRANSPORTS])],
+    message:
+      'processors/ is the bottom layer (transport → orchestrator → pool → plugin) and the test kit ships it: ' +
+      'no transports, ops, commands, ledger, admission, guard, service wiring or configuration',
+  },
+  ...KIT_PACKAGES,
 ];
 
 export default tseslint.config(
@@ -70,7 +98,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/processors/**/*.ts', 'src/testing/**/*.ts'],
+    files: ['src/processors/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: PROCESSORS_MAY_NOT_IMPORT }] },
+  },
+  {
+    files: ['src/testing/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: KIT_MAY_NOT_IMPORT }] },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },

@@ -2,7 +2,8 @@ import type { z } from 'zod';
 
 /**
  * The one catalogue of error codes. Codes are stable and never reused; `retryable` says whether
- * a later delivery of the same event can succeed (nack / 503) or not (dead-letter / ack).
+ * a later delivery of the same event can succeed (nack / 503) or not (dead-letter / ack);
+ * `httpStatus` is what the operations API answers with the code (500 when it has none).
  * docs/error-codes.md is kept in sync by a test.
  */
 export const ERROR_CODES = {
@@ -31,6 +32,7 @@ export const ERROR_CODES = {
   PUBLISH_FAILED: {
     retryable: true,
     summary: 'processing.completed could not be published; the event is retried later',
+    httpStatus: 503,
   },
   DEAD_LETTER_FAILED: {
     retryable: true,
@@ -47,6 +49,7 @@ export const ERROR_CODES = {
   LEDGER_UNAVAILABLE: {
     retryable: true,
     summary: 'the execution ledger (Firestore) did not answer in time; the event is retried later',
+    httpStatus: 503,
   },
   PULL_FAILED: {
     retryable: false,
@@ -65,22 +68,26 @@ export const ERROR_CODES = {
   NOT_FOUND: {
     retryable: false,
     summary:
-      'ops: the ledger has no execution of that underwriting; or no such bulk re-run job, or installed processor (HTTP 404)',
+      'ops: the ledger has no execution of that underwriting; or no such bulk re-run job, or installed processor',
+    httpStatus: 404,
   },
   REQUEST_INVALID: {
     retryable: false,
     summary:
-      'ops: a query or body is not what the route takes, or names a processor the execution did not have (HTTP 400)',
+      'ops: a query or body is not what the route takes, or names a processor the execution did not have',
+    httpStatus: 400,
   },
   RERUN_REFUSED: {
     retryable: false,
     summary:
-      'ops: nothing to re-run (no finished execution yet, or "failed" and nothing failed), or a bulk re-run job that is over cannot be cancelled (HTTP 409)',
+      'ops: nothing to re-run (no finished execution yet, or "failed" and nothing failed), or a bulk re-run job that is over cannot be cancelled',
+    httpStatus: 409,
   },
   OPS_UNAVAILABLE: {
     retryable: false,
     summary:
-      'ops: the operations views, pauses, bulk re-runs and the audit trail need an execution ledger (LEDGER=none has none) (HTTP 503)',
+      'ops: the operations views, pauses, bulk re-runs and the audit trail need an execution ledger (LEDGER=none has none)',
+    httpStatus: 503,
   },
   OPS_REQUEST_FAILED: {
     retryable: false,
@@ -108,15 +115,22 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_REUSED: {
     retryable: false,
     summary:
-      'ops: a bulk re-run repeats an Idempotency-Key with other processors, status, error filters or operator (HTTP 409)',
+      'ops: a bulk re-run repeats an Idempotency-Key with other processors, status, error filters or operator',
+    httpStatus: 409,
   },
   UNEXPECTED: {
     retryable: false,
     summary: 'an error nothing expected (a bug): the fatal line carries its stack',
   },
-} as const satisfies Record<string, { retryable: boolean; summary: string }>;
+} as const satisfies Record<string, { retryable: boolean; summary: string; httpStatus?: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The HTTP status an error with this code answers with: its `httpStatus`, else 500. */
+export function httpStatusOf(code: string): number {
+  const entry = (ERROR_CODES as Record<string, { httpStatus?: number } | undefined>)[code];
+  return entry?.httpStatus ?? 500;
+}
 
 export class OrchestratorError extends Error {
   readonly code: ErrorCode;

@@ -2,9 +2,8 @@
 // and the checks in front of every form post.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-import { messageOf } from '../errors.js';
+import { httpStatusOf, messageOf } from '../errors.js';
 import { errorPage } from './page-layout.js';
-import { statusOfCode } from './routes.js';
 import { crossSiteReason } from './same-origin.js';
 import type { OpsIdentity } from './views.js';
 
@@ -12,7 +11,7 @@ import type { OpsIdentity } from './views.js';
 export function statusOf(err: unknown): number {
   const { statusCode, code } = (err ?? {}) as { statusCode?: unknown; code?: unknown };
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 600) return statusCode;
-  return typeof code === 'string' ? statusOfCode(code) : 500;
+  return typeof code === 'string' ? httpStatusOf(code) : 500;
 }
 
 /** What an operator may read about a failure: its message, unless it is an internal error. */

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 
-import { OrchestratorError, formatIssues, messageOf, type ErrorCode } from '../errors.js';
+import { OrchestratorError, formatIssues, httpStatusOf, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { HttpServer } from '../transport/http.js';
 import type { OpsAuth } from './auth.js';
@@ -69,16 +69,6 @@ const IdempotencyHeaderSchema = z.object({
     .optional(),
 });
 
-const STATUS_OF: Partial<Record<ErrorCode, number>> = {
-  NOT_FOUND: 404,
-  REQUEST_INVALID: 400,
-  RERUN_REFUSED: 409,
-  IDEMPOTENCY_KEY_REUSED: 409,
-  OPS_UNAVAILABLE: 503,
-  LEDGER_UNAVAILABLE: 503,
-  PUBLISH_FAILED: 503,
-};
-
 /**
  * The operations routes, in one encapsulated scope under `/ops` whose `onRequest` hook
  * authenticates every request (401 / 403 / 503 before anything is read) and sets
@@ -120,7 +110,7 @@ export function registerOps(app: HttpServer, options: OpsRoutesOptions): void {
 
       scope.setErrorHandler((err: FastifyError, request, reply) => {
         if (err instanceof OrchestratorError) {
-          const status = statusOfCode(err.code);
+          const status = httpStatusOf(err.code);
           if (status >= 500)
             log.warn({ code: err.code, path: pathOf(request), reason: err.message }, 'ops request failed');
           return reply.code(status).send({ error: err.message, code: err.code });
@@ -268,11 +258,6 @@ function actionRefusal(request: FastifyRequest): string | undefined {
     return `${request.opsIdentity.email} is a reader; only OPS_OPERATORS may re-run, pause, resume or cancel`;
   }
   return crossSiteRefusal(request);
-}
-
-/** The HTTP status an ops failure with this error code answers with (the page answers the same). */
-export function statusOfCode(code: string): number {
-  return STATUS_OF[code as ErrorCode] ?? 500;
 }
 
 /** Why a JSON re-run request may have come from another site (it lacks `CSRF_HEADER`), or `undefined`. */

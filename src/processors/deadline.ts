@@ -26,6 +26,21 @@ import { EXECUTING, type RunTable, SETTLED, SIGNALLED, threadCpuMs } from './run
  *
  * The object has the shape of Piscina's event-emitter signal (cheaper than an AbortSignal).
  */
+export interface DeadlineOptions {
+  /** The run table the attempt's thread stamps. */
+  table: RunTable;
+  /** The attempt's slot in it. */
+  slot: number;
+  /** How long the attempt may run, counted from its latest start stamp. */
+  timeoutMs: number;
+  /** How long past the deadline a signalled (or loading) attempt may take to settle. */
+  graceMs: number;
+  /** Total idle time of the attempt's thread so far, in ms; undefined before it is placed. */
+  threadIdleMs: () => number | undefined;
+  /** Called just before the abort ends the thread (the pool restarts its other runs). */
+  beforeAbort: () => void;
+}
+
 export class Deadline {
   aborted = false;
   readonly reason = 'deadline';
@@ -33,17 +48,21 @@ export class Deadline {
   #timer: NodeJS.Timeout;
   #cleared = false;
   #probe: { cpuMs: number | undefined; idleMs: number; at: number } | undefined;
+  private readonly table: RunTable;
+  private readonly slot: number;
+  private readonly timeoutMs: number;
+  private readonly graceMs: number;
+  private readonly threadIdleMs: () => number | undefined;
+  private readonly beforeAbort: () => void;
 
-  constructor(
-    private readonly table: RunTable,
-    private readonly slot: number,
-    private readonly timeoutMs: number,
-    private readonly graceMs: number,
-    /** Total idle time of the attempt's thread so far, in ms; undefined before it is placed. */
-    private readonly threadIdleMs: () => number | undefined,
-    private readonly beforeAbort: () => void,
-  ) {
-    this.#timer = setTimeout(this.#check, timeoutMs);
+  constructor(options: DeadlineOptions) {
+    this.table = options.table;
+    this.slot = options.slot;
+    this.timeoutMs = options.timeoutMs;
+    this.graceMs = options.graceMs;
+    this.threadIdleMs = options.threadIdleMs;
+    this.beforeAbort = options.beforeAbort;
+    this.#timer = setTimeout(this.#check, this.timeoutMs);
   }
 
   once(_event: 'abort', listener: () => void): void {

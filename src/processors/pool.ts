@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 
 import { SpanStatusCode, type Attributes, type Context } from '@opentelemetry/api';
 import { Piscina, queueOptionsSymbol } from 'piscina';
@@ -102,6 +103,9 @@ export class ProcessorPool {
   readonly #options: PoolOptions;
   readonly #cpuSlots: number;
   readonly #telemetry: NonNullable<PoolOptions['telemetry']>;
+  /** Threads that exited on their own (`process.exit`), by their exit code. */
+  readonly #exitCodes = new WeakMap<Worker, number>();
+  #closing = false;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -139,7 +143,10 @@ export class ProcessorPool {
       execArgv: fromSource ? ['--import', 'tsx'] : [],
       workerData,
     });
-    this.#piscina.on('workerCreate', (worker: { id: number }) => this.#scheduler.threadReady(worker.id));
+    this.#piscina.on('workerCreate', (worker: { id: number }) => {
+      this.#watchExit(worker.id);
+      this.#scheduler.threadReady(worker.id);
+    });
     // Piscina emits it before it drops the thread from its list: look once it has.
     this.#piscina.on('workerDestroy', () => queueMicrotask(() => this.#scheduler.threadGone()));
     // A thread that fails between tasks (e.g. out of memory from a leftover callback) is
@@ -272,6 +279,7 @@ export class ProcessorPool {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     this.#scheduler.close();
     await this.#piscina.destroy();
   }
@@ -307,16 +315,16 @@ export class ProcessorPool {
       innocent: false,
     };
     const scheduler = this.#scheduler;
-    const deadline = new Deadline(
-      this.#table,
+    const deadline = new Deadline({
+      table: this.#table,
       slot,
       timeoutMs,
-      this.#options.timeoutGraceMs,
-      () => scheduler.idleMs(attempt),
-      () => {
+      graceMs: this.#options.timeoutGraceMs,
+      threadIdleMs: () => scheduler.idleMs(attempt),
+      beforeAbort: () => {
         for (const other of attempt.thread?.attempts ?? []) if (other !== attempt) other.innocent = true;
       },
-    );
+    });
     let ranMs: number | undefined;
     try {
       await scheduler.admit(attempt);
@@ -349,6 +357,23 @@ export class ProcessorPool {
   }
 
   /**
+   * Records a thread's exit code when it ends on its own (`process.exit`), for `#threadEnded`:
+   * Piscina rejects the tasks of a thread that exited with an error only its text tells apart.
+   * Its own 'exit' listener rejects them; this one runs in the same emit, before any rejection is
+   * read. A thread that failed ('error': out of memory, say) did not end on its own; one the pool
+   * ends (a deadline's abort, close) rejects its tasks before its 'exit' comes, or is closing.
+   */
+  #watchExit(threadId: number): void {
+    const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
+    if (!worker) return;
+    let failed = false;
+    worker.once('error', () => (failed = true));
+    worker.once('exit', (code: number) => {
+      if (!failed && !this.#closing) this.#exitCodes.set(worker, code);
+    });
+  }
+
+  /**
    * The attempt's thread ended under it. Whose fault: the attempt's own (its deadline, its
    * `process.exit`, or its heap when it ran alone), or a neighbour's (started again: elsewhere,
    * or alone when nobody can tell which run exhausted a shared heap).
@@ -365,10 +390,10 @@ export class ProcessorPool {
       const error = `the processor ran out of memory (worker heap limit ${this.#options.maxHeapMb} MB)`;
       return { kind: 'thread-failed', durationMs, error };
     }
-    const exit = /^worker exited with code: (-?\d+)/.exec(messageOf(err));
-    if (exit) {
+    const exitCode = thread && this.#exitCodes.get(thread.worker);
+    if (exitCode !== undefined) {
       if (this.#table.has(attempt.slot, EXITED) || !shared) {
-        const error = `the processor ended its worker thread with process.exit(${exit[1]})`;
+        const error = `the processor ended its worker thread with process.exit(${exitCode})`;
         return { kind: 'thread-failed', durationMs, error };
       }
       return { kind: 'restart', durationMs, solo: false };

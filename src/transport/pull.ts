@@ -143,8 +143,20 @@ export function startPull(options: PullOptions): PullSubscriber {
   }
 
   /**
-   * One pull, as the client's `pull` makes it (routing header included), but cancellable: at
-   * close, a pull waiting for messages must not hold the process up to its timeout.
+   * One pull, as the client's public `pull` makes it (same request, same routing header, same
+   * retry and 60 s timeout from the client's config), but cancellable: at close, a pull waiting
+   * for messages must not hold the process up to its timeout. That is why this calls the client's
+   * private `innerApiCalls['pull']`, the gax call that public `v1.SubscriberClient.pull` wraps:
+   * - `v1.SubscriberClient.pull` (5.x) chains `.then(log).catch(decode)` onto that call, so what it
+   *   returns is a plain promise without gax's `cancel()`. An empty pull on the emulator waits
+   *   58 s before it answers, so `close` (and SIGTERM) would wait as long; closing the client does
+   *   not end a call in flight. A short call `timeout` instead would end every idle pull with an
+   *   error and a new request; `returnImmediately` is deprecated and makes the loop poll.
+   * - The streaming pull (`subscription.on('message')`) is granted its flow-control window when
+   *   the stream opens and leases messages on its own, so it cannot ask for exactly the room
+   *   admission has now (see `startPull`).
+   * Every pull goes through here: if an upgrade drops or reshapes it, nothing is pulled and the
+   * pull tests (tests/integration/serve.test.ts) fail.
    */
   function pull(sub: string, maxMessages: number): CancellablePull {
     const call = client.innerApiCalls['pull'] as (request: unknown, options: unknown) => CancellablePull;

@@ -3,21 +3,35 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { ERROR_CODES, OrchestratorError, messageOf } from '../../src/errors.js';
+import { ERROR_CODES, OrchestratorError, httpStatusOf, messageOf } from '../../src/errors.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
 describe('error catalogue', () => {
-  it('is documented in docs/error-codes.md, code by code, with the same retry behaviour', async () => {
+  it('is documented in docs/error-codes.md, code by code, with the same retry behaviour and HTTP status', async () => {
     const readme = await readFile(join(repoRoot, 'docs', 'error-codes.md'), 'utf8');
-    const documented = [...readme.matchAll(/^\| `([A-Z_]+)` +\| (yes|no) +\|/gm)].map(([, code, retry]) => [
+    const documented = [...readme.matchAll(/^\| `([A-Z_]+)` +\| (yes|no) +\| (\d{3})? +\|/gm)].map(
+      ([, code, retry, status]) => [code, retry, status ?? ''],
+    );
+    const catalogue = Object.entries(ERROR_CODES).map(([code, entry]) => [
       code,
-      retry,
-    ]);
-    const catalogue = Object.entries(ERROR_CODES).map(([code, { retryable }]) => [
-      code,
-      retryable ? 'yes' : 'no',
+      entry.retryable ? 'yes' : 'no',
+      'httpStatus' in entry ? String(entry.httpStatus) : '',
     ]);
     expect(documented).toEqual(catalogue);
+  });
+
+  it.each([
+    ['NOT_FOUND', 404],
+    ['REQUEST_INVALID', 400],
+    ['RERUN_REFUSED', 409],
+    ['IDEMPOTENCY_KEY_REUSED', 409],
+    ['OPS_UNAVAILABLE', 503],
+    ['LEDGER_UNAVAILABLE', 503],
+    ['PUBLISH_FAILED', 503],
+    ['UNEXPECTED', 500],
+    ['NOT_A_CODE', 500],
+  ])('answers %s with HTTP %i', (code, status) => {
+    expect(httpStatusOf(code)).toBe(status);
   });
 
   it('takes retryable from the code', () => {
