@@ -23,12 +23,15 @@ import { createCompletedPublisher, PUBLISH_TIMEOUT_MS } from './transport/publis
 import { createPushAuth } from './transport/push-auth.js';
 import { registerPushRoute, type PushPipeline } from './transport/push.js';
 import type { PullSubscriber } from './transport/pull.js';
-import { lazyPubSub } from './transport/pubsub.js';
+import { lazyPubSub, once } from './transport/pubsub.js';
 import { openTelemetry } from './telemetry/open.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 
 // After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
 const CLOSE_MARGIN_MS = 1_500;
+// Push only: the Pub/Sub client loads once the first /readyz 200 is answered, or this long after
+// the service is ready when no probe asks.
+const PUBLISHER_WARM_AFTER_READY_MS = 1_000;
 
 export interface Service {
   /** The HTTP port it listens on. */
@@ -79,6 +82,7 @@ export async function startService(
     log,
     telemetry.tracer,
   );
+  const warmPublisher = once(() => (stopping ? Promise.resolve() : publisher.warm()));
   const pushAuth = createPushAuth(config.push, log);
   const { ledger, opsState } = await createLedger(config.ledger, log, config.ops);
   // Pauses as the hot path reads them; the carrier of bulk re-run jobs starts with the runtime.
@@ -110,6 +114,9 @@ export async function startService(
     if (pushProblem) problems['push'] = pushProblem;
     const ledgerProblem = ledger.notReady();
     if (ledgerProblem) problems['ledger'] = ledgerProblem;
+    // Loading the client holds this thread ~0.3 s: after this answer, so that the probe that lets
+    // traffic in is not kept waiting by it.
+    if (!pulling && runtime && Object.keys(problems).length === 0) setImmediate(() => void warmPublisher());
     return { problems, warming };
   });
   registerPushRoute(server, { auth: pushAuth, pipeline: pipelineReady, log });
@@ -184,8 +191,9 @@ export async function startService(
   });
   resolvePipeline({ handler, admission });
   // Push only: taking a push needs no Pub/Sub client until its processors have run, so the
-  // client loads and connects now, in the background; a publish waits for it.
-  if (!pulling) void publisher.warm();
+  // client loads and connects in the background, once the first /readyz 200 is answered (above)
+  // or a second from now; a publish that comes first loads it, and waits for it.
+  if (!pulling) setTimeout(() => void warmPublisher(), PUBLISHER_WARM_AFTER_READY_MS).unref();
   inFlight = () => handler.inFlight();
   if (opsState && ledger.history) {
     carrier = startCarrier({

@@ -48,8 +48,8 @@ export interface CompletedPublisher {
   /** Why the publisher is not ready, or `undefined` when it is. */
   notReady(): string | undefined;
   /**
-   * True until the first `warm` has settled: the client is loading or connecting, and nothing
-   * says yet that it cannot publish (`notReady` says what is still missing).
+   * True until Pub/Sub has first answered (`warm` settled, or a publish did): the client is
+   * loading or connecting, and nothing says yet that it cannot publish.
    */
   connecting(): boolean;
   close(): void;
@@ -77,6 +77,7 @@ export function createCompletedPublisher(
   function unhealthy(reason: string): void {
     if (problem === undefined || connecting) log.error({ topic: name }, `publisher not ready: ${reason}`);
     problem = reason;
+    connecting = false;
     recheck ??= setTimeout(() => {
       recheck = undefined;
       void warm();
@@ -137,6 +138,7 @@ export function createCompletedPublisher(
       ).publishMessage({ data: Buffer.from(JSON.stringify(event)), attributes });
       span.setAttribute('messaging.message.id', messageId);
       problem = undefined;
+      connecting = false;
       return messageId;
     } catch (err) {
       const reason = describe(err);
