@@ -10,7 +10,7 @@ import type { Message, Subscription, Topic } from '@google-cloud/pubsub';
 
 import { examplesDir, packageRoot } from '../src/paths.js';
 import { discoverProcessors } from '../src/processors/discovery.js';
-import { createPubSub } from '../src/transport/pubsub.js';
+import { createPubSub } from '../src/transport/pubsub-client.js';
 import { startEmulator } from '../src/pubsub/emulator.js';
 import { spawnContender } from './child.js';
 import { processCpuMs } from './cpu.js';

@@ -10,7 +10,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 
 import { examplesDir, packageRoot } from '../src/paths.js';
 import { startEmulator } from '../src/pubsub/emulator.js';
-import { createPubSub } from '../src/transport/pubsub.js';
+import { createPubSub } from '../src/transport/pubsub-client.js';
 import { PUSH_PATH } from '../src/transport/push.js';
 import { spawnContender } from './child.js';
 import { fixturePaths } from './paths.js';

@@ -7,7 +7,7 @@ import type { Message } from '@google-cloud/pubsub';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logging.js';
 import { PUBLISH_OPTIONS } from '../src/transport/publisher.js';
-import { createPubSub } from '../src/transport/pubsub.js';
+import { createPubSub } from '../src/transport/pubsub-client.js';
 import { startPull } from '../src/transport/pull.js';
 
 const config = loadConfig();

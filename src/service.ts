@@ -22,13 +22,16 @@ import { createHttpServer } from './transport/http.js';
 import { createCompletedPublisher, PUBLISH_TIMEOUT_MS } from './transport/publisher.js';
 import { createPushAuth } from './transport/push-auth.js';
 import { registerPushRoute, type PushPipeline } from './transport/push.js';
-import { startPull, type PullSubscriber } from './transport/pull.js';
-import { createPubSub } from './transport/pubsub.js';
+import type { PullSubscriber } from './transport/pull.js';
+import { lazyPubSub, once } from './transport/pubsub.js';
 import { openTelemetry } from './telemetry/open.js';
 import type { Telemetry } from './telemetry/telemetry.js';
 
 // After the drain deadline: the subscriber nacks what is left and flushes its acks and nacks.
 const CLOSE_MARGIN_MS = 1_500;
+// Push only: the Pub/Sub client loads once the first /readyz 200 is answered, or this long after
+// the service is ready when no probe asks.
+const PUBLISHER_WARM_AFTER_READY_MS = 1_000;
 
 export interface Service {
   /** The HTTP port it listens on. */
@@ -70,8 +73,16 @@ export async function startService(
   const runtimeStarting = options.early?.runtime ?? startRuntime(config, log, telemetry);
   // Awaited below, after the HTTP server listens; a failure before then is handled there.
   runtimeStarting.catch(() => {});
-  const pubsub = createPubSub(config.pubsub);
-  const publisher = createCompletedPublisher(pubsub, config.pubsub.completedTopic, log, telemetry.tracer);
+  // Loaded when first needed: at once when pulling, else once the rest is ready (see below).
+  const pubsub = lazyPubSub(config.pubsub);
+  const pulling = config.pubsub.underwritingSubscription !== undefined;
+  const publisher = createCompletedPublisher(
+    pubsub.client,
+    config.pubsub.completedTopic,
+    log,
+    telemetry.tracer,
+  );
+  const warmPublisher = once(() => (stopping ? Promise.resolve() : publisher.warm()));
   const pushAuth = createPushAuth(config.push, log);
   const { ledger, opsState } = await createLedger(config.ledger, log, config.ops);
   // Pauses as the hot path reads them; the carrier of bulk re-run jobs starts with the runtime.
@@ -79,7 +90,7 @@ export async function startService(
   const instance = randomUUID();
   let carrier: Carrier | undefined;
   const opsAuth = createOpsAuth(config.ops, log);
-  const rerunPublisher = createRerunPublisher(pubsub, config.pubsub.underwritingTopic);
+  const rerunPublisher = createRerunPublisher(pubsub.client, config.pubsub.underwritingTopic);
   let resolvePipeline: (pipeline: PushPipeline | undefined) => void = () => {};
   const pipelineReady = new Promise<PushPipeline | undefined>((resolve) => (resolvePipeline = resolve));
   let runtime: Runtime | undefined;
@@ -91,16 +102,22 @@ export async function startService(
 
   const server = createHttpServer(log, () => {
     const problems: Record<string, string> = {};
+    const warming: Record<string, string> = {};
     if (stopping) problems['service'] = 'shutting down';
     if (!runtime) problems['pool'] = 'starting';
     const publisherProblem = publisher.notReady();
-    if (publisherProblem) problems['publisher'] = publisherProblem;
+    // A push taken while the publisher connects waits for it before its answer (docs/running.md#start-up).
+    if (publisherProblem)
+      (pulling || !publisher.connecting() ? problems : warming)['publisher'] = publisherProblem;
     if (config.pubsub.underwritingSubscription && !pull?.isOpen()) problems['subscription'] = 'not open';
     const pushProblem = pushAuth.notReady();
     if (pushProblem) problems['push'] = pushProblem;
     const ledgerProblem = ledger.notReady();
     if (ledgerProblem) problems['ledger'] = ledgerProblem;
-    return problems;
+    // Loading the client holds this thread ~0.3 s: after this answer, so that the probe that lets
+    // traffic in is not kept waiting by it.
+    if (!pulling && runtime && Object.keys(problems).length === 0) setImmediate(() => void warmPublisher());
+    return { problems, warming };
   });
   registerPushRoute(server, { auth: pushAuth, pipeline: pipelineReady, log });
   let inFlight = () => 0;
@@ -138,7 +155,12 @@ export async function startService(
   // Ops keys are fetched in the background: readiness (taking events) does not wait for them.
   void opsAuth.start();
   try {
-    [runtime] = await Promise.all([runtimeStarting, publisher.warm(), pushAuth.start(), ledger.warm()]);
+    [runtime] = await Promise.all([
+      runtimeStarting,
+      pulling && publisher.warm(),
+      pushAuth.start(),
+      ledger.warm(),
+    ]);
     // Before any event is handed to it: the runtime may have started before the ledger existed.
     if (pauseCache) runtime.guard.readPauses(pauseCache);
   } catch (err) {
@@ -156,7 +178,7 @@ export async function startService(
   const handler = createMessageHandler({
     orchestrator: started.orchestrator,
     publisher,
-    deadLetter: createDeadLetter(pubsub, config.pubsub.deadLetterTopic, log),
+    deadLetter: createDeadLetter(pubsub.client, config.pubsub.deadLetterTopic, log),
     ledger,
     log,
     telemetry,
@@ -168,6 +190,10 @@ export async function startService(
     onRefused: (reason) => telemetry.metrics.admissionRefused.add(1, { 'admission.reason': reason }),
   });
   resolvePipeline({ handler, admission });
+  // Push only: taking a push needs no Pub/Sub client until its processors have run, so the
+  // client loads and connects in the background, once the first /readyz 200 is answered (above)
+  // or a second from now; a publish that comes first loads it, and waits for it.
+  if (!pulling) setTimeout(() => void warmPublisher(), PUBLISHER_WARM_AFTER_READY_MS).unref();
   inFlight = () => handler.inFlight();
   if (opsState && ledger.history) {
     carrier = startCarrier({
@@ -189,8 +215,9 @@ export async function startService(
   });
   if (pushAuth.enabled) checkPushAckDeadline(budget, config.push.ackDeadlineSeconds, log);
   if (config.pubsub.underwritingSubscription) {
+    const { startPull } = await import('./transport/pull.js');
     pull = startPull({
-      pubsub,
+      pubsub: await pubsub.client(),
       subscription: config.pubsub.underwritingSubscription,
       handler,
       admission,

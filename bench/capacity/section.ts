@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 
 import { messageOf } from '../../src/errors.js';
 import { startEmulator } from '../../src/pubsub/emulator.js';
-import { createPubSub } from '../../src/transport/pubsub.js';
+import { createPubSub } from '../../src/transport/pubsub-client.js';
 import { int, type Row } from '../table.js';
 import { cgroupUnavailable, createMemoryCgroup, type MemoryCgroup } from './cgroup.js';
 import { firstEvents, startupTimes } from './cold.js';

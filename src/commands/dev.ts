@@ -12,7 +12,7 @@ import { PUBSUB_EMULATOR, startEmulator } from '../pubsub/emulator.js';
 import { checkEmulator } from '../pubsub/probe.js';
 import { deleteSubscription, ensureSubscription, ensureTopic } from '../pubsub/resources.js';
 import { ledgerWhere, startService } from '../service.js';
-import { createPubSub } from '../transport/pubsub.js';
+import { createPubSub } from '../transport/pubsub-client.js';
 import { PUSH_PATH } from '../transport/push.js';
 import { commandArgs } from './args.js';
 import { untilSignalled } from './serve.js';

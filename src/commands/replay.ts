@@ -12,7 +12,8 @@ import type { ProcessingCompleted } from '../events/processing-completed.js';
 import { differences } from '../replay/compare.js';
 import { readReplayInputs, type ReplayInput } from '../replay/inputs.js';
 import { checkEmulator } from '../pubsub/probe.js';
-import { GRPC, createPubSub, grpcCode } from '../transport/pubsub.js';
+import { createPubSub } from '../transport/pubsub-client.js';
+import { GRPC, grpcCode } from '../transport/pubsub.js';
 import { DEV_DEFAULTS, DEV_EMULATOR_PORT } from './dev.js';
 import { formatTable } from './table.js';
 

@@ -16,14 +16,26 @@ import { openTelemetry } from '../telemetry/open.js';
 export async function serveCommand(args: string[]): Promise<number> {
   commandArgs('serve', args, { options: {}, positionals: { min: 0, max: 0, what: '' } });
   const config = loadConfig();
-  if (config.pubsub.emulatorHost) await checkEmulator(config.pubsub.emulatorHost);
+  // The emulator answers while this thread loads the rest; nothing listens before it has.
+  const emulatorChecked = config.pubsub.emulatorHost && checkEmulator(config.pubsub.emulatorHost);
+  if (emulatorChecked) emulatorChecked.catch(() => {});
   const log = createLogger(config.logLevel);
   const telemetry = await openTelemetry(config.telemetry, config.pubsub.projectId);
-  // The pool's threads boot on the other cores while this thread loads the transports (the
-  // Pub/Sub client, Fastify): most of a start-up.
+  // The pool's threads boot on the other cores while this thread loads the transports (Fastify,
+  // the routes): most of a start-up. The Pub/Sub client loads later (see startService).
   const runtime = startRuntime(config, log, telemetry);
   runtime.catch(() => {});
   const { startService } = await import('../service.js');
+  try {
+    await emulatorChecked;
+  } catch (err) {
+    await runtime.then(
+      (started) => started.close(),
+      () => {},
+    );
+    await telemetry.shutdown();
+    throw err;
+  }
   const service = await startService(config, log, '0.0.0.0', { early: { telemetry, runtime } });
   return untilSignalled(service, log);
 }

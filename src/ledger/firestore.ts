@@ -14,7 +14,7 @@ import { OrchestratorError, messageOf } from '../errors.js';
 import type { ProcessingCompleted } from '../events/processing-completed.js';
 import type { Logger } from '../logging.js';
 import { toEntry, type RunOutcome } from '../processors/run.js';
-import { createFirestoreDeadLetters } from './dead-letters.js';
+import { createFirestoreDeadLetters } from './dead-letters-firestore.js';
 import {
   HISTORY_LIMITS,
   decodeCursor,

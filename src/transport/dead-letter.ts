@@ -1,9 +1,10 @@
-import type { PubSub, Topic } from '@google-cloud/pubsub';
+import type { Topic } from '@google-cloud/pubsub';
 
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { InboundMessage } from './message.js';
 import { PUBLISH_OPTIONS } from './publisher.js';
+import { once, type PubSubClient } from './pubsub.js';
 
 // Pub/Sub refuses attribute values over 1024 bytes.
 const MAX_ATTRIBUTE_BYTES = 1024;
@@ -16,12 +17,18 @@ const MAX_ATTRIBUTE_BYTES = 1024;
  */
 export type DeadLetter = (message: InboundMessage, reason: string) => Promise<void>;
 
-export function createDeadLetter(pubsub: PubSub, topicName: string | undefined, log: Logger): DeadLetter {
-  const topic: Topic | undefined = topicName ? pubsub.topic(topicName, PUBLISH_OPTIONS) : undefined;
+export function createDeadLetter(
+  pubsub: PubSubClient,
+  topicName: string | undefined,
+  log: Logger,
+): DeadLetter {
+  const deadLetterTopic = topicName
+    ? once(async () => (await pubsub()).topic(topicName, PUBLISH_OPTIONS))
+    : undefined;
 
   return async (message, reason) => {
     const errorReason = truncateUtf8(reason, MAX_ATTRIBUTE_BYTES);
-    if (!topic) {
+    if (!deadLetterTopic) {
       log.error(
         {
           source_message_id: message.id,
@@ -38,12 +45,14 @@ export function createDeadLetter(pubsub: PubSub, topicName: string | undefined, 
       error_reason: errorReason,
       source_message_id: message.id,
     };
+    let topic: Topic | undefined;
     try {
+      topic = await deadLetterTopic();
       await topic.publishMessage({ data: message.data, attributes });
     } catch (err) {
       throw new OrchestratorError(
         'DEAD_LETTER_FAILED',
-        `forwarding poison message to ${topic.name}: ${messageOf(err)}`,
+        `forwarding poison message to ${topic?.name ?? topicName}: ${messageOf(err)}`,
         { cause: err },
       );
     }

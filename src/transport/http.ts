@@ -4,18 +4,25 @@ import { messageOf } from '../errors.js';
 
 import type { Logger } from '../logging.js';
 
-/** What keeps the service from taking work: a name per part, and why it is not ready. */
-export type ReadinessProblems = () => Record<string, string>;
+/**
+ * What keeps the service from taking work (`problems`: a name per part, and why it is not
+ * ready), and what is still warming up without keeping it from taking work (`warming`).
+ */
+export type Readiness = () => { problems: Record<string, string>; warming?: Record<string, string> };
 
 /**
  * The HTTP server: `GET /healthz` (the process is alive and serving) and `GET /readyz` (200
- * only when every part is ready, else 503 naming what is not). Transports that arrive over
+ * when nothing keeps the service from taking work, naming what still warms up; else 503 naming
+ * what is not ready). Transports that arrive over
  * HTTP (the push route) register themselves on the returned instance. Requests are not logged
  * one by one: probes would drown the event lines.
  */
-export function createHttpServer(log: Logger, notReady: ReadinessProblems) {
+export function createHttpServer(log: Logger, readiness: Readiness) {
   const app = Fastify({
     loggerInstance: log,
+    // Routes declare no JSON schema (zod parses what comes in, STYLE.md): Fastify's own compilers
+    // (Ajv, fast-json-stringify) would only cost a start-up their loading.
+    schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
     logController: new LogController({ disableRequestLogging: true }),
   });
   // With request logging off, Fastify would not log its own errors either: they are ours to log.
@@ -35,12 +42,22 @@ export function createHttpServer(log: Logger, notReady: ReadinessProblems) {
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
 
   app.get('/readyz', (_request, reply) => {
-    const problems = notReady();
-    if (Object.keys(problems).length === 0) return reply.send({ status: 'ready' });
+    const { problems, warming = {} } = readiness();
+    if (Object.keys(problems).length === 0) {
+      return reply.send(
+        Object.keys(warming).length === 0 ? { status: 'ready' } : { status: 'ready', warming },
+      );
+    }
     return reply.code(503).send({ status: 'not ready', problems });
   });
 
   return app;
+}
+
+function noSchemas(): never {
+  throw new Error(
+    'a route declares a JSON schema: parse its input with zod instead (Fastify has no schema compiler here)',
+  );
 }
 
 export type HttpServer = ReturnType<typeof createHttpServer>;

@@ -1,4 +1,4 @@
-import type { PubSub, Topic } from '@google-cloud/pubsub';
+import type { Topic } from '@google-cloud/pubsub';
 import { SpanKind, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
 
 import { OrchestratorError, messageOf } from '../errors.js';
@@ -6,7 +6,7 @@ import { ProcessingCompletedSchema, type ProcessingCompleted } from '../events/p
 import type { Logger } from '../logging.js';
 import { noTelemetry } from '../telemetry/telemetry.js';
 import { PUBSUB_TRACE_ATTRIBUTE, spanTraceparent } from '../telemetry/trace-context.js';
-import { GRPC, grpcCode } from './pubsub.js';
+import { GRPC, grpcCode, once, type PubSubClient } from './pubsub.js';
 
 /**
  * Batching tuned for latency: the client's default holds each batch up to 10 ms. A batch is
@@ -40,28 +40,44 @@ export interface CompletedPublisher {
    * here, the message carries `trace` as it was received.
    */
   publish(result: ProcessingCompleted, sourceMessageId: string, trace?: Context): Promise<string>;
-  /** Connects to Pub/Sub and checks the topic; never rejects. */
+  /**
+   * Loads the client, connects to Pub/Sub and checks the topic; never rejects. A `publish`
+   * called before (or while) it runs waits for the client.
+   */
   warm(): Promise<void>;
   /** Why the publisher is not ready, or `undefined` when it is. */
   notReady(): string | undefined;
+  /**
+   * True until Pub/Sub has first answered (`warm` settled, or a publish did): the client is
+   * loading or connecting, and nothing says yet that it cannot publish.
+   */
+  connecting(): boolean;
   close(): void;
 }
 
 export function createCompletedPublisher(
-  pubsub: PubSub,
+  pubsub: PubSubClient,
   topicName: string,
   log: Logger,
   tracer: Tracer = noTelemetry().tracer,
 ): CompletedPublisher {
-  const topic: Topic = pubsub.topic(topicName, PUBLISH_OPTIONS);
+  // Its full name (projects/…/topics/…) once the client has made it.
+  let name = topicName;
+  const topic = once(async (): Promise<Topic> => {
+    const made = (await pubsub()).topic(topicName, PUBLISH_OPTIONS);
+    name = made.name;
+    return made;
+  });
   // The topic's id, as the client library names its own publish spans.
-  const topicId = topic.name.split('/').pop() ?? topicName;
+  const topicId = topicName.split('/').pop() ?? topicName;
   let problem: string | undefined = 'not connected to Pub/Sub yet';
+  let connecting = true;
   let recheck: NodeJS.Timeout | undefined;
 
   function unhealthy(reason: string): void {
-    if (problem === undefined) log.error({ topic: topic.name }, `publisher not ready: ${reason}`);
+    if (problem === undefined || connecting) log.error({ topic: name }, `publisher not ready: ${reason}`);
     problem = reason;
+    connecting = false;
     recheck ??= setTimeout(() => {
       recheck = undefined;
       void warm();
@@ -71,19 +87,21 @@ export function createCompletedPublisher(
   async function warm(): Promise<void> {
     try {
       // GetTopic opens the channel and fetches credentials, so the first event does not pay.
-      await topic.getMetadata();
+      await (await topic()).getMetadata();
       problem = undefined;
     } catch (err) {
       // A publisher-only role may not read topics: the channel works, publishing will tell.
       if (grpcCode(err) === GRPC.PERMISSION_DENIED) problem = undefined;
       else unhealthy(describe(err));
+    } finally {
+      connecting = false;
     }
   }
 
   function describe(err: unknown): string {
     return grpcCode(err) === GRPC.NOT_FOUND
-      ? `topic ${topic.name} does not exist`
-      : `topic ${topic.name}: ${messageOf(err)}`;
+      ? `topic ${name} does not exist`
+      : `topic ${name}: ${messageOf(err)}`;
   }
 
   async function publish(
@@ -115,9 +133,12 @@ export function createCompletedPublisher(
     const traceparent = spanTraceparent(span);
     if (traceparent !== undefined) attributes[PUBSUB_TRACE_ATTRIBUTE] = traceparent;
     try {
-      const messageId = await topic.publishMessage({ data: Buffer.from(JSON.stringify(event)), attributes });
+      const messageId = await (
+        await topic()
+      ).publishMessage({ data: Buffer.from(JSON.stringify(event)), attributes });
       span.setAttribute('messaging.message.id', messageId);
       problem = undefined;
+      connecting = false;
       return messageId;
     } catch (err) {
       const reason = describe(err);
@@ -135,6 +156,7 @@ export function createCompletedPublisher(
     publish,
     warm,
     notReady: () => problem,
+    connecting: () => connecting,
     close: () => clearTimeout(recheck),
   };
 }

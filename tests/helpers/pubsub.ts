@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { PubSub, CreateSubscriptionOptions, Message, Subscription, Topic } from '@google-cloud/pubsub';
 
-import { createPubSub } from '../../src/transport/pubsub.js';
+import { createPubSub } from '../../src/transport/pubsub-client.js';
 
 export const TEST_PROJECT_ID = 'test-project';
 

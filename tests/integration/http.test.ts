@@ -10,9 +10,12 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function listen(problems: () => Record<string, string>): Promise<string> {
+async function listen(
+  problems: () => Record<string, string>,
+  warming: () => Record<string, string> = () => ({}),
+): Promise<string> {
   const { log } = capturingLog();
-  server = createHttpServer(log, problems);
+  server = createHttpServer(log, () => ({ problems: problems(), warming: warming() }));
   return server.listen({ port: 0, host: '127.0.0.1' });
 }
 
@@ -35,6 +38,23 @@ describe('HTTP probes, on a real loopback server', () => {
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('answers /readyz 200 naming what still warms up, and 503 when something is wrong as well', async () => {
+    let problems: Record<string, string> = { pool: 'starting' };
+    const warming = { publisher: 'not connected to Pub/Sub yet' };
+    const base = await listen(
+      () => problems,
+      () => warming,
+    );
+    const notReady = await fetch(`${base}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toEqual({ status: 'not ready', problems });
+
+    problems = {};
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', warming });
   });
 
   it('answers an unknown route with 404 and a wrong method with 404, never 5xx', async () => {

@@ -240,7 +240,7 @@ describe('the /ops page', () => {
   it('logs a re-run asked through the form exactly as one asked through the JSON route', async () => {
     const { log, lines } = capturingLog();
     const api = fakeOpsApi();
-    const server = createHttpServer(log, () => ({}));
+    const server = createHttpServer(log, () => ({ problems: {} }));
     const auth: OpsAuth = {
       mode: 'disabled',
       check: () => Promise.resolve({ ok: true, identity: OPERATOR }),
