@@ -239,7 +239,18 @@ export function startCarrier(deps: CarrierDeps): Carrier {
       const earlier = latest[pending.findIndex((p) => p.id === item.id)]?.[0];
       if (earlier && (await publishOne(h, item, earlier))) published.push({ ...item, published: true });
     }
-    if (published.length > 0) await write(h, { items: published });
+    if (published.length > 0) await markPublished(h, published);
+  }
+
+  /**
+   * Records that these items' re-runs were published: a fact, so a write lost to a concurrent one
+   * (an operator's cancel) is made again on the job as it now is. Failing that, the next turn
+   * publishes them again, under the same keys: the ledger makes that the same re-run.
+   */
+  async function markPublished(h: Held, items: RerunItem[], counts?: JobChange['counts']): Promise<void> {
+    if (await write(h, { items, counts })) return;
+    if (held === h && (await write(h, { items, counts }))) return;
+    h.unpublished = true;
   }
 
   async function publishOne(
@@ -285,7 +296,7 @@ export function startCarrier(deps: CarrierDeps): Carrier {
         done.push({ ...item, published: true });
       }
     }
-    if (done.length > 0) await write(h, { items: done, counts: { failed: gone } });
+    if (done.length > 0) await markPublished(h, done, { failed: gone });
   }
 
   async function follow(h: Held): Promise<void> {

@@ -50,7 +50,11 @@ afterEach(async () => {
   carriers = [];
 });
 
-async function setUp(underwritings: string[]) {
+/** `onPublish` runs as each request is published, before the pipeline takes it. */
+async function setUp(
+  underwritings: string[],
+  onPublish?: (event: UnderwritingCreated, bulk: ReturnType<typeof createBulkReruns>) => Promise<void>,
+) {
   const ledger = createMemoryLedger();
   const state = createMemoryOpsState();
   for (const uw of underwritings) {
@@ -68,6 +72,7 @@ async function setUp(underwritings: string[]) {
   const published: UnderwritingCreated[] = [];
   // The pipeline: each request becomes an execution with its key, p_v1 completing this time.
   const publish = async (event: UnderwritingCreated) => {
+    await onPublish?.(event, bulk);
     published.push(event);
     const begun = await ledger.begin({
       key: event.data.event_id ?? '',
@@ -139,6 +144,32 @@ describe('the bulk re-run carrier', () => {
     expect(again).toMatchObject({ created: false, job: { id: answer.job.id } });
     await sleep(100);
     expect(published).toHaveLength(4);
+  });
+
+  it('follows a re-run it published while an operator cancelled the job, and requests nothing more', async () => {
+    let cancelled = false;
+    // The cancel lands between the carrier's record of the request and its record of the publish.
+    const { bulk, published, state } = await setUp(['uw_a', 'uw_b', 'uw_c'], async (event, api) => {
+      if (cancelled) return;
+      cancelled = true;
+      await api.cancelJob(event.data.rerun?.job ?? '', 'enough', by);
+    });
+    const answer = await bulk.bulkRerun(
+      { processors: ['p_v1'], status: 'failed', since, reason: 'back', dry_run: false, pace_per_second: 1 },
+      by,
+      'k-cancel',
+    );
+    if (!('job' in answer)) throw new Error('a job');
+    const over = await until(
+      'the cancelled job to follow its one request',
+      async () => {
+        const found = await state.jobs.get(answer.job.id);
+        return found && !found.job.active ? found.job : undefined;
+      },
+      10_000,
+    );
+    expect(over).toMatchObject({ state: 'cancelled', counts: { selected: 3, requested: 1, finished: 1 } });
+    expect(published).toHaveLength(1);
   });
 
   it('ends a job whose counters say more is pending than its items hold, counting the rest as skipped', async () => {
