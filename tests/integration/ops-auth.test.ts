@@ -346,10 +346,18 @@ describe('the authorization matrix of every /ops route', { timeout: 120_000 }, (
         acts: true,
         operator: 200,
       },
+      // Bulk re-runs select fx_fail_once, which no event here purchases: the re-run of fx_tally
+      // above may still be running when fx_tally is paused, and fail as PROCESSOR_PAUSED.
       {
         method: 'POST',
         path: '/ops/reruns',
-        body: { processors: ['fx_tally'], status: 'failed', since: EPOCH, reason: 'matrix', dry_run: true },
+        body: {
+          processors: ['fx_fail_once'],
+          status: 'failed',
+          since: EPOCH,
+          reason: 'matrix',
+          dry_run: true,
+        },
         acts: true,
         operator: 200,
       },
@@ -357,7 +365,7 @@ describe('the authorization matrix of every /ops route', { timeout: 120_000 }, (
       {
         method: 'POST',
         path: '/ops/reruns',
-        body: { processors: ['fx_tally'], status: 'failed', since: EPOCH, reason: 'matrix' },
+        body: { processors: ['fx_fail_once'], status: 'failed', since: EPOCH, reason: 'matrix' },
         acts: true,
         operator: 409,
       },
