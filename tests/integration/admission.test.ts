@@ -24,6 +24,7 @@ import {
   type Collector,
 } from '../helpers/pubsub.js';
 import { killServe, startServe, type ServeProcess } from '../helpers/serve.js';
+import { maxOverlap } from '../helpers/intervals.js';
 
 const host = inject('pubsubEmulatorHost');
 const firstEventProcessorsDir = join(repoRoot, 'tests', 'fixtures', 'first-event-processors');
@@ -216,16 +217,3 @@ describe('admission, on the emulator', () => {
     expect(maxOverlap(computing)).toBeLessThanOrEqual(availableParallelism());
   }, 60_000);
 });
-
-/** The most intervals that overlap at any moment. */
-function maxOverlap(intervals: readonly { started: number; ended: number }[]): number {
-  const edges = intervals.flatMap((i) => [
-    { at: i.started, d: 1 },
-    { at: i.ended, d: -1 },
-  ]);
-  edges.sort((a, b) => a.at - b.at || a.d - b.d);
-  let now = 0;
-  let most = 0;
-  for (const e of edges) most = Math.max(most, (now += e.d));
-  return most;
-}

@@ -9,6 +9,7 @@ import { loadProcessor } from '../../src/processors/discovery.js';
 import { ProcessorPool, type PoolOptions, type ProcessorRun } from '../../src/processors/pool.js';
 import { encodeInput, type RunOutcome } from '../../src/processors/run.js';
 import { fixture, silentLog } from '../helpers/fixtures.js';
+import { maxOverlap } from '../helpers/intervals.js';
 
 const pools: ProcessorPool[] = [];
 
@@ -54,20 +55,6 @@ type Interval = { started: number; ended: number };
 function interval(o: RunOutcome): Interval {
   if (o.status !== 'completed') throw new Error(`${o.processor_id} did not complete: ${JSON.stringify(o)}`);
   return o.factors as Interval;
-}
-
-/** The most intervals that overlap at any moment. */
-function maxOverlap(intervals: readonly Interval[]): number {
-  const edges = intervals.flatMap((i) => [
-    { at: i.started, d: 1 },
-    { at: i.ended, d: -1 },
-  ]);
-  // At the same instant an end comes before a start: touching runs did not overlap.
-  edges.sort((a, b) => a.at - b.at || a.d - b.d);
-  let now = 0;
-  let most = 0;
-  for (const e of edges) most = Math.max(most, (now += e.d));
-  return most;
 }
 
 async function runsFile(): Promise<string> {
