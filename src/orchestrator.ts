@@ -21,6 +21,7 @@ import type { ProcessorPool } from './processors/pool.js';
 import type { Ticket } from './admission/admission.js';
 import { NOT_INSTALLED, encodeInput, seconds, toEntry, type RunOutcome } from './processors/run.js';
 import { purchasedProcessors, type Purchases } from './purchases.js';
+import { reuseOrRun } from './reuse.js';
 import { logBindings, noTelemetry, type Telemetry } from './telemetry/telemetry.js';
 
 export interface OrchestratorDeps {
@@ -92,23 +93,15 @@ export type Orchestrator = ReturnType<typeof createOrchestrator>;
 export function createOrchestrator(deps: OrchestratorDeps) {
   const { pool, processors, documents, purchases, defaultTimeoutMs, log } = deps;
   const telemetry = deps.telemetry ?? noTelemetry();
-  const { tracer, metrics } = telemetry;
+  const { metrics } = telemetry;
   const guard =
     deps.guard ?? createGuard({ circuits: createCircuits({ policies: new Map(), log, metrics }) });
 
   async function process(event: UnderwritingCreated, receipt: Receipt): Promise<ProcessingCompleted> {
     const receivedAt = receipt.receivedAt ?? performance.now();
     const { data } = event;
-    const eventLog = log.child({
-      underwriting_id: data.underwriting_id,
-      source_message_id: receipt.sourceMessageId,
-      transport: receipt.transport ?? null,
-      delivery_attempt: receipt.deliveryAttempt ?? null,
-      ...logBindings(telemetry, receipt.trace),
-    });
-
     const { signal } = receipt;
-    const batch = await fetchDocuments(data.documents, receipt.trace);
+    const batch = await fetchDocuments(documents, telemetry, data.documents, receipt.trace);
     signal?.throwIfAborted();
     const input = encodeInput({
       documents: batch.documents,
@@ -122,15 +115,16 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const runs = purchasedProcessors(data, purchases, processors.keys()).map(
       async (id): Promise<RunOutcome> => {
         const recorded = receipt.recorded?.get(id);
-        const reused = recorded?.status === 'completed' ? recorded : receipt.reuse?.get(id);
-        if (reused) {
+        const decided = reuseOrRun(recorded, receipt.reuse?.get(id));
+        if ('reuse' in decided) {
           metrics.reusedRuns.add(1, { 'processor.id': id });
-          receipt.onOutcome?.(reused, { reused: true, queueWait: null });
-          return reused;
+          receipt.onOutcome?.(decided.reuse, { reused: true, queueWait: null });
+          return decided.reuse;
         }
         if (processors.has(id) && !pauses.has(id)) asked.push(id);
         const ran = await runOne(id, data.underwriting_id, input, pauses, receipt.trace);
-        const outcome = recorded ? { ...ran, attempts: ran.attempts + recorded.attempts } : ran;
+        const before = decided.run.attemptsBefore;
+        const outcome = recorded ? { ...ran, attempts: ran.attempts + before } : ran;
         // Wall time since receipt less run time: documents, admission, retry backoff.
         const queueWait = Math.max(0, seconds(performance.now() - receivedAt) - outcome.execution_time);
         receipt.onOutcome?.(outcome, { reused: false, queueWait: Math.round(queueWait * 1000) / 1000 });
@@ -142,56 +136,18 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const outcomes = await untilAborted(signal, Promise.all(runs));
 
     const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
-    for (const outcome of outcomes) {
-      if (outcome.status === 'failed') {
-        const { processor_id, execution_id, attempts, error_message, error_code } = outcome;
-        const fields = { processor_id, execution_id, attempts, error_message, error_code };
-        if (error_code === 'PROCESSOR_PAUSED' || error_code === 'PROCESSOR_CIRCUIT_OPEN')
-          eventLog.info(fields, 'processor not called');
-        else eventLog.warn(fields, 'processor failed');
-      } else if (outcome.status === 'timeout') {
-        const { processor_id, execution_id, attempts, timeout_ms, timeout_phase } = outcome;
-        eventLog.warn(
-          { processor_id, execution_id, attempts, timeout_ms, timeout_phase },
-          'processor timed out',
-        );
-      }
-    }
-    eventLog.info(
-      {
-        overall_status: result.overall_status,
-        ...result.summary,
-        ...(batch.missing.length > 0 && { missing_documents: batch.missing }),
-      },
-      'underwriting processed',
-    );
+    logOutcomes(eventLogOf(event, receipt), outcomes, result, batch);
     return result;
   }
 
-  /** The document fetch, under its own span: each HTTP request is a child of it. */
-  async function fetchDocuments(ids: readonly string[], parent: Context | undefined): Promise<DocumentBatch> {
-    const span = tracer.startSpan(
-      'documents fetch',
-      { attributes: { 'documents.count': ids.length } },
-      parent,
-    );
-    const started = performance.now();
-    let failure: string | undefined;
-    try {
-      const batch = await documents.fetch(ids, trace.setSpan(parent ?? ROOT_CONTEXT, span));
-      span.setAttribute('documents.missing', batch.missing.length);
-      return batch;
-    } catch (err) {
-      failure = errorType(err);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
-      throw err;
-    } finally {
-      span.end();
-      metrics.fetchDuration.record(
-        (performance.now() - started) / 1000,
-        failure === undefined ? {} : { 'error.type': failure },
-      );
-    }
+  function eventLogOf({ data }: UnderwritingCreated, receipt: Receipt): Logger {
+    return log.child({
+      underwriting_id: data.underwriting_id,
+      source_message_id: receipt.sourceMessageId,
+      transport: receipt.transport ?? null,
+      delivery_attempt: receipt.deliveryAttempt ?? null,
+      ...logBindings(telemetry, receipt.trace),
+    });
   }
 
   /** Asks the pool at once (in the caller's turn), unless the guard refuses the run. */
@@ -205,7 +161,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const processor = processors.get(id);
     if (!processor) return Promise.resolve(notCalled(id, 'PROCESSOR_NOT_INSTALLED', NOT_INSTALLED));
     const gate = guard.admit(id, pauses, parent);
-    if (!gate.call) return Promise.resolve(skipped(id, gate, parent));
+    if (!gate.call) return Promise.resolve(skipped(telemetry, id, gate, parent));
     const run = pool.run({
       file: processor.file,
       processorId: id,
@@ -223,33 +179,95 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     });
   }
 
-  /** A run the guard refused: FAILED at once, under a span of its own, and counted. */
-  function skipped(
-    id: string,
-    gate: Extract<Gate, { call: false }>,
-    parent: Context | undefined,
-  ): RunOutcome {
-    const outcome = notCalled(id, gate.code, gate.message);
-    const span = tracer.startSpan(
-      `processor ${id}`,
-      {
-        attributes: {
-          'processor.id': id,
-          'processor.execution_id': outcome.execution_id,
-          'processor.status': 'failed',
-          'processor.attempts': 0,
-          'error.type': gate.code,
-        },
-      },
-      parent,
-    );
-    span.setStatus({ code: SpanStatusCode.ERROR, message: gate.message });
-    span.end();
-    metrics.skippedRuns.add(1, { 'processor.id': id, 'error.code': gate.code });
-    return outcome;
-  }
-
   return { process };
+}
+
+type Traces = Pick<Telemetry, 'tracer' | 'metrics'>;
+
+/** The document fetch, under its own span: each HTTP request is a child of it. */
+async function fetchDocuments(
+  documents: DocumentSource,
+  { tracer, metrics }: Traces,
+  ids: readonly string[],
+  parent: Context | undefined,
+): Promise<DocumentBatch> {
+  const span = tracer.startSpan('documents fetch', { attributes: { 'documents.count': ids.length } }, parent);
+  const started = performance.now();
+  let failure: string | undefined;
+  try {
+    const batch = await documents.fetch(ids, trace.setSpan(parent ?? ROOT_CONTEXT, span));
+    span.setAttribute('documents.missing', batch.missing.length);
+    return batch;
+  } catch (err) {
+    failure = errorType(err);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
+    throw err;
+  } finally {
+    span.end();
+    metrics.fetchDuration.record(
+      (performance.now() - started) / 1000,
+      failure === undefined ? {} : { 'error.type': failure },
+    );
+  }
+}
+
+/** A run the guard refused: FAILED at once, under a span of its own, and counted. */
+function skipped(
+  { tracer, metrics }: Traces,
+  id: string,
+  gate: Extract<Gate, { call: false }>,
+  parent: Context | undefined,
+): RunOutcome {
+  const outcome = notCalled(id, gate.code, gate.message);
+  const span = tracer.startSpan(
+    `processor ${id}`,
+    {
+      attributes: {
+        'processor.id': id,
+        'processor.execution_id': outcome.execution_id,
+        'processor.status': 'failed',
+        'processor.attempts': 0,
+        'error.type': gate.code,
+      },
+    },
+    parent,
+  );
+  span.setStatus({ code: SpanStatusCode.ERROR, message: gate.message });
+  span.end();
+  metrics.skippedRuns.add(1, { 'processor.id': id, 'error.code': gate.code });
+  return outcome;
+}
+
+/** The event's outcome lines: one per processor that did not complete, then its summary. */
+function logOutcomes(
+  eventLog: Logger,
+  outcomes: readonly RunOutcome[],
+  result: ProcessingCompleted,
+  batch: DocumentBatch,
+): void {
+  for (const outcome of outcomes) {
+    if (outcome.status === 'failed') {
+      const { processor_id, execution_id, attempts, error_message, error_code } = outcome;
+      const fields = { processor_id, execution_id, attempts, error_message, error_code };
+      if (error_code === 'PROCESSOR_PAUSED' || error_code === 'PROCESSOR_CIRCUIT_OPEN')
+        eventLog.info(fields, 'processor not called');
+      else eventLog.warn(fields, 'processor failed');
+    } else if (outcome.status === 'timeout') {
+      const { processor_id, execution_id, attempts, timeout_ms, timeout_phase } = outcome;
+      eventLog.warn(
+        { processor_id, execution_id, attempts, timeout_ms, timeout_phase },
+        'processor timed out',
+      );
+    }
+  }
+  eventLog.info(
+    {
+      overall_status: result.overall_status,
+      ...result.summary,
+      ...(batch.missing.length > 0 && { missing_documents: batch.missing }),
+    },
+    'underwriting processed',
+  );
 }
 
 /** A FAILED entry for a processor that was not called: it never started (0 attempts, 0 s). */

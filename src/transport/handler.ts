@@ -1,21 +1,19 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
-
-import { OrchestratorError, errorType, messageOf } from '../errors.js';
-import { decodeEvent, type Decoded } from '../events/decode.js';
-import type { RerunOf } from '../events/underwriting-created.js';
-import { executionKey, type Ledger } from '../ledger/ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { createNoLedger } from '../ledger/none.js';
 import type { Logger } from '../logging.js';
 import type { Orchestrator } from '../orchestrator.js';
-import type { RunOutcome } from '../processors/run.js';
-import { logBindings, noTelemetry, type Telemetry } from '../telemetry/telemetry.js';
-import { validSpanContext } from '../telemetry/trace-context.js';
+import { noTelemetry, type Telemetry } from '../telemetry/telemetry.js';
 import type { DeadLetter } from './dead-letter.js';
 import type { InboundMessage, Verdict } from './message.js';
 import type { CompletedPublisher } from './publisher.js';
+import { ledgerClaim } from './steps/claim.js';
+import { core, shuttingDown } from './steps/core.js';
+import { ledgerCalls } from './steps/delivery.js';
+import { poisonQueue } from './steps/poison.js';
+import { tracing } from './steps/trace.js';
 
 export interface HandlerDeps {
   orchestrator: Pick<Orchestrator, 'process'>;
@@ -50,210 +48,28 @@ export interface MessageHandler {
 }
 
 /**
- * The pipeline every transport shares: decode → orchestrate → publish → verdict. Each message is
- * handled under one span, `underwriting.created process`, child of the context the publisher sent
+ * The pipeline every transport shares: decode → claim → orchestrate → publish → verdict, as steps
+ * in Watermill's style, each wrapping the ones below it (see `steps/`). Each message is handled
+ * under one span, `underwriting.created process`, child of the context the publisher sent
  * (`message.trace`); its log lines name that span.
  */
 export function createMessageHandler(deps: HandlerDeps): MessageHandler {
-  const { orchestrator, publisher, deadLetter } = deps;
   const telemetry = deps.telemetry ?? noTelemetry();
-  const { tracer, metrics } = telemetry;
+  const { metrics } = telemetry;
   const ledger = deps.ledger ?? createNoLedger();
-  // The in-process ledgers answer in microseconds: spans would only add noise to the trace.
-  const tracedLedger = deps.ledger?.kind === 'firestore';
+  const ledgerCall = ledgerCalls(telemetry.tracer, deps.ledger?.kind === 'firestore');
   const pending = new Set<Promise<Verdict>>();
   const abandon = new AbortController();
   // Every event in flight listens to it.
   setMaxListeners(0, abandon.signal);
   let draining = false;
 
-  async function handleOne(message: InboundMessage): Promise<Verdict> {
-    const span = tracer.startSpan(
-      'underwriting.created process',
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'gcp_pubsub',
-          'messaging.operation.type': 'process',
-          'messaging.message.id': message.id,
-          transport: message.transport,
-          ...(message.deliveryAttempt !== undefined && {
-            'messaging.gcp_pubsub.message.delivery_attempt': message.deliveryAttempt,
-          }),
-        },
-      },
-      message.trace,
-    );
-    const ctx = trace.setSpan(message.trace ?? ROOT_CONTEXT, span);
-    const log = validSpanContext(ctx) ? deps.log.child(logBindings(telemetry, ctx)) : deps.log;
-    let failure: string | undefined;
-    try {
-      const verdict = await handleTraced(message, ctx, log);
-      span.setAttribute('messaging.gcp_pubsub.result', verdict);
-      return verdict;
-    } catch (err) {
-      failure = errorType(err);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
-      span.setAttributes({ 'messaging.gcp_pubsub.result': 'nack', 'error.type': failure });
-      const fields = {
-        source_message_id: message.id,
-        transport: message.transport,
-        delivery_attempt: message.deliveryAttempt ?? null,
-        verdict: 'nack',
-      };
-      if (err instanceof OrchestratorError && err.retryable) {
-        log.warn({ ...fields, code: err.code, error_message: err.message }, 'event will be retried');
-      } else {
-        log.error({ ...fields, err }, 'event failed unexpectedly; it will be retried');
-      }
-      return 'nack';
-    } finally {
-      span.end();
-      metrics.processDuration.record((performance.now() - message.receivedAt) / 1000, {
-        'messaging.system': 'gcp_pubsub',
-        'messaging.operation.name': 'process',
-        transport: message.transport,
-        ...(failure !== undefined && { 'error.type': failure }),
-      });
-    }
-  }
-
-  /** A call of the ledger, under its own span when it goes over the network. */
-  function ledgerCall<T>(name: string, ctx: Context, call: () => Promise<T>): Promise<T> {
-    if (!tracedLedger) return call();
-    const span = tracer.startSpan(`ledger ${name}`, undefined, ctx);
-    return call().then(
-      (value) => {
-        span.end();
-        return value;
-      },
-      (err: unknown) => {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: errorType(err) });
-        span.end();
-        throw err;
-      },
-    );
-  }
-
-  async function handleTraced(message: InboundMessage, ctx: Context, log: Logger): Promise<Verdict> {
-    const decoded = decodeEvent(message.data);
-    if (!decoded.ok) return deadLetterOnce(message, decoded, ctx, log);
-    const { event } = decoded;
-    trace.getSpan(ctx)?.setAttribute('underwriting.id', event.data.underwriting_id);
-    const key = executionKey(event, message.id);
-    const { rerun } = event.data;
-    const begun = await ledgerCall('begin', ctx, () =>
-      ledger.begin({
-        key,
-        underwritingId: event.data.underwriting_id,
-        sourceMessageId: message.id,
-        documents: event.data.documents,
-        organizationId: event.data.organization_id,
-        rerun,
-      }),
-    );
-    if (begun.state === 'published') {
-      log.info(
-        {
-          source_message_id: message.id,
-          execution_key: key,
-          underwriting_id: event.data.underwriting_id,
-          published_at: begun.publishedAt,
-        },
-        'already published; acked without publishing again',
-      );
-      return 'ack';
-    }
-    const { claim } = begun;
-    try {
-      const reuse = rerun && (await ledgerCall('history', ctx, () => reusedOutcomes(rerun, key, log)));
-      const processed = await orchestrator.process(event, {
-        sourceMessageId: message.id,
-        receivedAt: message.receivedAt,
-        transport: message.transport,
-        deliveryAttempt: message.deliveryAttempt,
-        signal: abandon.signal,
-        recorded: claim.prior,
-        reuse,
-        onOutcome: (outcome, facts) => claim.record(outcome, facts),
-        ticket: message.ticket,
-        trace: ctx,
-      });
-      const result = rerun ? { ...processed, rerun_of: rerun.of } : processed;
-      // Past the drain deadline the transport nacks what is left; publishing now could publish twice.
-      if (abandon.signal.aborted) throw shuttingDown();
-      await ledgerCall('settle', ctx, () => claim.settle(result));
-      const publishedId = await publisher.publish(result, message.id, ctx);
-      metrics.processed.add(1, { overall_status: result.overall_status, transport: message.transport });
-      await ledgerCall('published', ctx, () => claim.published(result, publishedId)).catch((err: unknown) =>
-        // Published all the same: ack. Only a redelivery (rare: the ack must be lost too) publishes again.
-        log.warn(
-          { source_message_id: message.id, execution_key: key, err: messageOf(err) },
-          'published, but the ledger could not record it',
-        ),
-      );
-      return 'ack';
-    } catch (err) {
-      await ledgerCall('release', ctx, () => claim.release());
-      throw err;
-    }
-  }
-
-  /**
-   * Poison: forwarded to the dead-letter topic once per message, whatever delivered it (the
-   * ledger remembers it), then acked. A failed forward releases the claim and is retried.
-   */
-  async function deadLetterOnce(
-    message: InboundMessage,
-    poison: Extract<Decoded, { ok: false }>,
-    ctx: Context,
-    log: Logger,
-  ): Promise<Verdict> {
-    const begun = await ledgerCall('dead-letter', ctx, () => ledger.beginDeadLetter(message.id));
-    if (begun.state === 'forwarded') {
-      log.info(
-        { source_message_id: message.id, transport: message.transport },
-        'poison message dead-lettered already; acked without forwarding it again',
-      );
-      return 'ack';
-    }
-    try {
-      await deadLetter(message, poison.reason);
-    } catch (err) {
-      await begun.claim.release();
-      throw err;
-    }
-    metrics.deadLettered.add(1, { 'error.type': poison.kind });
-    await ledgerCall('dead-lettered', ctx, () => begun.claim.forwarded()).catch((err: unknown) =>
-      // Forwarded all the same: ack. Only a redelivery (rare: the ack must be lost too) forwards again.
-      log.warn(
-        { source_message_id: message.id, err: messageOf(err) },
-        'dead-lettered, but the ledger could not record it',
-      ),
-    );
-    return 'ack';
-  }
-
-  /**
-   * A re-run takes every processor it does not run from the execution it re-runs, as recorded.
-   * That execution gone from the ledger (past its retention): every purchased processor runs.
-   */
-  async function reusedOutcomes(rerun: RerunOf, key: string, log: Logger): Promise<Map<string, RunOutcome>> {
-    const earlier = await ledger.history?.execution(rerun.of);
-    if (!earlier) {
-      log.warn(
-        { execution_key: key, rerun_of: rerun.of },
-        'the execution to re-run is not in the ledger; every purchased processor runs',
-      );
-      return new Map();
-    }
-    const reused = new Map<string, RunOutcome>();
-    for (const run of earlier.runs) {
-      if (!rerun.processors.includes(run.processorId) && run.outcome)
-        reused.set(run.processorId, run.outcome);
-    }
-    return reused;
-  }
+  // Built once; outermost first.
+  const handleOne = tracing({ log: deps.log, telemetry })(
+    poisonQueue({ deadLetter: deps.deadLetter, ledger, metrics, ledgerCall })(
+      ledgerClaim({ ledger, ledgerCall })(core({ ...deps, metrics, ledgerCall, abandoned: abandon.signal })),
+    ),
+  );
 
   function handle(message: InboundMessage): Promise<Verdict> {
     // Shutting down: take nothing new; Pub/Sub redelivers it, to another instance.
@@ -277,8 +93,4 @@ export function createMessageHandler(deps: HandlerDeps): MessageHandler {
   }
 
   return { handle, inFlight: () => pending.size, drain };
-}
-
-function shuttingDown(): OrchestratorError {
-  return new OrchestratorError('SHUTTING_DOWN', 'shutting down before the event finished');
 }
