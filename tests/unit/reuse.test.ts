@@ -7,7 +7,7 @@ const outcome = (status: RunOutcome['status'], attempts: number, execution_id: s
   const base = { processor_id: 'p', execution_id, execution_time: 1, attempts };
   if (status === 'completed') return { ...base, status, factors: { score: 1 } };
   if (status === 'failed') return { ...base, status, error_message: 'down' };
-  return { ...base, status, timeout_ms: 1000, timeout_phase: 'signalled' };
+  return { ...base, status, timeout_ms: 1000, timeout_phase: 'signal' };
 };
 
 const recordedDone = outcome('completed', 1, 'REC_DONE');
