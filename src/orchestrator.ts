@@ -57,12 +57,14 @@ export interface Receipt {
   /**
    * The execution ledger's outcomes from earlier deliveries, by processor id: a COMPLETED one
    * is reused as it is (same `execution_id`, `factors`, `execution_time`) and its processor is
-   * not run again; the others run again, their `attempts` counted on from the recorded ones.
+   * not run again; the others run again, their `attempts` counted on from the recorded ones
+   * (the rule: `reuse.ts`).
    */
   recorded?: ReadonlyMap<string, RunOutcome>;
   /**
    * An operator's re-run: outcomes of another execution taken as they are, whatever their
-   * status (processors absent from it run). `recorded` COMPLETED ones still come first.
+   * status (processors absent from it run; see `rerunTakes`). `recorded` COMPLETED ones still
+   * come first.
    */
   reuse?: ReadonlyMap<string, RunOutcome>;
   /**
