@@ -18,7 +18,7 @@ import type { ProcessorSources } from './processors/discovery.js';
 // A variable is added to its section alone (and to docs/configuration.md, which a test keeps equal
 // to ENV_VARIABLES).
 
-export { checkConfiguredPaths } from './config/paths.js';
+export { checkConfiguredPaths } from './config/configured-paths.js';
 export { TRACE_SAMPLERS, type OtlpProtocol, type OtlpTarget, type TraceSampler } from './config/telemetry.js';
 
 /** Defaults, named once in their sections. */
