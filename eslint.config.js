@@ -17,12 +17,13 @@ const ABOVE_PROCESSORS = [
   '**/orchestrator.js',
   '**/budget.js',
   '**/config.js',
+  '**/config/*',
 ];
 
 // What the test kit may import: the kit ships the pool, its worker thread, discovery and its own
 // entry to processor authors, so these import nothing of the service's wiring, configuration,
 // transports or cloud clients.
-const KIT_WIRING = ['**/config.js', '**/service.js', '**/runtime.js', '**/orchestrator.js'];
+const KIT_WIRING = ['**/config.js', '**/config/*', '**/service.js', '**/runtime.js', '**/orchestrator.js'];
 const KIT_TRANSPORTS = [
   '**/transport/*',
   '**/pubsub/*',

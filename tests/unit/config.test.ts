@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { DEFAULTS, ENV_VARIABLES, loadConfig } from '../../src/config.js';
+import { defaultMaxThreads, defaultThreads } from '../../src/config/processors.js';
 import { OrchestratorError } from '../../src/errors.js';
 import { builtProcessorsDir } from '../../src/paths.js';
 import { repoRoot } from '../helpers/fixtures.js';
@@ -209,6 +210,73 @@ describe('loadConfig', () => {
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.message.startsWith(line)).toBe(true);
     expect(err.message).not.toContain('\n');
+  });
+});
+
+describe('what the sections report', () => {
+  it.each([
+    [
+      { PUSH_AUTH: 'disabled', PUBSUB_EMULATOR_HOST: 'localhost' },
+      'PUBSUB_EMULATOR_HOST: must be host:port, e.g. localhost:8085',
+    ],
+    [
+      { LEDGER: 'firestore', LEDGER_TTL_DAYS: 'week' },
+      'LEDGER_TTL_DAYS: must be a whole number from 1 to 3650',
+    ],
+    [
+      { OPS_AUTH: 'iap', PORT: 'x', DOCUMENTS_URL: 'https://a', DOCUMENTS_DIR: 'd' },
+      'PORT: must be a whole number from 0 to 65535',
+    ],
+  ])('reports no rule while a value is bad: %j', (env, line) => {
+    expect(configError(env).message).toBe(line);
+  });
+
+  it('reports every bad value, whatever their sections, on one line', () => {
+    const { message } = configError({ PORT: 'x', PROCESSOR_TIMEOUT_MS: 'y', OPS_READERS: 'bob' });
+    expect(message.split('; ').sort()).toEqual([
+      'OPS_READERS: must be comma-separated emails or *@domain ("bob" is neither)',
+      'PORT: must be a whole number from 0 to 65535',
+      'PROCESSOR_TIMEOUT_MS: must be a whole number from 1 to 3600000',
+    ]);
+  });
+
+  it('reports one refused rule at a time', () => {
+    const err = configError({
+      LEDGER: 'firestore',
+      OPS_AUTH: 'iap',
+      DOCUMENTS_URL: 'https://a',
+      DOCUMENTS_DIR: 'd',
+    });
+    expect(err.message).toMatch(/^[A-Z_]+: /);
+    expect(err.message).not.toContain(';');
+  });
+
+  it('lists each variable once', () => {
+    expect(new Set(ENV_VARIABLES).size).toBe(ENV_VARIABLES.length);
+  });
+
+  it('keeps K_SERVICE, which Cloud Run sets, out of the variables an operator sets', () => {
+    expect(ENV_VARIABLES).not.toContain('K_SERVICE');
+  });
+});
+
+describe('the thread defaults', () => {
+  it.each([
+    [1, 2],
+    [2, 2],
+    [8, 8],
+    [300, 256],
+  ])('keeps %i cores as %i threads', (cores, threads) => {
+    expect(defaultThreads(cores)).toBe(threads);
+  });
+
+  it.each([
+    [256 * 2 ** 20, 4],
+    [2 * 2 ** 30, 16],
+    [4 * 2 ** 30, 32],
+    [64 * 2 ** 30, 64],
+  ])('allows %i bytes of memory %i threads at most', (memory, threads) => {
+    expect(defaultMaxThreads(memory)).toBe(threads);
   });
 });
 
