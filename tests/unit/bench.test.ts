@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
+import { givenHost } from '../../bench/emulators.js';
 import { MEASURES } from '../../bench/measures.js';
 import { interleavedRounds, roundOrder, roundsOf } from '../../bench/rounds.js';
 import { boundTarget, quotientRow, resultsTable, row } from '../../bench/table.js';
@@ -55,6 +56,16 @@ describe('bench rounds harness', () => {
     expect(swinging.medianRatio('on', 'off', same)).toBe(0.9);
     expect(swinging.median('on', same) / swinging.median('off', same)).toBe(0.45);
     expect(swinging.summary(same, String)).toBe('on 45, 90, 180; off 50, 200, 200');
+  });
+});
+
+describe('bench emulators', () => {
+  it('uses the emulator its variable names, and starts one when it is unset or empty', () => {
+    const env = { PUBSUB_EMULATOR_HOST: '127.0.0.1:8085', FIRESTORE_EMULATOR_HOST: '' };
+    expect(givenHost('pubsub', env)).toBe('127.0.0.1:8085');
+    expect(givenHost('firestore', env)).toBeUndefined();
+    expect(givenHost('firestore', {})).toBeUndefined();
+    expect(givenHost('firestore', { FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080' })).toBe('127.0.0.1:8080');
   });
 });
 
