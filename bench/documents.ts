@@ -10,7 +10,8 @@ import { pino } from 'pino';
 import { DEFAULTS } from '../src/config.js';
 import { createHttpDocumentSource } from '../src/documents/http-source.js';
 import { median } from './stats.js';
-import { verdict, type Row } from './table.js';
+import { MEASURES } from './measures.js';
+import { boundTarget, row, type Row } from './table.js';
 
 export interface DocumentsSettings {
   documents: number;
@@ -57,14 +58,13 @@ export async function documentsRows(
     progress(`documents: ${timesMs.map((t) => t.toFixed(0)).join(', ')} ms (ideal ${idealMs} ms)`);
     const ratio = measuredMs / idealMs;
     return [
-      {
-        measure: `(g) fetch ${documents} documents at ${delayMs} ms each, ${concurrency} at once, vs ideal ceil(${documents}/${concurrency}) x ${delayMs} ms (median of ${settings.runs})`,
+      row(MEASURES.documentFetch, {
+        detail: `${documents} documents at ${delayMs} ms each, ${concurrency} at once, vs ideal ceil(${documents}/${concurrency}) x ${delayMs} ms (median of ${settings.runs})`,
         ours: `${measuredMs.toFixed(1)} ms`,
         baseline: `${idealMs} ms`,
         ratio: ratio.toFixed(2),
-        target: `<= ${settings.targets.idealRatio}`,
-        verdict: verdict(ratio <= settings.targets.idealRatio),
-      },
+        target: boundTarget(ratio, { atMost: settings.targets.idealRatio }),
+      }),
     ];
   } finally {
     await source.close();

@@ -1,15 +1,15 @@
 // The execution ledger, end to end through the Pub/Sub emulator: `serve` with three trivial
 // processors under LEDGER=none and memory (alternating), and firestore (on the Firestore
 // emulator), in the same run; and the Firestore reads and writes per event, as the service's client counted them.
-import { startFirestoreEmulator } from '../src/ledger/emulator.js';
 import type { LedgerKind } from '../src/ledger/ledger.js';
 import { createMemoryLedger } from '../src/ledger/memory.js';
 import type { ProcessingCompleted } from '../src/events/processing-completed.js';
 import { newExecutionId } from '../src/processors/execution-id.js';
-import { startEmulator } from '../src/pubsub/emulator.js';
+import { withEmulators } from './emulators.js';
+import { MEASURES } from './measures.js';
 import { pubsubRun, type PubSubShape } from './pubsub.js';
-import { median } from './stats.js';
-import { int, verdict, type Row } from './table.js';
+import { interleavedRounds, type Rounds } from './rounds.js';
+import { int, quotientRow, row, type Row } from './table.js';
 
 export interface LedgerSettings {
   /** Rounds of none and memory (in alternating order), whose ratio has a target. */
@@ -34,17 +34,14 @@ async function ledgerRun(
   shape: PubSubShape,
 ): Promise<LedgerRun> {
   let log = '';
-  const { eventsPerSecond } = await pubsubRun(
-    'orchestrator',
-    hosts.pubsub,
-    shape,
-    {
+  const { eventsPerSecond } = await pubsubRun('serve', hosts.pubsub, shape, {
+    env: {
       LEDGER: kind,
       FIRESTORE_EMULATOR_HOST: hosts.firestore,
       LEDGER_COLLECTION: `bench_${process.pid}_${++collections}`,
     },
-    (chunk) => (log += chunk),
-  );
+    onStderr: (chunk) => (log += chunk),
+  });
   // serve's last line counts what its ledger sent to Firestore.
   const stopped = log
     .split('\n')
@@ -86,82 +83,69 @@ async function memoryCostMicroseconds(events: number): Promise<number> {
 
 /**
  * The ledger rows: events/s with LEDGER=memory and firestore against none (median of the rounds,
- * order rotated each round), and Firestore reads and writes per event.
+ * order alternated each round), and Firestore reads and writes per event.
  */
 export async function ledgerRows(settings: LedgerSettings, progress: (m: string) => void): Promise<Row[]> {
-  const [pubsub, firestore] = await Promise.all([
-    process.env['PUBSUB_EMULATOR_HOST'] ? undefined : startEmulator(),
-    startFirestoreEmulator(),
-  ]);
-  const hosts = {
-    pubsub: process.env['PUBSUB_EMULATOR_HOST'] ?? pubsub?.host ?? '',
-    firestore: firestore.host,
-  };
-  try {
-    const runs: Record<LedgerKind, LedgerRun[]> = { none: [], memory: [], firestore: [] };
-    for (let round = 1; round <= settings.rounds; round++) {
-      const order: LedgerKind[] = round % 2 === 1 ? ['none', 'memory'] : ['memory', 'none'];
-      for (const kind of order) runs[kind].push(await ledgerRun(kind, hosts, settings.shape));
-      progress(
-        `ledger round ${round}/${settings.rounds}: none ${int(runs.none.at(-1)?.eventsPerSecond)} events/s, ` +
-          `memory ${int(runs.memory.at(-1)?.eventsPerSecond)}`,
-      );
-    }
-    for (let run = 1; run <= settings.firestoreRuns; run++) {
-      runs.firestore.push(await ledgerRun('firestore', hosts, settings.shape));
-      progress(
-        `ledger firestore run ${run}/${settings.firestoreRuns}: ${int(runs.firestore.at(-1)?.eventsPerSecond)} events/s`,
-      );
-    }
-    const eps = (kind: LedgerKind) => median(runs[kind].map((r) => r.eventsPerSecond));
-    const events = settings.shape.warmupEvents + settings.shape.burstEvents + settings.shape.pacedEvents;
-    const perEvent = (what: 'reads' | 'writes') => median(runs.firestore.map((r) => r[what] / events));
-    const { targets, shape, rounds } = settings;
-    const memoryRatio = eps('memory') / eps('none');
+  return withEmulators(['pubsub', 'firestore'], async (emulators) => {
+    const hosts = { pubsub: emulators.pubsub.host, firestore: emulators.firestore.host };
+    const run = (kind: LedgerKind) => ledgerRun(kind, hosts, settings.shape);
+    const show = (kind: LedgerKind, r: LedgerRun) => `${kind} ${int(r.eventsPerSecond)} events/s`;
+    const againstNone = await interleavedRounds({
+      sides: ['none', 'memory'] as const,
+      rounds: settings.rounds,
+      run,
+      progress: { say: progress, label: 'ledger', show },
+    });
+    // Slower, and measured for its cost per event: runs of its own, after.
+    const firestore = await interleavedRounds({
+      sides: ['firestore'] as const,
+      rounds: settings.firestoreRuns,
+      run,
+      progress: { say: progress, label: 'ledger firestore', show },
+    });
     const memoryUs = await memoryCostMicroseconds(50_000);
-    return [
-      {
-        measure: `(h) ledger events/s, burst of ${shape.burstEvents}, LEDGER=memory vs none (median of ${rounds})`,
-        ours: int(eps('memory')),
-        baseline: int(eps('none')),
-        ratio: memoryRatio.toFixed(2),
-        target: `>= ${targets.memoryRatio}`,
-        verdict: verdict(memoryRatio >= targets.memoryRatio),
-      },
-      {
-        measure: `(h) memory ledger's own cost per event, in process, vs one event's time at none's rate`,
-        ours: `${memoryUs.toFixed(1)} us`,
-        baseline: `${int(1e6 / eps('none'))} us`,
-        ratio: (memoryUs / (1e6 / eps('none'))).toFixed(3),
-        target: '-',
-        verdict: 'info',
-      },
-      {
-        measure: `(h') ledger events/s, LEDGER=firestore on the emulator vs none (median of ${settings.firestoreRuns})`,
-        ours: int(eps('firestore')),
-        baseline: int(eps('none')),
-        ratio: (eps('firestore') / eps('none')).toFixed(2),
-        target: '-',
-        verdict: 'info',
-      },
-      {
-        measure: `(h'') Firestore writes per event, first deliveries (${events} per run)`,
-        ours: perEvent('writes').toFixed(2),
-        baseline: '-',
-        ratio: '-',
-        target: `<= ${targets.writesPerEvent}`,
-        verdict: verdict(perEvent('writes') <= targets.writesPerEvent),
-      },
-      {
-        measure: `(h'') Firestore reads per event, first deliveries`,
-        ours: perEvent('reads').toFixed(3),
-        baseline: '-',
-        ratio: '-',
-        target: `<= ${targets.readsPerEvent}`,
-        verdict: verdict(perEvent('reads') <= targets.readsPerEvent),
-      },
-    ];
-  } finally {
-    await Promise.all([pubsub?.stop(), firestore.stop()]);
-  }
+    return ledgerRowsOf(settings, againstNone, firestore, memoryUs);
+  });
+}
+
+function ledgerRowsOf(
+  settings: LedgerSettings,
+  againstNone: Rounds<'none' | 'memory', LedgerRun>,
+  firestore: Rounds<'firestore', LedgerRun>,
+  memoryUs: number,
+): Row[] {
+  const { targets, shape, rounds } = settings;
+  const eventsPerSecond = (r: LedgerRun) => r.eventsPerSecond;
+  const none = againstNone.median('none', eventsPerSecond);
+  const events = shape.warmupEvents + shape.burstEvents + shape.pacedEvents;
+  const perEvent = (what: 'reads' | 'writes') => firestore.median('firestore', (r) => r[what] / events);
+  const operations = (what: 'reads' | 'writes', digits: number, atMost: number, detail: string) =>
+    row(what === 'writes' ? MEASURES.firestoreWrites : MEASURES.firestoreReads, {
+      detail,
+      ours: perEvent(what).toFixed(digits),
+      target: { text: `<= ${atMost}`, met: perEvent(what) <= atMost },
+    });
+  return [
+    quotientRow(MEASURES.memoryLedger, {
+      detail: `events/s, burst of ${shape.burstEvents} (median of ${rounds})`,
+      ours: againstNone.median('memory', eventsPerSecond),
+      baseline: none,
+      show: int,
+      bound: { atLeast: targets.memoryRatio },
+    }),
+    row(MEASURES.memoryLedgerCost, {
+      detail: "in process, vs one event's time at none's rate",
+      ours: `${memoryUs.toFixed(1)} us`,
+      baseline: `${int(1e6 / none)} us`,
+      ratio: (memoryUs / (1e6 / none)).toFixed(3),
+    }),
+    quotientRow(MEASURES.firestoreLedger, {
+      detail: `events/s, on the emulator (median of ${settings.firestoreRuns})`,
+      ours: firestore.median('firestore', eventsPerSecond),
+      baseline: none,
+      show: int,
+    }),
+    operations('writes', 2, targets.writesPerEvent, `first deliveries (${events} per run)`),
+    operations('reads', 3, targets.readsPerEvent, 'first deliveries'),
+  ];
 }

@@ -11,16 +11,18 @@ import type { Message, Subscription, Topic } from '@google-cloud/pubsub';
 import { examplesDir, packageRoot } from '../src/paths.js';
 import { discoverProcessors } from '../src/processors/discovery.js';
 import { createPubSub } from '../src/transport/pubsub-client.js';
-import { startEmulator } from '../src/pubsub/emulator.js';
 import { spawnContender } from './child.js';
 import { processCpuMs } from './cpu.js';
+import { withEmulators } from './emulators.js';
+import { MEASURES } from './measures.js';
 import { fixturePaths } from './paths.js';
-import { median, medianIfKnown, quantile } from './stats.js';
+import { interleavedRounds, type Rounds } from './rounds.js';
+import { medianIfKnown, quantile } from './stats.js';
+import { int, ms1, quotientRow, row, signedMs, type Row } from './table.js';
 import { rawPiscinaThroughput, type LoopShape } from './throughput.js';
-import { int, ms1, signedMs, verdict, type Row } from './table.js';
 
 /** `relay` uses `serve`'s pull transport and publish settings; `relay-defaults` the client library's. */
-export type Contender = 'orchestrator' | 'relay' | 'relay-defaults';
+export type Contender = 'serve' | 'relay' | 'relay-defaults';
 
 export interface PubSubShape {
   /** Events published at once; events/s is counted from the first publish to the last reply. */
@@ -53,18 +55,21 @@ const EVENT = (i: number) =>
     }),
   );
 
-/**
- * One contender as its own process, on fresh topics: a burst, then a paced load. `env` adds to
- * the contender's environment; `onStderr` reads its log lines; `cli` runs another build's
- * `dist/src/cli.js` as the orchestrator.
- */
+export interface RunOptions {
+  /** Added to the contender's environment. */
+  env?: Record<string, string>;
+  /** Reads the contender's log lines. */
+  onStderr?: (chunk: string) => void;
+  /** Another build's `dist/src/cli.js`, run as `serve`. */
+  cli?: string;
+}
+
+/** One contender as its own process, on fresh topics: a burst, then a paced load. */
 export async function pubsubRun(
   contender: Contender,
   host: string,
   shape: PubSubShape,
-  env: Record<string, string> = {},
-  onStderr?: (chunk: string) => void,
-  cli?: string,
+  options: RunOptions = {},
 ): Promise<PubSubRun> {
   const pubsub = createPubSub({ projectId: PROJECT, emulatorHost: host });
   const run = ++runs;
@@ -74,7 +79,7 @@ export async function pubsubRun(
   const [outTopic] = await pubsub.createTopic(names.out);
   const [outSub] = await outTopic.createSubscription(`${names.out}-sub`, { ackDeadlineSeconds: 60 });
   const replies = collectReplies(outSub);
-  const child = startContender(contender, host, names, env, onStderr, cli);
+  const child = startContender(contender, host, names, options);
   let stopping = false;
   // A contender that dies fails the run at once instead of leaving it waiting for replies.
   const died = once(child, 'exit').then(([code]) => {
@@ -170,12 +175,10 @@ function startContender(
   contender: Contender,
   host: string,
   names: { in: string; out: string },
-  env: Record<string, string>,
-  onStderr?: (chunk: string) => void,
-  cli?: string,
+  { env = {}, onStderr, cli }: RunOptions,
 ): ChildProcess {
   const args =
-    contender === 'orchestrator'
+    contender === 'serve'
       ? [cli ?? join(packageRoot, 'dist', 'src', 'cli.js'), 'serve']
       : [
           join(packageRoot, 'dist', 'bench', 'relay.js'),
@@ -221,26 +224,24 @@ export interface PubSubSettings {
  * latency at the paced rate, and for scale the relay with the client library's defaults.
  */
 export async function pubsubRows(settings: PubSubSettings, progress: (m: string) => void): Promise<Row[]> {
-  const emulator = process.env['PUBSUB_EMULATOR_HOST'] ? undefined : await startEmulator();
-  const host = process.env['PUBSUB_EMULATOR_HOST'] ?? emulator?.host ?? '';
-  try {
-    const runs: Record<Contender, PubSubRun[]> = { orchestrator: [], relay: [], 'relay-defaults': [] };
-    // The emulator's JIT warms over the first runs: one of each kind of client first, not counted.
-    progress('Pub/Sub: warming the emulator up');
-    for (const contender of ['relay-defaults', 'orchestrator'] as const) {
-      await pubsubRun(contender, host, { ...settings.shape, pacedEvents: 0 });
-    }
-    for (let round = 1; round <= settings.rounds; round++) {
-      const order: Contender[] =
-        round % 2 === 1
-          ? ['relay', 'orchestrator', 'relay-defaults']
-          : ['relay-defaults', 'orchestrator', 'relay'];
-      for (const contender of order) runs[contender].push(await pubsubRun(contender, host, settings.shape));
-      progress(
-        `Pub/Sub round ${round}/${settings.rounds}: ours ${int(runs.orchestrator.at(-1)?.eventsPerSecond)} ` +
-          `events/s, relay ${int(runs.relay.at(-1)?.eventsPerSecond)}`,
-      );
-    }
+  return withEmulators(['pubsub'], async ({ pubsub }) => {
+    const runs = await interleavedRounds({
+      sides: ['relay', 'serve', 'relay-defaults'] as const,
+      rounds: settings.rounds,
+      // The emulator's JIT warms over the first runs: one of each kind of client first, not counted.
+      warmup: ['relay-defaults', 'serve'],
+      run: (contender, round) =>
+        pubsubRun(
+          contender,
+          pubsub.host,
+          round === 0 ? { ...settings.shape, pacedEvents: 0 } : settings.shape,
+        ),
+      progress: {
+        say: progress,
+        label: 'Pub/Sub',
+        show: (side, run) => `${side} ${int(run.eventsPerSecond)} events/s`,
+      },
+    });
     // The composite floor (issue 13): what a bare relay with the library's defaults and raw Piscina
     // fan-out of the same three tasks would give, were one to feed the other for free.
     const paths = fixturePaths();
@@ -251,76 +252,64 @@ export async function pubsubRows(settings: PubSubSettings, progress: (m: string)
       availableParallelism(),
       settings.fanOut,
     );
-    const eps = (c: Contender) => median(runs[c].map((r) => r.eventsPerSecond));
-    const steady = (c: Contender) => median(runs[c].map((r) => r.steadyEventsPerSecond));
-    const floor = 1 / (1 / steady('relay-defaults') + 1 / fanOut);
-    const floorRatio = steady('orchestrator') / floor;
-    const p = (c: Contender, q: number) => median(runs[c].map((r) => quantile(r.latenciesMs, q)));
-    const ratio = eps('orchestrator') / eps('relay');
-    const addedP50 = p('orchestrator', 0.5) - p('relay', 0.5);
-    // What (l) is made of: CPU per event of each process, against which the cores and the emulator
-    // are shared. The fan-out loop keeps every core busy, so its share is the cores over its rate.
-    const cpu = (c: Contender) => medianIfKnown(runs[c].map((r) => r.cpuUsPerEvent));
-    const fanOutUs = (availableParallelism() * 1e6) / fanOut;
-    const [serveUs, relayUs] = [cpu('orchestrator'), cpu('relay-defaults')];
-    const { targets, shape, rounds } = settings;
-    return [
-      {
-        measure: `(d) Pub/Sub events/s, burst of ${shape.burstEvents}, ours vs relay (median of ${rounds})`,
-        ours: int(eps('orchestrator')),
-        baseline: int(eps('relay')),
-        ratio: ratio.toFixed(2),
-        target: `>= ${targets.throughputRatio}`,
-        verdict: verdict(ratio >= targets.throughputRatio),
-      },
-      {
-        measure: `(e) publish -> reply p50 at ${shape.pacedRate} events/s, ours vs relay`,
-        ours: ms1(p('orchestrator', 0.5)),
-        baseline: ms1(p('relay', 0.5)),
-        ratio: signedMs(addedP50),
-        target: `<= +${targets.addedP50Ms} ms`,
-        verdict: verdict(addedP50 <= targets.addedP50Ms),
-      },
-      {
-        measure: `(e) publish -> reply p99 at ${shape.pacedRate} events/s, ours vs relay`,
-        ours: ms1(p('orchestrator', 0.99)),
-        baseline: ms1(p('relay', 0.99)),
-        ratio: signedMs(p('orchestrator', 0.99) - p('relay', 0.99)),
-        target: '-',
-        verdict: 'info',
-      },
-      {
-        measure: `(l) end to end, steady state, defaults: ours vs composite floor (relay-defaults ${int(
-          steady('relay-defaults'),
-        )}, raw Piscina fan-out ${int(fanOut)})`,
-        ours: int(steady('orchestrator')),
-        baseline: int(floor),
-        ratio: floorRatio.toFixed(2),
-        target: `>= ${targets.floorRatio}`,
-        verdict: verdict(floorRatio >= targets.floorRatio),
-      },
-      {
-        measure:
-          "(l') CPU per event, all threads, burst: ours vs relay-defaults + fan-out (cores / its events/s)",
-        ours: serveUs === undefined ? '-' : `${int(serveUs)} µs`,
-        baseline: relayUs === undefined ? '-' : `${int(relayUs)} + ${int(fanOutUs)} µs`,
-        ratio:
-          serveUs === undefined || relayUs === undefined
-            ? '-'
-            : `${(serveUs / (relayUs + fanOutUs)).toFixed(1)}×`,
-        target: '-',
-        verdict: 'info',
-      },
-      {
-        measure: "(d') Pub/Sub events/s, relay with the client library's defaults (5 streams)",
-        ours: int(eps('orchestrator')),
-        baseline: int(eps('relay-defaults')),
-        ratio: (eps('orchestrator') / eps('relay-defaults')).toFixed(2),
-        target: '-',
-        verdict: 'info',
-      },
-    ];
-  } finally {
-    await emulator?.stop();
-  }
+    return pubsubRowsOf(settings, runs, fanOut);
+  });
+}
+
+/** The rows, from the rounds and the fan-out's events/s. */
+function pubsubRowsOf(settings: PubSubSettings, runs: Rounds<Contender, PubSubRun>, fanOut: number): Row[] {
+  const eps = (c: Contender) => runs.median(c, (r) => r.eventsPerSecond);
+  const steady = (c: Contender) => runs.median(c, (r) => r.steadyEventsPerSecond);
+  const floor = 1 / (1 / steady('relay-defaults') + 1 / fanOut);
+  const p = (c: Contender, q: number) => runs.median(c, (r) => quantile(r.latenciesMs, q));
+  const addedP50 = p('serve', 0.5) - p('relay', 0.5);
+  // What (l) is made of: CPU per event of each process, against which the cores and the emulator
+  // are shared. The fan-out loop keeps every core busy, so its share is the cores over its rate.
+  const cpu = (c: Contender) => medianIfKnown(runs.runs[c].map((r) => r.cpuUsPerEvent));
+  const fanOutUs = (availableParallelism() * 1e6) / fanOut;
+  const [serveUs, relayUs] = [cpu('serve'), cpu('relay-defaults')];
+  const { targets, shape, rounds } = settings;
+  const latency = (q: number) => ({ ours: ms1(p('serve', q)), baseline: ms1(p('relay', q)) });
+  return [
+    quotientRow(MEASURES.pullVsRelay, {
+      detail: `events/s, burst of ${shape.burstEvents}, serve vs relay (median of ${rounds})`,
+      ours: eps('serve'),
+      baseline: eps('relay'),
+      show: int,
+      bound: { atLeast: targets.throughputRatio },
+    }),
+    row(MEASURES.latencyP50VsRelay, {
+      detail: `at ${shape.pacedRate} events/s`,
+      ...latency(0.5),
+      ratio: signedMs(addedP50),
+      target: { text: `<= +${targets.addedP50Ms} ms`, met: addedP50 <= targets.addedP50Ms },
+    }),
+    row(MEASURES.latencyP99VsRelay, {
+      detail: `at ${shape.pacedRate} events/s`,
+      ...latency(0.99),
+      ratio: signedMs(p('serve', 0.99) - p('relay', 0.99)),
+    }),
+    quotientRow(MEASURES.steadyVsFloor, {
+      detail: `events/s, defaults, serve vs 1 / (1 / relay-defaults ${int(steady('relay-defaults'))} + 1 / raw Piscina fan-out ${int(fanOut)})`,
+      ours: steady('serve'),
+      baseline: floor,
+      show: int,
+      bound: { atLeast: targets.floorRatio },
+    }),
+    row(MEASURES.cpuVsFloor, {
+      detail: 'all threads, burst: serve vs relay-defaults + fan-out (cores / its events/s)',
+      ours: serveUs === undefined ? '-' : `${int(serveUs)} µs`,
+      baseline: relayUs === undefined ? '-' : `${int(relayUs)} + ${int(fanOutUs)} µs`,
+      ratio:
+        serveUs === undefined || relayUs === undefined
+          ? '-'
+          : `${(serveUs / (relayUs + fanOutUs)).toFixed(1)}×`,
+    }),
+    quotientRow(MEASURES.pullVsLibraryRelay, {
+      detail: 'events/s, 5 streams',
+      ours: eps('serve'),
+      baseline: eps('relay-defaults'),
+      show: int,
+    }),
+  ];
 }

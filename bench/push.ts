@@ -9,13 +9,15 @@ import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 
 import { examplesDir, packageRoot } from '../src/paths.js';
-import { startEmulator } from '../src/pubsub/emulator.js';
 import { createPubSub } from '../src/transport/pubsub-client.js';
 import { PUSH_PATH } from '../src/transport/push.js';
 import { spawnContender } from './child.js';
+import { withEmulators } from './emulators.js';
+import { MEASURES } from './measures.js';
 import { fixturePaths } from './paths.js';
-import { median, quantile } from './stats.js';
-import { int, ms1, signedMs, verdict, type Row } from './table.js';
+import { interleavedRounds } from './rounds.js';
+import { quantile } from './stats.js';
+import { int, ms1, quotientRow, row, signedMs, type Row } from './table.js';
 
 export interface PushSettings {
   rounds: number;
@@ -153,43 +155,39 @@ async function pushRun(mode: Mode, host: string, signer: Signer, settings: PushS
  * median of the rounds), and the latency each adds.
  */
 export async function pushRows(settings: PushSettings, progress: (m: string) => void): Promise<Row[]> {
-  const emulator = process.env['PUBSUB_EMULATOR_HOST'] ? undefined : await startEmulator();
-  const host = process.env['PUBSUB_EMULATOR_HOST'] ?? emulator?.host ?? '';
   const signer = await startSigner();
   try {
-    const results: Record<Mode, PushRun[]> = { required: [], disabled: [] };
-    for (let round = 1; round <= settings.rounds; round++) {
-      const order: Mode[] = round % 2 === 1 ? ['disabled', 'required'] : ['required', 'disabled'];
-      for (const mode of order) results[mode].push(await pushRun(mode, host, signer, settings));
-      progress(
-        `push round ${round}/${settings.rounds}: verified ${int(results.required.at(-1)?.requestsPerSecond)} ` +
-          `pushes/s, unverified ${int(results.disabled.at(-1)?.requestsPerSecond)}`,
-      );
-    }
-    const rps = (mode: Mode) => median(results[mode].map((r) => r.requestsPerSecond));
-    const p = (mode: Mode, q: number) => median(results[mode].map((r) => quantile(r.latenciesMs, q)));
-    const ratio = rps('required') / rps('disabled');
+    const runs = await withEmulators(['pubsub'], ({ pubsub }) =>
+      interleavedRounds({
+        sides: ['disabled', 'required'] as const,
+        rounds: settings.rounds,
+        run: (mode: Mode) => pushRun(mode, pubsub.host, signer, settings),
+        progress: {
+          say: progress,
+          label: 'push',
+          show: (mode, run) => `PUSH_AUTH=${mode} ${int(run.requestsPerSecond)} pushes/s`,
+        },
+      }),
+    );
+    const rps = (mode: Mode) => runs.median(mode, (r) => r.requestsPerSecond);
+    const p50 = (mode: Mode) => runs.median(mode, (r) => quantile(r.latenciesMs, 0.5));
     const { requests, concurrency, rounds, targets } = settings;
     return [
-      {
-        measure: `(f) push requests/s, token verified vs PUSH_AUTH=disabled, ${requests} pushes, ${concurrency} in flight (median of ${rounds})`,
-        ours: int(rps('required')),
-        baseline: int(rps('disabled')),
-        ratio: ratio.toFixed(2),
-        target: `>= ${targets.authRatio}`,
-        verdict: verdict(ratio >= targets.authRatio),
-      },
-      {
-        measure: '(f) push latency p50, token verified vs PUSH_AUTH=disabled',
-        ours: ms1(p('required', 0.5)),
-        baseline: ms1(p('disabled', 0.5)),
-        ratio: signedMs(p('required', 0.5) - p('disabled', 0.5)),
-        target: '-',
-        verdict: 'info',
-      },
+      quotientRow(MEASURES.pushAuthThroughput, {
+        detail: `requests/s, token verified vs PUSH_AUTH=disabled, ${requests} pushes, ${concurrency} in flight (median of ${rounds})`,
+        ours: rps('required'),
+        baseline: rps('disabled'),
+        show: int,
+        bound: { atLeast: targets.authRatio },
+      }),
+      row(MEASURES.pushAuthLatency, {
+        detail: 'token verified vs PUSH_AUTH=disabled',
+        ours: ms1(p50('required')),
+        baseline: ms1(p50('disabled')),
+        ratio: signedMs(p50('required') - p50('disabled')),
+      }),
     ];
   } finally {
     await signer.close();
-    await emulator?.stop();
   }
 }

@@ -6,10 +6,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { startEmulator } from '../src/pubsub/emulator.js';
-import { pubsubRun, type PubSubShape } from './pubsub.js';
-import { median, medianIfKnown } from './stats.js';
-import { int, verdict, type Row } from './table.js';
+import { withEmulators } from './emulators.js';
+import { MEASURES } from './measures.js';
+import { pubsubRun, type PubSubRun, type PubSubShape } from './pubsub.js';
+import { interleavedRounds, type Rounds } from './rounds.js';
+import { medianIfKnown } from './stats.js';
+import { boundTarget, int, row, type Row } from './table.js';
 
 export interface TelemetrySettings {
   rounds: number;
@@ -38,103 +40,92 @@ async function startSink() {
 
 type Side = 'off' | 'on' | 'baseline';
 
+const EXPORTING = (sink: string): Record<string, string> => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+  OTEL_TRACES_SAMPLER: 'always_on',
+  OTEL_METRIC_EXPORT_INTERVAL: '1000',
+});
+
 export async function telemetryRows(
   settings: TelemetrySettings,
   progress: (m: string) => void,
 ): Promise<Row[]> {
-  const emulator = process.env['PUBSUB_EMULATOR_HOST'] ? undefined : await startEmulator();
-  const host = process.env['PUBSUB_EMULATOR_HOST'] ?? emulator?.host ?? '';
   const baselineCli = process.env['BENCH_BASELINE_CLI'];
   const sink = await startSink();
   try {
-    const eps: Record<Side, number[]> = { off: [], on: [], baseline: [] };
-    const cpu: Record<Side, (number | undefined)[]> = { off: [], on: [], baseline: [] };
-    const run = async (side: Side) => {
-      const env: Record<string, string> =
-        side === 'on'
-          ? {
-              OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
-              OTEL_TRACES_SAMPLER: 'always_on',
-              OTEL_METRIC_EXPORT_INTERVAL: '1000',
-            }
-          : {};
-      const { steadyEventsPerSecond, cpuUsPerEvent } = await pubsubRun(
-        'orchestrator',
-        host,
-        settings.shape,
-        env,
-        undefined,
-        side === 'baseline' ? baselineCli : undefined,
-      );
-      return { steadyEventsPerSecond, cpuUsPerEvent };
-    };
-    // The emulator's JIT warms over the first runs (events/s rose 70 % over five rounds): one
-    // round of each side first, not counted.
-    progress('telemetry: warming the emulator up');
-    await run('off');
-    await run('on');
-    for (let round = 1; round <= settings.rounds; round++) {
-      const sides: Side[] = ['off', 'on', ...(baselineCli ? (['baseline'] as const) : [])];
-      if (round % 2 === 0) sides.reverse();
-      for (const side of sides) {
-        const { steadyEventsPerSecond, cpuUsPerEvent } = await run(side);
-        eps[side].push(steadyEventsPerSecond);
-        cpu[side].push(cpuUsPerEvent);
-      }
-      progress(
-        `telemetry round ${round}/${settings.rounds}: off ${int(eps.off.at(-1))} events/s, ` +
-          `on ${int(eps.on.at(-1))}${baselineCli ? `, before telemetry ${int(eps.baseline.at(-1))}` : ''}`,
-      );
-    }
+    const runs = await withEmulators(['pubsub'], ({ pubsub }) =>
+      interleavedRounds({
+        sides: baselineCli ? (['off', 'on', 'baseline'] as const) : (['off', 'on'] as const),
+        rounds: settings.rounds,
+        // The emulator's JIT warms over the first runs (events/s rose 70 % over five rounds): one
+        // round of each side first, not counted.
+        warmup: ['off', 'on'],
+        run: (side: Side) =>
+          pubsubRun('serve', pubsub.host, settings.shape, {
+            ...(side === 'on' && { env: EXPORTING(sink.url) }),
+            ...(side === 'baseline' && baselineCli !== undefined && { cli: baselineCli }),
+          }),
+        progress: {
+          say: progress,
+          label: 'telemetry',
+          show: (side, run) => `${side} ${int(run.steadyEventsPerSecond)} events/s`,
+        },
+      }),
+    );
     if (sink.received.requests === 0)
       throw new Error('bench: the OTLP receiver got nothing with telemetry on');
-    // Each ratio is the median of the rounds' own ratios: the sides of one round ran back to back.
-    const ratio = (a: number[], b: number[]) => median(a.map((x, i) => x / (b[i] ?? NaN)));
-    const off = median(eps.off);
-    const on = median(eps.on);
-    const onRatio = ratio(eps.on, eps.off);
-    const { rounds, shape, targets } = settings;
-    const rows: Row[] = [
-      {
-        measure: `(t) Pub/Sub events/s at steady state, burst of ${shape.burstEvents}, traces+metrics at 100 % vs off (median of ${rounds} rounds)`,
-        ours: int(on),
-        baseline: int(off),
-        ratio: onRatio.toFixed(2),
-        target: `>= ${targets.onRatio}`,
-        verdict: verdict(onRatio >= targets.onRatio),
-      },
-    ];
-    // What the service itself spends on telemetry, apart from the cores it shares with the emulator.
-    const [cpuOn, cpuOff] = [medianIfKnown(cpu.on), medianIfKnown(cpu.off)];
-    if (cpuOn !== undefined && cpuOff !== undefined) {
-      rows.push({
-        measure: "(t'') serve's CPU per event, all threads, during the burst: traces+metrics at 100 % vs off",
+    console.log(
+      `telemetry rounds (events/s): ${runs.summary((r) => r.steadyEventsPerSecond, int)}` +
+        `; receiver got ${sink.received.requests} exports, ${int(sink.received.bytes / 1024)} KiB`,
+    );
+    return telemetryRowsOf(settings, runs, baselineCli !== undefined);
+  } finally {
+    await sink.close();
+  }
+}
+
+/** The rows; each ratio is the median of the rounds' own ratios (the sides of one round ran back to back). */
+function telemetryRowsOf(
+  settings: TelemetrySettings,
+  runs: Rounds<Side, PubSubRun>,
+  withBaseline: boolean,
+): Row[] {
+  const { rounds, shape, targets } = settings;
+  const steady = (r: PubSubRun) => r.steadyEventsPerSecond;
+  const onRatio = runs.medianRatio('on', 'off', steady);
+  const rows: Row[] = [
+    row(MEASURES.telemetryThroughput, {
+      detail: `steady-state events/s, burst of ${shape.burstEvents}, traces+metrics at 100 % vs off (median of ${rounds} rounds)`,
+      ours: int(runs.median('on', steady)),
+      baseline: int(runs.median('off', steady)),
+      ratio: onRatio.toFixed(2),
+      target: boundTarget(onRatio, { atLeast: targets.onRatio }),
+    }),
+  ];
+  // What the service itself spends on telemetry, apart from the cores it shares with the emulator.
+  const cpu = (side: Side) => medianIfKnown(runs.runs[side].map((r) => r.cpuUsPerEvent));
+  const [cpuOn, cpuOff] = [cpu('on'), cpu('off')];
+  if (cpuOn !== undefined && cpuOff !== undefined) {
+    rows.push(
+      row(MEASURES.telemetryCpu, {
+        detail: 'all threads, during the burst: traces+metrics at 100 % vs off',
         ours: `${int(cpuOn)} µs`,
         baseline: `${int(cpuOff)} µs`,
         ratio: `+${int(cpuOn - cpuOff)} µs`,
-        target: '-',
-        verdict: 'info',
-      });
-    }
-    if (baselineCli) {
-      const offRatio = ratio(eps.off, eps.baseline);
-      rows.push({
-        measure: `(t') Pub/Sub events/s at steady state, telemetry off vs the build at BENCH_BASELINE_CLI (median of ${rounds} rounds)`,
-        ours: int(off),
-        baseline: int(median(eps.baseline)),
-        ratio: offRatio.toFixed(2),
-        target: `>= ${targets.offVsBaselineRatio}`,
-        verdict: verdict(offRatio >= targets.offVsBaselineRatio),
-      });
-    }
-    console.log(
-      `telemetry rounds (events/s): off ${eps.off.map(int).join(', ')}; on ${eps.on.map(int).join(', ')}` +
-        (baselineCli ? `; before telemetry ${eps.baseline.map(int).join(', ')}` : '') +
-        `; receiver got ${sink.received.requests} exports, ${int(sink.received.bytes / 1024)} KiB`,
+      }),
     );
-    return rows;
-  } finally {
-    await sink.close();
-    await emulator?.stop();
   }
+  if (withBaseline) {
+    const offRatio = runs.medianRatio('off', 'baseline', steady);
+    rows.push(
+      row(MEASURES.telemetryOffVsBaseline, {
+        detail: `steady-state events/s, telemetry off vs that build (median of ${rounds} rounds)`,
+        ours: int(runs.median('off', steady)),
+        baseline: int(runs.median('baseline', steady)),
+        ratio: offRatio.toFixed(2),
+        target: boundTarget(offRatio, { atLeast: targets.offVsBaselineRatio }),
+      }),
+    );
+  }
+  return rows;
 }

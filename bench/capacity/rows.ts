@@ -2,8 +2,9 @@
 // figure printed (times, ratios, refusals, peaks, quantiles) so the benchmarks page can quote them.
 import { availableParallelism } from 'node:os';
 
+import { MEASURES } from '../measures.js';
 import { median } from '../stats.js';
-import { int, verdict, type Row } from '../table.js';
+import { int, mib, row, sec, type Measure, type Row } from '../table.js';
 import type { FirstEvents } from './cold.js';
 import type { Exit } from './contender.js';
 import type { DrainResult } from './drain.js';
@@ -12,33 +13,7 @@ import type { CapacitySettings } from './settings.js';
 import type { SteadyResult } from './steady.js';
 import { COLD_COMPUTE_MS } from './workload.js';
 
-export const sec = (ms: number | undefined) =>
-  ms === undefined || Number.isNaN(ms) ? 'n/a' : `${(ms / 1000).toFixed(2)} s`;
-export const mib = (bytes: number) => `${int(bytes / 2 ** 20)} MiB`;
 const cpu = (ms: number | undefined) => (ms === undefined ? '-' : `${ms.toFixed(2)} ms`);
-export const info = (measure: string, ours: string, baseline = '-', ratio = '-', target = '-'): Row => ({
-  measure,
-  ours,
-  baseline,
-  ratio,
-  target,
-  verdict: 'info',
-});
-const check = (
-  measure: string,
-  ours: string,
-  baseline: string,
-  ratio: string,
-  target: string,
-  met: boolean,
-): Row => ({
-  measure,
-  ours,
-  baseline,
-  ratio,
-  target,
-  verdict: verdict(met),
-});
 
 interface Completion {
   replied: number;
@@ -47,10 +22,21 @@ interface Completion {
 }
 
 /** Every event replied once, with every processor COMPLETED. */
-function completionRow(measure: string, events: number, ours: Completion, reference?: Completion): Row {
+function completionRow(
+  measure: Measure,
+  detail: string,
+  events: number,
+  ours: Completion,
+  reference?: Completion,
+): Row {
   const text = (r: Completion) => `${int(r.allCompleted)}/${int(events)}, ${r.duplicates} twice`;
   const met = ours.replied === events && ours.allCompleted === events && ours.duplicates === 0;
-  return check(measure, text(ours), reference ? text(reference) : '-', '-', 'all, 0 twice', met);
+  return row(measure, {
+    detail: `${detail}: events with every processor COMPLETED, published twice`,
+    ours: text(ours),
+    ...(reference && { baseline: text(reference) }),
+    target: { text: 'all, 0 twice', met },
+  });
 }
 
 const ended = (exit: Exit) => exit.signal ?? `code ${String(exit.code)}`;
@@ -63,72 +49,90 @@ function unfinished(result: DrainResult, timeBoxS: number): string {
 
 /** serve's time against the reference's: reference / serve, at least `target`. */
 function againstReference(
-  measure: string,
-  oursMs: number | undefined,
-  whyNoTime: string,
-  referenceMs: number | undefined,
+  measure: Measure,
+  detail: string,
+  times: { oursMs: number | undefined; whyNoTime: string; referenceMs: number | undefined },
   target: number,
 ): Row {
+  const { oursMs, whyNoTime, referenceMs } = times;
   const ratio = oursMs === undefined || referenceMs === undefined ? 0 : referenceMs / oursMs;
-  const ours = oursMs === undefined ? whyNoTime : sec(oursMs);
-  return check(measure, ours, sec(referenceMs), ratio.toFixed(2), `>= ${target}`, ratio >= target);
+  return row(measure, {
+    detail,
+    ours: oursMs === undefined ? whyNoTime : sec(oursMs),
+    baseline: sec(referenceMs),
+    ratio: ratio.toFixed(2),
+    target: { text: `>= ${target}`, met: ratio >= target },
+  });
 }
 
 export function backlogRows(settings: CapacitySettings, ours: DrainResult, reference: DrainResult): Row[] {
-  const label = `backlog of ${int(settings.backlogEvents)} events through pull`;
+  const events = `${int(settings.backlogEvents)} events`;
+  const contender = (r: DrainResult) => r.cpuMsPerEvent.contender;
+  const [oursCpu, referenceCpu] = [contender(ours), contender(reference)];
   return [
     againstReference(
-      `${label}: spawn -> last processing.completed, serve vs reference`,
-      ours.wallMs,
-      unfinished(ours, settings.timeBoxS.backlog),
-      reference.wallMs,
+      MEASURES.backlogVsReference,
+      `${events}, spawn -> last processing.completed, serve vs reference`,
+      {
+        oursMs: ours.wallMs,
+        whyNoTime: unfinished(ours, settings.timeBoxS.backlog),
+        referenceMs: reference.wallMs,
+      },
       settings.targets.backlogRatio,
     ),
-    completionRow(
-      `${label}: events with every processor COMPLETED, published twice`,
-      ours.events,
-      ours,
-      reference,
-    ),
-    info(`${label}: spawn to /readyz 200`, sec(ours.readyMs), sec(reference.readyMs)),
-    info(`${label}: peak memory (cgroup)`, mib(ours.memory.peakBytes), mib(reference.memory.peakBytes)),
-    info(
-      `${label}: CPU per event, all threads, after /readyz`,
-      cpu(ours.cpuMsPerEvent.contender),
-      cpu(reference.cpuMsPerEvent.contender),
-      ours.cpuMsPerEvent.contender === undefined || reference.cpuMsPerEvent.contender === undefined
-        ? '-'
-        : `${(ours.cpuMsPerEvent.contender / reference.cpuMsPerEvent.contender).toFixed(1)}×`,
-    ),
+    completionRow(MEASURES.backlogCompletion, events, ours.events, ours, reference),
+    row(MEASURES.backlogReady, {
+      detail: `${events}, spawn to /readyz 200`,
+      ours: sec(ours.readyMs),
+      baseline: sec(reference.readyMs),
+    }),
+    row(MEASURES.backlogMemory, {
+      detail: `${events} (cgroup)`,
+      ours: mib(ours.memory.peakBytes),
+      baseline: mib(reference.memory.peakBytes),
+    }),
+    row(MEASURES.backlogCpu, {
+      detail: `${events}, all threads, after /readyz`,
+      ours: cpu(oursCpu),
+      baseline: cpu(referenceCpu),
+      ratio:
+        oursCpu === undefined || referenceCpu === undefined ? '-' : `${(oursCpu / referenceCpu).toFixed(1)}×`,
+    }),
   ];
 }
 
 export function pushRows(settings: CapacitySettings, ours: PushResult, reference: PushResult): Row[] {
-  const label = `${int(settings.pushEvents)} pushes at once`;
+  const events = `${int(settings.pushEvents)} pushes`;
   const refused = (r: PushResult) =>
     `${int(r.refusedEvents)} events, ${int(r.refusals)} refusals` +
     (r.connectionErrors > 0 ? ` (${int(r.connectionErrors)} connection errors)` : '');
   return [
     againstReference(
-      `${label}: first POST -> last 2xx, serve vs reference`,
-      ours.wallMs,
-      `> ${settings.timeBoxS.push} s (${int(ours.answered)} 2xx)`,
-      reference.wallMs,
+      MEASURES.pushesVsReference,
+      `${events}, first POST -> last 2xx, serve vs reference`,
+      {
+        oursMs: ours.wallMs,
+        whyNoTime: `> ${settings.timeBoxS.push} s (${int(ours.answered)} 2xx)`,
+        referenceMs: reference.wallMs,
+      },
       settings.targets.pushRatio,
     ),
-    info(
-      `${label}: refused (429/503/no connection), resent after ${PUSH_BACKOFF.firstMs} ms doubling to ${PUSH_BACKOFF.maxMs / 1000} s`,
-      refused(ours),
-      refused(reference),
-    ),
-    completionRow(
-      `${label}: events published with every processor COMPLETED, published twice`,
-      ours.events,
-      ours,
-      reference,
-    ),
-    info(`${label}: peak memory (cgroup)`, mib(ours.memory.peakBytes), mib(reference.memory.peakBytes)),
-    info(`${label}: CPU per event, all threads`, cpu(ours.cpuMsPerEvent), cpu(reference.cpuMsPerEvent)),
+    row(MEASURES.pushesRefused, {
+      detail: `${events}, 429/503/no connection, resent after ${PUSH_BACKOFF.firstMs} ms doubling to ${PUSH_BACKOFF.maxMs / 1000} s`,
+      ours: refused(ours),
+      baseline: refused(reference),
+    }),
+    completionRow(MEASURES.pushesCompletion, events, ours.events, ours, reference),
+    row(MEASURES.pushesMemory, {
+      detail: `${events} (cgroup)`,
+      ours: mib(ours.memory.peakBytes),
+      baseline: mib(reference.memory.peakBytes),
+    }),
+    row(MEASURES.pushesCpu, {
+      detail: `${events}, all threads`,
+      ours: cpu(ours.cpuMsPerEvent),
+      baseline: cpu(reference.cpuMsPerEvent),
+    }),
   ];
 }
 
@@ -138,42 +142,43 @@ export function largeRows(
   small: DrainResult | undefined,
   limitBytes: number,
 ): Row[] {
-  const label = `${int(settings.largeEvents)} events x 512 KiB of documents through pull`;
+  const events = `${int(settings.largeEvents)} events x 512 KiB of documents`;
   const { targets } = settings;
   const allowedMs = small?.wallMs === undefined ? undefined : targets.largeTimeRatio * small.wallMs;
   const ratio =
     large.wallMs === undefined || small?.wallMs === undefined ? undefined : large.wallMs / small.wallMs;
   const killed = large.diedOf !== undefined || large.memory.oomKills > 0;
   const share = large.memory.peakBytes / limitBytes;
+  const diedOf = large.diedOf ? `, ended by ${ended(large.diedOf)}` : '';
   return [
-    check(
-      `${label}: spawn -> last processing.completed, vs the ${int(settings.backlogEvents)}-event backlog`,
-      large.wallMs === undefined ? unfinished(large, settings.timeBoxS.large) : sec(large.wallMs),
-      sec(small?.wallMs),
-      ratio === undefined ? '-' : `${ratio.toFixed(2)}×`,
-      `<= ${targets.largeTimeRatio}× (${sec(allowedMs)})`,
-      ratio !== undefined && ratio <= targets.largeTimeRatio,
-    ),
-    completionRow(`${label}: events with every processor COMPLETED, published twice`, large.events, large),
-    check(
-      `${label}: peak memory (cgroup) of ${mib(limitBytes)}`,
-      `${mib(large.memory.peakBytes)} (${(share * 100).toFixed(0)} %)`,
-      '-',
-      '-',
-      `<= ${targets.largePeakShare * 100} % (${mib(targets.largePeakShare * limitBytes)})`,
-      share <= targets.largePeakShare,
-    ),
-    check(
-      `${label}: killed (cgroup OOM kills, or an exit of its own)`,
-      killed
-        ? `yes: ${large.memory.oomKills} OOM kills${large.diedOf ? `, ended by ${ended(large.diedOf)}` : ''}`
-        : 'no',
-      '-',
-      '-',
-      'never',
-      !killed,
-    ),
-    info(`${label}: times usage hit the limit (memory.failcnt)`, int(large.memory.limitHits)),
+    row(MEASURES.largeVsBacklog, {
+      detail: `${events}, spawn -> last processing.completed, vs the ${int(settings.backlogEvents)}-event backlog`,
+      ours: large.wallMs === undefined ? unfinished(large, settings.timeBoxS.large) : sec(large.wallMs),
+      baseline: sec(small?.wallMs),
+      ratio: ratio === undefined ? '-' : `${ratio.toFixed(2)}×`,
+      target: {
+        text: `<= ${targets.largeTimeRatio}× (${sec(allowedMs)})`,
+        met: ratio !== undefined && ratio <= targets.largeTimeRatio,
+      },
+    }),
+    completionRow(MEASURES.largeCompletion, events, large.events, large),
+    row(MEASURES.largeMemory, {
+      detail: `${events} (cgroup) of ${mib(limitBytes)}`,
+      ours: `${mib(large.memory.peakBytes)} (${(share * 100).toFixed(0)} %)`,
+      target: {
+        text: `<= ${targets.largePeakShare * 100} % (${mib(targets.largePeakShare * limitBytes)})`,
+        met: share <= targets.largePeakShare,
+      },
+    }),
+    row(MEASURES.largeKilled, {
+      detail: `${events} (cgroup OOM kills, or an exit of its own)`,
+      ours: killed ? `yes: ${large.memory.oomKills} OOM kills${diedOf}` : 'no',
+      target: { text: 'never', met: !killed },
+    }),
+    row(MEASURES.largeLimitHits, {
+      detail: `${events} (memory.failcnt)`,
+      ours: int(large.memory.limitHits),
+    }),
   ];
 }
 
@@ -202,42 +207,39 @@ export function steadyRows(
   steady: SteadyResult,
 ): Row[] {
   const { seconds, utilisation } = settings.steady;
-  const label = `steady ${rate.toFixed(1)} events/s for ${seconds} s (${utilisation * 100} % of ${allowed.rate.toFixed(1)})`;
+  const detail = `${rate.toFixed(1)} events/s for ${seconds} s (${utilisation * 100} % of ${allowed.rate.toFixed(1)})`;
   const bound = steady.lowerBounds ? '>= ' : '';
-  const targetMs = settings.targets.steadyP99Ratio * settings.targets.slowestProcessorS * 1000;
+  const { steadyP99Ratio, slowestProcessorS } = settings.targets;
+  const targetMs = steadyP99Ratio * slowestProcessorS * 1000;
   return [
-    info(
-      `the rate the CPU allows, events/s (the ${int(settings.backlogEvents)}-event backlog)`,
-      allowed.rate.toFixed(1),
-      allowed.text,
-    ),
-    check(
-      `${label}: publish -> processing.completed p99`,
-      `${bound}${sec(steady.p99Ms)}`,
-      '-',
-      '-',
-      `<= ${settings.targets.steadyP99Ratio} × ${settings.targets.slowestProcessorS} s = ${sec(targetMs)}`,
-      !steady.lowerBounds && steady.p99Ms <= targetMs,
-    ),
-    info(`${label}: p50 / max`, `${bound}${sec(steady.p50Ms)} / ${bound}${sec(steady.maxMs)}`),
-    completionRow(
-      `${label}: events with every processor COMPLETED, published twice`,
-      steady.published,
-      steady,
-    ),
-    info(`${label}: peak memory (cgroup)`, mib(steady.memory.peakBytes)),
+    row(MEASURES.cpuAllowedRate, {
+      detail: `events/s (the ${int(settings.backlogEvents)}-event backlog)`,
+      ours: allowed.rate.toFixed(1),
+      baseline: allowed.text,
+    }),
+    row(MEASURES.steadyP99, {
+      detail: `${detail}, publish -> processing.completed`,
+      ours: `${bound}${sec(steady.p99Ms)}`,
+      target: {
+        text: `<= ${steadyP99Ratio} × ${slowestProcessorS} s = ${sec(targetMs)}`,
+        met: !steady.lowerBounds && steady.p99Ms <= targetMs,
+      },
+    }),
+    row(MEASURES.steadyP50Max, {
+      detail,
+      ours: `${bound}${sec(steady.p50Ms)} / ${bound}${sec(steady.maxMs)}`,
+    }),
+    completionRow(MEASURES.steadyCompletion, detail, steady.published, steady),
+    row(MEASURES.steadyMemory, { detail: `${detail} (cgroup)`, ours: mib(steady.memory.peakBytes) }),
   ];
 }
 
 export function memoryLimitRow(read: number, limitBytes: number): Row {
-  return check(
-    'process.constrainedMemory() of a node started inside the cgroup',
-    mib(read),
-    '-',
-    '-',
-    `= ${mib(limitBytes)}`,
-    read === limitBytes,
-  );
+  return row(MEASURES.memoryLimitSeen, {
+    detail: 'process.constrainedMemory() of a node started inside it',
+    ours: mib(read),
+    target: { text: `= ${mib(limitBytes)}`, met: read === limitBytes },
+  });
 }
 
 export function firstEventRows(settings: CapacitySettings, first: FirstEvents): Row[] {
@@ -249,26 +251,23 @@ export function firstEventRows(settings: CapacitySettings, first: FirstEvents): 
       ['fresh serve (pull)', serves],
     ] as const) {
       rows.push(
-        check(
-          `first event, ${where}, ${count} x await 1 s: total_execution_time, median of ${times.length} (${times.map(sec).join(', ')})`,
-          sec(median(times)),
-          '-',
-          '-',
-          `<= ${targetS} s`,
-          median(times) <= targetS * 1000,
-        ),
+        row(MEASURES.firstEventWaiting, {
+          detail: `${where}, ${count} x await 1 s: total_execution_time, median of ${times.length} (${times.map(sec).join(', ')})`,
+          ours: sec(median(times)),
+          target: { text: `<= ${targetS} s`, met: median(times) <= targetS * 1000 },
+        }),
       );
     }
   }
   const { mostAtOnce, computed, eventMs } = first.mixed;
+  const missing = computed < cold.mixedComputing ? ` (${computed} of ${cold.mixedComputing} completed)` : '';
   rows.push(
-    info(
-      `first event, fresh run, ${cold.mixedWaiting} x await 1 s + ${cold.mixedComputing} x compute ${COLD_COMPUTE_MS} ms: most computing at once (event ${sec(eventMs)})`,
-      `${mostAtOnce}${computed < cold.mixedComputing ? ` (${computed} of ${cold.mixedComputing} completed)` : ''}`,
-      '-',
-      '-',
-      `<= ${availableParallelism()} cores`,
-    ),
+    row(MEASURES.firstEventMixed, {
+      detail: `${cold.mixedWaiting} x await 1 s + ${cold.mixedComputing} x compute ${COLD_COMPUTE_MS} ms (event ${sec(eventMs)})`,
+      ours: `${mostAtOnce}${missing}`,
+      // Read against the cores, not checked.
+      target: { text: `<= ${availableParallelism()} cores` },
+    }),
   );
   return rows;
 }
@@ -281,13 +280,10 @@ export function startupRows(settings: CapacitySettings, push: number[], pull: nu
     ['pulling, subscription open', pull],
   ];
   return ways.map(([how, times]) =>
-    check(
-      `start-up, serve (${how}): spawn -> /readyz 200, median of ${times.length} (${times.map(sec).join(', ')})`,
-      sec(median(times)),
-      '-',
-      '-',
-      `<= ${target} s`,
-      median(times) <= target * 1000,
-    ),
+    row(MEASURES.startup, {
+      detail: `${how}, spawn -> /readyz 200, median of ${times.length} (${times.map(sec).join(', ')})`,
+      ours: sec(median(times)),
+      target: { text: `<= ${target} s`, met: median(times) <= target * 1000 },
+    }),
   );
 }

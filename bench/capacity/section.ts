@@ -8,9 +8,11 @@ import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 
 import { messageOf } from '../../src/errors.js';
-import { startEmulator } from '../../src/pubsub/emulator.js';
 import { createPubSub } from '../../src/transport/pubsub-client.js';
-import { int, type Row } from '../table.js';
+import { withEmulators } from '../emulators.js';
+import { MEASURES } from '../measures.js';
+import { interleavedRounds } from '../rounds.js';
+import { int, mib, row, sec, type Row } from '../table.js';
 import { cgroupUnavailable, createMemoryCgroup, type MemoryCgroup } from './cgroup.js';
 import { firstEvents, startupTimes } from './cold.js';
 import { PROJECT, type CapacityContext } from './context.js';
@@ -21,12 +23,9 @@ import {
   backlogRows,
   cpuAllowedRate,
   firstEventRows,
-  info,
   largeRows,
   memoryLimitRow,
-  mib,
   pushRows,
-  sec,
   startupRows,
   steadyRows,
 } from './rows.js';
@@ -57,17 +56,22 @@ async function runCase(name: string, body: () => Promise<Row[]>): Promise<Row[]>
   } catch (err) {
     console.error(`bench: capacity: ${name} broke:`, err);
     process.exitCode = 1;
-    return [
-      {
-        measure: `${name}: broke`,
-        ours: messageOf(err),
-        baseline: '-',
-        ratio: '-',
-        target: '-',
-        verdict: 'ERROR',
-      },
-    ];
+    return [row(MEASURES.caseBroke, { detail: name, ours: messageOf(err), broke: true })];
   }
+}
+
+/** The reference first, then serve: one round of the harness the other sections alternate. */
+async function againstReference<R>(
+  run: (kind: Kind) => Promise<R>,
+  progress?: { say: (m: string) => void; label: string; show: (run: R) => string },
+): Promise<Record<Kind, R>> {
+  const { runs } = await interleavedRounds({
+    sides: ['reference', 'serve'] as const,
+    rounds: 1,
+    run,
+    ...(progress && { progress: { ...progress, show: (kind: Kind, r: R) => `${kind} ${progress.show(r)}` } }),
+  });
+  return { reference: runs.reference[0] as R, serve: runs.serve[0] as R };
 }
 
 async function measure(context: CapacityContext, settings: CapacitySettings): Promise<Row[]> {
@@ -76,53 +80,51 @@ async function measure(context: CapacityContext, settings: CapacitySettings): Pr
     drainBacklog(context, kind, events, documents, timeBoxS * 1000);
   const { timeBoxS } = settings;
   const rows: Row[] = [memoryLimitRow(await constrainedMemory(cgroup), cgroup.limitBytes)];
-  rows.push(
-    ...(await runCase('warm-up', async () => {
-      progress('capacity: warming the emulator up');
-      await drain('reference', settings.warmupEvents.reference, SMALL_DOCUMENTS, timeBoxS.backlog);
-      await drain('serve', settings.warmupEvents.serve, SMALL_DOCUMENTS, timeBoxS.backlog);
-      return [];
-    })),
-  );
-
   // The small backlog sets the large case's time budget and the steady case's rate.
   let small: DrainResult | undefined;
-  rows.push(
-    ...(await runCase('backlog', async () => {
-      const reference = await drain('reference', settings.backlogEvents, SMALL_DOCUMENTS, timeBoxS.backlog);
-      progress(`capacity: backlog of ${settings.backlogEvents}, reference ${sec(reference.wallMs)}`);
-      small = await drain('serve', settings.backlogEvents, SMALL_DOCUMENTS, timeBoxS.backlog);
-      progress(
-        `capacity: backlog of ${settings.backlogEvents}, serve ${sec(small.wallMs)} (${small.replied} replied)`,
+  const cases: Record<string, () => Promise<Row[]>> = {
+    'warm-up': async () => {
+      progress('capacity: warming the emulator up');
+      await againstReference((kind) =>
+        drain(kind, settings.warmupEvents[kind], SMALL_DOCUMENTS, timeBoxS.backlog),
       );
-      return backlogRows(settings, small, reference);
-    })),
-  );
-  rows.push(
-    ...(await runCase('pushes', async () => {
-      const reference = await pushBurst(context, 'reference', settings.pushEvents, timeBoxS.push * 1000);
-      progress(`capacity: ${settings.pushEvents} pushes, reference ${sec(reference.wallMs)}`);
-      const ours = await pushBurst(context, 'serve', settings.pushEvents, timeBoxS.push * 1000);
-      progress(
-        `capacity: ${settings.pushEvents} pushes, serve ${sec(ours.wallMs)}, ${ours.refusals} refusals`,
+      return [];
+    },
+
+    backlog: async () => {
+      const runs = await againstReference(
+        (kind) => drain(kind, settings.backlogEvents, SMALL_DOCUMENTS, timeBoxS.backlog),
+        {
+          say: progress,
+          label: `capacity: backlog of ${settings.backlogEvents}`,
+          show: (r) => `${sec(r.wallMs)} (${r.replied} replied)`,
+        },
       );
-      return pushRows(settings, ours, reference);
-    })),
-  );
-  rows.push(
-    ...(await runCase('large documents', async () => {
+      small = runs.serve;
+      return backlogRows(settings, runs.serve, runs.reference);
+    },
+    pushes: async () => {
+      const runs = await againstReference(
+        (kind) => pushBurst(context, kind, settings.pushEvents, timeBoxS.push * 1000),
+        {
+          say: progress,
+          label: `capacity: ${settings.pushEvents} pushes`,
+          show: (r) => `${sec(r.wallMs)}, ${r.refusals} refusals`,
+        },
+      );
+      return pushRows(settings, runs.serve, runs.reference);
+    },
+    'large documents': async () => {
       const large = await drain('serve', settings.largeEvents, LARGE_DOCUMENTS, timeBoxS.large);
       progress(
         `capacity: ${settings.largeEvents} large events, serve ${sec(large.wallMs)}, peak ${mib(large.memory.peakBytes)}`,
       );
       return largeRows(settings, large, small, cgroup.limitBytes);
-    })),
-  );
-  rows.push(
-    ...(await runCase('steady arrivals', async () => {
+    },
+    'steady arrivals': async () => {
       const allowed = small && cpuAllowedRate(small);
       if (allowed === undefined)
-        return [info('steady arrivals: not run, no CPU time per event of serve', '-')];
+        return [row(MEASURES.steadyNotRun, { detail: 'no CPU time per event of serve', ours: '-' })];
       const { seconds, utilisation, drainS } = settings.steady;
       const rate = utilisation * allowed.rate;
       progress(`capacity: steady arrivals at ${rate.toFixed(1)} events/s for ${seconds} s (${allowed.text})`);
@@ -131,20 +133,16 @@ async function measure(context: CapacityContext, settings: CapacitySettings): Pr
         `capacity: steady arrivals p99 ${sec(steady.p99Ms)} (${steady.replied}/${steady.published} answered)`,
       );
       return steadyRows(settings, allowed, rate, steady);
-    })),
-  );
-  rows.push(
-    ...(await runCase('first event', async () =>
+    },
+    'first event': async () =>
       firstEventRows(settings, await firstEvents(context, settings.cold, settings.targets)),
-    )),
-  );
-  rows.push(
-    ...(await runCase('start-up', async () => {
+    'start-up': async () => {
       const push = await startupTimes(context, false, settings.startups);
       const pull = await startupTimes(context, true, settings.startups);
       return startupRows(settings, push, pull);
-    })),
-  );
+    },
+  };
+  for (const [name, body] of Object.entries(cases)) rows.push(...(await runCase(name, body)));
   return rows;
 }
 
@@ -181,16 +179,22 @@ export async function capacityRows(
     workload = createWorkload();
     const created = workload;
     closing.push(() => created.close());
-    const emulator = process.env['PUBSUB_EMULATOR_HOST'] ? undefined : await startEmulator();
-    if (emulator) closing.push(() => emulator.stop());
-    const host = process.env['PUBSUB_EMULATOR_HOST'] ?? emulator?.host ?? '';
-    const pubsub = createPubSub({ projectId: PROJECT, emulatorHost: host });
-    closing.push(() => pubsub.close());
-    console.log(
-      `capacity: ${mib(settings.limitBytes)} memory cgroup ${cgroup.path} | ${availableParallelism()} cores | ` +
-        `calibrated loop ${int(Number(workload.env['BENCH_CAPACITY_ITERATIONS_PER_MS']))} iterations/ms | emulator ${host}`,
-    );
-    return await measure({ host, pubsub, cgroup, workload, emulatorPid: emulator?.pid, progress }, settings);
+    return await withEmulators(['pubsub'], async ({ pubsub: emulator }) => {
+      const { host } = emulator;
+      const pubsub = createPubSub({ projectId: PROJECT, emulatorHost: host });
+      try {
+        console.log(
+          `capacity: ${mib(settings.limitBytes)} memory cgroup ${cgroup.path} | ${availableParallelism()} cores | ` +
+            `calibrated loop ${int(Number(created.env['BENCH_CAPACITY_ITERATIONS_PER_MS']))} iterations/ms | emulator ${host}`,
+        );
+        return await measure(
+          { host, pubsub, cgroup, workload: created, emulatorPid: emulator.pid, progress },
+          settings,
+        );
+      } finally {
+        await pubsub.close();
+      }
+    });
   } finally {
     for (const close of closing.reverse()) await close();
   }
