@@ -5,7 +5,14 @@ import { getHeapStatistics } from 'node:v8';
 import type { Logger } from '../logging.js';
 import { eventBytes } from '../processors/footprint.js';
 import type { ProcessorPool } from '../processors/pool.js';
-import { evaluate, type FullReason, type Holdings, type Readings, type Verdict } from './decide.js';
+import {
+  evaluate,
+  nextShare,
+  type FullReason,
+  type Holdings,
+  type Readings,
+  type Verdict,
+} from './decide.js';
 
 /**
  * The admission port both transports ask (the decision itself is `decide.ts`): pull asks how many
@@ -94,6 +101,7 @@ export function createAdmission(options: AdmissionOptions) {
     perEventBytes: eventBytes(16 * 1024, 4),
     perEventCpuMs: 0,
     idleRssBytes: process.memoryUsage.rss(),
+    share: 1,
   };
   let ticks = 0;
   let loopDelayMs = 0;
@@ -121,6 +129,7 @@ export function createAdmission(options: AdmissionOptions) {
   function tick(): void {
     readings = read();
     if (holdings.events === 0) holdings.idleRssBytes = readings.rssBytes;
+    holdings.share = nextShare(holdings.share, readings.rssBytes, holdings, limitBytes, stopped);
     flushRefusals(false);
     changed();
   }
@@ -207,6 +216,7 @@ export function createAdmission(options: AdmissionOptions) {
       rss_mb: Math.round(readings.rssBytes / 2 ** 20),
       limit_mb: Math.round(limitBytes / 2 ** 20),
       loop_delay_ms: Math.round(readings.loopDelayMs),
+      accounts_share: Math.round(holdings.share * 100) / 100,
     };
   }
 

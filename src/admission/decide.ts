@@ -7,7 +7,10 @@
  * - **Memory.** Resident memory, plus what the events taken but not yet started will hold (their
  *   estimate), and the accounted memory of every event in progress, against the instance's limit
  *   (the cgroup's on Cloud Run): intake stops at the high-water mark and starts again below the
- *   low-water mark. The main thread's heap against its own limit, the same way.
+ *   low-water mark. The main thread's heap against its own limit, the same way. The accounts are
+ *   an upper bound (an event is accounted with all its runs until its verdict, though most of its
+ *   runs end sooner); they are scaled by the share of them resident memory was measured to hold
+ *   (`nextShare`), so the accounts cover resident memory's lag without standing in for it.
  * - **CPU.** A run that computes waits for a CPU slot; an event is taken only while such a run
  *   would start soon (`startSoonMs`), counting the compute the events already taken will ask for.
  *   Runs that wait for a thread none can give, or for their concurrency limit, close intake.
@@ -23,6 +26,16 @@ export const ADMISSION = {
   lagLowMs: 100,
   /** How long a run that computes may expect to wait for a core and still count as starting soon. */
   startSoonMs: 1_000,
+} as const;
+
+/** How the measured share of the accounts (`Holdings.share`) follows resident memory. */
+export const SHARE = {
+  /** The least it falls to: resident memory lags what was just taken by up to a second or so. */
+  min: 0.5,
+  /** Measured only while the accounts are at least this share of the limit: below, noise rules. */
+  minAccounted: 0.1,
+  /** How far it falls towards a lower reading, per reading (every 100 ms: over about 10 s). */
+  fallWeight: 0.01,
 } as const;
 
 export type FullReason = 'memory' | 'cpu' | 'threads' | 'concurrency' | 'event-loop';
@@ -58,6 +71,11 @@ export interface Holdings {
   perEventCpuMs: number;
   /** Resident memory with no event in progress (the process itself, its threads). */
   idleRssBytes: number;
+  /**
+   * The share of the accounts resident memory was found to hold (`nextShare`, `SHARE.min`–1):
+   * the accounts and estimates are counted at it.
+   */
+  share: number;
 }
 
 export interface Verdict {
@@ -96,9 +114,9 @@ export function evaluate(r: Readings, h: Holdings, stopped: Verdict['stopped']):
  * is used is below the low-water mark.
  */
 function memoryRoom(r: Readings, h: Holdings, wasStopped: boolean): { room: number; over: boolean } {
-  const perEvent = Math.max(1, h.perEventBytes);
+  const perEvent = Math.max(1, h.share * h.perEventBytes);
   // Resident memory lags what was just handed to the threads; the accounts do not.
-  const used = Math.max(r.rssBytes, h.idleRssBytes + h.accountedBytes) + h.intake * perEvent;
+  const used = Math.max(r.rssBytes, h.idleRssBytes + h.share * h.accountedBytes) + h.intake * perEvent;
   const high = ADMISSION.highWater * r.limitBytes;
   const heapHigh = ADMISSION.highWater * r.heapLimitBytes;
   const over = wasStopped
@@ -112,4 +130,25 @@ function cpuRoom(r: Readings, h: Holdings): number {
   // The compute the events in intake will ask for is queued ahead of the next one's.
   const waitMs = r.cpuWaitMs + (h.intake * h.perEventCpuMs) / r.cpuSlots;
   return ((ADMISSION.startSoonMs - waitMs) * r.cpuSlots) / h.perEventCpuMs;
+}
+
+/**
+ * The share of the accounts resident memory holds, after a reading: what resident memory grew by
+ * since idle, over the accounts. It rises at once to a higher reading and falls slowly to a lower
+ * one (a reading just after events were taken lags them), and not at all while intake is stopped
+ * for memory (a stop holds until the events it stopped for end, not until the share drifts); it is
+ * never above 1 (resident memory above the accounts counts as itself) nor below `SHARE.min`.
+ * Unchanged while the accounts are too small to tell from resident memory's noise.
+ */
+export function nextShare(
+  share: number,
+  rssBytes: number,
+  h: Pick<Holdings, 'accountedBytes' | 'idleRssBytes'>,
+  limitBytes: number,
+  stopped: Verdict['stopped'],
+): number {
+  if (h.accountedBytes < SHARE.minAccounted * limitBytes) return share;
+  const measured = Math.min(1, Math.max(SHARE.min, (rssBytes - h.idleRssBytes) / h.accountedBytes));
+  if (measured >= share) return measured;
+  return stopped === 'memory' ? share : share + SHARE.fallWeight * (measured - share);
 }

@@ -1,14 +1,21 @@
 /**
  * What an event in progress holds in memory, as estimated from the size of its input (the
  * documents, serialized once per event by `encodeInput`). Admission sums it over the events it
- * took; placement sums a thread's runs against that thread's heap budget.
+ * took (and scales the sum by the share resident memory is measured to hold, `decide.ts`);
+ * placement sums a thread's runs against that thread's heap budget.
  *
  * - The main thread holds the documents as fetched and their serialized input: about twice it.
- * - Each run's thread holds its own copy of the input while the run lasts (the string a task
- *   carries, and the documents parsed from it): about three times it, plus the run's own state.
+ * - Each run's thread holds one copy of the input while the run lasts (`worker.ts`: the text until
+ *   the processor reads its documents, their parse after), but up to three while it parses (the
+ *   text, its parse, and the garbage the parse leaves until the collector runs; the parse of
+ *   documents with many small fields is larger than their text): counted at three, plus the
+ *   run's own state. Admission scales its accounts down to what resident memory shows.
  *
- * The factors were measured with the capacity bench (docs/benchmarks.md), 512 KB of documents an
- * event: resident memory grew by about what this estimates.
+ * Measured (2026-12-06, `serve` on push with 512 KiB of documents an event, runs held until
+ * released, resident memory over idle per event held): 1.44 MB with one run that never reads its
+ * documents, 1.56 MB with one that reads them (1.94 MB before the thread let go of the text once
+ * parsed), 3.9–4.0 MB with four that read them (4.1–6.9 MB at the peak, before the garbage
+ * collector caught up; 8.5 MB before, when the scheduler also started more threads for them); this estimates 2.6 MB and 7.1 MB.
  */
 export const FOOTPRINT = {
   /** An event's own state on the main thread: message, spans, log bindings, outcomes. */

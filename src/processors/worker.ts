@@ -109,9 +109,7 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
       stampFlag(table, task.slot, SIGNALLED);
       deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
     }, task.timeoutMs);
-    // Parsed on first use: a processor that never reads its documents does not pay for them.
-    let input: RunInput | undefined;
-    const decoded = () => (input ??= decodeInput(task.input));
+    const decoded = takeInput(task);
     let runLog: ProcessorContext['log'] | undefined;
     const ctx: ProcessorContext = {
       underwritingId: task.underwritingId,
@@ -148,6 +146,24 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
     clearTimeout(timer);
     stampFlag(table, task.slot, SETTLED);
   }
+}
+
+/**
+ * The run's documents, parsed on first use: a processor that never reads them does not pay for
+ * the parse. The thread holds one copy of them per run, the text until they are read and the
+ * parse after (`footprint.ts` counts on it): the text leaves the task, and goes once parsed.
+ */
+function takeInput(task: ThreadTask): () => RunInput {
+  let text: string | undefined = task.input;
+  task.input = '';
+  let input: RunInput | undefined;
+  return () => {
+    if (input === undefined) {
+      input = decodeInput(text ?? '');
+      text = undefined;
+    }
+    return input;
+  };
 }
 
 /**

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   ADMISSION,
   evaluate,
+  nextShare,
+  SHARE,
   type Holdings,
   type Readings,
   type Verdict,
@@ -33,6 +35,7 @@ const holdings = (over: Partial<Holdings> = {}): Holdings => ({
   perEventBytes: 1 * MB,
   perEventCpuMs: 0,
   idleRssBytes: 150 * MB,
+  share: 1,
   ...over,
 });
 
@@ -61,6 +64,20 @@ describe('admission: how many events an instance may take now', () => {
       { accountedBytes: 1 * GB },
       undefined,
       { room: Math.floor((high - 150 * MB - 1 * GB) / MB) },
+    ],
+    [
+      'the accounts and the estimates count at the share resident memory was found to hold',
+      {},
+      { accountedBytes: 1 * GB, intake: 100, share: 0.5 },
+      undefined,
+      { room: Math.floor((high - 150 * MB - 0.5 * GB - 100 * 0.5 * MB) / (0.5 * MB)) },
+    ],
+    [
+      'resident memory above the scaled accounts counts as itself',
+      { rssBytes: 1 * GB },
+      { accountedBytes: 1 * GB, share: 0.5 },
+      undefined,
+      { room: Math.floor((high - 1 * GB) / (0.5 * MB)) },
     ],
     [
       'full once one more event would reach the high-water mark',
@@ -162,6 +179,43 @@ describe('admission: how many events an instance may take now', () => {
     ],
   ])('%s', (_name, r, h, stopped, expected) => {
     expect(evaluate(readings(r), holdings(h), stopped)).toMatchObject(expected);
+  });
+});
+
+describe('the share of the accounts resident memory holds', () => {
+  const held = { accountedBytes: 1 * GB, idleRssBytes: 200 * MB };
+  it.each<[string, number, number, Pick<Holdings, 'accountedBytes' | 'idleRssBytes'>, number]>([
+    ['rises at once to a higher reading', 0.6, 200 * MB + 0.9 * GB, held, 0.9],
+    ['falls slowly to a lower reading', 1, 200 * MB + 0.5 * GB, held, 1 - SHARE.fallWeight * 0.5],
+    ['is never above 1: resident memory above the accounts counts as itself', 0.8, 3 * GB, held, 1],
+    ['is never below its floor', SHARE.min, 200 * MB, held, SHARE.min],
+    [
+      'is not measured while the accounts are too small to tell from noise',
+      0.7,
+      200 * MB + 10 * MB,
+      { accountedBytes: 100 * MB, idleRssBytes: 200 * MB },
+      0.7,
+    ],
+  ])('%s', (_name, share, rss, h, expected) => {
+    expect(nextShare(share, rss, h, 2 * GB, undefined)).toBeCloseTo(expected, 9);
+  });
+
+  it('does not fall while intake is stopped for memory, and still rises', () => {
+    expect(nextShare(0.8, 200 * MB + 0.5 * GB, held, 2 * GB, 'memory')).toBe(0.8);
+    expect(nextShare(0.8, 200 * MB + 0.9 * GB, held, 2 * GB, 'memory')).toBeCloseTo(0.9, 9);
+    expect(nextShare(0.8, 200 * MB + 0.5 * GB, held, 2 * GB, 'event-loop')).toBeLessThan(0.8);
+  });
+
+  it('follows a steady lower reading most of the way in ten seconds of readings, and to it in a minute', () => {
+    const after = (readings: number) => {
+      let share = 1;
+      for (let i = 0; i < readings; i++)
+        share = nextShare(share, 200 * MB + 0.6 * GB, held, 2 * GB, undefined);
+      return share;
+    };
+    expect(after(100)).toBeGreaterThan(0.7);
+    expect(after(100)).toBeLessThan(0.8);
+    expect(after(600)).toBeCloseTo(0.6, 2);
   });
 });
 
