@@ -109,6 +109,9 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       documents: batch.documents,
       missingDocuments: batch.missing.map((m) => m.id),
     });
+    // Only `input` is kept past this point: the fetched documents can be collected while the runs
+    // last (a 512 KiB event would otherwise hold them twice on the main thread until its verdict).
+    const { missing } = batch;
 
     const pauses = await guard.pauses();
     signal?.throwIfAborted();
@@ -138,7 +141,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const outcomes = await untilAborted(signal, Promise.all(runs));
 
     const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
-    logOutcomes(eventLogOf(event, receipt), outcomes, result, batch);
+    logOutcomes(eventLogOf(event, receipt), outcomes, result, missing);
     return result;
   }
 
@@ -245,7 +248,7 @@ function logOutcomes(
   eventLog: Logger,
   outcomes: readonly RunOutcome[],
   result: ProcessingCompleted,
-  batch: DocumentBatch,
+  missing: DocumentBatch['missing'],
 ): void {
   for (const outcome of outcomes) {
     if (outcome.status === 'failed') {
@@ -266,7 +269,7 @@ function logOutcomes(
     {
       overall_status: result.overall_status,
       ...result.summary,
-      ...(batch.missing.length > 0 && { missing_documents: batch.missing }),
+      ...(missing.length > 0 && { missing_documents: missing }),
     },
     'underwriting processed',
   );
