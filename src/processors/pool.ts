@@ -24,6 +24,7 @@ import { createThreadPool, type ThreadPool } from './piscina-adapter.js';
 import type { RunOutcome, ThreadData, ThreadResult, ThreadTask } from './run.js';
 import { createRunTable, EXITED, type RunTable } from './run-table.js';
 import { createScheduler, type Attempt, type Scheduler } from './scheduler.js';
+import { threadIdleMs } from './thread-table.js';
 
 /** One processor run, as the orchestrator asks for it. */
 export interface ProcessorRun {
@@ -256,7 +257,7 @@ export class ProcessorPool {
       slot,
       timeoutMs,
       graceMs: this.#options.timeoutGraceMs,
-      threadIdleMs: () => scheduler.idleMs(attempt),
+      threadIdleMs: () => threadIdleMs(attempt),
       beforeAbort: () => {
         for (const other of attempt.thread?.attempts ?? []) if (other !== attempt) other.innocent = true;
       },
