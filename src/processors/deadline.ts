@@ -1,3 +1,4 @@
+import type { Abortable } from './piscina-adapter.js';
 import { EXECUTING, type RunTable, SETTLED, SIGNALLED, threadCpuMs } from './run-table.js';
 
 /**
@@ -20,11 +21,11 @@ import { EXECUTING, type RunTable, SETTLED, SIGNALLED, threadCpuMs } from './run
  *    for. Elsewhere, the thread's event-loop idle time stands in: a loop waiting in the kernel
  *    accrues idle time, a busy loop none for `BLOCKED_MS`. Wall time past the deadline decides
  *    nothing, so load cannot turn a cooperative run into a terminated one.
- * 4. Past the grace, or blocked, the pool aborts: Piscina terminates the thread and starts a new
- *    one. The run is TIMEOUT in the `terminated` phase; `beforeAbort` lets the pool restart the
+ * 4. Past the grace, or blocked, the pool aborts: the thread pool terminates the thread and starts
+ *    a new one. The run is TIMEOUT in the `terminated` phase; `beforeAbort` lets the pool restart the
  *    other runs the thread hosted, which did nothing wrong.
  *
- * The object has the shape of Piscina's event-emitter signal (cheaper than an AbortSignal).
+ * It is the `Abortable` the thread pool (`piscina-adapter.ts`) is given with the attempt's task.
  */
 export interface DeadlineOptions {
   /** The run table the attempt's thread stamps. */
@@ -41,9 +42,8 @@ export interface DeadlineOptions {
   beforeAbort: () => void;
 }
 
-export class Deadline {
+export class Deadline implements Abortable {
   aborted = false;
-  readonly reason = 'deadline';
   #listener: (() => void) | undefined;
   #timer: NodeJS.Timeout;
   #cleared = false;
@@ -65,17 +65,9 @@ export class Deadline {
     this.#timer = setTimeout(this.#check, this.timeoutMs);
   }
 
-  once(_event: 'abort', listener: () => void): void {
+  /** Sets (or removes) the one listener the abort calls: the thread pool's (`piscina-adapter.ts`). */
+  onAbort(listener: (() => void) | undefined): void {
     this.#listener = listener;
-  }
-
-  off(_event: 'abort', _listener: () => void): void {
-    this.#listener = undefined;
-  }
-
-  // What Piscina 5.3 calls at run time, although its types name `off`.
-  removeListener(event: 'abort', listener: () => void): void {
-    this.off(event, listener);
   }
 
   clear(): void {

@@ -1,12 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Worker } from 'node:worker_threads';
 
 import { SpanStatusCode, type Attributes, type Context } from '@opentelemetry/api';
-import { Piscina, queueOptionsSymbol } from 'piscina';
 
-import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { noTelemetry, type Telemetry } from '../telemetry/telemetry.js';
 import { spanTraceparent } from '../telemetry/trace-context.js';
@@ -15,9 +12,19 @@ import { Deadline } from './deadline.js';
 import { newExecutionId } from './execution-id.js';
 import { runBytes } from './footprint.js';
 import { createLimits } from './limits.js';
-import { seconds, type RunOutcome, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
+import {
+  firstAttempt,
+  nextStep,
+  outcomeOf,
+  threadEnded,
+  type AttemptEnd,
+  type RunState,
+} from './next-step.js';
+import { createThreadPool, type ThreadPool } from './piscina-adapter.js';
+import type { RunOutcome, ThreadData, ThreadResult, ThreadTask } from './run.js';
 import { createRunTable, EXITED, type RunTable } from './run-table.js';
 import { createScheduler, type Attempt, type Scheduler } from './scheduler.js';
+import { threadIdleMs } from './thread-table.js';
 
 /** One processor run, as the orchestrator asks for it. */
 export interface ProcessorRun {
@@ -58,13 +65,6 @@ export interface PoolOptions {
  * thread up to it, and while the thread's event loop is not busy: not a fixed count.
  */
 const THREAD_HEAP_SHARE = 0.5;
-/**
- * Piscina's own per-thread cap: the scheduler places every task itself (heap and event-loop bound),
- * so this only has to stay out of its way.
- */
-const PISCINA_TASKS_PER_THREAD = 1_000_000;
-/** Most times a run is started again because a neighbour ended its thread. */
-const MAX_RESTARTS = 3;
 /** Idle threads above the minimum end after this long. */
 const IDLE_THREAD_MS = 30_000;
 
@@ -81,31 +81,22 @@ interface Timing {
   traceparent: string | undefined;
 }
 
-/** How one attempt ended, before the retry and restart rules look at it. */
-type AttemptEnd =
-  | { kind: 'result'; result: ThreadResult }
-  | { kind: 'terminated'; durationMs: number }
-  | { kind: 'restart'; durationMs: number; solo: boolean }
-  | { kind: 'thread-failed'; durationMs: number; error: string };
-
 /**
- * The one Piscina pool every processor runs in. Each run is admitted by the scheduler (runs that
- * wait share threads and all start at once; runs that compute get about a core each), runs under
- * its own deadline counted from when it really starts (see `deadline.ts`), is retried by its
- * processor's policy, and is started again elsewhere, with the time it has left, when a neighbour
- * ends the thread they shared. `run` never rejects: every outcome is a value.
+ * The one pool of worker threads every processor runs in (Piscina, behind `piscina-adapter.ts`).
+ * Each run is admitted by the scheduler (runs that wait share threads and all start at once; runs
+ * that compute get about a core each), runs under its own deadline counted from when it really
+ * starts (see `deadline.ts`), and after each attempt takes the step `nextStep` (`next-step.ts`)
+ * says: over, retried by its processor's policy, or started again elsewhere, with the time it has
+ * left, when a neighbour ended the thread they shared. `run` never rejects: every outcome is a value.
  */
 export class ProcessorPool {
-  readonly #piscina: Piscina<ThreadTask, ThreadResult>;
+  readonly #threads: ThreadPool<ThreadTask, ThreadResult, Attempt>;
   readonly #table: RunTable;
   readonly #scheduler: Scheduler;
   readonly #limits = createLimits();
   readonly #options: PoolOptions;
   readonly #cpuSlots: number;
   readonly #telemetry: NonNullable<PoolOptions['telemetry']>;
-  /** Threads that exited on their own (`process.exit`), by their exit code. */
-  readonly #exitCodes = new WeakMap<Worker, number>();
-  #closing = false;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -123,46 +114,28 @@ export class ProcessorPool {
       maxThreads: options.maxThreads,
       threadBudgetBytes: THREAD_HEAP_SHARE * options.maxHeapMb * 2 ** 20,
       table: this.#table,
-      threads: () => this.#piscina.threads,
-      spawn: () => void this.#piscina.run(undefined as never, { name: 'hold' }).catch(() => {}),
+      threads: () => this.#threads.threads(),
+      spawn: () => void this.#threads.hold().catch(() => {}),
     });
-    this.#piscina = new Piscina({
-      filename: workerFile,
+    this.#threads = createThreadPool<ThreadTask, ThreadResult, Attempt>({
+      file: workerFile,
       minThreads: options.minThreads,
       maxThreads: options.maxThreads,
-      idleTimeout: IDLE_THREAD_MS,
-      concurrentTasksPerWorker: PISCINA_TASKS_PER_THREAD,
-      loadBalancer: (task, workers) =>
-        this.#scheduler.place((task[queueOptionsSymbol] as Attempt | null) ?? null, workers),
-      // Piscina's run-time and wait-time histograms cost every task; nothing reads them.
-      recordTiming: false,
-      // Wait for tasks with Atomics.waitAsync: the thread's event loop keeps turning between
-      // tasks, so callbacks a processor left behind settle there and not inside the next task.
-      atomics: 'async',
-      resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb },
+      idleTimeoutMs: IDLE_THREAD_MS,
+      maxHeapMb: options.maxHeapMb,
       execArgv: fromSource ? ['--import', 'tsx'] : [],
       workerData,
-    });
-    this.#piscina.on('workerCreate', (worker: { id: number }) => {
-      this.#watchExit(worker.id);
-      this.#scheduler.threadReady(worker.id);
-    });
-    // Piscina emits it before it drops the thread from its list: look once it has.
-    this.#piscina.on('workerDestroy', () => queueMicrotask(() => this.#scheduler.threadGone()));
-    // A thread that fails between tasks (e.g. out of memory from a leftover callback) is
-    // replaced by Piscina; without a listener the 'error' event would end the process.
-    this.#piscina.on('error', (err: unknown) => {
-      options.log.error({ err }, 'a worker thread failed outside any task; it was replaced');
+      place: (attempt, threads) => this.#scheduler.place(attempt, threads),
+      threadReady: (id) => this.#scheduler.threadReady(id),
+      threadGone: () => this.#scheduler.threadGone(),
+      threadFailed: (err) =>
+        options.log.error({ err }, 'a worker thread failed outside any task; it was replaced'),
     });
   }
 
   /** Resolves once the minimum threads have started and loaded their entry module. */
   async warm(): Promise<void> {
-    await Promise.all(
-      Array.from({ length: this.#options.minThreads }, () =>
-        this.#piscina.run(undefined as never, { name: 'hold' }),
-      ),
-    );
+    await Promise.all(Array.from({ length: this.#options.minThreads }, () => this.#threads.hold()));
   }
 
   /**
@@ -232,56 +205,21 @@ export class ProcessorPool {
   }
 
   async #run(run: ProcessorRun, executionId: string, timing: Timing): Promise<RunOutcome> {
-    const base = { processor_id: run.processorId, execution_id: executionId };
-    const maxAttempts = run.retry?.attempts ?? 1;
-    let attempts = 0;
-    let failures = 0;
-    let restarts = 0;
-    let ranMs = 0;
-    let timeLeftMs = run.timeoutMs;
-    let solo = false;
+    let state = firstAttempt(run.timeoutMs);
     for (;;) {
-      attempts++;
+      const attempt = state;
       const waitFrom = process.hrtime.bigint();
-      const end = await this.#limited(run, () =>
-        this.#attempt(run, executionId, timeLeftMs, solo, waitFrom, timing),
-      );
-      const durationMs = end.kind === 'result' ? end.result.durationMs : end.durationMs;
-      ranMs += durationMs;
-      const done = { ...base, execution_time: seconds(ranMs), attempts };
-      if (end.kind === 'restart' && restarts < MAX_RESTARTS) {
-        restarts++;
-        timeLeftMs = Math.max(1, timeLeftMs - durationMs);
-        solo = end.solo;
-        continue;
-      }
-      if (end.kind === 'restart' || end.kind === 'thread-failed') {
-        const error =
-          end.kind === 'restart' ? 'its worker thread was ended by other runs, too often' : end.error;
-        return { status: 'failed', ...done, error_message: error };
-      }
-      if (end.kind === 'terminated') {
-        return { status: 'timeout', ...done, timeout_ms: run.timeoutMs, timeout_phase: 'terminated' };
-      }
-      const { result } = end;
-      if (result.status === 'completed') return { status: 'completed', ...done, factors: result.factors };
-      if (result.status === 'timeout') {
-        return { status: 'timeout', ...done, timeout_ms: run.timeoutMs, timeout_phase: 'signal' };
-      }
-      failures++;
-      if (!result.retryable || failures >= maxAttempts || !run.retry) {
-        return { status: 'failed', ...done, error_message: result.error };
-      }
-      await sleep(backoffMs(run.retry, failures, result.retryAfterMs));
-      timeLeftMs = run.timeoutMs;
-      solo = false;
+      const end = await this.#limited(run, () => this.#attempt(run, executionId, attempt, waitFrom, timing));
+      const step = nextStep(attempt, end, run, Math.random());
+      if (step.action === 'finish') return outcomeOf(step, { ...run, executionId });
+      if (step.action === 'retry') await sleep(step.waitMs);
+      state = step.state;
     }
   }
 
   async close(): Promise<void> {
-    this.#closing = true;
     this.#scheduler.close();
-    await this.#piscina.destroy();
+    await this.#threads.destroy();
   }
 
   async #limited<T>(run: ProcessorRun, body: () => Promise<T>): Promise<T> {
@@ -297,8 +235,7 @@ export class ProcessorPool {
   async #attempt(
     run: ProcessorRun,
     executionId: string,
-    timeoutMs: number,
-    solo: boolean,
+    { timeLeftMs: timeoutMs, solo }: RunState,
     waitFrom: bigint,
     timing: Timing,
   ): Promise<AttemptEnd> {
@@ -320,7 +257,7 @@ export class ProcessorPool {
       slot,
       timeoutMs,
       graceMs: this.#options.timeoutGraceMs,
-      threadIdleMs: () => scheduler.idleMs(attempt),
+      threadIdleMs: () => threadIdleMs(attempt),
       beforeAbort: () => {
         for (const other of attempt.thread?.attempts ?? []) if (other !== attempt) other.innocent = true;
       },
@@ -329,7 +266,7 @@ export class ProcessorPool {
     try {
       await scheduler.admit(attempt);
       // A literal with a fixed shape: V8 clones it for postMessage markedly faster than a spread.
-      const task: ThreadTask & { [queueOptionsSymbol]: Attempt } = {
+      const task: ThreadTask = {
         file: run.file,
         processorId: run.processorId,
         executionId,
@@ -338,9 +275,8 @@ export class ProcessorPool {
         slot,
         input: run.input,
         traceparent: timing.traceparent,
-        [queueOptionsSymbol]: attempt,
       };
-      const result = await this.#piscina.run(task, { signal: deadline });
+      const result = await this.#threads.run(task, attempt, deadline);
       ranMs = result.durationMs;
       if (result.spans) this.#telemetry.adopt(result.spans);
       return { kind: 'result', result };
@@ -356,58 +292,19 @@ export class ProcessorPool {
     }
   }
 
-  /**
-   * Records a thread's exit code when it ends on its own (`process.exit`), for `#threadEnded`:
-   * Piscina rejects the tasks of a thread that exited with an error only its text tells apart.
-   * Its own 'exit' listener rejects them; this one runs in the same emit, before any rejection is
-   * read. A thread that failed ('error': out of memory, say) did not end on its own; one the pool
-   * ends (a deadline's abort, close) rejects its tasks before its 'exit' comes, or is closing.
-   */
-  #watchExit(threadId: number): void {
-    const worker = this.#piscina.threads.find((w) => w.threadId === threadId);
-    if (!worker) return;
-    let failed = false;
-    worker.once('error', () => (failed = true));
-    worker.once('exit', (code: number) => {
-      if (!failed && !this.#closing) this.#exitCodes.set(worker, code);
+  /** The attempt's thread ended under it: whose fault (see `threadEnded`). */
+  #threadEnded(attempt: Attempt, deadline: Deadline, err: unknown): AttemptEnd {
+    const thread = attempt.thread;
+    // Frozen at the first failure seen on the thread, by a run that did not end it.
+    if (thread && !deadline.aborted && !attempt.innocent) thread.hostedAtDeath ??= thread.runs;
+    return threadEnded({
+      aborted: deadline.aborted,
+      innocent: attempt.innocent,
+      hosted: thread?.hostedAtDeath ?? 1,
+      calledExit: this.#table.has(attempt.slot, EXITED),
+      end: this.#threads.whyEnded(err, thread?.worker),
+      durationMs: deadline.runTimeMs(),
+      maxHeapMb: this.#options.maxHeapMb,
     });
   }
-
-  /**
-   * The attempt's thread ended under it. Whose fault: the attempt's own (its deadline, its
-   * `process.exit`, or its heap when it ran alone), or a neighbour's (started again: elsewhere,
-   * or alone when nobody can tell which run exhausted a shared heap).
-   */
-  #threadEnded(attempt: Attempt, deadline: Deadline, err: unknown): AttemptEnd {
-    const durationMs = deadline.runTimeMs();
-    if (deadline.aborted) return { kind: 'terminated', durationMs };
-    if (attempt.innocent) return { kind: 'restart', durationMs, solo: false };
-    const thread = attempt.thread;
-    if (thread) thread.hostedAtDeath ??= thread.runs;
-    const shared = (thread?.hostedAtDeath ?? 1) > 1;
-    if ((err as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      if (shared) return { kind: 'restart', durationMs, solo: true };
-      const error = `the processor ran out of memory (worker heap limit ${this.#options.maxHeapMb} MB)`;
-      return { kind: 'thread-failed', durationMs, error };
-    }
-    const exitCode = thread && this.#exitCodes.get(thread.worker);
-    if (exitCode !== undefined) {
-      if (this.#table.has(attempt.slot, EXITED) || !shared) {
-        const error = `the processor ended its worker thread with process.exit(${exitCode})`;
-        return { kind: 'thread-failed', durationMs, error };
-      }
-      return { kind: 'restart', durationMs, solo: false };
-    }
-    return { kind: 'thread-failed', durationMs, error: messageOf(err) };
-  }
-}
-
-/**
- * Full jitter: a random wait up to `backoffMs × 2^(n−1)`, capped at `maxBackoffMs`; a processor's
- * `retryAfterMs` is waited instead, capped the same.
- */
-export function backoffMs(policy: RetryPolicy, failures: number, retryAfterMs?: number): number {
-  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxBackoffMs);
-  const ceiling = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (failures - 1));
-  return Math.random() * ceiling;
 }
