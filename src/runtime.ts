@@ -1,9 +1,9 @@
 import { checkConfiguredPaths, processorSources, type Config } from './config.js';
 import { configuredDocumentSource } from './documents/configured.js';
-import type { DocumentSource } from './documents/source.js';
 import type { Logger } from './logging.js';
 import { createCircuits } from './guard/circuits.js';
 import { createGuard, type Guard } from './guard/guard.js';
+import { createLifecycle, type Lifecycle } from './lifecycle.js';
 import type { PauseReader } from './guard/pause-cache.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { discoverProcessors, type InstalledProcessor } from './processors/discovery.js';
@@ -40,6 +40,7 @@ export async function startRuntime(
   telemetry?: Telemetry,
   options: { pauses?: PauseReader } = {},
 ): Promise<Runtime> {
+  const life = createLifecycle(log);
   // First, so that its threads start while the rest is read.
   const pool = new ProcessorPool({
     minThreads: config.processorThreads,
@@ -50,6 +51,7 @@ export async function startRuntime(
     log,
     telemetry,
   });
+  const closePool = life.add('processor pool', () => pool.close());
   if (telemetry) {
     observePool(telemetry.meter, () => {
       const { threads, busyThreads, cpuSaturation } = pool.stats();
@@ -57,11 +59,12 @@ export async function startRuntime(
     });
   }
   const warm = pool.warm();
-  let documents: DocumentSource | undefined;
+  // Awaited once the rest is read; a thread that fails to start meanwhile must not end the process.
+  warm.catch(() => {});
   try {
     await checkConfiguredPaths(config);
-    documents = await configuredDocumentSource(config, log, telemetry);
-    const source = documents;
+    const documents = await configuredDocumentSource(config, log, telemetry);
+    life.add('document source', () => documents.close?.());
     const [processors, purchases] = await Promise.all([
       discoverProcessors(processorSources(config)),
       loadPurchases(config.purchasesFile),
@@ -78,28 +81,26 @@ export async function startRuntime(
     const orchestrator = createOrchestrator({
       pool,
       processors,
-      documents: source,
+      documents,
       purchases,
       defaultTimeoutMs: config.processorTimeoutMs,
       log,
       telemetry,
       guard,
     });
-    return {
-      orchestrator,
-      processors,
-      pool,
-      guard,
-      close: async () => {
-        await pool.close();
-        await source.close?.();
-      },
-    };
+    return { orchestrator, processors, pool, guard, close: () => closeRuntime(life, closePool) };
   } catch (err) {
     // Nothing is left running when the configuration is wrong.
-    await warm.catch(() => {});
-    await pool.close();
-    await documents?.close?.();
+    await life.close();
     throw err;
   }
+}
+
+/**
+ * The pool first (ending its threads ends the runs of events a drain gave up on), then the
+ * document source. Rejects when a part did not close (each is logged as it fails).
+ */
+async function closeRuntime(life: Lifecycle, closePool: () => Promise<void>): Promise<void> {
+  await closePool();
+  if (!(await life.close())) throw new Error('the runtime did not close cleanly');
 }

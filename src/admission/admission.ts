@@ -1,18 +1,13 @@
 import { totalmem } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { getHeapStatistics } from 'node:v8';
 
 import type { Logger } from '../logging.js';
-import { eventBytes } from '../processors/footprint.js';
 import type { ProcessorPool } from '../processors/pool.js';
-import {
-  evaluate,
-  nextShare,
-  type FullReason,
-  type Holdings,
-  type Readings,
-  type Verdict,
-} from './decide.js';
+import { evaluate, nextShare, type FullReason, type Holdings, type Verdict } from './decide.js';
+import { createIntakeLog, type IntakeState } from './intake-log.js';
+import { createReadings, type OwnReadings } from './readings.js';
+import { noHoldings, openTicket, type Ticket } from './tickets.js';
+
+export type { EventPlan, Ticket } from './tickets.js';
 
 /**
  * The admission port both transports ask (the decision itself is `decide.ts`): pull asks how many
@@ -30,45 +25,12 @@ export interface AdmissionOptions {
   onRefused?: (reason: FullReason) => void;
 }
 
-/** What an event holds once its runs are asked for. */
-export interface EventPlan {
-  /** Length of its serialized input (its documents). */
-  inputBytes: number;
-  /** The processors whose runs were asked for (not those reused or not installed). */
-  processorIds: readonly string[];
-}
-
-/** One event taken: it counts until `release`. Both calls are idempotent. */
-export interface Ticket {
-  /** Its runs are asked for: it leaves intake and holds what `plan` says. */
-  started(plan: EventPlan): void;
-  /** Its verdict is given: it holds nothing any more. */
-  release(): void;
-}
-
 export type Refusal = { refused: FullReason; retryAfterSeconds: number };
 
 export type Admission = ReturnType<typeof createAdmission>;
 
 /** How often memory is read. */
 const READ_EVERY_MS = 100;
-/**
- * The event-loop delay is read over windows this long (every `READ_EVERY_MS`, the last window's
- * figure is kept): its 90th percentile says whether the loop is late most of the time, which one
- * long synchronous step (a large document parsed) does not.
- */
-const DELAY_WINDOW_TICKS = 10;
-/** Weight of the newest event in the per-event estimates, when it is smaller than them. */
-const ESTIMATE_WEIGHT = 0.1;
-
-/**
- * The per-event memory estimate after an event: it rises at once to a larger event (events in
- * intake are counted at it, and an underestimate could take more than memory holds) and falls
- * slowly.
- */
-export function estimate(current: number, event: number): number {
-  return event >= current ? event : current + ESTIMATE_WEIGHT * (event - current);
-}
 /** How long a refused push should wait, by reason: memory and threads free slower than CPU. */
 const RETRY_AFTER_SECONDS: Record<FullReason, number> = {
   memory: 10,
@@ -77,8 +39,6 @@ const RETRY_AFTER_SECONDS: Record<FullReason, number> = {
   cpu: 1,
   'event-loop': 1,
 };
-/** Refusals are logged once a window, with their count. */
-const LOG_REFUSALS_EVERY_MS = 10_000;
 
 /**
  * The memory an instance may use: its cgroup's limit (Cloud Run's memory), else the machine's.
@@ -89,142 +49,37 @@ export function memoryLimit(constrained: number, total: number): number {
 }
 
 export function createAdmission(options: AdmissionOptions) {
-  const { pool, log } = options;
+  const { pool } = options;
   const limitBytes = options.limitBytes ?? memoryLimit(process.constrainedMemory?.() ?? 0, totalmem());
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  const holdings: Holdings = {
-    events: 0,
-    intake: 0,
-    accountedBytes: 0,
-    // Until an event says: a few small documents and four runs.
-    perEventBytes: eventBytes(16 * 1024, 4),
-    perEventCpuMs: 0,
-    idleRssBytes: process.memoryUsage.rss(),
-    share: 1,
-  };
-  let ticks = 0;
-  let loopDelayMs = 0;
-  let readings = read();
-  let stopped: Verdict['stopped'];
-  let waiters: (() => void)[] = [];
-  let refusals: { since: number; counts: Map<FullReason, number> } | undefined;
-  const timer = setInterval(tick, READ_EVERY_MS).unref();
-
-  function read(): Omit<Readings, 'cpuWaitMs' | 'cpuSlots' | 'threadless' | 'limitWaiting'> {
-    const heap = getHeapStatistics();
-    if (++ticks % DELAY_WINDOW_TICKS === 0) {
-      loopDelayMs = delay.count > 0 ? delay.percentile(90) / 1e6 : 0;
-      delay.reset();
-    }
-    return {
-      rssBytes: process.memoryUsage.rss(),
-      limitBytes,
-      heapUsedBytes: heap.used_heap_size,
-      heapLimitBytes: heap.heap_size_limit,
-      loopDelayMs,
-    };
-  }
-
-  function tick(): void {
-    readings = read();
-    if (holdings.events === 0) holdings.idleRssBytes = readings.rssBytes;
-    holdings.share = nextShare(holdings.share, readings.rssBytes, holdings, limitBytes, stopped);
-    flushRefusals(false);
-    changed();
-  }
+  const holdings = noHoldings(process.memoryUsage.rss());
+  const readings = createReadings(limitBytes);
+  const waiters = createWaiters();
+  const state = () => stateOf(holdings, readings.last());
+  const intakeLog = createIntakeLog(options.log, state);
+  const timer = setInterval(() => {
+    const now = readings.read();
+    if (holdings.events === 0) holdings.idleRssBytes = now.rssBytes;
+    holdings.share = nextShare(holdings.share, now.rssBytes, holdings, limitBytes, intakeLog.stopped());
+    intakeLog.flush();
+    waiters.wake();
+  }, READ_EVERY_MS).unref();
 
   function verdict(): Verdict {
-    const load = pool.load();
+    const { cpuWaitMs, threadless, limitWaiting } = pool.load();
     const now = evaluate(
-      {
-        ...readings,
-        cpuWaitMs: load.cpuWaitMs,
-        cpuSlots: pool.cpuSlots,
-        threadless: load.threadless,
-        limitWaiting: load.limitWaiting,
-      },
+      { ...readings.last(), cpuWaitMs, cpuSlots: pool.cpuSlots, threadless, limitWaiting },
       holdings,
-      stopped,
+      intakeLog.stopped(),
     );
-    if (now.stopped !== stopped) {
-      if (now.stopped) log.info({ reason: now.stopped, ...state() }, 'intake stopped: the instance is full');
-      else log.info({ reason: stopped, ...state() }, 'intake resumed');
-      stopped = now.stopped;
-    }
+    intakeLog.saw(now.stopped);
     return now;
   }
 
-  function changed(): void {
-    const woken = waiters;
-    waiters = [];
-    for (const wake of woken) wake();
-  }
-
-  function ticket(): Ticket {
-    holdings.events++;
-    holdings.intake++;
-    let held: number | undefined;
-    let released = false;
-    return {
-      started(plan) {
-        if (held !== undefined || released) return;
-        held = eventBytes(plan.inputBytes, plan.processorIds.length);
-        const cpuMs = pool.expectedCpuMs(plan.processorIds);
-        holdings.intake--;
-        holdings.accountedBytes += held;
-        holdings.perEventBytes = estimate(holdings.perEventBytes, held);
-        // CPU is not memory: an event heavier than the others waits a little, it kills nothing.
-        holdings.perEventCpuMs += ESTIMATE_WEIGHT * (cpuMs - holdings.perEventCpuMs);
-        changed();
-      },
-      release() {
-        if (released) return;
-        released = true;
-        holdings.events--;
-        if (held === undefined) holdings.intake--;
-        else holdings.accountedBytes -= held;
-        changed();
-      },
-    };
-  }
-
-  function refused(reason: FullReason): Refusal {
-    options.onRefused?.(reason);
-    refusals ??= { since: Date.now(), counts: new Map() };
-    refusals.counts.set(reason, (refusals.counts.get(reason) ?? 0) + 1);
-    flushRefusals(refusals.counts.size === 1 && refusals.counts.get(reason) === 1);
-    return { refused: reason, retryAfterSeconds: RETRY_AFTER_SECONDS[reason] };
-  }
-
-  /** The first refusal of a window is logged at once; the rest as one line with counts. */
-  function flushRefusals(first: boolean, force = false): void {
-    if (!refusals) return;
-    const counts = Object.fromEntries(refusals.counts);
-    if (first) {
-      log.info({ reason: [...refusals.counts.keys()][0], ...state() }, 'instance full: refusing new events');
-    } else if (force || Date.now() - refusals.since >= LOG_REFUSALS_EVERY_MS) {
-      log.info({ refused: counts, ...state() }, 'instance full: events refused since the last line');
-      refusals = undefined;
-    }
-  }
-
-  function state() {
-    return {
-      events: holdings.events,
-      intake: holdings.intake,
-      rss_mb: Math.round(readings.rssBytes / 2 ** 20),
-      limit_mb: Math.round(limitBytes / 2 ** 20),
-      loop_delay_ms: Math.round(readings.loopDelayMs),
-      accounts_share: Math.round(holdings.share * 100) / 100,
-    };
-  }
+  const ticket = () => openTicket(holdings, pool, waiters.wake);
 
   return {
     /** Events that may be taken now (pull asks Pub/Sub for at most this many). */
-    room(): number {
-      return verdict().room;
-    },
+    room: (): number => verdict().room,
 
     /** Events taken whose runs are not asked for yet (decoding, fetching documents). */
     intake: () => holdings.intake,
@@ -235,31 +90,54 @@ export function createAdmission(options: AdmissionOptions) {
     /** An event offered (push): a ticket, or why the instance is full. */
     tryTake(): Ticket | Refusal {
       const now = verdict();
-      return now.room > 0 ? ticket() : refused(now.reason ?? 'cpu');
+      if (now.room > 0) return ticket();
+      const reason = now.reason ?? 'cpu';
+      options.onRefused?.(reason);
+      intakeLog.refused(reason);
+      return { refused: reason, retryAfterSeconds: RETRY_AFTER_SECONDS[reason] };
     },
 
     /** Resolves at the next change: a ticket started or released, or the next reading. */
-    changed(): Promise<void> {
-      return new Promise((resolve) => waiters.push(resolve));
-    },
+    changed: waiters.next,
 
     /** For the start-up line, the ops page and the tests. */
     stats() {
       const now = verdict();
-      return {
-        ...state(),
-        room: now.room,
-        full: now.reason ?? null,
-        per_event_kb: Math.round(holdings.perEventBytes / 1024),
-      };
+      const perEventKb = Math.round(holdings.perEventBytes / 1024);
+      return { ...state(), room: now.room, full: now.reason ?? null, per_event_kb: perEventKb };
     },
 
     close(): void {
       clearInterval(timer);
-      delay.disable();
-      flushRefusals(false, true);
-      changed();
+      readings.close();
+      intakeLog.flush(true);
+      waiters.wake();
     },
+  };
+}
+
+/** Who waits for the next change (`changed`): woken all at once. */
+function createWaiters() {
+  let waiting: (() => void)[] = [];
+  return {
+    next: (): Promise<void> => new Promise((resolve) => waiting.push(resolve)),
+    wake: (): void => {
+      const woken = waiting;
+      waiting = [];
+      for (const wake of woken) wake();
+    },
+  };
+}
+
+/** What each admission line says of the instance. */
+function stateOf(holdings: Holdings, readings: OwnReadings): IntakeState {
+  return {
+    events: holdings.events,
+    intake: holdings.intake,
+    rss_mb: Math.round(readings.rssBytes / 2 ** 20),
+    limit_mb: Math.round(readings.limitBytes / 2 ** 20),
+    loop_delay_ms: Math.round(readings.loopDelayMs),
+    accounts_share: Math.round(holdings.share * 100) / 100,
   };
 }
 

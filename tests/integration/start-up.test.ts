@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 
 import type { PubSub } from '@google-cloud/pubsub';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
 import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
@@ -18,6 +19,7 @@ import {
   uniqueName,
   type Collector,
 } from '../helpers/pubsub.js';
+import { killServe, startServe } from '../helpers/serve.js';
 
 const host = inject('pubsubEmulatorHost');
 const built = (path: string) => pathToFileURL(join(repoRoot, 'dist', 'src', path)).href;
@@ -153,5 +155,53 @@ describe('push-only serve at start-up', () => {
     expect(child.stderr()).toContain(
       `publisher not ready: topic projects/${TEST_PROJECT_ID}/topics/${completedTopic}`,
     );
+  }, 60_000);
+});
+
+describe('serve stopped while it starts', () => {
+  it('closes what it opened and exits 0 on a SIGTERM before it is ready', async () => {
+    // The push signing keys come from a server that takes the connection and never answers:
+    // the start-up waits there (up to the fetch's 5 s), the HTTP server already listening.
+    const keysAsked: Socket[] = [];
+    const keys = createServer((socket) => void keysAsked.push(socket));
+    await new Promise<void>((resolve) => keys.listen(0, '127.0.0.1', resolve));
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const serve = startServe({
+      PORT: String(port),
+      GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
+      PUBSUB_EMULATOR_HOST: host,
+      COMPLETED_TOPIC: completedTopic,
+      PROCESSORS_DIR: fixtureProcessorsDir,
+      DOCUMENTS_DIR: `${examplesDir}/documents`,
+      PROCESSOR_THREADS: '2',
+      LEDGER: 'memory',
+      OPS_AUTH: 'disabled',
+      OTEL_SDK_DISABLED: 'true',
+      PUSH_AUDIENCE: 'https://example.test/pubsub/push',
+      PUSH_SERVICE_ACCOUNT: 'pusher@example.iam.gserviceaccount.com',
+      PUSH_JWKS_URL: `http://127.0.0.1:${(keys.address() as { port: number }).port}/certs`,
+    });
+    try {
+      await vi.waitFor(() => expect(keysAsked.length).toBeGreaterThan(0), { timeout: 30_000, interval: 20 });
+      const readyz = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(readyz.status).toBe(503);
+      serve.child.kill('SIGTERM');
+      const { code, signal } = await serve.exited;
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      expect(serve.logs.find((l) => l.message === 'stopped while starting')).toMatchObject({
+        reason: 'received SIGTERM',
+      });
+      expect(serve.logs.some((l) => l.message === 'serving')).toBe(false);
+      expect(serve.logs.filter((l) => l['severity'] === 'ERROR')).toEqual([]);
+    } finally {
+      await killServe(serve);
+      for (const socket of keysAsked) socket.destroy();
+      await new Promise<void>((resolve) => keys.close(() => resolve()));
+    }
   }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import {
   ADMISSION,
@@ -10,6 +10,10 @@ import {
   type Verdict,
 } from '../../src/admission/decide.js';
 import { memoryLimit } from '../../src/admission/admission.js';
+import { createIntakeLog } from '../../src/admission/intake-log.js';
+import { estimate, noHoldings, openTicket } from '../../src/admission/tickets.js';
+import { eventBytes } from '../../src/processors/footprint.js';
+import { capturingLog } from '../helpers/fixtures.js';
 import { afterPull, askFor, PULL_WINDOW, whileFull } from '../../src/transport/pull-window.js';
 
 const MB = 2 ** 20;
@@ -252,5 +256,98 @@ describe('pull: how many messages to ask for', () => {
   it('never asks for more than the room', () => {
     expect(askFor(512, 37)).toBe(37);
     expect(askFor(512, 0)).toBe(0);
+  });
+});
+
+describe('admission tickets: what a taken event holds', () => {
+  const pool = { expectedCpuMs: (ids: Iterable<string>) => 100 * [...ids].length };
+
+  it('counts an event in intake until its runs are asked for, then at what its plan holds, until released', () => {
+    const holdings = noHoldings(100 * MB);
+    let changes = 0;
+    const ticket = openTicket(holdings, pool, () => void changes++);
+    expect(holdings).toMatchObject({ events: 1, intake: 1, accountedBytes: 0 });
+    ticket.started({ inputBytes: 4 * MB, processorIds: ['a', 'b'] });
+    const held = eventBytes(4 * MB, 2);
+    expect(holdings).toMatchObject({ events: 1, intake: 0, accountedBytes: held, perEventBytes: held });
+    expect(holdings.perEventCpuMs).toBeCloseTo(0.1 * 200);
+    ticket.started({ inputBytes: 8 * MB, processorIds: ['a'] });
+    ticket.release();
+    ticket.release();
+    expect(holdings).toMatchObject({ events: 0, intake: 0, accountedBytes: 0 });
+    expect(changes).toBe(2);
+  });
+
+  it('a ticket released before its runs are asked for leaves intake, and cannot start after', () => {
+    const holdings = noHoldings(100 * MB);
+    const ticket = openTicket(holdings, pool, () => {});
+    ticket.release();
+    ticket.started({ inputBytes: MB, processorIds: ['a'] });
+    expect(holdings).toMatchObject({ events: 0, intake: 0, accountedBytes: 0 });
+  });
+
+  it.each([
+    ['rises at once to a larger event', 1 * MB, 3 * MB, 3 * MB],
+    ['falls a tenth of the way to a smaller one', 10 * MB, 0, 9 * MB],
+    ['stays at an equal one', 2 * MB, 2 * MB, 2 * MB],
+  ])('the per-event estimate %s', (_case, current, event, next) => {
+    expect(estimate(current, event)).toBe(next);
+  });
+});
+
+describe("admission's log: intake stopped and resumed, refusals", () => {
+  const state = () => ({
+    events: 3,
+    intake: 1,
+    rss_mb: 900,
+    limit_mb: 1024,
+    loop_delay_ms: 2,
+    accounts_share: 1,
+  });
+
+  it('says once when intake stops and once when it resumes, with why and the state', () => {
+    const { log, lines } = capturingLog();
+    const intake = createIntakeLog(log, state);
+    intake.saw(undefined);
+    intake.saw('memory');
+    intake.saw('memory');
+    expect(intake.stopped()).toBe('memory');
+    intake.saw(undefined);
+    expect(lines.map((l) => [l['message'], l['reason']])).toEqual([
+      ['intake stopped: the instance is full', 'memory'],
+      ['intake resumed', 'memory'],
+    ]);
+    expect(lines[0]).toMatchObject(state());
+  });
+
+  it('logs the first refusal at once, the rest as one line with counts once the window is over', () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const { log, lines } = capturingLog();
+      const intake = createIntakeLog(log, state);
+      intake.refused('cpu');
+      intake.refused('cpu');
+      intake.refused('memory');
+      intake.flush();
+      expect(lines.map((l) => l['message'])).toEqual(['instance full: refusing new events']);
+      vi.setSystemTime(10_000);
+      intake.flush();
+      expect(lines[1]).toMatchObject({
+        message: 'instance full: events refused since the last line',
+        refused: { cpu: 2, memory: 1 },
+      });
+      intake.refused('threads');
+      intake.flush(true);
+      expect(lines.map((l) => l['message'])).toEqual([
+        'instance full: refusing new events',
+        'instance full: events refused since the last line',
+        'instance full: refusing new events',
+        'instance full: events refused since the last line',
+      ]);
+      intake.flush(true);
+      expect(lines).toHaveLength(4);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
