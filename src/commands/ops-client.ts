@@ -1,5 +1,5 @@
 import { OrchestratorError, messageOf } from '../errors.js';
-import { CSRF_HEADER } from '../ops/routes.js';
+import { CSRF_HEADER } from '../ops/same-origin.js';
 
 /** Where `dev` serves (its default PORT). */
 export const DEFAULT_OPS_URL = 'http://127.0.0.1:8080';

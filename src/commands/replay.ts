@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 
-import type { Message, Subscription } from '@google-cloud/pubsub';
+import type { Message, PubSub, Subscription, Topic } from '@google-cloud/pubsub';
 
 import { loadConfig } from '../config.js';
 import { OrchestratorError, messageOf } from '../errors.js';
@@ -15,27 +15,21 @@ import { checkEmulator } from '../pubsub/probe.js';
 import { createPubSub } from '../transport/pubsub-client.js';
 import { GRPC, grpcCode } from '../transport/pubsub.js';
 import { DEV_DEFAULTS, DEV_EMULATOR_PORT } from './dev.js';
+import { ReplayOutcomes, type Outcome } from './replay-outcomes.js';
 import { formatTable } from './table.js';
 
 const DEFAULT_TIMEOUT_S = 60;
 
-interface Outcome {
-  input: ReplayInput;
-  messageId: string;
-  result?: ProcessingCompleted;
-  deadLettered?: string;
-  /** Differences from the expected result (with --expect). */
-  diff?: string[];
+interface ReplayOptions {
+  paths: string[];
+  timeoutS: number;
+  allowProduction: boolean;
+  out: string | undefined;
+  expect: string | undefined;
 }
 
-/**
- * `replay FILE|DIR...`: publishes each event (or captured push envelope) to the input topic,
- * waits for its `processing.completed` (matched by `source_message_id`), and prints a summary.
- * `--out DIR` writes each result; `--expect DIR` compares each with `DIR/{name}.json`, volatile
- * fields aside, and fails on any difference. Only the emulator, unless `--allow-production`.
- * Exits 0 when every event completed (as expected), 1 otherwise.
- */
-export async function replayCommand(args: string[]): Promise<number> {
+/** The command line, checked: USAGE names what is wrong. */
+function replayOptions(args: string[]): ReplayOptions {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -57,8 +51,12 @@ export async function replayCommand(args: string[]): Promise<number> {
       '--allow-production: set GOOGLE_CLOUD_PROJECT to the project to publish to',
     );
   }
-  // Without PUBSUB_EMULATOR_HOST, the emulator `dev` starts, unless told to publish for real.
-  const config = loadConfig(
+  return { paths: positionals, timeoutS, allowProduction, out: values.out, expect: values.expect };
+}
+
+/** Without PUBSUB_EMULATOR_HOST, the emulator `dev` starts, unless told to publish for real. */
+function replayConfig(allowProduction: boolean) {
+  return loadConfig(
     allowProduction
       ? process.env
       : {
@@ -68,12 +66,22 @@ export async function replayCommand(args: string[]): Promise<number> {
           PUBSUB_EMULATOR_HOST: process.env['PUBSUB_EMULATOR_HOST'] ?? `127.0.0.1:${DEV_EMULATOR_PORT}`,
         },
   );
-  const inputs = await readReplayInputs(positionals);
+}
+
+/**
+ * `replay FILE|DIR...`: publishes each event (or captured push envelope) to the input topic,
+ * waits for its `processing.completed` (matched by `source_message_id`), and prints a summary.
+ * `--out DIR` writes each result; `--expect DIR` compares each with `DIR/{name}.json`, volatile
+ * fields aside, and fails on any difference. Only the emulator, unless `--allow-production`.
+ * Exits 0 when every event completed (as expected), 1 otherwise.
+ */
+export async function replayCommand(args: string[]): Promise<number> {
+  const options = replayOptions(args);
+  const config = replayConfig(options.allowProduction);
+  const inputs = await readReplayInputs(options.paths);
   if (config.pubsub.emulatorHost) await checkEmulator(config.pubsub.emulatorHost);
   const pubsub = createPubSub(config.pubsub);
-  const where = config.pubsub.emulatorHost ? `the emulator at ${config.pubsub.emulatorHost}` : 'Pub/Sub';
   const listeners: Subscription[] = [];
-  const problems: string[] = [];
   // Ctrl-C (or a kill) removes the temporary subscriptions before exiting.
   const interrupted = (signal: NodeJS.Signals) => {
     void removeListeners(listeners).finally(() => process.exit(128 + constants.signals[signal]));
@@ -81,107 +89,112 @@ export async function replayCommand(args: string[]): Promise<number> {
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
-    const listen = async (topic: string): Promise<Subscription> => {
-      const name = `replay-${process.pid}-${randomBytes(4).toString('hex')}`;
-      try {
-        const [subscription] = await pubsub.topic(topic).createSubscription(name, TEMPORARY_SUBSCRIPTION);
-        listeners.push(subscription);
-        return subscription;
-      } catch (err) {
-        throw new OrchestratorError(
-          'REPLAY_FAILED',
-          `cannot listen on topic ${topic} of ${where}: ${messageOf(err)}` +
-            (config.pubsub.emulatorHost ? ' (is `npm start` running?)' : ''),
-          { cause: err },
-        );
-      }
-    };
-    const completed = await listen(config.pubsub.completedTopic);
-    // Without a dead-letter topic (a valid setup: poison is logged and acked), poison shows as no result.
-    const deadLetters = config.pubsub.deadLetterTopic
-      ? await listen(config.pubsub.deadLetterTopic).catch((err: unknown) => {
-          if (grpcCode((err as Error).cause) === GRPC.NOT_FOUND) return undefined;
-          throw err;
-        })
-      : undefined;
-
-    const outcomes = new Map<string, Outcome>();
-    // What arrives for a message whose publish has not returned yet.
-    const early = new Map<string, (o: Outcome) => void>();
-    let settled = 0;
-    let wake: () => void = () => {};
-    const progress = process.stderr.isTTY
-      ? () => process.stderr.write(`\r${settled}/${inputs.length} completed…`)
-      : () => {};
-    const settle = (id: string | undefined, apply: (o: Outcome) => void) => {
-      if (id === undefined) return;
-      const outcome = outcomes.get(id);
-      if (!outcome) {
-        if (!early.has(id)) early.set(id, apply);
-        return;
-      }
-      if (outcome.result || outcome.deadLettered) return;
-      apply(outcome);
-      settled += 1;
-      progress();
-      wake();
-    };
-    completed.on('message', (m: Message) => {
-      m.ack();
-      settle(
-        m.attributes['source_message_id'],
-        (o) => (o.result = JSON.parse(m.data.toString()) as ProcessingCompleted),
-      );
-    });
-    deadLetters?.on('message', (m: Message) => {
-      m.ack();
-      settle(
-        m.attributes['source_message_id'],
-        (o) => (o.deadLettered = m.attributes['error_reason'] ?? 'dead-lettered'),
-      );
-    });
-    for (const l of listeners) {
-      l.on('error', (err: unknown) => {
-        const line = `listening: ${messageOf(err)}`;
-        if (!problems.includes(line)) problems.push(line);
-      });
-    }
-
-    const topic = pubsub.topic(config.pubsub.underwritingTopic);
-    for (const input of inputs) {
-      const messageId = await topic
-        .publishMessage({ data: input.data, attributes: input.attributes })
-        .catch((err: unknown) => {
-          throw new OrchestratorError(
-            'REPLAY_FAILED',
-            `publishing ${input.origin} to ${where}: ${messageOf(err)}`,
-            { cause: err },
-          );
-        });
-      outcomes.set(messageId, { input, messageId });
-      const arrived = early.get(messageId);
-      if (arrived) settle(messageId, arrived);
-    }
-    progress();
-    const deadline = Date.now() + timeoutS * 1000;
-    while (settled < inputs.length && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
-      });
-    }
+    const outcomes = new ReplayOutcomes(
+      inputs.length,
+      process.stderr.isTTY ? (n) => process.stderr.write(`\r${n}/${inputs.length} completed…`) : undefined,
+    );
+    const heard = await listen(pubsub, config.pubsub, listeners, outcomes);
+    await publishAll(pubsub.topic(config.pubsub.underwritingTopic), inputs, outcomes, whereOf(config.pubsub));
+    outcomes.progress();
+    await outcomes.until(Date.now() + options.timeoutS * 1000);
     if (process.stderr.isTTY) process.stderr.write('\n');
-    return await report([...outcomes.values()], problems, {
-      out: values.out,
-      expect: values.expect,
-      timeoutS,
-      watchingDeadLetters: deadLetters !== undefined,
+    return await report(outcomes.all(), heard.problems, {
+      out: options.out,
+      expect: options.expect,
+      timeoutS: options.timeoutS,
+      watchingDeadLetters: heard.watchingDeadLetters,
     });
   } finally {
     await removeListeners(listeners);
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
     await pubsub.close();
+  }
+}
+
+type PubSubConfig = ReturnType<typeof replayConfig>['pubsub'];
+
+const whereOf = (config: PubSubConfig) =>
+  config.emulatorHost ? `the emulator at ${config.emulatorHost}` : 'Pub/Sub';
+
+/**
+ * Listens on the completed topic and, when there is one, the dead-letter topic, through temporary
+ * subscriptions (added to `listeners`, which the caller removes), telling `outcomes` what arrives.
+ * `problems` collects what the listeners report as they go.
+ */
+async function listen(
+  pubsub: PubSub,
+  config: PubSubConfig,
+  listeners: Subscription[],
+  outcomes: ReplayOutcomes,
+): Promise<{ problems: string[]; watchingDeadLetters: boolean }> {
+  const subscribe = async (topic: string): Promise<Subscription> => {
+    const name = `replay-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      const [subscription] = await pubsub.topic(topic).createSubscription(name, TEMPORARY_SUBSCRIPTION);
+      listeners.push(subscription);
+      return subscription;
+    } catch (err) {
+      throw new OrchestratorError(
+        'REPLAY_FAILED',
+        `cannot listen on topic ${topic} of ${whereOf(config)}: ${messageOf(err)}` +
+          (config.emulatorHost ? ' (is `npm start` running?)' : ''),
+        { cause: err },
+      );
+    }
+  };
+  const completed = await subscribe(config.completedTopic);
+  // Without a dead-letter topic (a valid setup: poison is logged and acked), poison shows as no result.
+  const deadLetters = config.deadLetterTopic
+    ? await subscribe(config.deadLetterTopic).catch((err: unknown) => {
+        if (grpcCode((err as Error).cause) === GRPC.NOT_FOUND) return undefined;
+        throw err;
+      })
+    : undefined;
+  completed.on('message', (m: Message) => {
+    m.ack();
+    outcomes.arrived(
+      m.attributes['source_message_id'],
+      (o) => (o.result = JSON.parse(m.data.toString()) as ProcessingCompleted),
+    );
+  });
+  deadLetters?.on('message', (m: Message) => {
+    m.ack();
+    outcomes.arrived(
+      m.attributes['source_message_id'],
+      (o) => (o.deadLettered = m.attributes['error_reason'] ?? 'dead-lettered'),
+    );
+  });
+  const problems: string[] = [];
+  for (const l of listeners) {
+    l.on('error', (err: unknown) => {
+      const line = `listening: ${messageOf(err)}`;
+      if (!problems.includes(line)) problems.push(line);
+    });
+  }
+  return { problems, watchingDeadLetters: deadLetters !== undefined };
+}
+
+/** Publishes every input in turn, telling `outcomes` each message id. */
+async function publishAll(
+  topic: Topic,
+  inputs: ReplayInput[],
+  outcomes: ReplayOutcomes,
+  where: string,
+): Promise<void> {
+  for (const input of inputs) {
+    const messageId = await topic
+      .publishMessage({ data: input.data, attributes: input.attributes })
+      .catch((err: unknown) => {
+        throw new OrchestratorError(
+          'REPLAY_FAILED',
+          `publishing ${input.origin} to ${where}: ${messageOf(err)}`,
+          {
+            cause: err,
+          },
+        );
+      });
+    outcomes.published(messageId, input);
   }
 }
 

@@ -69,48 +69,7 @@ export function createActions(deps: ActionDeps): Pick<OpsApi, 'pause' | 'resume'
       return { processor_id: processorId, pause: lifted, ...scopeOf(state.scope) };
     },
 
-    async processors(): Promise<ProcessorsView> {
-      const state = deps.state();
-      const [hour, day, pauses] = await Promise.all([
-        deps.stats('1h'),
-        deps.stats('24h'),
-        state.pauses.list(),
-      ]);
-      const circuits = deps.circuits();
-      const installed = deps.installed() ?? [];
-      const ids = [
-        ...new Set([
-          ...installed,
-          ...day.processors.map((p) => p.processor_id),
-          ...pauses.map((p) => p.processor_id),
-        ]),
-      ].sort();
-      return {
-        ...scopeOf(state.scope),
-        as_of: new Date().toISOString(),
-        in_flight: day.in_flight,
-        samples: { '1h': hour.sample, '24h': day.sample },
-        processors: ids.map((id) => {
-          const pause = pauses.find((p) => p.processor_id === id) ?? null;
-          const circuit = circuits.find((c) => c.processor_id === id) ?? null;
-          return {
-            processor_id: id,
-            installed: installed.includes(id),
-            state: pause
-              ? 'paused'
-              : circuit?.state === 'open'
-                ? 'circuit_open'
-                : circuit?.state === 'half_open'
-                  ? 'circuit_half_open'
-                  : 'active',
-            pause,
-            circuit,
-            last_hour: figuresOf(hour, id),
-            last_day: figuresOf(day, id),
-          };
-        }),
-      };
-    },
+    processors: () => processorsView(deps),
   };
 }
 
@@ -119,4 +78,44 @@ function figuresOf(stats: StatsView, id: string): ProcessorsView['processors'][n
   if (!found) return null;
   const { runs, skipped, failed_rate, timeout_rate, p95_run_time } = found;
   return { runs, skipped, failed_rate, timeout_rate, p95_run_time };
+}
+
+/** Every processor installed, run or paused: its state, its pause and circuit, and its figures over 1 h and 24 h. */
+async function processorsView(deps: ActionDeps): Promise<ProcessorsView> {
+  const state = deps.state();
+  const [hour, day, pauses] = await Promise.all([deps.stats('1h'), deps.stats('24h'), state.pauses.list()]);
+  const circuits = deps.circuits();
+  const installed = deps.installed() ?? [];
+  const ids = [
+    ...new Set([
+      ...installed,
+      ...day.processors.map((p) => p.processor_id),
+      ...pauses.map((p) => p.processor_id),
+    ]),
+  ].sort();
+  return {
+    ...scopeOf(state.scope),
+    as_of: new Date().toISOString(),
+    in_flight: day.in_flight,
+    samples: { '1h': hour.sample, '24h': day.sample },
+    processors: ids.map((id) => {
+      const pause = pauses.find((p) => p.processor_id === id) ?? null;
+      const circuit = circuits.find((c) => c.processor_id === id) ?? null;
+      return {
+        processor_id: id,
+        installed: installed.includes(id),
+        state: pause
+          ? 'paused'
+          : circuit?.state === 'open'
+            ? 'circuit_open'
+            : circuit?.state === 'half_open'
+              ? 'circuit_half_open'
+              : 'active',
+        pause,
+        circuit,
+        last_hour: figuresOf(hour, id),
+        last_day: figuresOf(day, id),
+      };
+    }),
+  };
 }

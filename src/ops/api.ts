@@ -2,14 +2,14 @@ import { ulid } from 'ulid';
 
 import { OrchestratorError } from '../errors.js';
 import type { UnderwritingCreated } from '../events/underwriting-created.js';
-import type { ExecutionRecord, LedgerHistory } from '../ledger/history.js';
+import type { ExecutionFilter, ExecutionRecord, LedgerHistory } from '../ledger/history.js';
 import type { AuditEntry, OpsState } from '../ledger/ops-records.js';
 import type { Logger } from '../logging.js';
 import { createActions } from './actions.js';
 import { auditEntry, scopeOf } from './audit-trail.js';
 import { createBulkReruns } from './bulk.js';
 import type { Carrier } from './carrier.js';
-import { rerunRequest } from './rerun-request.js';
+import { rerunRequest, rerunTarget } from './rerun-request.js';
 import { statsOf } from './stats.js';
 import type {
   AuditPage,
@@ -69,13 +69,6 @@ export interface OpsApiDeps {
  */
 export function createOpsApi(deps: OpsApiDeps): OpsApi {
   const limits = { ...OPS_LIMITS, ...deps.limits };
-  const cache = new Map<StatsWindow, { at: number; view: Promise<StatsView> }>();
-  const none = () =>
-    new OrchestratorError(
-      'OPS_UNAVAILABLE',
-      'LEDGER=none: the operations views, pauses, bulk re-runs and the audit trail live beside the execution ledger, and there is none; set LEDGER=firestore (or memory)',
-    );
-
   function history(): LedgerHistory {
     if (deps.history) return deps.history;
     throw none();
@@ -95,22 +88,11 @@ export function createOpsApi(deps: OpsApiDeps): OpsApi {
     }
   }
 
-  const stats = async (window: StatsWindow): Promise<StatsView> => {
-    const source = history();
-    const now = Date.now();
-    const cached = cache.get(window);
-    let view = cached && now - cached.at < limits.statsCacheMs ? cached.view : undefined;
-    if (!view) {
-      const since = new Date(now - WINDOW_MS[window]).toISOString();
-      view = source
-        .executions({ since, limit: limits.statsSample })
-        .then(({ records, next }) => statsOf(window, records, next !== null, limits.statsSample, now));
-      cache.set(window, { at: now, view });
-      // A failed read is not cached.
-      view.catch(() => cache.delete(window));
-    }
-    return { ...(await view), in_flight: deps.inFlight() };
-  };
+  const cachedStats = statsCache(history, limits);
+  const stats = async (window: StatsWindow): Promise<StatsView> => ({
+    ...(await cachedStats(window)),
+    in_flight: deps.inFlight(),
+  });
 
   async function executionsOf(id: string): Promise<ExecutionRecord[]> {
     const records = await history().underwriting(id, limits.underwritingExecutions);
@@ -127,52 +109,18 @@ export function createOpsApi(deps: OpsApiDeps): OpsApi {
     },
 
     async executions(query: ExecutionQuery): Promise<ExecutionPage> {
-      const { records, next } = await history().executions({
-        status: query.status,
-        processor: query.processor,
-        outcome: query.outcome,
-        errorCode: query.error_code,
-        errorText: query.error,
-        underwritingPrefix: query.underwriting,
-        since: query.since,
-        until: query.until,
-        limit: query.limit,
-        cursor: query.cursor,
-      });
+      const { records, next } = await history().executions(filterOf(query));
       return { executions: records.map(toView), next_cursor: next };
     },
 
     stats,
 
     async rerun(underwritingId: string, request: RerunRequest, by: OpsIdentity): Promise<{ key: string }> {
-      const records = await executionsOf(underwritingId);
-      const earlier = records.find((r) => r.finishedAt !== null);
-      if (!earlier) {
-        throw new OrchestratorError(
-          'RERUN_REFUSED',
-          `underwriting ${underwritingId} has no finished execution yet; wait for it to publish`,
-        );
-      }
-      const ids = earlier.runs.map((r) => r.processorId);
-      let processors: string[];
-      if (request.processors === 'failed') {
-        processors = earlier.runs.filter((r) => r.status !== 'completed').map((r) => r.processorId);
-        if (processors.length === 0) {
-          throw new OrchestratorError(
-            'RERUN_REFUSED',
-            `nothing failed or timed out in execution ${earlier.key}`,
-          );
-        }
-      } else {
-        const unknown = request.processors.filter((p) => !ids.includes(p));
-        if (unknown.length > 0) {
-          throw new OrchestratorError(
-            'REQUEST_INVALID',
-            `processors: ${unknown.join(', ')} did not run in execution ${earlier.key} (it ran ${ids.join(', ')})`,
-          );
-        }
-        processors = [...new Set(request.processors)];
-      }
+      const { earlier, processors } = rerunTarget(
+        underwritingId,
+        await executionsOf(underwritingId),
+        request,
+      );
       // The new execution's key, minted here: a redelivery of the request is the same execution.
       const key = ulid();
       const { event, attributes } = rerunRequest(earlier, key, {
@@ -181,30 +129,13 @@ export function createOpsApi(deps: OpsApiDeps): OpsApi {
         reason: request.reason,
       });
       await deps.publishRerun(event, attributes);
-      await audit(
-        auditEntry(
-          by,
-          'rerun',
-          underwritingId,
-          request.reason,
-          { underwriting_id: underwritingId, processors: request.processors },
-          {
-            key,
-            of: earlier.key,
-            processors,
-          },
-        ),
-      );
+      const selection = { underwriting_id: underwritingId, processors: request.processors };
+      const result = { key, of: earlier.key, processors };
+      await audit(auditEntry(by, 'rerun', underwritingId, request.reason, selection, result));
       return { key };
     },
 
-    async audit(query: AuditQuery): Promise<AuditPage> {
-      const current = state();
-      const entries = await current.audit.list({ limit: query.limit + 1, before: query.before });
-      const page = entries.slice(0, query.limit);
-      const next = entries.length > query.limit ? (page.at(-1)?.id ?? null) : null;
-      return { entries: page, next_before: next, ...scopeOf(current.scope) };
-    },
+    audit: async (query: AuditQuery) => auditPage(state(), query),
 
     ...createActions({
       state,
@@ -218,7 +149,65 @@ export function createOpsApi(deps: OpsApiDeps): OpsApi {
   };
 }
 
+/** Every call with `LEDGER=none`: the operations state lives beside the ledger. */
+const none = () =>
+  new OrchestratorError(
+    'OPS_UNAVAILABLE',
+    'LEDGER=none: the operations views, pauses, bulk re-runs and the audit trail live beside the execution ledger, and there is none; set LEDGER=firestore (or memory)',
+  );
+
+/** A page of the audit trail, newest first, and where the next one starts. */
+async function auditPage(state: OpsState, query: AuditQuery): Promise<AuditPage> {
+  const entries = await state.audit.list({ limit: query.limit + 1, before: query.before });
+  const page = entries.slice(0, query.limit);
+  const next = entries.length > query.limit ? (page.at(-1)?.id ?? null) : null;
+  return { entries: page, next_before: next, ...scopeOf(state.scope) };
+}
+
 const WINDOW_MS: Record<StatsWindow, number> = { '1h': 3_600_000, '24h': 86_400_000 };
+
+/**
+ * Each window's stats, read from the latest `statsSample` executions and served from memory for
+ * `statsCacheMs` (a failed read is not kept).
+ */
+function statsCache(
+  history: () => LedgerHistory,
+  limits: { statsSample: number; statsCacheMs: number },
+): (window: StatsWindow) => Promise<StatsView> {
+  const cache = new Map<StatsWindow, { at: number; view: Promise<StatsView> }>();
+  return (window) => {
+    const source = history();
+    const now = Date.now();
+    const cached = cache.get(window);
+    let view = cached && now - cached.at < limits.statsCacheMs ? cached.view : undefined;
+    if (!view) {
+      const since = new Date(now - WINDOW_MS[window]).toISOString();
+      view = source
+        .executions({ since, limit: limits.statsSample })
+        .then(({ records, next }) => statsOf(window, records, next !== null, limits.statsSample, now));
+      cache.set(window, { at: now, view });
+      // A failed read is not cached.
+      view.catch(() => cache.delete(window));
+    }
+    return view;
+  };
+}
+
+/** The ledger's filter for a query of `GET /ops/executions`. */
+function filterOf(query: ExecutionQuery): ExecutionFilter {
+  return {
+    status: query.status,
+    processor: query.processor,
+    outcome: query.outcome,
+    errorCode: query.error_code,
+    errorText: query.error,
+    underwritingPrefix: query.underwriting,
+    since: query.since,
+    until: query.until,
+    limit: query.limit,
+    cursor: query.cursor,
+  };
+}
 
 /** A recorded execution as the views show it. */
 export function toView(record: ExecutionRecord): ExecutionView {

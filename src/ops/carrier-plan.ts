@@ -7,7 +7,9 @@
 // Its counters move with its items, in the same atomic write: pending = selected − requested −
 // skipped, in progress = requested − finished − failed.
 import type { ExecutionRecord } from '../ledger/history.js';
-import type { RerunItem, StoredRerunJob } from '../ledger/ops-records.js';
+import type { RerunCounts, RerunItem, StoredRerunJob } from '../ledger/ops-records.js';
+import type { Candidate } from './selection.js';
+import { supersededBy } from './selection.js';
 
 /** What a carrier does with its job in one turn, in this order. */
 export type Step = 'select' | 'request' | 'follow' | 'finish';
@@ -74,4 +76,94 @@ export function settleItem(
     return { state: 'failed', note: `no result within ${Math.round(followMs / 60_000)} min of the request` };
   }
   return undefined;
+}
+
+/** Whether `owner` may carry this job now: it is active, and held by no one else under a live lease. */
+export function mayCarry(
+  job: Pick<StoredRerunJob, 'active' | 'owner' | 'lease_until'>,
+  owner: string,
+  now: number,
+): boolean {
+  return job.active && (job.owner === owner || job.lease_until <= now);
+}
+
+/** Whether the held job's lease is half gone, so that a turn that wrote nothing must renew it. */
+export function leaseDue(job: Pick<StoredRerunJob, 'lease_until'>, now: number, leaseMs: number): boolean {
+  return job.lease_until - now < leaseMs / 2;
+}
+
+/** The state a job ends in once every step is done: a running job is `done`; a cancelled one stays so. */
+export function endState(state: StoredRerunJob['state']): StoredRerunJob['state'] {
+  return state === 'running' ? 'done' : state;
+}
+
+/** How long until the next turn: soon while holding a job (or woken during a turn), else idle. */
+export function nextTurnMs(holding: boolean, woken: boolean, o: { tickMs: number; idleMs: number }): number {
+  return holding || woken ? o.tickMs : o.idleMs;
+}
+
+/** The counters after a write that adds `add` to them. */
+export function addCounts(counts: RerunCounts, add: Partial<RerunCounts> | undefined): RerunCounts {
+  const sum = { ...counts };
+  for (const [name, n] of Object.entries(add ?? {})) sum[name as keyof RerunCounts] += n;
+  return sum;
+}
+
+/** The items of a selection, as a job stores them. */
+export function itemsOf(candidates: readonly Candidate[]): RerunItem[] {
+  return candidates.map((c) => ({
+    id: itemId(c.underwriting_id),
+    underwriting_id: c.underwriting_id,
+    of: c.of,
+    processors: c.processors,
+    state: 'pending',
+    key: null,
+    requested_at: null,
+    published: false,
+    note: null,
+  }));
+}
+
+// Underwriting ids may hold `/`; a document id may not.
+const itemId = (underwritingId: string) => Buffer.from(underwritingId).toString('base64url');
+
+/**
+ * What one request turn makes of the pending items, given each one's latest execution (same
+ * order): `requested` with a new execution key (`mint`) when the execution it was selected for is
+ * still the latest and finished, else `skipped` saying why; and the counters to add.
+ */
+export function requestItems(
+  pending: readonly RerunItem[],
+  latest: readonly (ExecutionRecord | undefined)[],
+  at: number,
+  mint: () => string,
+): { items: RerunItem[]; counts: Pick<RerunCounts, 'requested' | 'skipped'> } {
+  const items = pending.map((item, i): RerunItem => {
+    const why = supersededBy(item.of, latest[i]);
+    if (why !== undefined) return { ...item, state: 'skipped', note: why };
+    return { ...item, state: 'requested', key: mint(), requested_at: at, published: false };
+  });
+  const requested = items.filter((i) => i.state === 'requested').length;
+  return { items, counts: { requested, skipped: items.length - requested } };
+}
+
+/**
+ * What one follow turn settles: the published requests whose re-run has a result (`settleItem`,
+ * given each one's execution, same order), and the counters to add.
+ */
+export function settleItems(
+  items: readonly RerunItem[],
+  executions: readonly (Pick<ExecutionRecord, 'finishedAt' | 'runs'> | undefined)[],
+  now: number,
+  followMs: number,
+): { settled: RerunItem[]; counts: Pick<RerunCounts, 'finished' | 'failed'> } {
+  const settled: RerunItem[] = [];
+  const counts = { finished: 0, failed: 0 };
+  items.forEach((item, i) => {
+    const verdict = settleItem(item, executions[i], now, followMs);
+    if (!verdict) return;
+    counts[verdict.state] += 1;
+    settled.push({ ...item, ...verdict });
+  });
+  return { settled, counts };
 }

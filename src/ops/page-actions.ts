@@ -41,29 +41,38 @@ function bulkState(form: URLSearchParams): BulkFormState {
 }
 
 export function registerActionPages(page: FastifyInstance, api: OpsApi): void {
-  async function showProcessor(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    status: number,
-    input: Omit<ProcessorPageInput, 'identity' | 'view'>,
-  ) {
-    const identity = request.opsIdentity;
-    try {
-      const view = await api.processors();
-      return sendHtml(reply, status, processorPage({ identity, view, ...input }));
-    } catch (err) {
-      const failed = describe(request, err);
-      return sendHtml(reply, failed.status, errorPage(identity, failed.status, failed.message));
-    }
-  }
-
   page.get<Params>('/p/:id', (request, reply) =>
-    showProcessor(request, reply, 200, {
+    showProcessor(api, request, reply, 200, {
       processorId: request.params.id,
       notice: DONE[first(request.query.done) ?? ''],
     }),
   );
 
+  registerPauseForms(page, api);
+  registerBulkForm(page, api);
+  registerJobPages(page, api);
+}
+
+/** The processor's page, with what a form said (a notice, a problem, a count), answered `status`. */
+async function showProcessor(
+  api: OpsApi,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  input: Omit<ProcessorPageInput, 'identity' | 'view'>,
+) {
+  const identity = request.opsIdentity;
+  try {
+    const view = await api.processors();
+    return sendHtml(reply, status, processorPage({ identity, view, ...input }));
+  } catch (err) {
+    const failed = describe(request, err);
+    return sendHtml(reply, failed.status, errorPage(identity, failed.status, failed.message));
+  }
+}
+
+/** `POST /ops/p/{id}/pause` and `/resume`: 303 to the processor's page, saying what was done. */
+function registerPauseForms(page: FastifyInstance, api: OpsApi): void {
   for (const action of ['pause', 'resume'] as const) {
     page.post<Params>(`/p/:id/${action}`, async (request, reply) => {
       const refused = formRefusal(request, reply, action);
@@ -71,7 +80,7 @@ export function registerActionPages(page: FastifyInstance, api: OpsApi): void {
       const id = request.params.id;
       const reason = (formOf(request).get('reason') ?? '').trim();
       if (action === 'pause' && (reason === '' || reason.length > 500)) {
-        return showProcessor(request, reply, 400, {
+        return showProcessor(api, request, reply, 400, {
           processorId: id,
           pauseProblem:
             'Give a reason for the pause (1 to 500 characters); it is recorded and shown in every entry.',
@@ -83,14 +92,20 @@ export function registerActionPages(page: FastifyInstance, api: OpsApi): void {
         return reply.redirect(`${OPS_PAGE.processor(id)}?done=${action}d`, 303);
       } catch (err) {
         const { status, message } = describe(request, err);
-        return showProcessor(request, reply, status, {
+        return showProcessor(api, request, reply, status, {
           processorId: id,
           pauseProblem: `Not ${action}d: ${message}`,
         });
       }
     });
   }
+}
 
+/**
+ * `POST /ops/p/{id}/reruns`: "re-run failed since…", a dry run first (the count, and a key minted
+ * for it), then the job, confirmed with that key so that a second click finds the same job.
+ */
+function registerBulkForm(page: FastifyInstance, api: OpsApi): void {
   page.post<Params>('/p/:id/reruns', async (request, reply) => {
     const refused = formRefusal(request, reply, 're-run');
     if (refused) return refused;
@@ -114,12 +129,12 @@ export function registerActionPages(page: FastifyInstance, api: OpsApi): void {
         state.reason === ''
           ? 'Give a reason for the re-run (1 to 500 characters); it is recorded with every re-run.'
           : 'The re-run form cannot be read; count again.';
-      return showProcessor(request, reply, 400, { processorId: id, bulk: { ...state, problem } });
+      return showProcessor(api, request, reply, 400, { processorId: id, bulk: { ...state, problem } });
     }
     try {
       if (!confirm) {
         const dry = (await api.bulkRerun(parsed.data, request.opsIdentity, undefined)) as DryRunView;
-        return showProcessor(request, reply, 200, {
+        return showProcessor(api, request, reply, 200, {
           processorId: id,
           bulk: { ...state, preview: { dry, key: ulid() } },
         });
@@ -129,13 +144,16 @@ export function registerActionPages(page: FastifyInstance, api: OpsApi): void {
       return reply.redirect(`${OPS_PAGE.job(job.id)}?done=${created ? 'created' : 'again'}`, 303);
     } catch (err) {
       const { status, message } = describe(request, err);
-      return showProcessor(request, reply, status, {
+      return showProcessor(api, request, reply, status, {
         processorId: id,
         bulk: { ...state, problem: `Not re-run: ${message}` },
       });
     }
   });
+}
 
+/** A job's page and its cancel form. */
+function registerJobPages(page: FastifyInstance, api: OpsApi): void {
   page.get<Params>('/jobs/:id', async (request, reply) => {
     const identity = request.opsIdentity;
     try {

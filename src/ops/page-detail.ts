@@ -1,6 +1,7 @@
 // `GET /ops/u/{id}`: every execution of one underwriting, newest first, each with a per-processor
 // timeline (queue wait, then run time), errors, reused outcomes and re-run details; and, for
 // operators only, the re-run form.
+import { isOperator } from './access.js';
 import { html, type SafeHtml } from './html.js';
 import { OPS_PAGE, duration, elapsed, layout, statusBadge, time } from './page-layout.js';
 import type { ExecutionView, OpsIdentity, ProcessorRunView, UnderwritingView } from './views.js';
@@ -247,7 +248,7 @@ export function detailPage({
       </p>
       ${newest ?? html`<p class="empty">No execution recorded.</p>`}
       ${
-        identity?.role === 'operator'
+        isOperator(identity)
           ? rerunForm(view, form)
           : html`<p class="small muted">Re-running needs the operator role (<code>OPS_OPERATORS</code>).</p>`
       }

@@ -3,8 +3,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { httpStatusOf, messageOf } from '../errors.js';
+import { actRefusal } from './access.js';
 import { errorPage } from './page-layout.js';
-import { crossSiteReason } from './same-origin.js';
 import type { OpsIdentity } from './views.js';
 
 /** The HTTP status an `OpsApi` failure answers with, as the JSON routes do. */
@@ -34,20 +34,21 @@ export function first(value: unknown): string | undefined {
 }
 
 /**
- * Refuses a form post (403, with a page saying why) that came from another site or from a reader;
- * `undefined` when it may go on. `what` says what the form does ("pause", "re-run").
+ * Refuses a form post (403, with a page saying why) that access.ts refuses: from another site, or
+ * from a reader; `undefined` when it may go on. `what` says what the form does ("pause", "re-run").
  */
 export function formRefusal(request: FastifyRequest, reply: FastifyReply, what: string) {
   const identity = request.opsIdentity;
-  const crossSite = crossSiteReason(request.headers);
-  if (crossSite) {
-    request.log.warn({ url: request.url, reason: crossSite, by: identity.email }, `ops ${what} form refused`);
-    return sendHtml(reply, 403, errorPage(identity, 403, `Refused: ${crossSite}.`));
+  const refusal = actRefusal(identity, request.headers, 'form', what);
+  if (!refusal) return undefined;
+  if (refusal.check === 'same-origin') {
+    request.log.warn(
+      { url: request.url, reason: refusal.reason, by: identity.email },
+      `ops ${what} form refused`,
+    );
+    return sendHtml(reply, 403, errorPage(identity, 403, `Refused: ${refusal.reason}.`));
   }
-  if (identity.role !== 'operator') {
-    return sendHtml(reply, 403, errorPage(identity, 403, `${identity.email} may read but not ${what}.`));
-  }
-  return undefined;
+  return sendHtml(reply, 403, errorPage(identity, 403, `${refusal.reason}.`));
 }
 
 /** A posted form's fields (empty when it sent none). */

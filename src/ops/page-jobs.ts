@@ -1,5 +1,6 @@
 // Bulk re-run jobs on the page: the recent ones on the list, and one job's page with its progress
 // (it reloads itself while the job works) and, for operators, the cancel form.
+import { isOperator } from './access.js';
 import { html, type SafeHtml } from './html.js';
 import { OPS_PAGE, layout, stateBadge, time } from './page-layout.js';
 import type { JobAnswer, JobsView, OpsIdentity, RerunJob } from './views.js';
@@ -146,7 +147,7 @@ export function jobPage({ identity, answer, notice, problem }: JobPageInput): st
         </dl>
       </section>
       ${
-        identity?.role === 'operator' && (job.state === 'running' || job.state === 'selecting')
+        isOperator(identity) && (job.state === 'running' || job.state === 'selecting')
           ? html`<section class="card" aria-labelledby="cancel">
               <h2 id="cancel">Cancel</h2>
               <p class="small muted">

@@ -2,6 +2,7 @@
 // runs, failure and timeout rates, p95 over the last hour and day), and one processor's page with
 // the operators' forms: pause or resume, and "re-run failed since…" with its dry-run count first.
 import { FAILURE_CODES } from '../events/processing-completed.js';
+import { isOperator } from './access.js';
 import { html, type SafeHtml } from './html.js';
 import { OPS_PAGE, duration, layout, listHref, percent, stateBadge, time } from './page-layout.js';
 import type { DryRunView, OpsIdentity, ProcessorsView } from './views.js';
@@ -338,7 +339,7 @@ export function processorPage(input: ProcessorPageInput): string {
           ${facts(p)}
         </section>
         ${
-          identity?.role === 'operator'
+          isOperator(identity)
             ? html`<div class="actions">${pauseForm(p, input.pauseProblem)} ${bulkForm(p, input.bulk)}</div>
                 ${input.bulk?.preview ? preview(p, input.bulk, input.bulk.preview) : ''}`
             : html`<p class="small muted">

@@ -120,75 +120,84 @@ export function registerOpsPage(scope: FastifyInstance, api: OpsApi): void {
       reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=300').send(OPS_JS),
     );
 
-    page.get('/', async (request, reply) => {
-      const identity = request.opsIdentity;
-      const { query, problem } = readFilters(request.query as Record<string, unknown>);
-      try {
-        const [executions, processors, jobs, audit] = await Promise.all([
-          api.executions(query),
-          api.processors(),
-          api.jobs(),
-          api.audit({ limit: 10 }),
-        ]);
-        return sendHtml(
-          reply,
-          200,
-          listPage({ identity, query, page: executions, processors, jobs, audit, problem }),
-        );
-      } catch (err) {
-        const { status, message } = describe(request, err);
-        return sendHtml(reply, status, errorPage(identity, status, message));
-      }
-    });
-
-    page.get<{ Params: { id: string }; Querystring: { rerun?: string; at?: string } }>(
-      '/u/:id',
-      async (request, reply) => {
-        const identity = request.opsIdentity;
-        try {
-          const view = await api.underwriting(request.params.id);
-          const key = first(request.query.rerun);
-          const at = Number(first(request.query.at));
-          const requestedRerun = key ? { key, at: Number.isFinite(at) ? at : 0 } : undefined;
-          return sendHtml(reply, 200, detailPage({ identity, view, requestedRerun }));
-        } catch (err) {
-          const { status, message } = describe(request, err);
-          return sendHtml(reply, status, errorPage(identity, status, message));
-        }
-      },
-    );
-
-    page.post<{ Params: { id: string } }>('/u/:id/rerun', async (request, reply) => {
-      const identity = request.opsIdentity;
-      const refused = formRefusal(request, reply, 're-run');
-      if (refused) return refused;
-      const id = request.params.id;
-      const body = formOf(request);
-      const chosen = body.getAll('processors');
-      const reason = body.get('reason') ?? '';
-      let view: UnderwritingView;
-      try {
-        view = await api.underwriting(id);
-      } catch (err) {
-        const { status, message } = describe(request, err);
-        return sendHtml(reply, status, errorPage(identity, status, message));
-      }
-      const asked = rerunRequest(view, chosen, reason);
-      const refuse = (status: number, problem: string) => {
-        const form: RerunFormState = { processors: chosen, reason, problem };
-        return sendHtml(reply, status, detailPage({ identity, view, form }));
-      };
-      if ('problem' in asked) return refuse(400, asked.problem);
-      try {
-        const { key } = await api.rerun(id, asked.request, identity);
-        const next = `${OPS_PAGE.detail(id)}?rerun=${encodeURIComponent(key)}&at=${Date.now()}`;
-        return reply.redirect(next, 303);
-      } catch (err) {
-        const { status, message } = describe(request, err);
-        return refuse(status, `The re-run was not started: ${message}`);
-      }
-    });
+    registerReadPages(page, api);
+    registerRerunForm(page, api);
     registerActionPages(page, api);
     registered();
+  });
+}
+
+/** `GET /ops` (the list, with the banner, processors, bulk re-runs and the audit) and `GET /ops/u/{id}`. */
+function registerReadPages(page: FastifyInstance, api: OpsApi): void {
+  page.get('/', async (request, reply) => {
+    const identity = request.opsIdentity;
+    const { query, problem } = readFilters(request.query as Record<string, unknown>);
+    try {
+      const [executions, processors, jobs, audit] = await Promise.all([
+        api.executions(query),
+        api.processors(),
+        api.jobs(),
+        api.audit({ limit: 10 }),
+      ]);
+      return sendHtml(
+        reply,
+        200,
+        listPage({ identity, query, page: executions, processors, jobs, audit, problem }),
+      );
+    } catch (err) {
+      const { status, message } = describe(request, err);
+      return sendHtml(reply, status, errorPage(identity, status, message));
+    }
+  });
+
+  page.get<{ Params: { id: string }; Querystring: { rerun?: string; at?: string } }>(
+    '/u/:id',
+    async (request, reply) => {
+      const identity = request.opsIdentity;
+      try {
+        const view = await api.underwriting(request.params.id);
+        const key = first(request.query.rerun);
+        const at = Number(first(request.query.at));
+        const requestedRerun = key ? { key, at: Number.isFinite(at) ? at : 0 } : undefined;
+        return sendHtml(reply, 200, detailPage({ identity, view, requestedRerun }));
+      } catch (err) {
+        const { status, message } = describe(request, err);
+        return sendHtml(reply, status, errorPage(identity, status, message));
+      }
+    },
+  );
+}
+
+/** `POST /ops/u/{id}/rerun`: the detail page's re-run form; 303 to the detail page, which follows the re-run. */
+function registerRerunForm(page: FastifyInstance, api: OpsApi): void {
+  page.post<{ Params: { id: string } }>('/u/:id/rerun', async (request, reply) => {
+    const identity = request.opsIdentity;
+    const refused = formRefusal(request, reply, 're-run');
+    if (refused) return refused;
+    const id = request.params.id;
+    const body = formOf(request);
+    const chosen = body.getAll('processors');
+    const reason = body.get('reason') ?? '';
+    let view: UnderwritingView;
+    try {
+      view = await api.underwriting(id);
+    } catch (err) {
+      const { status, message } = describe(request, err);
+      return sendHtml(reply, status, errorPage(identity, status, message));
+    }
+    const asked = rerunRequest(view, chosen, reason);
+    const refuse = (status: number, problem: string) => {
+      const form: RerunFormState = { processors: chosen, reason, problem };
+      return sendHtml(reply, status, detailPage({ identity, view, form }));
+    };
+    if ('problem' in asked) return refuse(400, asked.problem);
+    try {
+      const { key } = await api.rerun(id, asked.request, identity);
+      const next = `${OPS_PAGE.detail(id)}?rerun=${encodeURIComponent(key)}&at=${Date.now()}`;
+      return reply.redirect(next, 303);
+    } catch (err) {
+      const { status, message } = describe(request, err);
+      return refuse(status, `The re-run was not started: ${message}`);
+    }
   });
 }
