@@ -1,4 +1,5 @@
 import { OrchestratorError } from '../errors.js';
+import { beginDecision } from './claim-rules.js';
 
 /**
  * A poison message is dead-lettered once, however often and by whatever path it is delivered
@@ -31,9 +32,11 @@ export function deadLetterDecision(
   found: DeadLetterState | undefined,
   nowMs: number,
 ): 'claim' | 'forwarded' | 'elsewhere' | 'take-over' {
-  if (!found) return 'claim';
-  if (found.state === 'forwarded') return 'forwarded';
-  return found.leaseUntilMs > nowMs ? 'elsewhere' : 'take-over';
+  const decision = beginDecision(
+    found && { done: found.state === 'forwarded', leaseUntilMs: found.leaseUntilMs },
+    nowMs,
+  );
+  return decision === 'done' ? 'forwarded' : decision;
 }
 
 /** A poison message held by another live delivery: retryable. */
