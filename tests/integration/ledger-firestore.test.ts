@@ -5,7 +5,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { OrchestratorError } from '../../src/errors.js';
 import type { ProcessingCompleted } from '../../src/events/processing-completed.js';
 import { documentId, type Claim, type Ledger } from '../../src/ledger/ledger.js';
-import type { StoredExecution } from '../../src/ledger/record.js';
+import { executionConverter } from '../../src/ledger/firestore/converter.js';
 import { group } from '../../src/orchestrator.js';
 import type { RunOutcome } from '../../src/processors/run.js';
 import { newExecutionId } from '../../src/processors/execution-id.js';
@@ -203,14 +203,14 @@ describe('Firestore ledger (on the emulator)', () => {
     working.record(completed('early'));
     const db = emulatorFirestore(host);
     try {
-      const ref = db.collection(a.collection).doc(documentId('k-renew'));
+      const ref = db.collection(a.collection).doc(documentId('k-renew')).withConverter(executionConverter);
       // The checkpoint wrote the outcome without being asked.
       for (let i = 0; i < 100; i++) {
-        const stored = (await ref.get()).data() as StoredExecution;
-        if (stored.processors['early']) break;
+        const stored = (await ref.get()).data();
+        if (stored?.processors['early']) break;
         await sleep(100);
       }
-      expect(((await ref.get()).data() as StoredExecution).processors['early']?.status).toBe('completed');
+      expect((await ref.get()).data()?.processors['early']?.status).toBe('completed');
       await sleep(2_000);
       await expect(b.begin(execution('k-renew'))).rejects.toThrow(/in progress/);
     } finally {
@@ -237,11 +237,15 @@ describe('Firestore ledger (on the emulator)', () => {
     await claimOf(l, 'k-ttl');
     const db = emulatorFirestore(host);
     try {
-      const snapshot = await db.collection(l.collection).doc(documentId('k-ttl')).get();
-      const stored = snapshot.data() as StoredExecution;
+      const snapshot = await db
+        .collection(l.collection)
+        .doc(documentId('k-ttl'))
+        .withConverter(executionConverter)
+        .get();
+      const stored = snapshot.data();
       expect(snapshot.id).toMatch(/^[0-9a-f]{64}$/);
-      expect(stored.key).toBe('k-ttl');
-      const days = (stored.expireAt.toMillis() - stored.created_at.toMillis()) / 86_400_000;
+      expect(stored?.key).toBe('k-ttl');
+      const days = ((stored?.expireAt.toMillis() ?? 0) - (stored?.created_at.toMillis() ?? 0)) / 86_400_000;
       expect(days).toBe(7);
     } finally {
       await db.terminate();
