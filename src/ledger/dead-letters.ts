@@ -22,8 +22,10 @@ export interface DeadLetterClaim {
 }
 
 /** What a poison message's record says of it: who holds its forwarding, until when, or that it is done. */
+export const DEAD_LETTER_STATES = ['forwarding', 'forwarded'] as const;
+
 export interface DeadLetterState {
-  state: 'forwarding' | 'forwarded';
+  state: (typeof DEAD_LETTER_STATES)[number];
   leaseUntilMs: number;
 }
 

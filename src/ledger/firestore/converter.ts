@@ -26,6 +26,7 @@ import {
   RerunOfSchema,
   UnderwritingCreatedSchema,
 } from '../../events/underwriting-created.js';
+import { DEAD_LETTER_STATES } from '../dead-letters.js';
 import type { RecordedOutcome } from '../ledger.js';
 
 const timestamp = z.instanceof(Timestamp);
@@ -103,6 +104,19 @@ export type StoredExecution = z.infer<typeof StoredExecutionSchema>;
 export const StoredPartSchema = z.object({ data: z.instanceof(Buffer), expireAt: timestamp });
 export type StoredPart = z.infer<typeof StoredPartSchema>;
 
+/** A poison message's record, beside the executions: `dead-letter-{sha256(message id)}` (docs/ledger.md). */
+export const StoredDeadLetterSchema = z.object({
+  kind: z.literal('dead-letter'),
+  source_message_id: z.string(),
+  state: z.enum(DEAD_LETTER_STATES),
+  owner: z.string(),
+  lease_until: timestamp,
+  created_at: timestamp,
+  updated_at: timestamp,
+  expireAt: timestamp,
+});
+export type StoredDeadLetter = z.infer<typeof StoredDeadLetterSchema>;
+
 /** A stored document that does not parse: the error names it, and says what is wrong. */
 export function unreadable(path: string, what: string, error: z.ZodError): OrchestratorError {
   const issue = error.issues[0];
@@ -138,6 +152,7 @@ export function partOf(snapshot: DocumentSnapshot): StoredPart | undefined {
 }
 export const executionConverter = converter('an execution', StoredExecutionSchema);
 export const partConverter = converter(PART, StoredPartSchema);
+export const deadLetterConverter = converter("a poison message's record", StoredDeadLetterSchema);
 
 /** Every execution id an outcome ran under (an outcome stored before the list was kept: its own). */
 export const executionIdsOf = (stored: StoredOutcome): string[] =>
