@@ -43,7 +43,8 @@ async function claimOf(ledger: Ledger, key: string, underwritingId?: string): Pr
   return begun.claim;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<OrchestratorError> {
+/** The OrchestratorError `promise` rejects with (anything else fails the test). */
+export async function rejection(promise: Promise<unknown>): Promise<OrchestratorError> {
   const error = await promise.then(
     () => undefined,
     (e: unknown) => e,

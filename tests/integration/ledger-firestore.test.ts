@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { OrchestratorError } from '../../src/errors.js';
+import type { OrchestratorError } from '../../src/errors.js';
 import type { ProcessingCompleted } from '../../src/events/processing-completed.js';
 import { documentId, type Claim, type Ledger } from '../../src/ledger/ledger.js';
 import { executionConverter } from '../../src/ledger/firestore/converter.js';
@@ -10,7 +10,7 @@ import { group } from '../../src/orchestrator.js';
 import type { RunOutcome } from '../../src/processors/run.js';
 import { newExecutionId } from '../../src/processors/execution-id.js';
 import { emulatorFirestore, emulatorLedger } from '../helpers/firestore.js';
-import { ledgerContract } from '../helpers/ledger-contract.js';
+import { ledgerContract, rejection } from '../helpers/ledger-contract.js';
 
 const host = inject('firestoreEmulatorHost');
 const ledgers: Ledger[] = [];
@@ -53,15 +53,6 @@ async function claimOf(l: Ledger, key: string): Promise<Claim> {
   const begun = await l.begin(execution(key));
   if (begun.state !== 'claimed') throw new Error(`expected a claim, got ${begun.state}`);
   return begun.claim;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<OrchestratorError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OrchestratorError);
-  return error as OrchestratorError;
 }
 
 ledgerContract('firestore (on the emulator)', () => emulatorLedger(host));
