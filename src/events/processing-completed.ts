@@ -55,18 +55,28 @@ export const FailedProcessorSchema = z.strictObject({
   error_code: FailureCodeSchema.optional(),
 });
 
+/**
+ * What ended a TIMEOUT at the deadline: `signal` (it settled once `ctx.signal` aborted, within the
+ * grace) or `terminated` (its worker thread was ended).
+ */
+export const TimeoutPhaseSchema = z.enum(['signal', 'terminated']);
+export type TimeoutPhase = z.infer<typeof TimeoutPhaseSchema>;
+
 export const TimeoutProcessorSchema = z.strictObject({
   processor_id: ProcessorIdSchema,
   execution_id: executionId,
   execution_time: seconds,
   attempts,
   timeout_ms: z.number().int().positive(),
-  /**
-   * What ended it at the deadline: `signal` (it settled once `ctx.signal` aborted, within the
-   * grace) or `terminated` (its worker thread was ended).
-   */
-  timeout_phase: z.enum(['signal', 'terminated']),
+  timeout_phase: TimeoutPhaseSchema,
 });
+
+/**
+ * The group an entry is published in (`completed_processors`, `failed_processors`,
+ * `timeout_processors`): a run's status wherever it is recorded or shown.
+ */
+export const RunStatusSchema = z.enum(['completed', 'failed', 'timeout']);
+export type RunStatus = z.infer<typeof RunStatusSchema>;
 
 export const OverallStatusSchema = z.enum(['success', 'partial_success', 'failed']);
 export type OverallStatus = z.infer<typeof OverallStatusSchema>;

@@ -4,22 +4,12 @@ import { Timestamp, type CollectionReference, type WriteResult } from '@google-c
 
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { deadLetterDecision, elsewhere, type DeadLetterBegin, type DeadLetterState } from './dead-letters.js';
+import { deadLetterDecision, elsewhere, type DeadLetterBegin } from './dead-letters.js';
+import { GRPC, codeOf } from './firestore-client.js';
+import { deadLetterConverter, type StoredDeadLetter } from './firestore/converter.js';
 import { documentId } from './ledger.js';
 
 // Apart from dead-letters.ts: the memory ledger imports that one, and must not load the Firestore client.
-
-/** A poison message's record in Firestore, beside the executions (see docs/ledger.md). */
-interface StoredDeadLetter {
-  kind: 'dead-letter';
-  source_message_id: string;
-  state: DeadLetterState['state'];
-  owner: string;
-  lease_until: Timestamp;
-  created_at: Timestamp;
-  updated_at: Timestamp;
-  expireAt: Timestamp;
-}
 
 export interface FirestoreDeadLetterDeps {
   collection: CollectionReference;
@@ -31,11 +21,7 @@ export interface FirestoreDeadLetterDeps {
   log: Logger;
 }
 
-// gRPC status codes told apart.
-const ALREADY_EXISTS = 6;
-const FAILED_PRECONDITION = 9;
-const NOT_FOUND = 5;
-const codeOf = (err: unknown) => (err as { code?: unknown } | null)?.code;
+const { ALREADY_EXISTS, FAILED_PRECONDITION, NOT_FOUND } = GRPC;
 
 /**
  * `LEDGER=firestore`: one small document per poison message, `{LEDGER_COLLECTION}/dead-letter-{sha256(id)}`
@@ -46,7 +32,7 @@ export function createFirestoreDeadLetters(deps: FirestoreDeadLetterDeps) {
   const { collection, bounded, leaseMs } = deps;
 
   async function begin(messageId: string): Promise<DeadLetterBegin> {
-    const ref = collection.doc(`dead-letter-${documentId(messageId)}`);
+    const ref = collection.doc(`dead-letter-${documentId(messageId)}`).withConverter(deadLetterConverter);
     const now = Date.now();
     const fresh: StoredDeadLetter = {
       kind: 'dead-letter',
@@ -64,7 +50,7 @@ export function createFirestoreDeadLetters(deps: FirestoreDeadLetterDeps) {
     } catch (err) {
       if (codeOf(err) !== ALREADY_EXISTS) throw err;
       const snapshot = await bounded('read dead letter', () => ref.get(), { reads: 1 });
-      const stored = snapshot.data() as StoredDeadLetter | undefined;
+      const stored = snapshot.data();
       const found = stored && { state: stored.state, leaseUntilMs: stored.lease_until.toMillis() };
       const decision = deadLetterDecision(found, Date.now());
       if (decision === 'forwarded') return { state: 'forwarded' };

@@ -1,4 +1,5 @@
 import { OrchestratorError } from '../errors.js';
+import { beginDecision } from './claim-rules.js';
 
 /**
  * A poison message is dead-lettered once, however often and by whatever path it is delivered
@@ -21,8 +22,10 @@ export interface DeadLetterClaim {
 }
 
 /** What a poison message's record says of it: who holds its forwarding, until when, or that it is done. */
+export const DEAD_LETTER_STATES = ['forwarding', 'forwarded'] as const;
+
 export interface DeadLetterState {
-  state: 'forwarding' | 'forwarded';
+  state: (typeof DEAD_LETTER_STATES)[number];
   leaseUntilMs: number;
 }
 
@@ -31,9 +34,11 @@ export function deadLetterDecision(
   found: DeadLetterState | undefined,
   nowMs: number,
 ): 'claim' | 'forwarded' | 'elsewhere' | 'take-over' {
-  if (!found) return 'claim';
-  if (found.state === 'forwarded') return 'forwarded';
-  return found.leaseUntilMs > nowMs ? 'elsewhere' : 'take-over';
+  const decision = beginDecision(
+    found && { done: found.state === 'forwarded', leaseUntilMs: found.leaseUntilMs },
+    nowMs,
+  );
+  return decision === 'done' ? 'forwarded' : decision;
 }
 
 /** A poison message held by another live delivery: retryable. */

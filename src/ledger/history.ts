@@ -1,7 +1,7 @@
 // The ledger's read side: what the operations views (src/ops/) and a re-run read back. Each
 // ledger that remembers anything (memory, firestore) answers these; `none` has no history.
 import { OrchestratorError } from '../errors.js';
-import type { FailureCode, OverallStatus } from '../events/processing-completed.js';
+import type { FailureCode, OverallStatus, RunStatus, TimeoutPhase } from '../events/processing-completed.js';
 import type { RerunOf } from '../events/underwriting-created.js';
 import { failureCode, type RunOutcome } from '../processors/run.js';
 
@@ -22,7 +22,7 @@ export interface OutcomeFacts {
 /** One processor's part of a recorded execution. */
 export interface RecordedRun {
   processorId: string;
-  status: RunOutcome['status'];
+  status: RunStatus;
   attempts: number;
   /** Every execution id it ran under in this execution, oldest first. */
   executionIds: string[];
@@ -33,7 +33,7 @@ export interface RecordedRun {
   errorMessage: string | null;
   /** A FAILED run's code (`PROCESSOR_PAUSED`, …); `null` unless FAILED. */
   errorCode: FailureCode | null;
-  timeoutPhase: 'signal' | 'terminated' | null;
+  timeoutPhase: TimeoutPhase | null;
   /** The whole outcome, factors included, when it was read back (always by `execution()`). */
   outcome: RunOutcome | undefined;
 }
@@ -187,13 +187,19 @@ export function outcomeTags(
   return [...tags].sort();
 }
 
-/** The view fields of an outcome's entry. */
-export function entryFacts(
-  outcome: RunOutcome,
-): Pick<RecordedRun, 'errorMessage' | 'errorCode' | 'timeoutPhase'> {
+/** What every ledger keeps of a run beside its entry (the entry itself may not be at hand). */
+export type RunFacts = Pick<
+  RecordedRun,
+  'processorId' | 'status' | 'attempts' | 'executionIds' | 'executionTime' | 'queueWait' | 'reused'
+>;
+
+/** A recorded run as the history tells it: what was kept of it, and what its entry says when read back. */
+export function recordedRun(facts: RunFacts, outcome: RunOutcome | undefined): RecordedRun {
   return {
-    errorMessage: outcome.status === 'failed' ? outcome.error_message : null,
-    errorCode: outcome.status === 'failed' ? failureCode(outcome) : null,
-    timeoutPhase: outcome.status === 'timeout' ? outcome.timeout_phase : null,
+    ...facts,
+    errorMessage: outcome?.status === 'failed' ? outcome.error_message : null,
+    errorCode: outcome?.status === 'failed' ? failureCode(outcome) : null,
+    timeoutPhase: outcome?.status === 'timeout' ? outcome.timeout_phase : null,
+    outcome,
   };
 }

@@ -2,7 +2,14 @@
 // page shows exactly what the API says. Outbound, so strict.
 import { z } from 'zod';
 
-import { FailureCodeSchema, OverallStatusSchema } from '../events/processing-completed.js';
+import {
+  CompletedProcessorSchema,
+  FailedProcessorSchema,
+  FailureCodeSchema,
+  OverallStatusSchema,
+  RunStatusSchema,
+  TimeoutPhaseSchema,
+} from '../events/processing-completed.js';
 import { ProcessorIdSchema } from '../events/underwriting-created.js';
 import {
   AuditEntrySchema,
@@ -17,23 +24,27 @@ import {
 } from '../ledger/ops-records.js';
 
 const iso = z.iso.datetime();
-const seconds = z.number().nonnegative();
+/** Seconds, as an entry of `processing.completed` counts them. */
+const seconds = CompletedProcessorSchema.shape.execution_time;
+
+// The fields of a run and an execution are those of the events (src/events); the view shows what
+// the ledger recorded of them (src/ledger/history.ts), as the API answers it.
 
 /** One processor's part of an execution, as the ledger recorded it. */
 export const ProcessorRunViewSchema = z.strictObject({
   processor_id: z.string(),
-  status: z.enum(['completed', 'failed', 'timeout']),
-  attempts: z.number().int().nonnegative(),
+  status: RunStatusSchema,
+  attempts: CompletedProcessorSchema.shape.attempts,
   /** Every execution id this processor ran under in this execution (one per delivery that ran it). */
   execution_ids: z.array(z.string()),
   /** Seconds between the event's start and this run's start (concurrency limits, busy cores). */
   queue_wait: seconds.nullable(),
   /** Seconds of run time, as published. */
   run_time: seconds,
-  error_message: z.string().nullable(),
+  error_message: FailedProcessorSchema.shape.error_message.nullable(),
   /** A FAILED run's code: `PROCESSOR_FAILED`, `PROCESSOR_PAUSED`, `PROCESSOR_CIRCUIT_OPEN`, …; else `null`. */
   error_code: FailureCodeSchema.nullable(),
-  timeout_phase: z.enum(['signal', 'terminated']).nullable(),
+  timeout_phase: TimeoutPhaseSchema.nullable(),
   /** The outcome was taken from an earlier delivery or execution, not run by this one. */
   reused: z.boolean(),
 });

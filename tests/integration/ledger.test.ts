@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ProcessingCompletedSchema } from '../../src/events/processing-completed.js';
 import { startFirestoreEmulator } from '../../src/ledger/emulator.js';
 import { documentId } from '../../src/ledger/ledger.js';
-import type { StoredExecution } from '../../src/ledger/record.js';
+import { executionConverter } from '../../src/ledger/firestore/converter.js';
 import { examplesDir } from '../../src/paths.js';
 import { PUSH_PATH } from '../../src/transport/push.js';
 import { emulatorFirestore, uniqueCollection } from '../helpers/firestore.js';
@@ -150,9 +150,12 @@ describe('execution ledger, end to end on the Pub/Sub and Firestore emulators', 
     // Kill only once the finished run is recorded (its checkpoint, within CHECKPOINT_MS).
     const db = emulatorFirestore(firestoreHost);
     try {
-      const ref = db.collection(setup.env['LEDGER_COLLECTION'] ?? '').doc(documentId(messageId));
+      const ref = db
+        .collection(setup.env['LEDGER_COLLECTION'] ?? '')
+        .doc(documentId(messageId))
+        .withConverter(executionConverter);
       await until('fx_tally recorded', async () => {
-        const stored = (await ref.get()).data() as StoredExecution | undefined;
+        const stored = (await ref.get()).data();
         return stored?.processors['fx_tally'];
       });
     } finally {

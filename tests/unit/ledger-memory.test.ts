@@ -3,13 +3,13 @@ import { runInNewContext } from 'node:vm';
 
 import { describe, expect, it } from 'vitest';
 
-import { OrchestratorError } from '../../src/errors.js';
 import type { ProcessingCompleted } from '../../src/events/processing-completed.js';
 import type { Claim, Ledger } from '../../src/ledger/ledger.js';
 import { executionKey } from '../../src/ledger/ledger.js';
 import { createMemoryLedger } from '../../src/ledger/memory.js';
 import type { RunOutcome } from '../../src/processors/run.js';
 import { newExecutionId } from '../../src/processors/execution-id.js';
+import { ledgerContract } from '../helpers/ledger-contract.js';
 
 // A real collection before each heap measurement, so that garbage is not counted as kept.
 setFlagsFromString('--expose-gc');
@@ -35,6 +35,8 @@ async function claimOf(ledger: Ledger, key: string): Promise<Claim> {
   return begun.claim;
 }
 
+ledgerContract('memory', () => createMemoryLedger());
+
 describe('memory ledger', () => {
   it('keys an execution by data.event_id when the event has one, else by the message id', () => {
     const event = { event: 'underwriting.created' as const, data: { underwriting_id: 'u', documents: [] } };
@@ -42,33 +44,16 @@ describe('memory ledger', () => {
     expect(executionKey({ ...event, data: { ...event.data, event_id: 'e1' } }, 'm1')).toBe('e1');
   });
 
-  it('hands the recorded outcomes to the next claim after a release, and acks once published', async () => {
+  it('says an execution was published when its event completed', async () => {
     const ledger = createMemoryLedger();
-    const first = await claimOf(ledger, 'k');
-    const done = entry('done');
-    first.record(done);
-    first.record(entry('flaky', 'failed'));
-    await first.release();
-
-    const second = await claimOf(ledger, 'k');
-    expect(second.prior.get('done')).toEqual(done);
-    second.record(entry('flaky', 'failed'));
-    await second.settle(RESULT);
-    await second.published(RESULT);
-
+    const claim = await claimOf(ledger, 'k');
+    claim.record(entry('done'));
+    await claim.settle(RESULT);
+    await claim.published(RESULT);
     expect(await ledger.begin(execution('k'))).toEqual({
       state: 'published',
       publishedAt: RESULT.completed_at,
     });
-  });
-
-  it('refuses a duplicate in flight as retryable IN_PROGRESS_ELSEWHERE', async () => {
-    const ledger = createMemoryLedger();
-    await claimOf(ledger, 'k');
-    const error = await ledger.begin(execution('k')).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OrchestratorError);
-    expect((error as OrchestratorError).code).toBe('IN_PROGRESS_ELSEWHERE');
-    expect((error as OrchestratorError).retryable).toBe(true);
   });
 
   it('keeps memory bounded over 100k events: the most recent executions only', async () => {
