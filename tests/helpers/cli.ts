@@ -83,6 +83,15 @@ export function onlyFatal(stderr: string): FatalEntry {
   return fatalEntry(stderr);
 }
 
+/** A port nothing holds on loopback now (the OS picks it; free again once this resolves). */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
 /** Runs `body` with a port another server holds on `host` (released after). */
 export async function withPortTaken<T>(host: string, body: (port: number) => Promise<T>): Promise<T> {
   const taken = createServer();

@@ -3,7 +3,6 @@
 // fail in turn (through the lifecycle: the failure comes right after a step has opened its
 // resource), and what every step before it opened must be closed, the last opened first.
 import { readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
@@ -11,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLifecycle, StoppedWhileStarting, type Lifecycle } from '../../src/lifecycle.js';
 import { examplesDir } from '../../src/paths.js';
+import { assertPortFree } from '../../src/port.js';
 import { startService } from '../../src/service.js';
+import { freePort, withPortTaken } from '../helpers/cli.js';
 import { capturingLog, fixtureProcessorsDir } from '../helpers/fixtures.js';
 import {
   TEST_PROJECT_ID,
@@ -88,22 +89,12 @@ function watched(
 // The OS threads of this process: the pool's worker threads among them.
 const threadsNow = () => readdirSync('/proc/self/task').length;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /** Whether `port` can be listened on (nothing holds it). */
-function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
+const portFree = (port: number): Promise<boolean> =>
+  assertPortFree(port, '127.0.0.1').then(
+    () => true,
+    () => false,
+  );
 
 let pubsub: PubSub;
 let env: Record<string, string>;
@@ -197,10 +188,7 @@ describe('the service lifecycle', () => {
   }, 30_000);
 
   it('a port in use (a real listen failure) closes the ledger, the clients, the pool and telemetry', async () => {
-    const taken = createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const { port } = taken.address() as { port: number };
-    try {
+    await withPortTaken('127.0.0.1', async (port) => {
       const { log } = capturingLog();
       const { lifecycle, opened, closed } = watched(log);
       await expect(
@@ -209,9 +197,7 @@ describe('the service lifecycle', () => {
       expect(opened).toEqual(STEPS.slice(0, STEPS.indexOf('HTTP server')));
       expect(closed).toEqual([...opened].reverse());
       await vi.waitFor(() => expect(threadsNow()).toBe(baseline), { timeout: 10_000, interval: 50 });
-    } finally {
-      await new Promise<void>((resolve) => taken.close(() => resolve()));
-    }
+    });
   }, 30_000);
 
   it('a runtime that fails (no such processors folder) closes the server that listened meanwhile', async () => {

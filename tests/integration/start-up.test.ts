@@ -9,6 +9,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 
 import { examplesDir } from '../../src/paths.js';
+import { freePort } from '../helpers/cli.js';
 import { fixtureProcessorsDir, repoRoot } from '../helpers/fixtures.js';
 import { postPush, pushEnvelope } from '../helpers/push.js';
 import {
@@ -165,12 +166,7 @@ describe('serve stopped while it starts', () => {
     const keysAsked: Socket[] = [];
     const keys = createServer((socket) => void keysAsked.push(socket));
     await new Promise<void>((resolve) => keys.listen(0, '127.0.0.1', resolve));
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port: free } = probe.address() as { port: number };
-        probe.close(() => resolve(free));
-      });
-    });
+    const port = await freePort();
     const serve = startServe({
       PORT: String(port),
       GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,
