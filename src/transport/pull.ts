@@ -1,5 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { v1, type protos, type PubSub } from '@google-cloud/pubsub';
 
 import type { Admission } from '../admission/admission.js';
@@ -58,11 +56,7 @@ export function startPull(options: PullOptions): PullSubscriber {
   let closing = false;
   /** Aborted at close: ends the loop's waits at once. */
   const stopping = new AbortController();
-  const wait = (ms: number, wake?: Promise<void>) =>
-    Promise.race([
-      sleep(ms, undefined, { signal: stopping.signal }).catch(() => {}),
-      ...(wake ? [wake] : []),
-    ]);
+  const wait = (ms: number, wake?: Promise<void>) => pause(ms, stopping.signal, wake);
   let healthy = true;
   let inFlight: CancellablePull | undefined;
 
@@ -194,4 +188,24 @@ function inbound(
     trace: contextFromAttributes(attributes),
     ticket,
   };
+}
+
+/**
+ * Resolves after `ms`, once `wake` settles, or once `stop` aborts, whichever comes first, and
+ * leaves no timer and no listener behind: the loop waits thousands of times on one `stop` signal,
+ * and a wait woken early must not keep listening to it (a sleep raced against `wake` did, until
+ * its timer ran out: Node warned of a listener leak, on stderr, at 11).
+ */
+export function pause(ms: number, stop: AbortSignal, wake?: Promise<unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    if (stop.aborted) return resolve();
+    const end = () => {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', end);
+      resolve();
+    };
+    const timer = setTimeout(end, ms);
+    stop.addEventListener('abort', end, { once: true });
+    wake?.then(end, end);
+  });
 }
