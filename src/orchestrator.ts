@@ -19,7 +19,14 @@ import type { InstalledProcessor } from './processors/discovery.js';
 import { newExecutionId } from './processors/execution-id.js';
 import type { ProcessorPool } from './processors/pool.js';
 import type { Ticket } from './admission/admission.js';
-import { NOT_INSTALLED, encodeInput, seconds, toEntry, type RunOutcome } from './processors/run.js';
+import {
+  NOT_INSTALLED,
+  encodeInput,
+  seconds,
+  toEntry,
+  type EncodedInput,
+  type RunOutcome,
+} from './processors/run.js';
 import { purchasedProcessors, type Purchases } from './purchases.js';
 import { reuseOrRun } from './reuse.js';
 import { logBindings, noTelemetry, type Telemetry } from './telemetry/telemetry.js';
@@ -137,7 +144,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
       },
     );
     // The pool was asked for every run in the calls above: each started, or waits there.
-    receipt.ticket?.started({ inputBytes: input.length, processorIds: asked });
+    receipt.ticket?.started({ inputBytes: input.shared.byteLength, processorIds: asked });
     const outcomes = await untilAborted(signal, Promise.all(runs));
 
     const result = group(data.underwriting_id, outcomes, performance.now() - receivedAt);
@@ -159,7 +166,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
   function runOne(
     id: string,
     underwritingId: string,
-    input: string,
+    input: EncodedInput,
     pauses: ReadonlyMap<string, Pause>,
     parent: Context | undefined,
   ): Promise<RunOutcome> {

@@ -4,7 +4,7 @@ import type { Holdings } from './decide.js';
 
 /** What an event holds once its runs are asked for. */
 export interface EventPlan {
-  /** Length of its serialized input (its documents). */
+  /** Size of its encoded input (its documents), in bytes. */
   inputBytes: number;
   /** The processors whose runs were asked for (not those reused or not installed). */
   processorIds: readonly string[];

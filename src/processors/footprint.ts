@@ -1,15 +1,16 @@
 /**
  * What an event in progress holds in memory, as estimated from the size of its input (the
- * documents, serialized once per event by `encodeInput`). Admission sums it over the events it
+ * documents, encoded once per event by `encodeInput` into shared memory). Admission sums it over the events it
  * took (and scales the sum by the share resident memory is measured to hold, `decide.ts`);
  * placement sums a thread's runs against that thread's heap budget.
  *
- * - The main thread holds the documents as fetched and their serialized input: about twice it.
- * - Each run's thread holds one copy of the input while the run lasts (`worker.ts`: the text until
- *   the processor reads its documents, their parse after), but up to three while it parses (the
- *   text, its parse, and the garbage the parse leaves until the collector runs; the parse of
- *   documents with many small fields is larger than their text): counted at three, plus the
- *   run's own state. Admission scales its accounts down to what resident memory shows.
+ * - The main thread holds the documents as fetched and their encoded input: about twice it.
+ * - Each run's thread holds the parse of the input while the run lasts, but up to three times its
+ *   size while it parses (the decoded text, its parse, and the garbage the parse leaves until the
+ *   collector runs; the parse of documents with many small fields is larger than their text):
+ *   counted at three, plus the run's own state. An upper bound: the runs of one event on one
+ *   thread share one parse (`inputs.ts`). Admission scales its accounts down to what resident
+ *   memory shows.
  *
  * Measured (2026-12-06, `serve` on push with 512 KiB of documents an event, runs held until
  * released, resident memory over idle per event held): 1.44 MB with one run that never reads its

@@ -21,7 +21,7 @@ import {
   type RunState,
 } from './next-step.js';
 import { createThreadPool, type ThreadPool } from './piscina-adapter.js';
-import type { RunOutcome, ThreadData, ThreadResult, ThreadTask } from './run.js';
+import type { EncodedInput, RunOutcome, ThreadData, ThreadResult, ThreadTask } from './run.js';
 import { createRunTable, EXITED, type RunTable } from './run-table.js';
 import { createScheduler, type Attempt, type Scheduler } from './scheduler.js';
 import { threadIdleMs } from './thread-table.js';
@@ -32,8 +32,8 @@ export interface ProcessorRun {
   processorId: string;
   underwritingId: string;
   timeoutMs: number;
-  /** `encodeInput` of the event's documents: serialized once per event, shared by its runs. */
-  input: string;
+  /** `encodeInput` of the event's documents: encoded once per event, shared by its runs. */
+  input: EncodedInput;
   concurrency?: ConcurrencyPolicy | undefined;
   retry?: RetryPolicy | undefined;
   /** The processor's version, for its run span. */
@@ -245,7 +245,7 @@ export class ProcessorPool {
       slot,
       processorId: run.processorId,
       isolated: solo,
-      bytes: runBytes(run.input.length),
+      bytes: runBytes(run.input.shared.byteLength),
       mode: 'probe',
       thread: undefined,
       startElu: undefined,

@@ -1,6 +1,8 @@
 // One processor run, in one place: what goes into a worker thread, what comes back out of it, and
 // the entry `processing.completed` publishes for it. The orchestrator, the pool, the worker and the
 // SDK's test kit all import these; none declares its own.
+import { randomUUID } from 'node:crypto';
+
 import type { Document } from '../events/document.js';
 import type {
   CompletedProcessor,
@@ -16,13 +18,32 @@ export interface RunInput {
   missingDocuments: readonly string[];
 }
 
-/** Serialized once per event and shared by all its runs: one string crosses each thread cheaply. */
-export function encodeInput(input: RunInput): string {
-  return JSON.stringify(input);
+/**
+ * An event's documents as its runs receive them: their JSON in UTF-8, written once per event into
+ * shared memory, and a key naming that one encoding. Every run's task carries the same buffer,
+ * which postMessage shares instead of copying (a 512 KiB event asked of four runs is not
+ * serialized, sent and received four times), and a thread parses a key once for all the runs it
+ * hosts of it (`inputs.ts`).
+ */
+export interface EncodedInput {
+  /** Unique in the process, whichever copy of this module made it. */
+  key: string;
+  shared: SharedArrayBuffer;
 }
 
-export function decodeInput(text: string): RunInput {
-  return JSON.parse(text) as RunInput;
+// Two copies of this module (the service's and a test kit's) must not make the same key.
+const KEY_PREFIX = randomUUID();
+let encoded = 0;
+
+export function encodeInput(input: RunInput): EncodedInput {
+  const text = JSON.stringify(input);
+  const shared = new SharedArrayBuffer(Buffer.byteLength(text));
+  Buffer.from(shared).write(text);
+  return { key: `${KEY_PREFIX}:${++encoded}`, shared };
+}
+
+export function decodeInput(input: EncodedInput): RunInput {
+  return JSON.parse(Buffer.from(input.shared).toString()) as RunInput;
 }
 
 /** What ended a TIMEOUT: the processor settled after `ctx.signal` aborted, or its thread was ended. */
@@ -76,8 +97,8 @@ export interface ThreadTask {
   timeoutMs: number;
   /** Slot of the run table this attempt stamps (see `run-table.ts`). */
   slot: number;
-  /** `encodeInput` of the event's documents. */
-  input: string;
+  /** `encodeInput` of the event's documents (shared memory: the same buffer for every run). */
+  input: EncodedInput;
   /**
    * W3C `traceparent` of the run's span (on the main thread): the processor's log lines name it,
    * and its HTTP requests are its children. `undefined` when the event has no trace context.

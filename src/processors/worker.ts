@@ -10,7 +10,8 @@ import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { declaredDefinition } from './definitions.js';
 import { jsonObjectProblem } from './json-values.js';
 import { importPlugin } from './plugin-import.js';
-import { decodeInput, type RunInput, type ThreadData, type ThreadResult, type ThreadTask } from './run.js';
+import { createThreadInputs } from './inputs.js';
+import type { ThreadData, ThreadResult, ThreadTask } from './run.js';
 import {
   EXECUTING,
   EXITED,
@@ -27,6 +28,7 @@ const table = runTableViews(data.runTable);
 const log = createLogger(data.logLevel);
 const tid = ownTid();
 const modules = new Map<string, Promise<{ default?: unknown }>>();
+const inputs = createThreadInputs();
 
 interface Run {
   readonly task: ThreadTask;
@@ -100,6 +102,7 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
   const elapsed = () => performance.now() - started;
   const deadline = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  const documents = inputs.take(task.input);
   try {
     const definition = await load(task.file, task.processorId);
     stampStart(table, task.slot, tid);
@@ -109,16 +112,15 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
       stampFlag(table, task.slot, SIGNALLED);
       deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
     }, task.timeoutMs);
-    const decoded = takeInput(task);
     let runLog: ProcessorContext['log'] | undefined;
     const ctx: ProcessorContext = {
       underwritingId: task.underwritingId,
       executionId: task.executionId,
       get documents() {
-        return decoded().documents;
+        return documents.get().documents;
       },
       get missingDocuments() {
-        return decoded().missingDocuments;
+        return documents.get().missingDocuments;
       },
       signal: deadline.signal,
       // Made on first use: most runs never log, and a child logger costs more than a short run.
@@ -144,26 +146,9 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
     return { status: 'failed', error: messageOf(err), ...retryability(err), durationMs: elapsed() };
   } finally {
     clearTimeout(timer);
+    documents.release();
     stampFlag(table, task.slot, SETTLED);
   }
-}
-
-/**
- * The run's documents, parsed on first use: a processor that never reads them does not pay for
- * the parse. The thread holds one copy of them per run, the text until they are read and the
- * parse after (`footprint.ts` counts on it): the text leaves the task, and goes once parsed.
- */
-function takeInput(task: ThreadTask): () => RunInput {
-  let text: string | undefined = task.input;
-  task.input = '';
-  let input: RunInput | undefined;
-  return () => {
-    if (input === undefined) {
-      input = decodeInput(text ?? '');
-      text = undefined;
-    }
-    return input;
-  };
 }
 
 /**

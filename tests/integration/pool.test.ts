@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ProcessorPool, type ProcessorRun } from '../../src/processors/pool.js';
-import type { RunOutcome } from '../../src/processors/run.js';
+import { encodeInput, type RunOutcome } from '../../src/processors/run.js';
 import { ULID, fixture, silentLog } from '../helpers/fixtures.js';
 
-const input = JSON.stringify({
+const input = encodeInput({
   documents: [{ document_id: 'doc_1', document_type: 'bank_statement', metadata: {} }],
   missingDocuments: ['doc_2'],
 });
 
 /** An input of 6 MB: a run holding it takes most of what a thread with a 64 MB heap may hold. */
-const largeInput = JSON.stringify({
+const largeInput = encodeInput({
   documents: [
     { document_id: 'doc_1', document_type: 'bank_statement', metadata: {}, content: 'x'.repeat(6 * 2 ** 20) },
   ],

@@ -6,7 +6,7 @@ import { ProcessingCompletedSchema, type UnderwritingCreated } from '../../src/e
 import { createOrchestrator, group } from '../../src/orchestrator.js';
 import type { InstalledProcessor } from '../../src/processors/discovery.js';
 import type { ProcessorRun } from '../../src/processors/pool.js';
-import type { RunOutcome } from '../../src/processors/run.js';
+import { decodeInput, type RunOutcome } from '../../src/processors/run.js';
 import { ULID, silentLog } from '../helpers/fixtures.js';
 
 const installed = (id: string, timeoutMs?: number): [string, InstalledProcessor] => [
@@ -100,7 +100,7 @@ describe('orchestrator', () => {
     // Deadlines: the plugin's own, else the default; one shared input with documents and missing ids.
     expect(pool.runs.map((r) => r.timeoutMs)).toEqual([1000, 5000, 180_000]);
     expect(new Set(pool.runs.map((r) => r.input)).size).toBe(1);
-    expect(JSON.parse(pool.runs[0]?.input ?? '')).toEqual({
+    expect(pool.runs[0] && decodeInput(pool.runs[0].input)).toEqual({
       documents: [{ document_id: 'doc_1', document_type: 't', metadata: {} }],
       missingDocuments: ['doc_gone'],
     });
@@ -126,7 +126,7 @@ describe('orchestrator', () => {
     // The uninstalled processor is no run: it holds nothing.
     expect(plans).toEqual([
       {
-        inputBytes: pool.runs[0]?.input.length,
+        inputBytes: pool.runs[0]?.input.shared.byteLength,
         processorIds: ['a_v1', 'b_v1', 'c_v1'],
         runsAsked: 3,
         settled: 0,
