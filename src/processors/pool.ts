@@ -73,6 +73,16 @@ const fromSource = import.meta.url.endsWith('.ts');
 // A path, not a URL: Piscina converts a URL back to a path on every run.
 const workerFile = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url));
 
+/**
+ * No `require()` of an ES module in the threads. Node aborts the whole process when a thread is
+ * ended while `require()` loads an ES module (a V8 check in its require(esm) path; ending threads
+ * that require modules reproduces it on Node 20.20 within 30 s), and ending threads is how
+ * deadlines and shutdown work. Without it Piscina loads `worker.js` with `import()`, its fallback,
+ * which ending a thread does not break, and a processor that `require()`s an ES module gets Node's
+ * `ERR_REQUIRE_ESM`: one FAILED line, as on Node before 20.19.
+ */
+const THREAD_NODE_FLAGS = ['--no-experimental-require-module'];
+
 /** What a run's span needs from its attempts. */
 interface Timing {
   /** Queue time so far, over every attempt. */
@@ -123,7 +133,7 @@ export class ProcessorPool {
       maxThreads: options.maxThreads,
       idleTimeoutMs: IDLE_THREAD_MS,
       maxHeapMb: options.maxHeapMb,
-      execArgv: fromSource ? ['--import', 'tsx'] : [],
+      execArgv: [...(fromSource ? ['--import', 'tsx'] : []), ...THREAD_NODE_FLAGS],
       workerData,
       place: (attempt, threads) => this.#scheduler.place(attempt, threads),
       threadReady: (id) => this.#scheduler.threadReady(id),

@@ -28,6 +28,7 @@ const ALL_CASES = [
   'fx_bad_result',
   'fx_slow',
   'fx_signal',
+  'fx_require_esm',
   'not_installed_v1',
 ];
 
@@ -69,15 +70,16 @@ describe('processor-orchestrator CLI', () => {
       'fx_heap',
       'fx_not_cloneable',
       'fx_reject',
+      'fx_require_esm',
       'fx_stray_throw',
       'fx_throw',
       'not_installed_v1',
     ]);
     expect(ids(result.timeout_processors)).toEqual(['fx_signal', 'fx_spin']);
     expect(result.summary).toMatchObject({
-      total_processors: 13,
+      total_processors: 14,
       completed_count: 3,
-      failed_count: 8,
+      failed_count: 9,
       timeout_count: 2,
     });
     expect(result.completed_processors.find((p) => p.processor_id === 'fx_ok')?.factors).toMatchObject({
@@ -89,7 +91,12 @@ describe('processor-orchestrator CLI', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(logs.filter((l) => l['message'] === 'processor failed')).toHaveLength(8);
+    // The built pool's threads load no ES module with require(), which Node aborts on when a thread
+    // is ended during it (see src/processors/pool.ts); from source, tsx's hooks would load it.
+    expect(result.failed_processors.find((p) => p.processor_id === 'fx_require_esm')?.error_message).toMatch(
+      /require\(\) of ES Module .*_helper\.mjs/,
+    );
+    expect(logs.filter((l) => l['message'] === 'processor failed')).toHaveLength(9);
     expect(logs.filter((l) => l['message'] === 'processor timed out')).toHaveLength(2);
     expect(logs.find((l) => l['message'] === 'underwriting processed')).toMatchObject({
       severity: 'INFO',
@@ -99,7 +106,7 @@ describe('processor-orchestrator CLI', () => {
       delivery_attempt: 1,
       serviceContext: { service: 'processor-orchestrator', version: packageVersion },
     });
-    // Thirteen processors in a fresh process, each probed alone first; a busy machine slows them.
+    // Fourteen processors in a fresh process, each probed alone first; a busy machine slows them.
   }, 60_000);
 
   it('reports the Cloud Run revision as serviceContext.version when K_REVISION is set', async () => {
