@@ -1,22 +1,27 @@
 /**
  * What an event in progress holds in memory, as estimated from the size of its input (the
- * documents, encoded once per event by `encodeInput` into shared memory). Admission sums it over the events it
- * took (and scales the sum by the share resident memory is measured to hold, `decide.ts`);
- * placement sums a thread's runs against that thread's heap budget.
+ * documents, encoded once per event by `encodeInput` into shared memory). Admission sums it over
+ * the events it took (and scales the sum by the share resident memory is measured to hold,
+ * `decide.ts`); placement sums a thread's runs and inputs against that thread's heap budget.
  *
  * - The main thread holds the documents as fetched and their encoded input: about twice it.
- * - Each run's thread holds the parse of the input while the run lasts, but up to three times its
- *   size while it parses (the decoded text, its parse, and the garbage the parse leaves until the
- *   collector runs; the parse of documents with many small fields is larger than their text):
- *   counted at three, plus the run's own state. An upper bound: the runs of one event on one
- *   thread share one parse (`inputs.ts`). Admission scales its accounts down to what resident
- *   memory shows.
+ * - A thread holds one parse of an event's input for all the runs it hosts of that event
+ *   (`inputs.ts`), but up to three times its size while it parses (the decoded text, its parse, and
+ *   the garbage the parse leaves until the collector runs; the parse of documents with many small
+ *   fields is larger than their text): counted at three, once per thread. Each run adds its own
+ *   state.
+ * - Placement puts an event's waiting runs on a thread that holds its input when one has room, and
+ *   runs that compute or end within milliseconds on threads of their own kind: admission, which
+ *   counts an event before its runs are placed, counts its input on two threads (one when it has
+ *   one run). An event spread wider shows in resident memory, which admission reads too.
  *
  * Measured (2026-12-06, `serve` on push with 512 KiB of documents an event, runs held until
  * released, resident memory over idle per event held): 1.44 MB with one run that never reads its
  * documents, 1.56 MB with one that reads them (1.94 MB before the thread let go of the text once
  * parsed), 3.9–4.0 MB with four that read them (4.1–6.9 MB at the peak, before the garbage
- * collector caught up; 8.5 MB before, when the scheduler also started more threads for them); this estimates 2.6 MB and 7.1 MB.
+ * collector caught up; 8.5 MB before, when the scheduler also started more threads for them). The
+ * 512 KiB capacity bench, 1,500 events through pull: about 2.6 MB an event in progress (resident
+ * memory 640–840 MiB with 190–234 events). This estimates 1.6 MB and 4.1 MB.
  */
 export const FOOTPRINT = {
   /** An event's own state on the main thread: message, spans, log bindings, outcomes. */
@@ -25,14 +30,22 @@ export const FOOTPRINT = {
   /** A run's own state in its thread: context, promise chain, logger. */
   runBaseBytes: 16 * 1024,
   threadInputCopies: 3,
+  /** Threads an event's input is counted on by admission (at most one per run). */
+  threadsPerEvent: 2,
 } as const;
 
-/** Memory one run holds in its thread, in bytes. */
-export function runBytes(inputLength: number): number {
-  return FOOTPRINT.runBaseBytes + FOOTPRINT.threadInputCopies * inputLength;
+/** Memory a thread holds for one event's input, for all the runs it hosts of that event, in bytes. */
+export function threadInputBytes(inputLength: number): number {
+  return FOOTPRINT.threadInputCopies * inputLength;
 }
 
 /** Memory one event holds, on the main thread and in its runs' threads, in bytes. */
 export function eventBytes(inputLength: number, runs: number): number {
-  return FOOTPRINT.eventBaseBytes + FOOTPRINT.mainInputCopies * inputLength + runs * runBytes(inputLength);
+  const threads = Math.min(runs, FOOTPRINT.threadsPerEvent);
+  return (
+    FOOTPRINT.eventBaseBytes +
+    FOOTPRINT.mainInputCopies * inputLength +
+    runs * FOOTPRINT.runBaseBytes +
+    threads * threadInputBytes(inputLength)
+  );
 }

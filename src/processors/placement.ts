@@ -5,9 +5,11 @@
  * - A CPU slot (there are as many as cores) is held by every thread that hosts a run not yet read
  *   (`probe` or `alone`, until the first reading of what it does), that computes now (`hot`), or
  *   that hosts short runs. So runs that compute never outnumber the cores.
- * - `share` (its processor is known to wait): no slot; the fullest thread with room, where room is
- *   measured, not counted: the thread is not computing, and the memory its runs hold stays within
- *   its heap budget. Runs that wait are cheap: a thread holds hundreds.
+ * - `share` (its processor is known to wait): no slot; of the threads with room, one that holds its
+ *   event's documents already, else the fullest. Room is measured, not counted: the thread is not
+ *   computing, and the memory its runs hold stays within its heap budget, where a thread holds one
+ *   parse of an event's documents for all the runs it hosts of that event. Runs that wait are
+ *   cheap: a thread holds hundreds.
  * - `probe` (its processor was never read): a slot; an empty thread, else the least busy thread
  *   whose runs all wait (at most one probe a thread, so a thread that turns hot names its prober).
  *   So a new instance's first event starts its waiting processors at once, without a thread each.
@@ -42,8 +44,10 @@ export interface ThreadView {
   unread: boolean;
   /** How many of its runs are short. */
   short: number;
-  /** Memory its runs hold (their inputs, as estimated), in bytes. */
+  /** Memory its runs hold (their own state, and one parse of each input they read), in bytes. */
   heldBytes: number;
+  /** How many of its runs hold each input (by `InputAsk.key`). */
+  inputs: Map<string, number>;
 }
 
 export interface PlacementView {
@@ -63,8 +67,33 @@ export interface PlacementAsk {
   mode: Mode;
   /** Must be alone on its thread for its whole run (its shared heap ran out). */
   isolated: boolean;
-  /** Memory the run holds (its input, as estimated), in bytes. */
+  /** Memory the run itself holds in its thread, in bytes. */
   bytes: number;
+  /** Its event's documents: a thread holds them once for all the runs it hosts of that event. */
+  input: InputAsk;
+}
+
+export interface InputAsk {
+  /** Names one event's encoded input (`EncodedInput.key`). */
+  key: string;
+  /** Memory a thread holds for it, in bytes (`footprint.ts`). */
+  bytes: number;
+}
+
+/** Memory an attempt would add to thread `t`: its own, and its input's unless `t` holds it already. */
+export function addedBytes(t: ThreadView, ask: PlacementAsk): number {
+  return ask.bytes + (t.inputs.has(ask.input.key) ? 0 : ask.input.bytes);
+}
+
+/** Counts (1) or uncounts (-1) an attempt's memory on its thread: its input with its first run there, and off with its last. */
+export function countBytes(t: ThreadView, ask: PlacementAsk, sign: 1 | -1): void {
+  const { key, bytes } = ask.input;
+  const runs = (t.inputs.get(key) ?? 0) + sign;
+  if (runs > 0) t.inputs.set(key, runs);
+  else t.inputs.delete(key);
+  const first = sign > 0 && runs === 1;
+  const last = sign < 0 && runs === 0;
+  t.heldBytes += sign * (ask.bytes + (first || last ? bytes : 0));
 }
 
 export type Placement = { kind: 'thread'; id: number } | { kind: 'spawn' } | { kind: 'wait' };
@@ -90,7 +119,7 @@ export function needsSlot(ask: PlacementAsk, thread: ThreadView | undefined): bo
 
 /** Runs that wait may join a thread that computes nothing, reads nothing, is not closed, and has memory to spare. */
 function takesWaiters(t: ThreadView, ask: PlacementAsk, budget: number): boolean {
-  return !t.hot && !t.closed && !t.unread && t.short === 0 && t.heldBytes + ask.bytes <= budget;
+  return !t.hot && !t.closed && !t.unread && t.short === 0 && t.heldBytes + addedBytes(t, ask) <= budget;
 }
 
 function best(
@@ -108,13 +137,19 @@ export function candidate(view: PlacementView, ask: PlacementAsk): ThreadView | 
   const { threads, threadBudgetBytes: budget } = view;
   const empty = (t: ThreadView) => t.runs === 0;
   switch (ask.mode) {
-    case 'share':
-      // The fullest thread with room: empty threads stay free for runs that must start alone.
+    case 'share': {
+      // A thread that parsed the event's documents already (its runs share that parse), else the
+      // fullest thread with room: empty threads stay free for runs that must start alone.
+      const holds = (t: ThreadView) => t.inputs.has(ask.input.key);
       return best(
         threads,
         (t) => takesWaiters(t, ask, budget),
-        (a, b) => a.runs > b.runs || (a.runs === b.runs && a.heldBytes < b.heldBytes),
+        (a, b) =>
+          holds(a) !== holds(b)
+            ? holds(a)
+            : a.runs > b.runs || (a.runs === b.runs && a.heldBytes < b.heldBytes),
       );
+    }
     case 'probe':
       return (
         threads.find(empty) ??
@@ -152,7 +187,7 @@ export function host(view: PlacementView, id: number, ask: PlacementAsk): void {
   const t = view.threads.find((x) => x.id === id);
   if (!t) return;
   t.runs++;
-  t.heldBytes += ask.bytes;
+  countBytes(t, ask, 1);
   if (ask.mode === 'short') t.short++;
   if (ask.mode === 'probe' || ask.mode === 'alone') t.unread = true;
   if (ask.isolated) t.closed = true;

@@ -10,7 +10,7 @@ import { spanTraceparent } from '../telemetry/trace-context.js';
 import type { ConcurrencyPolicy, RetryPolicy } from './contract.js';
 import { Deadline } from './deadline.js';
 import { newExecutionId } from './execution-id.js';
-import { runBytes } from './footprint.js';
+import { FOOTPRINT, threadInputBytes } from './footprint.js';
 import { createLimits } from './limits.js';
 import {
   firstAttempt,
@@ -255,7 +255,8 @@ export class ProcessorPool {
       slot,
       processorId: run.processorId,
       isolated: solo,
-      bytes: runBytes(run.input.shared.byteLength),
+      bytes: FOOTPRINT.runBaseBytes,
+      input: { key: run.input.key, bytes: threadInputBytes(run.input.shared.byteLength) },
       mode: 'probe',
       thread: undefined,
       startElu: undefined,

@@ -2,7 +2,7 @@ import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 
 import { HOT, loadAfterReading, readSample, smoothLoad } from './learning.js';
-import type { Kind, Mode, PlacementAsk, ThreadView } from './placement.js';
+import { countBytes, type Kind, type Mode, type PlacementAsk, type ThreadView } from './placement.js';
 import { EXECUTING, SETTLED, type RunTable } from './run-table.js';
 
 /** One attempt of a run, as the scheduler and the pool see it. */
@@ -47,6 +47,7 @@ function newThread(id: number, worker: Worker): ThreadState {
     unread: false,
     short: 0,
     heldBytes: 0,
+    inputs: new Map(),
     load: 0,
     window: 0,
     last: worker.performance.eventLoopUtilization(),
@@ -57,7 +58,7 @@ function newThread(id: number, worker: Worker): ThreadState {
 /** Adds (1) or removes (-1) an attempt in its thread's counts. */
 function count(t: ThreadState, attempt: Attempt, sign: 1 | -1): void {
   t.runs += sign;
-  t.heldBytes += sign * attempt.bytes;
+  countBytes(t, attempt, sign);
   if (attempt.mode === 'short') t.short += sign;
   if (attempt.isolated) t.isolatedRuns += sign;
   if (unread(attempt.mode)) {

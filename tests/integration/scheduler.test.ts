@@ -94,14 +94,27 @@ describe('the scheduler, through real worker threads', () => {
 
   it("bounds a thread's runs by the memory they hold, not by a count: large inputs spread over threads", async () => {
     const pool = await startPool({ minThreads: 1, maxThreads: 8, maxHeapMb: 64 });
-    // Each run holds about 3 × 4 MB in its thread; a thread's runs may hold half its 64 MB heap.
-    const io = await run('io', { wait_ms: 2_000, pad: 'x'.repeat(4 * 2 ** 20) });
-    await learnt(pool, { ...io, input: (await run('io', { wait_ms: 5 })).input }, 'io');
-    const runs = Array.from({ length: 6 }, () => pool.run(io));
+    // Six events: each event's input is held at about 3 × 4 MB on a thread; a thread's runs may
+    // hold half its 64 MB heap.
+    const pad = 'x'.repeat(4 * 2 ** 20);
+    const events = await Promise.all(Array.from({ length: 6 }, () => run('io', { wait_ms: 2_000, pad })));
+    await learnt(pool, await run('io', { wait_ms: 5 }), 'io');
+    const runs = events.map((io) => pool.run(io));
     // Once all six are placed, no thread hosts more than two.
     await until(() => pool.stats().runsPerThread.reduce((a, b) => a + b, 0) === 6);
     expect(Math.max(...pool.stats().runsPerThread)).toBe(2);
     expect(pool.stats().threads).toBeGreaterThanOrEqual(3);
+    expect((await Promise.all(runs)).map((o) => o.status)).toEqual(Array(6).fill('completed'));
+  });
+
+  it("puts one event's waiting runs on one thread: they share its parse of the documents", async () => {
+    const pool = await startPool({ minThreads: 1, maxThreads: 8, maxHeapMb: 64 });
+    // Counted per run, a thread could take two of these; it holds the event's input once.
+    const io = await run('io', { wait_ms: 2_000, pad: 'x'.repeat(4 * 2 ** 20) });
+    await learnt(pool, await run('io', { wait_ms: 5 }), 'io');
+    const runs = Array.from({ length: 6 }, () => pool.run(io));
+    await until(() => pool.stats().runsPerThread.reduce((a, b) => a + b, 0) === 6);
+    expect(pool.stats().runsPerThread[0]).toBe(6);
     expect((await Promise.all(runs)).map((o) => o.status)).toEqual(Array(6).fill('completed'));
   });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   admitWaiting,
+  countBytes,
   decide,
   slotsInUse,
   type Placement,
@@ -21,6 +22,7 @@ const thread = (id: number, over: Partial<ThreadView> = {}): ThreadView => ({
   unread: false,
   short: 0,
   heldBytes: 0,
+  inputs: new Map(),
   ...over,
 });
 
@@ -38,7 +40,8 @@ function view(threads: ThreadView[], over: Partial<PlacementView> = {}): Placeme
 const ask = (mode: PlacementAsk['mode'], over: Partial<PlacementAsk> = {}): PlacementAsk => ({
   mode,
   isolated: false,
-  bytes: 64 * 1024,
+  bytes: 16 * 1024,
+  input: { key: 'event 1', bytes: 48 * 1024 },
   ...over,
 });
 
@@ -73,6 +76,18 @@ describe('placement of one attempt', () => {
       view([waiter(1, 2, { heldBytes: 127 * MB }), waiter(2, 1)]),
       ask('share', { bytes: 2 * MB }),
       on(2),
+    ],
+    [
+      "a run that waits goes to a thread holding its event's documents before a fuller one",
+      view([waiter(1, 300), waiter(2, 3, { inputs: new Map([['event 1', 1]]) }), waiter(3, 5)]),
+      ask('share'),
+      on(2),
+    ],
+    [
+      "a run that waits joins a thread holding its event's documents where another event's would not fit",
+      view([waiter(1, 2, { heldBytes: 127 * MB, inputs: new Map([['event 1', 2]]) }), thread(2)]),
+      ask('share', { input: { key: 'event 1', bytes: 2 * MB } }),
+      on(1),
     ],
     [
       'a run that waits goes to an empty thread when no busy one has room',
@@ -158,7 +173,40 @@ describe('placement of one attempt', () => {
   });
 });
 
+describe("a thread's memory", () => {
+  it('counts an input once per thread, with its first run there, and lets it go with its last', () => {
+    const t = thread(1);
+    const input = { key: 'event 1', bytes: MB };
+    const [a, b] = [ask('share', { input }), ask('share', { input })];
+    const other = ask('short', { input: { key: 'event 2', bytes: 2 * MB } });
+    for (const x of [a, b, other]) countBytes(t, x, 1);
+    expect(t.heldBytes).toBe(3 * 16 * 1024 + 3 * MB);
+    countBytes(t, a, -1);
+    expect(t.heldBytes).toBe(2 * 16 * 1024 + 3 * MB);
+    countBytes(t, b, -1);
+    expect(t.heldBytes).toBe(16 * 1024 + 2 * MB);
+    expect([...t.inputs]).toEqual([['event 2', 1]]);
+    countBytes(t, other, -1);
+    expect([t.heldBytes, t.inputs.size]).toEqual([0, 0]);
+  });
+});
+
 describe('a pass over the waiting attempts', () => {
+  it("puts an event's waiting runs on the thread that took its first, and another event's where it fits", () => {
+    // Thread 1 has room for one more input of 2 MB, not two.
+    const v = view([thread(1, { runs: 1, heldBytes: 125 * MB }), thread(2)]);
+    const of = (key: string) => ask('share', { input: { key, bytes: 2 * MB } });
+    const pass = admitWaiting(v, {
+      slot: [],
+      share: [of('event 1'), of('event 1'), of('event 1'), of('event 2')],
+    });
+    expect(pass).toEqual({ share: [1, 1, 1, 2], slot: [], spawn: false });
+    expect(v.threads.map((t) => [t.runs, t.heldBytes])).toEqual([
+      [4, 125 * MB + 3 * 16 * 1024 + 2 * MB],
+      [1, 16 * 1024 + 2 * MB],
+    ]);
+  });
+
   it('starts each on the thread the view has after the ones before it, and stops a queue at its first that waits', () => {
     const v = view([thread(1), thread(2)]);
     const pass = admitWaiting(v, { slot: [ask('probe'), ask('probe'), ask('probe')], share: [ask('share')] });

@@ -12,6 +12,7 @@ const attempt = (processorId: string, mode: Mode): Attempt => ({
   mode,
   isolated: false,
   bytes: 1_000,
+  input: { key: 'event', bytes: 3_000 },
   thread: undefined,
   startElu: undefined,
   innocent: false,
