@@ -1,5 +1,6 @@
 import { DocumentSchema, type Document } from '../events/document.js';
 import { formatIssues, messageOf } from '../errors.js';
+import { recordExactText } from '../processors/run.js';
 import type { MissingDocument } from './source.js';
 
 /**
@@ -20,5 +21,16 @@ export function parseDocument(id: string, text: string, holder: string): Documen
   if (parsed.data.document_id !== id) {
     return { id, reason: `${holder} holds document ${parsed.data.document_id}` };
   }
+  if (isExact(json as Record<string, unknown>)) recordExactText(parsed.data, text);
   return parsed.data;
+}
+
+const FIELDS = new Set(Object.keys(DocumentSchema.shape));
+
+/**
+ * Whether a valid document's JSON parses to the very document validation returned: it has no
+ * field validation drops and none it fills in (the schema transforms no value).
+ */
+function isExact(json: Record<string, unknown>): boolean {
+  return 'metadata' in json && Object.keys(json).every((key) => FIELDS.has(key));
 }

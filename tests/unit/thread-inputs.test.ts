@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
+import { parseDocument } from '../../src/documents/parse.js';
+import type { Document } from '../../src/events/document.js';
 import { copyJson, createThreadInputs } from '../../src/processors/inputs.js';
 import { decodeInput, encodeInput, type RunInput } from '../../src/processors/run.js';
 
@@ -30,6 +32,38 @@ describe('the encoded input', () => {
     expect(a.shared).toBeInstanceOf(SharedArrayBuffer);
     expect(a.shared.byteLength).toBe(Buffer.byteLength(JSON.stringify(input())));
     expect(a.key).not.toBe(b.key);
+  });
+});
+
+describe('the encoded input of documents as a source parsed them', () => {
+  const parsed = (text: string) => parseDocument('d', text, 'the file') as Document;
+  const encodedText = (documents: Document[]) =>
+    Buffer.from(encodeInput({ documents, missingDocuments: ['x'] }).shared).toString();
+
+  it('holds the text a document was parsed from, when parsing that text gives the same document', () => {
+    const text =
+      '{\n  "metadata": {"bank": "Föhr 銀行", "n": 1.50},\n  "document_type": "t", "document_id": "d"\n}\n';
+    const document = parsed(text);
+    expect(encodedText([document, document])).toBe(
+      `{"documents":[${text},${text}],"missingDocuments":["x"]}`,
+    );
+    expect(decodeInput(encodeInput({ documents: [document], missingDocuments: [] })).documents).toEqual([
+      document,
+    ]);
+  });
+
+  it('serializes what validation returned when the text holds more, or less, than the document', () => {
+    const extra = parsed('{"document_id": "d", "document_type": "t", "metadata": {}, "internal": "secret"}');
+    const defaulted = parsed('{"document_id": "d", "document_type": "t"}');
+    expect(encodedText([extra, defaulted])).toBe(
+      `{"documents":[${JSON.stringify(extra)},${JSON.stringify(defaulted)}],"missingDocuments":["x"]}`,
+    );
+    expect(
+      decodeInput(encodeInput({ documents: [extra, defaulted], missingDocuments: [] })).documents,
+    ).toEqual([
+      { document_id: 'd', document_type: 't', metadata: {} },
+      { document_id: 'd', document_type: 't', metadata: {} },
+    ]);
   });
 });
 
