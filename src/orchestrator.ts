@@ -110,15 +110,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
     const receivedAt = receipt.receivedAt ?? performance.now();
     const { data } = event;
     const { signal } = receipt;
-    const batch = await fetchDocuments(documents, telemetry, data.documents, receipt.trace);
+    const { input, missing } = await fetchInput(documents, telemetry, data.documents, receipt.trace);
     signal?.throwIfAborted();
-    const input = encodeInput({
-      documents: batch.documents,
-      missingDocuments: batch.missing.map((m) => m.id),
-    });
-    // Only `input` is kept past this point: the fetched documents can be collected while the runs
-    // last (a 512 KiB event would otherwise hold them twice on the main thread until its verdict).
-    const { missing } = batch;
 
     const pauses = await guard.pauses();
     signal?.throwIfAborted();
@@ -195,6 +188,23 @@ export function createOrchestrator(deps: OrchestratorDeps) {
 }
 
 type Traces = Pick<Telemetry, 'tracer' | 'metrics'>;
+
+/**
+ * The event's documents, fetched and encoded for its runs: what is kept of them while the runs
+ * last. The fetched documents are locals of this call alone, which ends here (a suspended async
+ * function keeps every local alive, used or not): a 512 KiB event's documents are not held on
+ * the main thread until its verdict beside their encoding.
+ */
+async function fetchInput(
+  documents: DocumentSource,
+  telemetry: Traces,
+  ids: readonly string[],
+  parent: Context | undefined,
+): Promise<{ input: EncodedInput; missing: DocumentBatch['missing'] }> {
+  const batch = await fetchDocuments(documents, telemetry, ids, parent);
+  const missingDocuments = batch.missing.map((m) => m.id);
+  return { input: encodeInput({ documents: batch.documents, missingDocuments }), missing: batch.missing };
+}
 
 /** The document fetch, under its own span: each HTTP request is a child of it. */
 async function fetchDocuments(

@@ -4,7 +4,8 @@
  * the events it took (and scales the sum by the share resident memory is measured to hold,
  * `decide.ts`); placement sums a thread's runs and inputs against that thread's heap budget.
  *
- * - The main thread holds the documents as fetched and their encoded input: about twice it.
+ * - The main thread holds their encoded input, and the documents as fetched until they are
+ *   encoded: counted at twice it.
  * - A thread holds one parse of an event's input for all the runs it hosts of that event
  *   (`inputs.ts`), but up to three times its size while it parses (the decoded text, its parse, and
  *   the garbage the parse leaves until the collector runs; the parse of documents with many small

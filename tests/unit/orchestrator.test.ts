@@ -1,3 +1,6 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
 import { describe, expect, it } from 'vitest';
 
 import type { DocumentSource } from '../../src/documents/source.js';
@@ -54,6 +57,50 @@ const event = (data: Partial<UnderwritingCreated['data']> = {}): UnderwritingCre
 });
 
 describe('orchestrator', () => {
+  it('holds no fetched document while the runs last: only their encoding', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const fetched: WeakRef<object>[] = [];
+    const source: DocumentSource = {
+      fetch: (ids) => {
+        const batch = {
+          documents: ids.map((id) => ({ document_id: id, document_type: 't', metadata: {} })),
+          missing: [],
+        };
+        fetched.push(...batch.documents.map((d) => new WeakRef(d)));
+        return Promise.resolve(batch);
+      },
+    };
+    let finish = () => {};
+    const ran = new Promise<void>((resolve) => (finish = resolve));
+    const runs: ProcessorRun[] = [];
+    const pool = {
+      run: async (run: ProcessorRun): Promise<RunOutcome> => {
+        runs.push(run);
+        await ran;
+        const outcome = { processor_id: run.processorId, execution_id: '01J0000000000000000000000A' };
+        return { ...outcome, status: 'completed', factors: {}, execution_time: 0.001, attempts: 1 };
+      },
+    };
+    const orchestrator = createOrchestrator({
+      pool,
+      processors: new Map([installed('a_v1')]),
+      documents: source,
+      purchases: new Map(),
+      defaultTimeoutMs: 1000,
+      log: silentLog,
+    });
+    const result = orchestrator.process(event({ documents: ['doc_1', 'doc_2'] }), { sourceMessageId: 'm1' });
+    await expect.poll(() => runs.length).toBe(1);
+    // A WeakRef holds its target until the current job ends: collect from a later one.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc();
+    expect(fetched.map((d) => d.deref() === undefined)).toEqual([true, true]);
+    expect(decodeInput(runs[0]!.input).documents.map((d) => d.document_id)).toEqual(['doc_1', 'doc_2']);
+    finish();
+    expect((await result).overall_status).toBe('success');
+  });
+
   it('runs every purchased processor once, groups the outcomes and summarises them', async () => {
     const pool = scriptedPool({
       a_v1: { status: 'completed', factors: { score: 1 }, execution_time: 45.2 },
