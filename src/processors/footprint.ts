@@ -22,7 +22,7 @@
  * parsed), 3.9–4.0 MB with four that read them (4.1–6.9 MB at the peak, before the garbage
  * collector caught up; 8.5 MB before, when the scheduler also started more threads for them). The
  * 512 KiB capacity bench, 1,500 events through pull: about 2.6 MB an event in progress (resident
- * memory 640–840 MiB with 190–234 events). This estimates 1.6 MB and 4.1 MB.
+ * memory 640–840 MiB with 190–234 events). This estimates 2.6 MB and 4.1 MB.
  */
 export const FOOTPRINT = {
   /** An event's own state on the main thread: message, spans, log bindings, outcomes. */
