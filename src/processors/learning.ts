@@ -71,11 +71,14 @@ export function smoothLoad(load: number, windowElu: number, runs: number): numbe
 }
 
 /**
- * A thread's smoothed ELU once one of its runs was read as `kind`: a run read as computing was
- * just measured hot, and holds its CPU slot from now, however slowly the smoothed load catches up.
+ * A thread's smoothed ELU once one of its runs was read as `kind`, `windowElu` being the window
+ * that read it: a run read as computing was just measured hot, and holds its CPU slot from now,
+ * however slowly the smoothed load catches up; a run read as waiting was read from a quiet window,
+ * so the thread is as quiet as that window from now (what warmed its load before, its own start
+ * and the plugin's first import, is over), and takes the runs that wait at once.
  */
-export function loadAfterReading(load: number, kind: Kind): number {
-  return kind === 'cpu' ? Math.max(load, HOT) : load;
+export function loadAfterReading(load: number, kind: Kind, windowElu: number): number {
+  return kind === 'cpu' ? Math.max(load, HOT) : Math.min(load, windowElu);
 }
 
 /** The record after a run was read as `kind`. */

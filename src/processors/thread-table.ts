@@ -95,7 +95,7 @@ function read(
   count(t, attempt, -1);
   attempt.mode = 'share';
   count(t, attempt, 1);
-  t.load = loadAfterReading(t.load, kind);
+  t.load = loadAfterReading(t.load, kind, t.window);
   t.hot = t.load >= HOT;
   onRead(attempt.processorId, kind);
 }

@@ -88,10 +88,12 @@ describe('what the scheduler learns of a processor', () => {
     });
   });
 
-  it('a run read as computing makes its thread hot at once; a run read as waiting leaves the load as it was', () => {
-    expect(loadAfterReading(0.3, 'cpu')).toBe(HOT);
-    expect(loadAfterReading(0.9, 'cpu')).toBe(0.9);
-    expect(loadAfterReading(0.3, 'io')).toBe(0.3);
+  it('a run read as computing makes its thread hot at once; a run read as waiting makes it as quiet as the window that read it', () => {
+    expect(loadAfterReading(0.3, 'cpu', 0.9)).toBe(HOT);
+    expect(loadAfterReading(0.9, 'cpu', 0.9)).toBe(0.9);
+    expect(loadAfterReading(0.3, 'io', 0.4)).toBe(0.3);
+    // Read as waiting from a quiet window: a load warmed by the thread's own start is let go.
+    expect(loadAfterReading(0.8, 'io', 0.2)).toBe(0.2);
   });
 
   it.each<[string, ProcessorRecord | undefined, number]>([
