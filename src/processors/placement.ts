@@ -85,15 +85,18 @@ export function addedBytes(t: ThreadView, ask: PlacementAsk): number {
   return ask.bytes + (t.inputs.has(ask.input.key) ? 0 : ask.input.bytes);
 }
 
-/** Counts (1) or uncounts (-1) an attempt's memory on its thread: its input with its first run there, and off with its last. */
+/**
+ * Counts (1) or uncounts (-1) an attempt's memory on its thread, by the rule of `addedBytes`: its
+ * input comes with its first run there and goes with its last.
+ */
 export function countBytes(t: ThreadView, ask: PlacementAsk, sign: 1 | -1): void {
-  const { key, bytes } = ask.input;
+  const { key } = ask.input;
   const runs = (t.inputs.get(key) ?? 0) + sign;
-  if (runs > 0) t.inputs.set(key, runs);
-  else t.inputs.delete(key);
-  const first = sign > 0 && runs === 1;
-  const last = sign < 0 && runs === 0;
-  t.heldBytes += sign * (ask.bytes + (first || last ? bytes : 0));
+  const setRuns = () => (runs > 0 ? t.inputs.set(key, runs) : t.inputs.delete(key));
+  // Added as the thread was before it, taken off as the thread is after it.
+  if (sign < 0) setRuns();
+  t.heldBytes += sign * addedBytes(t, ask);
+  if (sign > 0) setRuns();
 }
 
 export type Placement = { kind: 'thread'; id: number } | { kind: 'spawn' } | { kind: 'wait' };
