@@ -1,4 +1,4 @@
-import type { DocumentSource } from '../src/documents/source.js';
+import type { DocumentSource, DocumentText } from '../src/documents/source.js';
 import type { Document } from '../src/events/document.js';
 import type { UnderwritingCreated } from '../src/events/underwriting-created.js';
 import { createLogger, type Logger } from '../src/logging.js';
@@ -15,13 +15,17 @@ const DOCUMENTS: ReadonlyMap<string, Document> = new Map(
   ]),
 );
 
+const TEXTS: ReadonlyMap<string, DocumentText> = new Map(
+  [...DOCUMENTS].map(([id, doc]) => [id, { id, json: Buffer.from(JSON.stringify(doc)) }]),
+);
+
 /** An in-memory document source: every known id is found, at once. */
 export const memoryDocuments: DocumentSource = {
   fetch(ids) {
-    const documents: Document[] = [];
+    const documents: DocumentText[] = [];
     const missing: { id: string; reason: string }[] = [];
     for (const id of ids) {
-      const doc = DOCUMENTS.get(id);
+      const doc = TEXTS.get(id);
       if (doc) documents.push(doc);
       else missing.push({ id, reason: 'not found' });
     }

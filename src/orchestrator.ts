@@ -21,7 +21,7 @@ import type { ProcessorPool } from './processors/pool.js';
 import type { Ticket } from './admission/admission.js';
 import {
   NOT_INSTALLED,
-  encodeInput,
+  encodeTexts,
   seconds,
   toEntry,
   type EncodedInput,
@@ -203,7 +203,7 @@ async function fetchInput(
 ): Promise<{ input: EncodedInput; missing: DocumentBatch['missing'] }> {
   const batch = await fetchDocuments(documents, telemetry, ids, parent);
   const missingDocuments = batch.missing.map((m) => m.id);
-  return { input: encodeInput({ documents: batch.documents, missingDocuments }), missing: batch.missing };
+  return { input: encodeTexts(batch.documents, missingDocuments), missing: batch.missing };
 }
 
 /** The document fetch, under its own span: each HTTP request is a child of it. */

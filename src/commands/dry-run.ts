@@ -1,5 +1,6 @@
 import { processorSources, type Config } from '../config.js';
 import { configuredDocumentSource } from '../documents/configured.js';
+import { parseDocument, type Document, type MissingDocument } from '../events/document.js';
 import type { UnderwritingCreated } from '../events/underwriting-created.js';
 import { createLogger } from '../logging.js';
 import { discoverProcessors, originOf } from '../processors/discovery.js';
@@ -38,13 +39,20 @@ export async function dryRun(
       p.timeoutMs === undefined ? `${config.processorTimeoutMs} ms (default)` : `${p.timeoutMs} ms`;
     return [id, p.version, deadline, originOf(p)];
   });
-  const found = new Set(batch.documents.map((d) => d.document_id));
-  const missing = new Map(batch.missing.map((m) => [m.id, m.reason]));
+  // Read as the threads read them: a document that is not valid is missing, with the reason.
+  const read = new Map<string, Document | MissingDocument>(batch.missing.map((m) => [m.id, m]));
+  for (const text of batch.documents)
+    read.set(text.id, parseDocument(text.id, Buffer.from(text.json).toString()));
+  const resolved = [...read.values()].filter((r) => !('reason' in r)).length;
   const documentRows = data.documents.map((id) => {
-    const doc = batch.documents.find((d) => d.document_id === id);
+    const doc = read.get(id);
     return [
       id,
-      found.has(id) ? `resolves (${doc?.document_type ?? '?'})` : `missing: ${missing.get(id) ?? '?'}`,
+      doc === undefined
+        ? 'missing: ?'
+        : 'reason' in doc
+          ? `missing: ${doc.reason}`
+          : `resolves (${doc.document_type})`,
     ];
   });
   const where = config.documentsDir ?? config.documentsUrl ?? '';
@@ -53,7 +61,7 @@ export async function dryRun(
     '',
     formatTable(['processor', 'version', 'deadline', 'from'], processorRows).trimEnd(),
     '',
-    `documents from ${where}: ${batch.documents.length} of ${data.documents.length} resolve`,
+    `documents from ${where}: ${resolved} of ${data.documents.length} resolve`,
     '',
     formatTable(['document', 'status'], documentRows).trimEnd(),
     '',

@@ -3,13 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, Tracer } from '@opentelemetry/api';
 import { Agent, request, type Dispatcher } from 'undici';
 
-import type { Document } from '../events/document.js';
 import { OrchestratorError, messageOf } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { startHttpClientSpan } from '../telemetry/http-client-span.js';
 import { noTelemetry } from '../telemetry/telemetry.js';
-import { parseDocument } from './parse.js';
-import type { DocumentBatch, DocumentSource, MissingDocument } from './source.js';
+import type { DocumentBatch, DocumentSource, DocumentText, MissingDocument } from './source.js';
 
 /** Document metadata is small: a response larger than this is refused (the document is missing). */
 export const MAX_DOCUMENT_BYTES = 1024 * 1024;
@@ -46,7 +44,8 @@ export interface HttpDocumentSource extends DocumentSource {
   close(): Promise<void>;
 }
 
-type Attempt = { done: Document | MissingDocument } | { retry: string; retryAfterMs?: number | undefined };
+type Attempt =
+  { done: DocumentText | MissingDocument } | { retry: string; retryAfterMs?: number | undefined };
 
 /**
  * `GET {baseUrl}/documents/{id}` for every id, at most `concurrency` at once, over kept-alive
@@ -89,11 +88,11 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
     }
     const { statusCode, body } = response;
     if (statusCode === 200) {
-      const text = await readCapped(body, MAX_DOCUMENT_BYTES).catch((err: unknown) => err as Error);
-      span.end(text instanceof Error ? { error: text } : { status: statusCode });
-      if (text instanceof Error) return { retry: describeFailure(text, options.timeoutMs) };
-      if (text === undefined) return { done: { id, reason: `larger than ${MAX_DOCUMENT_BYTES} bytes` } };
-      return { done: parseDocument(id, text, 'the response') };
+      const json = await readCapped(body, MAX_DOCUMENT_BYTES).catch((err: unknown) => err as Error);
+      span.end(json instanceof Error ? { error: json } : { status: statusCode });
+      if (json instanceof Error) return { retry: describeFailure(json, options.timeoutMs) };
+      if (json === undefined) return { done: { id, reason: `larger than ${MAX_DOCUMENT_BYTES} bytes` } };
+      return { done: { id, json } };
     }
     // Read and drop the rest, so that the connection is kept for the next request.
     await body.dump().catch(() => {});
@@ -110,7 +109,7 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
     signal: AbortSignal,
     endsAt: number,
     trace: Context | undefined,
-  ): Promise<Document | MissingDocument> {
+  ): Promise<DocumentText | MissingDocument> {
     for (let tries = 1; ; tries++) {
       const result = await attempt(id, signal, trace);
       if (signal.aborted) throw signal.reason;
@@ -139,7 +138,7 @@ export function createHttpDocumentSource(options: HttpDocumentSourceOptions): Ht
 
   async function fetch(ids: readonly string[], trace?: Context): Promise<DocumentBatch> {
     const unique = [...new Set(ids)];
-    const results: (Document | MissingDocument)[] = [];
+    const results: (DocumentText | MissingDocument)[] = [];
     const budget = AbortSignal.timeout(options.budgetMs);
     const endsAt = performance.now() + options.budgetMs;
     // The first document that fails ends the others: the event is retried as a whole.
@@ -195,11 +194,11 @@ function describeFailure(err: unknown, timeoutMs: number): string {
   return messageOf(err);
 }
 
-/** The body as text, or `undefined` when it is larger than `maxBytes` (then it is not read on). */
+/** The body's bytes, or `undefined` when it is larger than `maxBytes` (then it is not read on). */
 async function readCapped(
   body: Dispatcher.ResponseData['body'],
   maxBytes: number,
-): Promise<string | undefined> {
+): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -210,7 +209,7 @@ async function readCapped(
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /** `Retry-After` in ms: seconds, or an HTTP date; `undefined` when absent or unreadable. */

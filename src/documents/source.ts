@@ -1,16 +1,17 @@
 import type { Context } from '@opentelemetry/api';
 
-import type { Document } from '../events/document.js';
+import type { DocumentText, MissingDocument } from '../events/document.js';
 
-/** A document id the source does not have, and why (logged; processors get the id). */
-export interface MissingDocument {
-  id: string;
-  reason: string;
-}
+export type { DocumentText, MissingDocument } from '../events/document.js';
 
 export interface DocumentBatch {
-  /** Documents found, in the order of the ids asked for. */
-  documents: Document[];
+  /**
+   * The documents' JSON as received, once each, in the order of the ids asked for: a source does
+   * not parse them (the threads that read them do, and count one that is not a valid document as
+   * missing).
+   */
+  documents: DocumentText[];
+  /** Ids the source has no document for (not found, not a valid id), and why. */
   missing: MissingDocument[];
 }
 

@@ -1,5 +1,6 @@
 // A thread's side of the runs' documents: parsed once per event, a copy per run.
-import { decodeInput, type EncodedInput, type RunInput } from './run.js';
+import type { MissingDocument } from '../events/document.js';
+import { decodeInput, type EncodedInput, type ParseDocument, type RunInput } from './run.js';
 
 /** One run's documents: `get` decodes them on first use; `release` once the run has settled. */
 export interface RunDocuments {
@@ -7,8 +8,15 @@ export interface RunDocuments {
   release(): void;
 }
 
+/** How a run's documents are read: `parse` each one, and say which are not valid documents. */
+export interface DocumentReader {
+  parse: ParseDocument;
+  /** Called once per parse that found documents that are not valid (they are given as missing). */
+  invalid(documents: MissingDocument[]): void;
+}
+
 export interface ThreadInputs {
-  take(encoded: EncodedInput): RunDocuments;
+  take(encoded: EncodedInput, reader: DocumentReader): RunDocuments;
   /** Parses held now (one per event some run of this thread has read and not yet settled). */
   readonly held: number;
 }
@@ -19,11 +27,18 @@ export interface ThreadInputs {
  * and arrays, so what one processor changes in its documents no other sees. Strings are immutable,
  * so the copies share them: a 512 KiB event read by four runs of a thread is decoded and parsed
  * once, not four times. A run that never reads its documents pays for nothing.
+ * A document that is not valid is said (`reader.invalid`) once per parse, so once per thread that
+ * reads the event's documents.
  */
 export function createThreadInputs(): ThreadInputs {
   const parses = new Map<string, { input: RunInput; holders: number }>();
   return {
-    take(encoded) {
+    take(encoded, reader) {
+      const decode = () => {
+        const { input, invalid } = decodeInput(encoded, reader.parse);
+        if (invalid.length > 0) reader.invalid(invalid);
+        return input;
+      };
       let copy: RunInput | undefined;
       let holds = false;
       let settled = false;
@@ -31,10 +46,10 @@ export function createThreadInputs(): ThreadInputs {
         get() {
           if (copy === undefined) {
             // A callback the run left behind reads after it settled: its own parse, held by no one.
-            if (settled) return (copy = decodeInput(encoded));
+            if (settled) return (copy = decode());
             let parse = parses.get(encoded.key);
             if (!parse) {
-              parse = { input: decodeInput(encoded), holders: 0 };
+              parse = { input: decode(), holders: 0 };
               parses.set(encoded.key, parse);
             }
             parse.holders++;

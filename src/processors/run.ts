@@ -3,7 +3,7 @@
 // SDK's test kit all import these; none declares its own.
 import { randomUUID } from 'node:crypto';
 
-import type { Document } from '../events/document.js';
+import type { Document, DocumentText, MissingDocument } from '../events/document.js';
 import type {
   CompletedProcessor,
   FailedProcessor,
@@ -19,56 +19,83 @@ export interface RunInput {
 }
 
 /**
- * An event's documents as its runs receive them: their JSON in UTF-8, written once per event into
- * shared memory, and a key naming that one encoding. Every run's task carries the same buffer,
- * which postMessage shares instead of copying (a 512 KiB event asked of four runs is not
- * serialized, sent and received four times), and a thread parses a key once for all the runs it
- * hosts of it (`inputs.ts`).
+ * An event's documents as its runs receive them: each document's JSON exactly as the source
+ * received it, written once per event into shared memory, and a key naming that one encoding.
+ * Every run's task carries the same buffer, which postMessage shares instead of copying (a 512 KiB
+ * event asked of four runs is not serialized, sent and received four times), and a thread parses
+ * and validates a key once for all the runs it hosts of it (`inputs.ts`): the main thread that
+ * fetched the documents never parses them.
  */
 export interface EncodedInput {
   /** Unique in the process, whichever copy of this module made it. */
   key: string;
+  /** The documents' JSON, one after another. */
   shared: SharedArrayBuffer;
+  /** Whose JSON `shared` holds, in order, and how many bytes of it each. */
+  texts: readonly { id: string; bytes: number }[];
+  /** Ids the source had no document for. */
+  missingDocuments: readonly string[];
 }
 
 // Two copies of this module (the service's and a test kit's) must not make the same key.
 const KEY_PREFIX = randomUUID();
 let encoded = 0;
 
-// The JSON text a document was parsed from, when parsing that text again gives that very document.
-const exactTexts = new WeakMap<Document, string>();
-
-/**
- * Records that parsing `text` gives exactly `document` (a document source says so once it has
- * validated it), so that its runs' input is written from that text instead of serialized again:
- * serializing a 256 KiB document costs the main thread about 1 ms on a small VM.
- */
-export function recordExactText(document: Document, text: string): void {
-  exactTexts.set(document, text);
-}
-
-/**
- * The input's JSON, written into shared memory piece by piece: each document as the text it was
- * parsed from when that parses to it again (`recordExactText`), else serialized; no string of the whole.
- */
-export function encodeInput(input: RunInput): EncodedInput {
-  const parts = ['{"documents":['];
-  input.documents.forEach((document, i) => {
-    if (i > 0) parts.push(',');
-    parts.push(exactTexts.get(document) ?? JSON.stringify(document));
-  });
-  parts.push('],"missingDocuments":', JSON.stringify(input.missingDocuments), '}');
+/** The event's input: its documents' JSON as received, and the ids the source had no document for. */
+export function encodeTexts(
+  texts: readonly DocumentText[],
+  missingDocuments: readonly string[],
+): EncodedInput {
   let length = 0;
-  for (const part of parts) length += Buffer.byteLength(part);
+  for (const text of texts) length += text.json.byteLength;
   const shared = new SharedArrayBuffer(length);
-  const bytes = Buffer.from(shared);
+  const bytes = new Uint8Array(shared);
   let offset = 0;
-  for (const part of parts) offset += bytes.write(part, offset);
-  return { key: `${KEY_PREFIX}:${++encoded}`, shared };
+  for (const text of texts) {
+    bytes.set(text.json, offset);
+    offset += text.json.byteLength;
+  }
+  return {
+    key: `${KEY_PREFIX}:${++encoded}`,
+    shared,
+    texts: texts.map((text) => ({ id: text.id, bytes: text.json.byteLength })),
+    missingDocuments,
+  };
 }
 
-export function decodeInput(input: EncodedInput): RunInput {
-  return JSON.parse(Buffer.from(input.shared).toString()) as RunInput;
+/** The input of documents at hand (the test kit, tests): each serialized. */
+export function encodeInput(input: RunInput): EncodedInput {
+  const texts = input.documents.map((document) => ({
+    id: document.document_id,
+    json: Buffer.from(JSON.stringify(document)),
+  }));
+  return encodeTexts(texts, input.missingDocuments);
+}
+
+/** How a thread reads one document's JSON: `parseDocument`, which a thread loads on first need. */
+export type ParseDocument = (id: string, text: string) => Document | MissingDocument;
+
+/**
+ * The run's documents: each document's JSON parsed and validated, those that are not valid
+ * documents counted as missing (after the ids the source had no document for), and why they
+ * are not.
+ */
+export function decodeInput(
+  input: EncodedInput,
+  parse: ParseDocument,
+): { input: RunInput; invalid: MissingDocument[] } {
+  const documents: Document[] = [];
+  const invalid: MissingDocument[] = [];
+  const bytes = Buffer.from(input.shared);
+  let offset = 0;
+  for (const { id, bytes: length } of input.texts) {
+    const document = parse(id, bytes.toString('utf8', offset, offset + length));
+    offset += length;
+    if ('reason' in document) invalid.push(document);
+    else documents.push(document);
+  }
+  const missingDocuments = [...input.missingDocuments, ...invalid.map((m) => m.id)];
+  return { input: { documents, missingDocuments }, invalid };
 }
 
 /** What ended a TIMEOUT: the processor settled after `ctx.signal` aborted, or its thread was ended. */

@@ -1,5 +1,6 @@
 // The thread side of the pool: one exported function per task, as Piscina expects.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { fileURLToPath } from 'node:url';
 import { workerData } from 'node:worker_threads';
 
 import { messageOf } from '../errors.js';
@@ -10,8 +11,9 @@ import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { declaredDefinition } from './definitions.js';
 import { jsonObjectProblem } from './json-values.js';
 import { importPlugin } from './plugin-import.js';
-import { createThreadInputs } from './inputs.js';
-import type { ThreadData, ThreadResult, ThreadTask } from './run.js';
+import { createThreadInputs, type DocumentReader } from './inputs.js';
+import type { ParseDocument, ThreadData, ThreadResult, ThreadTask } from './run.js';
+import type * as DocumentModule from '../events/document.js';
 import {
   EXECUTING,
   EXITED,
@@ -87,6 +89,48 @@ function load(file: string, processorId: string): Promise<ProcessorDefinition> {
   });
 }
 
+// What reads documents: it validates with zod, which costs a thread about 70 ms of CPU to import,
+// so a thread imports it while it is warmed or started (`hold`), before the runs that need it.
+let parseDocument: ParseDocument | undefined;
+let parserLoad: Promise<void> | undefined;
+// From source (tests), a module imported at run time is TypeScript, loaded as a plugin would be.
+const documentModule = fileURLToPath(
+  new URL(
+    import.meta.url.endsWith('.ts') ? '../events/document.ts' : '../events/document.js',
+    import.meta.url,
+  ),
+);
+
+function loadParser(): Promise<void> {
+  if (!parserLoad) {
+    parserLoad = (importPlugin(documentModule) as Promise<typeof DocumentModule>).then((mod) => {
+      parseDocument = mod.parseDocument;
+    });
+    // A failed import is not kept: the next run with documents tries again (and fails with why).
+    parserLoad.catch(() => (parserLoad = undefined));
+  }
+  return parserLoad;
+}
+function documentReader(task: ThreadTask): DocumentReader {
+  return {
+    parse(id, text) {
+      if (parseDocument === undefined) throw new Error('documents were read before their parser loaded');
+      return parseDocument(id, text);
+    },
+    invalid(documents) {
+      log.warn(
+        {
+          processor_id: task.processorId,
+          execution_id: task.executionId,
+          underwriting_id: task.underwritingId,
+          invalid_documents: documents,
+        },
+        'documents that are not valid documents: the runs of this thread get them as missing',
+      );
+    },
+  };
+}
+
 export default async function runProcessor(task: ThreadTask): Promise<ThreadResult> {
   const trace: RunSpans = { traceparent: task.traceparent, spans: [] };
   const result = await attempt(task, trace);
@@ -102,9 +146,12 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
   const elapsed = () => performance.now() - started;
   const deadline = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const documents = inputs.take(task.input);
+  const documents = inputs.take(task.input, documentReader(task));
   try {
-    const definition = await load(task.file, task.processorId);
+    const [definition] = await Promise.all([
+      load(task.file, task.processorId),
+      parseDocument === undefined && task.input.texts.length > 0 ? loadParser() : undefined,
+    ]);
     stampStart(table, task.slot, tid);
     started = performance.now();
     timer = setTimeout(() => {
@@ -205,7 +252,14 @@ function resultProblem(result: unknown): string | undefined {
   return jsonObjectProblem(result.factors);
 }
 
-/** Holds a thread briefly, so that `warm` reaches every thread of the pool. */
+/**
+ * Holds a thread briefly, so that `warm` reaches every thread of the pool, and until it can read
+ * documents: a thread is warmed or started (`hold`) before the runs that need it.
+ */
 export async function hold(): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  await Promise.all([
+    new Promise((resolve) => setTimeout(resolve, 20)),
+    // A failure is said by the first run with documents, which tries again.
+    loadParser().catch(() => {}),
+  ]);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import type { DocumentSource } from '../../src/documents/source.js';
+import type { DocumentBatch, DocumentSource } from '../../src/documents/source.js';
+import { parseDocument } from '../../src/events/document.js';
 
 export const doc = (id: string, type = 'bank_statement') => ({
   document_id: id,
@@ -30,6 +31,10 @@ export const HOSTILE_IDS = [
   'doc_1/',
 ];
 
+/** The batch's documents as the threads read them (`parseDocument`), each valid or why not. */
+export const read = (batch: DocumentBatch) =>
+  batch.documents.map((text) => parseDocument(text.id, Buffer.from(text.json).toString()));
+
 /**
  * The contract every DocumentSource keeps, run against each one with the same documents:
  * `source()` serves CONTRACT_DOCUMENTS.
@@ -38,13 +43,21 @@ export function documentSourceContract(name: string, source: () => DocumentSourc
   describe(`${name}: the DocumentSource contract`, () => {
     it('returns the documents that exist, once each, in the order asked, and the ids that are missing', async () => {
       const batch = await source().fetch(['doc_2', 'doc_404', 'doc_1', 'doc_2']);
-      expect(batch.documents).toEqual([doc('doc_2', 'tax_return'), doc('doc_1')]);
+      expect(batch.documents.map((d) => d.id)).toEqual(['doc_2', 'doc_1']);
+      // As received: unknown fields are dropped where the documents are read, not by the source.
+      expect(batch.documents.map((d) => JSON.parse(Buffer.from(d.json).toString()) as unknown)).toEqual([
+        CONTRACT_DOCUMENTS['doc_2'],
+        CONTRACT_DOCUMENTS['doc_1'],
+      ]);
+      expect(read(batch)).toEqual([doc('doc_2', 'tax_return'), doc('doc_1')]);
       expect(batch.missing).toEqual([{ id: 'doc_404', reason: 'not found' }]);
     });
 
-    it('reports a body that is not JSON, not a document, or another document as missing with the reason', async () => {
-      const { documents, missing } = await source().fetch(['broken', 'wrong_shape', 'other']);
-      expect(documents).toEqual([]);
+    it('returns a body that is not JSON, not a document, or another document as received: reading it says why it is missing', async () => {
+      const batch = await source().fetch(['broken', 'wrong_shape', 'other']);
+      expect(batch.missing).toEqual([]);
+      expect(Buffer.from(batch.documents[0]?.json ?? []).toString()).toBe('{ nope');
+      const missing = read(batch) as { id: string; reason: string }[];
       expect(missing.map((m) => m.id)).toEqual(['broken', 'wrong_shape', 'other']);
       expect(missing[0]?.reason).toMatch(/^invalid JSON/);
       expect(missing[1]?.reason).toMatch(/^invalid document: document_type/);

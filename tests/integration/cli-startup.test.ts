@@ -244,6 +244,60 @@ describe('CLI conventions', () => {
     expect(stdout).toContain('Dry run: nothing was run.');
   });
 
+  it('run gives processors a document that is not valid as missing, and the thread that read it says why', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'invalid-docs-'));
+    writeFileSync(
+      join(scratch, 'doc_ok.json'),
+      JSON.stringify({ document_id: 'doc_ok', document_type: 'bank_statement', extra: 'dropped' }),
+    );
+    writeFileSync(join(scratch, 'doc_broken.json'), '{ "document_id": ');
+    writeFileSync(
+      join(scratch, 'doc_other.json'),
+      JSON.stringify({ document_id: 'doc_x', document_type: 't' }),
+    );
+    const file = join(scratch, 'event.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        event: 'underwriting.created',
+        data: {
+          underwriting_id: 'uw_invalid_docs',
+          documents: ['doc_broken', 'doc_ok', 'doc_gone', 'doc_other'],
+          purchased_processors: ['fx_ok'],
+        },
+      }),
+    );
+    const env = { DOCUMENTS_DIR: scratch, PROCESSORS_DIR: fixtureProcessorsDir, LOG_LEVEL: 'info' };
+    const { code, stdout, stderr } = await cli(['run', file], env);
+    expect(code, stderr).toBe(0);
+    const result = JSON.parse(stdout) as { completed_processors: { factors: Record<string, unknown> }[] };
+    expect(result.completed_processors[0]?.factors).toMatchObject({
+      documents: ['doc_ok'],
+      missing: ['doc_gone', 'doc_broken', 'doc_other'],
+    });
+    const lines = stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const said = lines.filter((l) => 'invalid_documents' in l);
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatchObject({
+      severity: 'WARNING',
+      processor_id: 'fx_ok',
+      underwriting_id: 'uw_invalid_docs',
+      invalid_documents: [
+        { id: 'doc_broken', reason: expect.stringMatching(/^invalid JSON/) as string },
+        { id: 'doc_other', reason: 'its JSON holds document doc_x' },
+      ],
+    });
+
+    const dry = await cli(['run', '--dry-run', file], env);
+    expect(dry.stdout).toMatch(/^doc_broken\s+missing: invalid JSON/m);
+    expect(dry.stdout).toMatch(/^doc_ok\s+resolves \(bank_statement\)$/m);
+    expect(dry.stdout).toMatch(/^doc_other\s+missing: its JSON holds document doc_x$/m);
+    expect(dry.stdout).toContain('1 of 4 resolve');
+  });
+
   it('run --dry-run names the organization purchases, or every installed processor, as the reason', async () => {
     const scratch = mkdtempSync(join(tmpdir(), 'dry-'));
     const event = (data: Record<string, unknown>) => {

@@ -23,6 +23,7 @@ import {
   HOSTILE_IDS,
   doc,
   documentSourceContract,
+  read,
 } from '../helpers/document-source-contract.js';
 import { silentLog } from '../helpers/fixtures.js';
 
@@ -81,7 +82,7 @@ describe('HTTP document source, against a fault-injecting server on loopback', (
 
   it('retries a 500 and returns the document the next answer brings', async () => {
     const server = await serve({ faults: { doc_1: [500, 502] } });
-    expect((await source(server).fetch(['doc_1'])).documents).toEqual([doc('doc_1')]);
+    expect(read(await source(server).fetch(['doc_1']))).toEqual([doc('doc_1')]);
     expect(requestsFor(server, 'doc_1')).toHaveLength(3);
   });
 
@@ -94,7 +95,7 @@ describe('HTTP document source, against a fault-injecting server on loopback', (
 
   it("waits what a 429's Retry-After says before trying again", async () => {
     const server = await serve({ faults: { doc_1: [{ status: 429, retryAfter: '1' }] } });
-    expect((await source(server).fetch(['doc_1'])).documents).toEqual([doc('doc_1')]);
+    expect(read(await source(server).fetch(['doc_1']))).toEqual([doc('doc_1')]);
     const [first, second] = requestsFor(server, 'doc_1');
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(990);
   });
@@ -112,7 +113,7 @@ describe('HTTP document source, against a fault-injecting server on loopback', (
   it('abandons a request that hangs past its deadline and tries again', async () => {
     const server = await serve({ faults: { doc_1: ['hang'] } });
     const started = performance.now();
-    expect((await source(server, { timeoutMs: 200 }).fetch(['doc_1'])).documents).toEqual([doc('doc_1')]);
+    expect(read(await source(server, { timeoutMs: 200 }).fetch(['doc_1']))).toEqual([doc('doc_1')]);
     expect(requestsFor(server, 'doc_1')).toHaveLength(2);
     expect(performance.now() - started).toBeGreaterThanOrEqual(195);
   });
@@ -136,10 +137,11 @@ describe('HTTP document source, against a fault-injecting server on loopback', (
     expect(server.requests).toHaveLength(3);
   });
 
-  it('reports invalid JSON as missing without retrying it', async () => {
+  it('returns invalid JSON as received without retrying it: reading it says it is missing', async () => {
     const server = await serve({ faults: { doc_1: [{ body: '{"document_id": ' }] } });
-    const { missing } = await source(server).fetch(['doc_1']);
-    expect(missing[0]?.reason).toMatch(/^invalid JSON/);
+    const batch = await source(server).fetch(['doc_1']);
+    expect(batch.missing).toEqual([]);
+    expect(read(batch)).toEqual([{ id: 'doc_1', reason: expect.stringMatching(/^invalid JSON/) as string }]);
     expect(server.requests).toHaveLength(1);
   });
 
@@ -199,9 +201,7 @@ describe('HTTP document source, against a fault-injecting server on loopback', (
     );
     const parent = tracer.startSpan('documents fetch');
     const docs = source(server, { tracer, timeoutMs: 500 });
-    expect((await docs.fetch(['doc_1'], trace.setSpan(ROOT_CONTEXT, parent))).documents).toEqual([
-      doc('doc_1'),
-    ]);
+    expect(read(await docs.fetch(['doc_1'], trace.setSpan(ROOT_CONTEXT, parent)))).toEqual([doc('doc_1')]);
     const tries = exporter.getFinishedSpans();
     const url = `${server.url}/documents/doc_1`;
     expect(tries.map((s) => [s.name, s.kind, s.parentSpanContext?.spanId])).toEqual(

@@ -9,7 +9,8 @@ import { ProcessingCompletedSchema, type UnderwritingCreated } from '../../src/e
 import { createOrchestrator, group } from '../../src/orchestrator.js';
 import type { InstalledProcessor } from '../../src/processors/discovery.js';
 import type { ProcessorRun } from '../../src/processors/pool.js';
-import { decodeInput, type RunOutcome } from '../../src/processors/run.js';
+import { parseDocument, type Document } from '../../src/events/document.js';
+import { decodeInput, type EncodedInput, type RunOutcome } from '../../src/processors/run.js';
 import { ULID, silentLog } from '../helpers/fixtures.js';
 
 const installed = (id: string, timeoutMs?: number): [string, InstalledProcessor] => [
@@ -17,12 +18,18 @@ const installed = (id: string, timeoutMs?: number): [string, InstalledProcessor]
   { id, version: '1.0.0', timeoutMs, concurrency: undefined, retry: undefined, file: `/plugins/${id}.js` },
 ];
 
+const text = (document: Document) => ({
+  id: document.document_id,
+  json: Buffer.from(JSON.stringify(document)),
+});
+const decode = (input: EncodedInput) => decodeInput(input, parseDocument).input;
+
 const documents: DocumentSource = {
   fetch: (ids) =>
     Promise.resolve({
       documents: ids
         .filter((id) => id !== 'doc_gone')
-        .map((id) => ({ document_id: id, document_type: 't', metadata: {} })),
+        .map((id) => text({ document_id: id, document_type: 't', metadata: {} })),
       missing: ids.filter((id) => id === 'doc_gone').map((id) => ({ id, reason: 'not found' })),
     }),
 };
@@ -64,10 +71,10 @@ describe('orchestrator', () => {
     const source: DocumentSource = {
       fetch: (ids) => {
         const batch = {
-          documents: ids.map((id) => ({ document_id: id, document_type: 't', metadata: {} })),
+          documents: ids.map((id) => text({ document_id: id, document_type: 't', metadata: {} })),
           missing: [],
         };
-        fetched.push(...batch.documents.map((d) => new WeakRef(d)));
+        fetched.push(...batch.documents.map((d) => new WeakRef(d.json)));
         return Promise.resolve(batch);
       },
     };
@@ -96,7 +103,7 @@ describe('orchestrator', () => {
     await new Promise((resolve) => setTimeout(resolve, 0));
     gc();
     expect(fetched.map((d) => d.deref() === undefined)).toEqual([true, true]);
-    expect(decodeInput(runs[0]!.input).documents.map((d) => d.document_id)).toEqual(['doc_1', 'doc_2']);
+    expect(decode(runs[0]!.input).documents.map((d) => d.document_id)).toEqual(['doc_1', 'doc_2']);
     finish();
     expect((await result).overall_status).toBe('success');
   });
@@ -147,7 +154,7 @@ describe('orchestrator', () => {
     // Deadlines: the plugin's own, else the default; one shared input with documents and missing ids.
     expect(pool.runs.map((r) => r.timeoutMs)).toEqual([1000, 5000, 180_000]);
     expect(new Set(pool.runs.map((r) => r.input)).size).toBe(1);
-    expect(pool.runs[0] && decodeInput(pool.runs[0].input)).toEqual({
+    expect(pool.runs[0] && decode(pool.runs[0].input)).toEqual({
       documents: [{ document_id: 'doc_1', document_type: 't', metadata: {} }],
       missingDocuments: ['doc_gone'],
     });

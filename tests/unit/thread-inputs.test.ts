@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { parseDocument } from '../../src/documents/parse.js';
-import type { Document } from '../../src/events/document.js';
-import { copyJson, createThreadInputs } from '../../src/processors/inputs.js';
-import { decodeInput, encodeInput, type RunInput } from '../../src/processors/run.js';
+import { parseDocument } from '../../src/events/document.js';
+import { copyJson, createThreadInputs, type DocumentReader } from '../../src/processors/inputs.js';
+import {
+  decodeInput,
+  encodeInput,
+  encodeTexts,
+  type EncodedInput,
+  type RunInput,
+} from '../../src/processors/run.js';
 
 const input = (): RunInput => ({
   documents: [
@@ -17,12 +22,20 @@ const input = (): RunInput => ({
   missingDocuments: ['doc_2'],
 });
 
+const noInvalid: DocumentReader = {
+  parse: parseDocument,
+  invalid: (documents) => {
+    throw new Error(`unexpected invalid documents: ${JSON.stringify(documents)}`);
+  },
+};
+const decode = (encoded: EncodedInput) => decodeInput(encoded, parseDocument);
+
 describe('the encoded input', () => {
   it('decodes to what was encoded: text beyond ASCII, and a lone surrogate JSON escapes', () => {
     const documents = [{ document_id: 'd', document_type: 't', metadata: { s: 'a\uD800b', e: 'é€😀' } }];
-    expect(decodeInput(encodeInput({ documents, missingDocuments: [] }))).toEqual({
-      documents,
-      missingDocuments: [],
+    expect(decode(encodeInput({ documents, missingDocuments: [] }))).toEqual({
+      input: { documents, missingDocuments: [] },
+      invalid: [],
     });
   });
 
@@ -30,40 +43,51 @@ describe('the encoded input', () => {
     const a = encodeInput(input());
     const b = encodeInput(input());
     expect(a.shared).toBeInstanceOf(SharedArrayBuffer);
-    expect(a.shared.byteLength).toBe(Buffer.byteLength(JSON.stringify(input())));
+    expect(a.shared.byteLength).toBe(Buffer.byteLength(JSON.stringify(input().documents[0])));
     expect(a.key).not.toBe(b.key);
   });
 });
 
-describe('the encoded input of documents as a source parsed them', () => {
-  const parsed = (text: string) => parseDocument('d', text, 'the file') as Document;
-  const encodedText = (documents: Document[]) =>
-    Buffer.from(encodeInput({ documents, missingDocuments: ['x'] }).shared).toString();
+describe('the encoded input of documents as a source received them', () => {
+  const text = (id: string, json: string) => ({ id, json: Buffer.from(json) });
 
-  it('holds the text a document was parsed from, when parsing that text gives the same document', () => {
-    const text =
-      '{\n  "metadata": {"bank": "Föhr 銀行", "n": 1.50},\n  "document_type": "t", "document_id": "d"\n}\n';
-    const document = parsed(text);
-    expect(encodedText([document, document])).toBe(
-      `{"documents":[${text},${text}],"missingDocuments":["x"]}`,
-    );
-    expect(decodeInput(encodeInput({ documents: [document], missingDocuments: [] })).documents).toEqual([
-      document,
-    ]);
+  it('holds each document byte for byte as received, and reads each as the document it is', () => {
+    const one =
+      '{\n  "metadata": {"bank": "Föhr 銀行", "n": 1.50},\n  "document_type": "t", "document_id": "a"\n}\n';
+    const two = '{"document_id": "b", "document_type": "t"}';
+    const encoded = encodeTexts([text('a', one), text('b', two)], ['x']);
+    expect(Buffer.from(encoded.shared).toString()).toBe(one + two);
+    expect(decode(encoded)).toEqual({
+      input: {
+        documents: [
+          { document_id: 'a', document_type: 't', metadata: { bank: 'Föhr 銀行', n: 1.5 } },
+          // Validated where it is read: the schema's default filled in.
+          { document_id: 'b', document_type: 't', metadata: {} },
+        ],
+        missingDocuments: ['x'],
+      },
+      invalid: [],
+    });
   });
 
-  it('serializes what validation returned when the text holds more, or less, than the document', () => {
-    const extra = parsed('{"document_id": "d", "document_type": "t", "metadata": {}, "internal": "secret"}');
-    const defaulted = parsed('{"document_id": "d", "document_type": "t"}');
-    expect(encodedText([extra, defaulted])).toBe(
-      `{"documents":[${JSON.stringify(extra)},${JSON.stringify(defaulted)}],"missingDocuments":["x"]}`,
+  it('gives a run what is not a valid document as missing, after the ids the source had none for, and says why', () => {
+    const encoded = encodeTexts(
+      [
+        text('broken', '{ nope'),
+        text('ok', '{"document_id": "ok", "document_type": "t", "metadata": {}, "internal": "secret"}'),
+        text('shapeless', '{"document_id": "shapeless"}'),
+        text('other', '{"document_id": "someone_else", "document_type": "t"}'),
+      ],
+      ['gone'],
     );
-    expect(
-      decodeInput(encodeInput({ documents: [extra, defaulted], missingDocuments: [] })).documents,
-    ).toEqual([
-      { document_id: 'd', document_type: 't', metadata: {} },
-      { document_id: 'd', document_type: 't', metadata: {} },
-    ]);
+    const { input: run, invalid } = decode(encoded);
+    // Unknown fields are dropped, as everywhere a document is read.
+    expect(run.documents).toEqual([{ document_id: 'ok', document_type: 't', metadata: {} }]);
+    expect(run.missingDocuments).toEqual(['gone', 'broken', 'shapeless', 'other']);
+    expect(invalid.map((m) => m.id)).toEqual(['broken', 'shapeless', 'other']);
+    expect(invalid[0]?.reason).toMatch(/^invalid JSON/);
+    expect(invalid[1]?.reason).toMatch(/^invalid document: document_type/);
+    expect(invalid[2]?.reason).toBe('its JSON holds document someone_else');
   });
 });
 
@@ -71,8 +95,8 @@ describe("a thread's inputs", () => {
   it('parse an event once for the runs that read it, and give each run documents of its own', () => {
     const inputs = createThreadInputs();
     const encoded = encodeInput(input());
-    const first = inputs.take(encoded);
-    const second = inputs.take(encoded);
+    const first = inputs.take(encoded, noInvalid);
+    const second = inputs.take(encoded, noInvalid);
     const one = first.get();
     const two = second.get();
     expect(inputs.held).toBe(1);
@@ -92,9 +116,9 @@ describe("a thread's inputs", () => {
   it('hold a parse until the last run that read it has settled; a run that never read holds none', () => {
     const inputs = createThreadInputs();
     const encoded = encodeInput(input());
-    const reader = inputs.take(encoded);
-    const idle = inputs.take(encoded);
-    const later = inputs.take(encoded);
+    const reader = inputs.take(encoded, noInvalid);
+    const idle = inputs.take(encoded, noInvalid);
+    const later = inputs.take(encoded, noInvalid);
     reader.get();
     idle.release();
     expect(inputs.held).toBe(1);
@@ -109,10 +133,25 @@ describe("a thread's inputs", () => {
     expect(inputs.held).toBe(0);
   });
 
+  it('say once per parse which documents are not valid', () => {
+    const inputs = createThreadInputs();
+    const said: string[][] = [];
+    const reader: DocumentReader = {
+      parse: parseDocument,
+      invalid: (documents) => said.push(documents.map((m) => m.id)),
+    };
+    const encoded = encodeTexts([{ id: 'bad', json: Buffer.from('[]') }], []);
+    const a = inputs.take(encoded, reader);
+    const b = inputs.take(encoded, reader);
+    expect(a.get()).toEqual({ documents: [], missingDocuments: ['bad'] });
+    expect(b.get()).toEqual({ documents: [], missingDocuments: ['bad'] });
+    expect(said).toEqual([['bad']]);
+  });
+
   it('keep two encodings apart, even of the same event', () => {
     const inputs = createThreadInputs();
-    const a = inputs.take(encodeInput(input()));
-    const b = inputs.take(encodeInput({ documents: [], missingDocuments: [] }));
+    const a = inputs.take(encodeInput(input()), noInvalid);
+    const b = inputs.take(encodeInput({ documents: [], missingDocuments: [] }), noInvalid);
     expect(a.get().documents).toHaveLength(1);
     expect(b.get().documents).toHaveLength(0);
     expect(inputs.held).toBe(2);
