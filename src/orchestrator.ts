@@ -1,6 +1,7 @@
 import { ROOT_CONTEXT, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 
 import type { DocumentBatch, DocumentSource } from './documents/source.js';
+import { checkDocuments } from './events/document.js';
 import { errorType } from './errors.js';
 import type {
   CompletedProcessor,
@@ -190,8 +191,8 @@ export function createOrchestrator(deps: OrchestratorDeps) {
 type Traces = Pick<Telemetry, 'tracer' | 'metrics'>;
 
 /**
- * The event's documents, fetched and encoded for its runs: what is kept of them while the runs
- * last. The fetched documents are locals of this call alone, which ends here (a suspended async
+ * The event's documents, fetched, the small ones validated (`checkDocuments`), and encoded for its
+ * runs: what is kept of them while the runs last. The fetched documents are locals of this call alone, which ends here (a suspended async
  * function keeps every local alive, used or not): a 512 KiB event's documents are not held on
  * the main thread until its verdict beside their encoding.
  */
@@ -202,8 +203,14 @@ async function fetchInput(
   parent: Context | undefined,
 ): Promise<{ input: EncodedInput; missing: DocumentBatch['missing'] }> {
   const batch = await fetchDocuments(documents, telemetry, ids, parent);
-  const missingDocuments = batch.missing.map((m) => m.id);
-  return { input: encodeTexts(batch.documents, missingDocuments), missing: batch.missing };
+  const { texts, missing } = checkDocuments(batch.documents, batch.missing);
+  return {
+    input: encodeTexts(
+      texts,
+      missing.map((m) => m.id),
+    ),
+    missing,
+  };
 }
 
 /** The document fetch, under its own span: each HTTP request is a child of it. */

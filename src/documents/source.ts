@@ -6,9 +6,9 @@ export type { DocumentText, MissingDocument } from '../events/document.js';
 
 export interface DocumentBatch {
   /**
-   * The documents' JSON as received, once each, in the order of the ids asked for: a source does
-   * not parse them (the threads that read them do, and count one that is not a valid document as
-   * missing).
+   * The documents' JSON as received, once each, in the order of the ids asked for. A source does
+   * not parse them: the orchestrator validates the small ones as they arrive and the threads that
+   * read them the large ones (`checkDocuments`); one that is not a valid document is missing.
    */
   documents: DocumentText[];
   /** Ids the source has no document for (not found, not a valid id), and why. */

@@ -27,13 +27,45 @@ export interface MissingDocument {
 }
 
 /**
- * One document's JSON exactly as a document source received it for `id`, not parsed yet: it is
- * parsed and validated (`parseDocument`) in the worker threads that read it, not on the main thread
- * that fetched it, where a 256 KiB document costs a few milliseconds to parse.
+ * One document's JSON as a document source received it for `id`, not parsed yet; or, `checked`,
+ * the JSON of the document validation returned for it. A small document is parsed and validated
+ * on the main thread as it is fetched (`checkDocuments`); a larger one only in the worker threads
+ * that read it, where the main thread, which takes every event in, would spend milliseconds on it.
  */
 export interface DocumentText {
   id: string;
   json: Uint8Array;
+  checked?: true;
+}
+
+/**
+ * Documents up to this size (their JSON, in bytes) are parsed and validated on the main thread as
+ * they are fetched: well under a millisecond each. Larger ones (a 256 KiB document costs the main
+ * thread a few milliseconds, most of it fresh memory) are left to the threads that read them.
+ */
+export const CHECK_ON_FETCH_BYTES = 64 * 1024;
+
+/**
+ * The fetched documents, each small one parsed and validated now: a valid one as the JSON of what
+ * validation returned (`checked`), one that is not valid among the missing, with why. Larger
+ * ones are passed on as received.
+ */
+export function checkDocuments(
+  texts: readonly DocumentText[],
+  missing: readonly MissingDocument[],
+): { texts: DocumentText[]; missing: MissingDocument[] } {
+  const checked: DocumentText[] = [];
+  const stillMissing = [...missing];
+  for (const text of texts) {
+    if (text.checked || text.json.byteLength > CHECK_ON_FETCH_BYTES) {
+      checked.push(text);
+      continue;
+    }
+    const document = parseDocument(text.id, Buffer.from(text.json).toString());
+    if ('reason' in document) stillMissing.push(document);
+    else checked.push({ id: text.id, json: Buffer.from(JSON.stringify(document)), checked: true });
+  }
+  return { texts: checked, missing: stillMissing };
 }
 
 /**

@@ -31,8 +31,8 @@ export interface EncodedInput {
   key: string;
   /** The documents' JSON, one after another. */
   shared: SharedArrayBuffer;
-  /** Whose JSON `shared` holds, in order, and how many bytes of it each. */
-  texts: readonly { id: string; bytes: number }[];
+  /** Whose JSON `shared` holds, in order, how many bytes of it each, and whether it is checked. */
+  texts: readonly { id: string; bytes: number; checked?: true }[];
   /** Ids the source had no document for. */
   missingDocuments: readonly string[];
 }
@@ -58,27 +58,37 @@ export function encodeTexts(
   return {
     key: `${KEY_PREFIX}:${++encoded}`,
     shared,
-    texts: texts.map((text) => ({ id: text.id, bytes: text.json.byteLength })),
+    texts: texts.map(({ id, json, checked }) => ({
+      id,
+      bytes: json.byteLength,
+      ...(checked && { checked }),
+    })),
     missingDocuments,
   };
 }
 
-/** The input of documents at hand (the test kit, tests): each serialized. */
+/** The input of documents at hand, validated (the test kit, tests): each serialized. */
 export function encodeInput(input: RunInput): EncodedInput {
   const texts = input.documents.map((document) => ({
     id: document.document_id,
     json: Buffer.from(JSON.stringify(document)),
+    checked: true as const,
   }));
   return encodeTexts(texts, input.missingDocuments);
 }
 
-/** How a thread reads one document's JSON: `parseDocument`, which a thread loads on first need. */
+/** How a thread validates one document's JSON: `parseDocument`, which a thread loads on first need. */
 export type ParseDocument = (id: string, text: string) => Document | MissingDocument;
 
+/** Whether the input holds documents no one has validated yet (`parse` is needed to read it). */
+export function needsParse(input: EncodedInput): boolean {
+  return input.texts.some((text) => !text.checked);
+}
+
 /**
- * The run's documents: each document's JSON parsed and validated, those that are not valid
- * documents counted as missing (after the ids the source had no document for), and why they
- * are not.
+ * The run's documents: each document's JSON parsed (and validated, unless it is `checked`), those
+ * that are not valid documents counted as missing (after the ids the source had no document
+ * for), and why they are not.
  */
 export function decodeInput(
   input: EncodedInput,
@@ -88,8 +98,9 @@ export function decodeInput(
   const invalid: MissingDocument[] = [];
   const bytes = Buffer.from(input.shared);
   let offset = 0;
-  for (const { id, bytes: length } of input.texts) {
-    const document = parse(id, bytes.toString('utf8', offset, offset + length));
+  for (const { id, bytes: length, checked } of input.texts) {
+    const text = bytes.toString('utf8', offset, offset + length);
+    const document = checked ? (JSON.parse(text) as Document) : parse(id, text);
     offset += length;
     if ('reason' in document) invalid.push(document);
     else documents.push(document);

@@ -12,7 +12,13 @@ import { declaredDefinition } from './definitions.js';
 import { jsonObjectProblem } from './json-values.js';
 import { importPlugin } from './plugin-import.js';
 import { createThreadInputs, type DocumentReader } from './inputs.js';
-import type { ParseDocument, ThreadData, ThreadResult, ThreadTask } from './run.js';
+import {
+  needsParse,
+  type ParseDocument,
+  type ThreadData,
+  type ThreadResult,
+  type ThreadTask,
+} from './run.js';
 import type * as DocumentModule from '../events/document.js';
 import {
   EXECUTING,
@@ -89,8 +95,8 @@ function load(file: string, processorId: string): Promise<ProcessorDefinition> {
   });
 }
 
-// What reads documents: it validates with zod, which costs a thread about 70 ms of CPU to import,
-// so a thread imports it while it is warmed or started (`hold`), before the runs that need it.
+// What validates the documents too large to be checked on the main thread: zod, which costs a
+// thread about 70 ms of CPU to import, so a thread imports it only for its first run that has one.
 let parseDocument: ParseDocument | undefined;
 let parserLoad: Promise<void> | undefined;
 // From source (tests), a module imported at run time is TypeScript, loaded as a plugin would be.
@@ -150,7 +156,7 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
   try {
     const [definition] = await Promise.all([
       load(task.file, task.processorId),
-      parseDocument === undefined && task.input.texts.length > 0 ? loadParser() : undefined,
+      parseDocument === undefined && needsParse(task.input) ? loadParser() : undefined,
     ]);
     stampStart(table, task.slot, tid);
     started = performance.now();
@@ -252,14 +258,7 @@ function resultProblem(result: unknown): string | undefined {
   return jsonObjectProblem(result.factors);
 }
 
-/**
- * Holds a thread briefly, so that `warm` reaches every thread of the pool, and until it can read
- * documents: a thread is warmed or started (`hold`) before the runs that need it.
- */
+/** Holds a thread briefly, so that `warm` reaches every thread of the pool. */
 export async function hold(): Promise<void> {
-  await Promise.all([
-    new Promise((resolve) => setTimeout(resolve, 20)),
-    // A failure is said by the first run with documents, which tries again.
-    loadParser().catch(() => {}),
-  ]);
+  await new Promise((resolve) => setTimeout(resolve, 20));
 }

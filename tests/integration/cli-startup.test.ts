@@ -244,17 +244,16 @@ describe('CLI conventions', () => {
     expect(stdout).toContain('Dry run: nothing was run.');
   });
 
-  it('run gives processors a document that is not valid as missing, and the thread that read it says why', async () => {
+  it('run gives processors a document that is not valid as missing, and says why: the event, or the thread that read a large one', async () => {
     const scratch = mkdtempSync(join(tmpdir(), 'invalid-docs-'));
-    writeFileSync(
-      join(scratch, 'doc_ok.json'),
-      JSON.stringify({ document_id: 'doc_ok', document_type: 'bank_statement', extra: 'dropped' }),
-    );
-    writeFileSync(join(scratch, 'doc_broken.json'), '{ "document_id": ');
-    writeFileSync(
-      join(scratch, 'doc_other.json'),
-      JSON.stringify({ document_id: 'doc_x', document_type: 't' }),
-    );
+    const write = (id: string, body: unknown) =>
+      writeFileSync(join(scratch, `${id}.json`), typeof body === 'string' ? body : JSON.stringify(body));
+    write('doc_ok', { document_id: 'doc_ok', document_type: 'bank_statement', extra: 'dropped' });
+    write('doc_broken', '{ "document_id": ');
+    // Larger than the main thread checks as it fetches: validated by the thread that reads it.
+    const content = 'x'.repeat(100 * 1024);
+    write('doc_big', { document_id: 'doc_big', document_type: 'bank_statement', content });
+    write('doc_big_other', { document_id: 'doc_x', document_type: 't', content });
     const file = join(scratch, 'event.json');
     writeFileSync(
       file,
@@ -262,7 +261,7 @@ describe('CLI conventions', () => {
         event: 'underwriting.created',
         data: {
           underwriting_id: 'uw_invalid_docs',
-          documents: ['doc_broken', 'doc_ok', 'doc_gone', 'doc_other'],
+          documents: ['doc_big_other', 'doc_broken', 'doc_ok', 'doc_gone', 'doc_big'],
           purchased_processors: ['fx_ok'],
         },
       }),
@@ -272,30 +271,33 @@ describe('CLI conventions', () => {
     expect(code, stderr).toBe(0);
     const result = JSON.parse(stdout) as { completed_processors: { factors: Record<string, unknown> }[] };
     expect(result.completed_processors[0]?.factors).toMatchObject({
-      documents: ['doc_ok'],
-      missing: ['doc_gone', 'doc_broken', 'doc_other'],
+      documents: ['doc_ok', 'doc_big'],
+      missing: ['doc_gone', 'doc_broken', 'doc_big_other'],
     });
     const lines = stderr
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.find((l) => l['message'] === 'underwriting processed')).toMatchObject({
+      missing_documents: [
+        { id: 'doc_gone', reason: 'not found' },
+        { id: 'doc_broken', reason: expect.stringMatching(/^invalid JSON/) as string },
+      ],
+    });
     const said = lines.filter((l) => 'invalid_documents' in l);
     expect(said).toHaveLength(1);
     expect(said[0]).toMatchObject({
       severity: 'WARNING',
       processor_id: 'fx_ok',
       underwriting_id: 'uw_invalid_docs',
-      invalid_documents: [
-        { id: 'doc_broken', reason: expect.stringMatching(/^invalid JSON/) as string },
-        { id: 'doc_other', reason: 'its JSON holds document doc_x' },
-      ],
+      invalid_documents: [{ id: 'doc_big_other', reason: 'its JSON holds document doc_x' }],
     });
 
     const dry = await cli(['run', '--dry-run', file], env);
     expect(dry.stdout).toMatch(/^doc_broken\s+missing: invalid JSON/m);
     expect(dry.stdout).toMatch(/^doc_ok\s+resolves \(bank_statement\)$/m);
-    expect(dry.stdout).toMatch(/^doc_other\s+missing: its JSON holds document doc_x$/m);
-    expect(dry.stdout).toContain('1 of 4 resolve');
+    expect(dry.stdout).toMatch(/^doc_big_other\s+missing: its JSON holds document doc_x$/m);
+    expect(dry.stdout).toContain('2 of 5 resolve');
   });
 
   it('run --dry-run names the organization purchases, or every installed processor, as the reason', async () => {

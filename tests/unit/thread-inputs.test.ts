@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
-import { parseDocument } from '../../src/events/document.js';
+import { CHECK_ON_FETCH_BYTES, checkDocuments, parseDocument } from '../../src/events/document.js';
 import { copyJson, createThreadInputs, type DocumentReader } from '../../src/processors/inputs.js';
 import {
   decodeInput,
   encodeInput,
   encodeTexts,
+  needsParse,
   type EncodedInput,
+  type ParseDocument,
   type RunInput,
 } from '../../src/processors/run.js';
 
@@ -48,7 +50,7 @@ describe('the encoded input', () => {
   });
 });
 
-describe('the encoded input of documents as a source received them', () => {
+describe('the encoded input of documents as a source received them (too large to check on fetch)', () => {
   const text = (id: string, json: string) => ({ id, json: Buffer.from(json) });
 
   it('holds each document byte for byte as received, and reads each as the document it is', () => {
@@ -88,6 +90,58 @@ describe('the encoded input of documents as a source received them', () => {
     expect(invalid[0]?.reason).toMatch(/^invalid JSON/);
     expect(invalid[1]?.reason).toMatch(/^invalid document: document_type/);
     expect(invalid[2]?.reason).toBe('its JSON holds document someone_else');
+  });
+});
+
+describe('documents checked as they are fetched', () => {
+  const text = (id: string, json: string) => ({ id, json: Buffer.from(json) });
+  const large = (id: string) =>
+    text(
+      id,
+      JSON.stringify({ document_id: id, document_type: 't', content: 'x'.repeat(CHECK_ON_FETCH_BYTES) }),
+    );
+
+  it('validates the small ones on the main thread and leaves the large ones to the threads', () => {
+    const { texts, missing } = checkDocuments(
+      [
+        text('ok', '{"document_id": "ok", "document_type": "t", "internal": "dropped"}'),
+        text('broken', '{ nope'),
+        large('big'),
+        text('other', '{"document_id": "someone_else", "document_type": "t"}'),
+      ],
+      [{ id: 'gone', reason: 'not found' }],
+    );
+    expect(texts.map((t) => [t.id, t.checked ?? false])).toEqual([
+      ['ok', true],
+      ['big', false],
+    ]);
+    // As validation returned it: unknown fields dropped, defaults filled in.
+    expect(Buffer.from(texts[0]?.json ?? []).toString()).toBe(
+      '{"document_id":"ok","document_type":"t","metadata":{}}',
+    );
+    expect(missing).toEqual([
+      { id: 'gone', reason: 'not found' },
+      { id: 'broken', reason: expect.stringMatching(/^invalid JSON/) as string },
+      { id: 'other', reason: 'its JSON holds document someone_else' },
+    ]);
+  });
+
+  it('are read in the thread without the validator; only the large ones need it', () => {
+    const { texts, missing } = checkDocuments(
+      [text('ok', '{"document_id": "ok", "document_type": "t"}')],
+      [],
+    );
+    const small = encodeTexts(texts, []);
+    expect(needsParse(small)).toBe(false);
+    const unused: ParseDocument = () => {
+      throw new Error('the validator is not needed for checked documents');
+    };
+    expect(decodeInput(small, unused).input.documents).toEqual([
+      { document_id: 'ok', document_type: 't', metadata: {} },
+    ]);
+    const big = encodeTexts(checkDocuments([large('big')], missing).texts, []);
+    expect(needsParse(big)).toBe(true);
+    expect(decode(big).input.documents.map((d) => d.document_id)).toEqual(['big']);
   });
 });
 
