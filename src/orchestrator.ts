@@ -192,9 +192,10 @@ type Traces = Pick<Telemetry, 'tracer' | 'metrics'>;
 
 /**
  * The event's documents, fetched, the small ones validated (`checkDocuments`), and encoded for its
- * runs: what is kept of them while the runs last. The fetched documents are locals of this call alone, which ends here (a suspended async
- * function keeps every local alive, used or not): a 512 KiB event's documents are not held on
- * the main thread until its verdict beside their encoding.
+ * runs: what is kept of them while the runs last. The fetched documents are locals of this call
+ * alone, which ends here (a suspended async function keeps every local alive, used or not): a
+ * 512 KiB event's documents are not held on the main thread until its verdict beside their
+ * encoding.
  */
 async function fetchInput(
   documents: DocumentSource,
@@ -204,13 +205,9 @@ async function fetchInput(
 ): Promise<{ input: EncodedInput; missing: DocumentBatch['missing'] }> {
   const batch = await fetchDocuments(documents, telemetry, ids, parent);
   const { texts, missing } = checkDocuments(batch.documents, batch.missing);
-  return {
-    input: encodeTexts(
-      texts,
-      missing.map((m) => m.id),
-    ),
-    missing,
-  };
+  const missingIds = missing.map((m) => m.id);
+  const input = encodeTexts(texts, missingIds);
+  return { input, missing };
 }
 
 /** The document fetch, under its own span: each HTTP request is a child of it. */

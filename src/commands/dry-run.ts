@@ -1,6 +1,6 @@
 import { processorSources, type Config } from '../config.js';
 import { configuredDocumentSource } from '../documents/configured.js';
-import { parseDocument, type Document, type MissingDocument } from '../events/document.js';
+import { jsonText, parseDocument, type Document, type MissingDocument } from '../events/document.js';
 import type { UnderwritingCreated } from '../events/underwriting-created.js';
 import { createLogger } from '../logging.js';
 import { discoverProcessors, originOf } from '../processors/discovery.js';
@@ -41,8 +41,7 @@ export async function dryRun(
   });
   // Read as the threads read them: a document that is not valid is missing, with the reason.
   const read = new Map<string, Document | MissingDocument>(batch.missing.map((m) => [m.id, m]));
-  for (const text of batch.documents)
-    read.set(text.id, parseDocument(text.id, Buffer.from(text.json).toString()));
+  for (const text of batch.documents) read.set(text.id, parseDocument(text.id, jsonText(text)));
   const resolved = [...read.values()].filter((r) => !('reason' in r)).length;
   const documentRows = data.documents.map((id) => {
     const doc = read.get(id);

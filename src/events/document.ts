@@ -45,6 +45,14 @@ export interface DocumentText {
  */
 export const CHECK_ON_FETCH_BYTES = 64 * 1024;
 
+// A byte-order mark stays, as in the threads' decoding: JSON with one is not valid JSON.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** A document's JSON as text (no copy of its bytes). */
+export function jsonText(text: DocumentText): string {
+  return utf8.decode(text.json);
+}
+
 /**
  * The fetched documents, each small one parsed and validated now: a valid one as the JSON of what
  * validation returned (`checked`), one that is not valid among the missing, with why. Larger
@@ -61,7 +69,7 @@ export function checkDocuments(
       checked.push(text);
       continue;
     }
-    const document = parseDocument(text.id, Buffer.from(text.json).toString());
+    const document = parseDocument(text.id, jsonText(text));
     if ('reason' in document) stillMissing.push(document);
     else checked.push({ id: text.id, json: Buffer.from(JSON.stringify(document)), checked: true });
   }

@@ -19,12 +19,12 @@ export interface RunInput {
 }
 
 /**
- * An event's documents as its runs receive them: each document's JSON exactly as the source
- * received it, written once per event into shared memory, and a key naming that one encoding.
- * Every run's task carries the same buffer, which postMessage shares instead of copying (a 512 KiB
- * event asked of four runs is not serialized, sent and received four times), and a thread parses
- * and validates a key once for all the runs it hosts of it (`inputs.ts`): the main thread that
- * fetched the documents never parses them.
+ * An event's documents as its runs receive them: each document's JSON (a small one as validation
+ * on the main thread returned it, a large one exactly as its source received it: `DocumentText`),
+ * written once per event into shared memory, and a key naming that one encoding. Every run's task
+ * carries the same buffer, which postMessage shares instead of copying (a 512 KiB event asked of
+ * four runs is not serialized, sent and received four times), and a thread parses a key once for
+ * all the runs it hosts of it (`inputs.ts`), validating what the main thread did not.
  */
 export interface EncodedInput {
   /** Unique in the process, whichever copy of this module made it. */
@@ -33,7 +33,7 @@ export interface EncodedInput {
   shared: SharedArrayBuffer;
   /** Whose JSON `shared` holds, in order, how many bytes of it each, and whether it is checked. */
   texts: readonly { id: string; bytes: number; checked?: true }[];
-  /** Ids the source had no document for. */
+  /** Ids that resolved to no document (the source had none, or a small one was not valid). */
   missingDocuments: readonly string[];
 }
 
@@ -41,7 +41,7 @@ export interface EncodedInput {
 const KEY_PREFIX = randomUUID();
 let encoded = 0;
 
-/** The event's input: its documents' JSON as received, and the ids the source had no document for. */
+/** The event's input: its documents' JSON, and the ids that resolved to no document. */
 export function encodeTexts(
   texts: readonly DocumentText[],
   missingDocuments: readonly string[],
@@ -87,8 +87,8 @@ export function needsParse(input: EncodedInput): boolean {
 
 /**
  * The run's documents: each document's JSON parsed (and validated, unless it is `checked`), those
- * that are not valid documents counted as missing (after the ids the source had no document
- * for), and why they are not.
+ * that are not valid documents counted as missing (after the input's missing ids), and why they
+ * are not.
  */
 export function decodeInput(
   input: EncodedInput,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { DocumentBatch, DocumentSource } from '../../src/documents/source.js';
-import { parseDocument } from '../../src/events/document.js';
+import { jsonText, parseDocument } from '../../src/events/document.js';
 
 export const doc = (id: string, type = 'bank_statement') => ({
   document_id: id,
@@ -33,7 +33,7 @@ export const HOSTILE_IDS = [
 
 /** The batch's documents as the threads read them (`parseDocument`), each valid or why not. */
 export const read = (batch: DocumentBatch) =>
-  batch.documents.map((text) => parseDocument(text.id, Buffer.from(text.json).toString()));
+  batch.documents.map((text) => parseDocument(text.id, jsonText(text)));
 
 /**
  * The contract every DocumentSource keeps, run against each one with the same documents:
