@@ -191,8 +191,7 @@ export function createOrchestrator(deps: OrchestratorDeps) {
 type Traces = Pick<Telemetry, 'tracer' | 'metrics'>;
 
 /**
- * The event's documents, fetched, the small ones validated (`checkDocuments`), and encoded for its
- * runs: what is kept of them while the runs last. The fetched documents are locals of this call
+ * The event's documents, fetched and encoded for its runs: what is kept of them while the runs last. The fetched documents are locals of this call
  * alone, which ends here (a suspended async function keeps every local alive, used or not): a
  * 512 KiB event's documents are not held on the main thread until its verdict beside their
  * encoding.
@@ -203,14 +202,16 @@ async function fetchInput(
   ids: readonly string[],
   parent: Context | undefined,
 ): Promise<{ input: EncodedInput; missing: DocumentBatch['missing'] }> {
-  const batch = await fetchDocuments(documents, telemetry, ids, parent);
-  const { texts, missing } = checkDocuments(batch.documents, batch.missing);
+  const { documents: texts, missing } = await fetchDocuments(documents, telemetry, ids, parent);
   const missingIds = missing.map((m) => m.id);
   const input = encodeTexts(texts, missingIds);
   return { input, missing };
 }
 
-/** The document fetch, under its own span: each HTTP request is a child of it. */
+/**
+ * The document fetch, the small documents validated (`checkDocuments`), under its own span: each
+ * HTTP request is a child of it.
+ */
 async function fetchDocuments(
   documents: DocumentSource,
   { tracer, metrics }: Traces,
@@ -221,7 +222,8 @@ async function fetchDocuments(
   const started = performance.now();
   let failure: string | undefined;
   try {
-    const batch = await documents.fetch(ids, trace.setSpan(parent ?? ROOT_CONTEXT, span));
+    const fetched = await documents.fetch(ids, trace.setSpan(parent ?? ROOT_CONTEXT, span));
+    const batch = checkDocuments(fetched);
     span.setAttribute('documents.missing', batch.missing.length);
     return batch;
   } catch (err) {

@@ -54,26 +54,26 @@ export function jsonText(text: DocumentText): string {
 }
 
 /**
- * The fetched documents, each small one parsed and validated now: a valid one as the JSON of what
- * validation returned (`checked`), one that is not valid among the missing, with why. Larger
- * ones are passed on as received.
+ * What a document source fetched, each small document parsed and validated now: a valid one as
+ * the JSON of what validation returned (`checked`), one that is not valid among the missing, with
+ * why. Larger ones are passed on as received.
  */
-export function checkDocuments(
-  texts: readonly DocumentText[],
-  missing: readonly MissingDocument[],
-): { texts: DocumentText[]; missing: MissingDocument[] } {
-  const checked: DocumentText[] = [];
-  const stillMissing = [...missing];
-  for (const text of texts) {
+export function checkDocuments(fetched: {
+  documents: readonly DocumentText[];
+  missing: readonly MissingDocument[];
+}): { documents: DocumentText[]; missing: MissingDocument[] } {
+  const documents: DocumentText[] = [];
+  const missing = [...fetched.missing];
+  for (const text of fetched.documents) {
     if (text.checked || text.json.byteLength > CHECK_ON_FETCH_BYTES) {
-      checked.push(text);
+      documents.push(text);
       continue;
     }
     const document = parseDocument(text.id, jsonText(text));
-    if ('reason' in document) stillMissing.push(document);
-    else checked.push({ id: text.id, json: Buffer.from(JSON.stringify(document)), checked: true });
+    if ('reason' in document) missing.push(document);
+    else documents.push({ id: text.id, json: Buffer.from(JSON.stringify(document)), checked: true });
   }
-  return { texts: checked, missing: stillMissing };
+  return { documents, missing };
 }
 
 /**

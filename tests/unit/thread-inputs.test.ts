@@ -102,15 +102,15 @@ describe('documents checked as they are fetched', () => {
     );
 
   it('validates the small ones on the main thread and leaves the large ones to the threads', () => {
-    const { texts, missing } = checkDocuments(
-      [
+    const { documents: texts, missing } = checkDocuments({
+      documents: [
         text('ok', '{"document_id": "ok", "document_type": "t", "internal": "dropped"}'),
         text('broken', '{ nope'),
         large('big'),
         text('other', '{"document_id": "someone_else", "document_type": "t"}'),
       ],
-      [{ id: 'gone', reason: 'not found' }],
-    );
+      missing: [{ id: 'gone', reason: 'not found' }],
+    });
     expect(texts.map((t) => [t.id, t.checked ?? false])).toEqual([
       ['ok', true],
       ['big', false],
@@ -127,10 +127,10 @@ describe('documents checked as they are fetched', () => {
   });
 
   it('are read in the thread without the validator; only the large ones need it', () => {
-    const { texts, missing } = checkDocuments(
-      [text('ok', '{"document_id": "ok", "document_type": "t"}')],
-      [],
-    );
+    const { documents: texts } = checkDocuments({
+      documents: [text('ok', '{"document_id": "ok", "document_type": "t"}')],
+      missing: [],
+    });
     const small = encodeTexts(texts, []);
     expect(needsParse(small)).toBe(false);
     const unused: ParseDocument = () => {
@@ -139,7 +139,7 @@ describe('documents checked as they are fetched', () => {
     expect(decodeInput(small, unused).input.documents).toEqual([
       { document_id: 'ok', document_type: 't', metadata: {} },
     ]);
-    const big = encodeTexts(checkDocuments([large('big')], missing).texts, []);
+    const big = encodeTexts(checkDocuments({ documents: [large('big')], missing: [] }).documents, []);
     expect(needsParse(big)).toBe(true);
     expect(decode(big).input.documents.map((d) => d.document_id)).toEqual(['big']);
   });
