@@ -65,7 +65,7 @@ export function checkDocuments(fetched: {
   const documents: DocumentText[] = [];
   const missing = [...fetched.missing];
   for (const text of fetched.documents) {
-    if (text.checked || text.json.byteLength > CHECK_ON_FETCH_BYTES) {
+    if (text.json.byteLength > CHECK_ON_FETCH_BYTES) {
       documents.push(text);
       continue;
     }

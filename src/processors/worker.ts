@@ -78,15 +78,19 @@ process.exit = (code?: number | string | null) => {
   return exitThread(code);
 };
 
-function load(file: string, processorId: string): Promise<ProcessorDefinition> {
+/** A module this thread imports once; a failed import is not kept: the next run tries again. */
+function importOnce(file: string): Promise<{ default?: unknown }> {
   let loaded = modules.get(file);
   if (!loaded) {
     loaded = importPlugin(file);
-    // A failed import is not kept: the next run of this plugin tries again.
     loaded.catch(() => modules.delete(file));
     modules.set(file, loaded);
   }
-  return loaded.then((mod) => {
+  return loaded;
+}
+
+function load(file: string, processorId: string): Promise<ProcessorDefinition> {
+  return importOnce(file).then((mod) => {
     const definition = declaredDefinition(mod.default, processorId) as ProcessorDefinition | undefined;
     if (typeof definition?.execute !== 'function') {
       throw new Error(`${file} declares no processor ${processorId} with an execute function`);
@@ -98,7 +102,6 @@ function load(file: string, processorId: string): Promise<ProcessorDefinition> {
 // What validates the documents too large to be checked on the main thread: zod, which costs a
 // thread about 70 ms of CPU to import, so a thread imports it only for its first run that has one.
 let parseDocument: ParseDocument | undefined;
-let parserLoad: Promise<void> | undefined;
 // From source (tests), a module imported at run time is TypeScript, loaded as a plugin would be.
 const documentModule = fileURLToPath(
   new URL(
@@ -108,15 +111,11 @@ const documentModule = fileURLToPath(
 );
 
 function loadParser(): Promise<void> {
-  if (!parserLoad) {
-    parserLoad = (importPlugin(documentModule) as Promise<typeof DocumentModule>).then((mod) => {
-      parseDocument = mod.parseDocument;
-    });
-    // A failed import is not kept: the next run with documents tries again (and fails with why).
-    parserLoad.catch(() => (parserLoad = undefined));
-  }
-  return parserLoad;
+  return importOnce(documentModule).then((mod) => {
+    parseDocument = (mod as typeof DocumentModule).parseDocument;
+  });
 }
+
 function documentReader(task: ThreadTask): DocumentReader {
   return {
     parse(id, text) {
