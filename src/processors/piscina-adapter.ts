@@ -132,7 +132,8 @@ export function createThreadPool<Task extends object, Result, Ticket extends obj
       return piscina.run(task, { signal: piscinaSignal(abort) });
     },
     async hold() {
-      await piscina.run(undefined, { name: 'hold' });
+      // With a signal: see `NEVER`.
+      await piscina.run(undefined, { name: 'hold', signal: NEVER });
     },
     threads: () => piscina.threads,
     whyEnded(err, worker) {
@@ -147,6 +148,16 @@ export function createThreadPool<Task extends object, Result, Ticket extends obj
     },
   };
 }
+
+/**
+ * The signal of a helper task, which nothing aborts. A helper task the load balancer refuses (to
+ * have a thread started) waits in Piscina's queue until that thread is ready, and Piscina 5.3
+ * starts another thread for every task submitted while a task without a signal waits there (its
+ * "eager spawn"): a burst of attempts during one thread's start would start threads up to the
+ * most, beside the scheduler's one at a time. A task with a signal waits in the queue Piscina
+ * does not look at for that.
+ */
+const NEVER = { aborted: false, once: () => {}, off: () => {}, removeListener: () => {} };
 
 /** Piscina's event-emitter signal (cheaper than an AbortSignal) over an `Abortable`. */
 function piscinaSignal(abort: Abortable) {
