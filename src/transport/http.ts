@@ -24,6 +24,9 @@ export function createHttpServer(log: Logger, readiness: Readiness) {
     // (Ajv, fast-json-stringify) would only cost a start-up their loading.
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
     logController: new LogController({ disableRequestLogging: true }),
+    // A request's log is the service's own: a child logger per request (Fastify's default, for its
+    // request id) cost about 0.15 ms of the main thread a push, for a binding no line uses.
+    childLoggerFactory: (logger) => logger,
   });
   // With request logging off, Fastify would not log its own errors either: they are ours to log.
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
