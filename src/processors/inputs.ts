@@ -6,6 +6,8 @@ import { decodeInput, type EncodedInput, type ParseDocument, type RunInput } fro
 export interface RunDocuments {
   get(): RunInput;
   release(): void;
+  /** How long `get` took to give them, in ms (a parse, or a copy of the thread's parse). */
+  readonly readMs: number;
 }
 
 /** How a run's documents are read: `parse` each one, and say which are not valid documents. */
@@ -42,9 +44,14 @@ export function createThreadInputs(): ThreadInputs {
       let copy: RunInput | undefined;
       let holds = false;
       let settled = false;
+      let readMs = 0;
       return {
+        get readMs() {
+          return readMs;
+        },
         get() {
           if (copy === undefined) {
+            const from = performance.now();
             // A callback the run left behind reads after it settled: its own parse, held by no one.
             if (settled) return (copy = decode());
             let parse = parses.get(encoded.key);
@@ -55,6 +62,7 @@ export function createThreadInputs(): ThreadInputs {
             parse.holders++;
             holds = true;
             copy = copyJson(parse.input);
+            readMs = performance.now() - from;
           }
           return copy;
         },

@@ -288,7 +288,8 @@ export class ProcessorPool {
         traceparent: timing.traceparent,
       };
       const result = await this.#threads.run(task, attempt, deadline);
-      ranMs = result.durationMs;
+      // What the processor did is learnt from its own time, not its thread's decoding of the documents.
+      ranMs = result.durationMs - (result.readMs ?? 0);
       if (result.spans) this.#telemetry.adopt(result.spans);
       return { kind: 'result', result };
     } catch (err) {

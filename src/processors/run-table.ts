@@ -13,7 +13,9 @@ import { readFileSync, readlinkSync } from 'node:fs';
  *   (that attempt ended its thread; the other runs on it did not); EXECUTING once the plugin is
  *   loaded and its `execute` called (the scheduler reads what the run does from then on, not what
  *   loading the module did); SETTLED once the attempt's answer is made (it may not have reached
- *   the pool yet: a pool kept off the CPU reads it late, and must not judge the thread meanwhile).
+ *   the pool yet: a pool kept off the CPU reads it late, and must not judge the thread meanwhile);
+ *   DECODING while the thread decodes the event's documents for the run (its work, not the
+ *   processor's: the scheduler starts reading the run again after it).
  */
 export const SLOT_COUNT = 65_536;
 
@@ -21,6 +23,7 @@ export const SIGNALLED = 1;
 export const EXITED = 2;
 export const EXECUTING = 4;
 export const SETTLED = 8;
+export const DECODING = 16;
 
 export interface RunTableViews {
   started: BigInt64Array;
@@ -110,4 +113,9 @@ export function threadCpuMs(tid: number): number | undefined {
 /** Thread side: raise `flag` for the attempt in `slot`. */
 export function stampFlag(views: RunTableViews, slot: number, flag: number): void {
   Atomics.or(views.flags, slot, flag);
+}
+
+/** Thread side: lower `flag` for the attempt in `slot`. */
+export function clearFlag(views: RunTableViews, slot: number, flag: number): void {
+  Atomics.and(views.flags, slot, ~flag);
 }

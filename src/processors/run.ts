@@ -180,6 +180,12 @@ export type ThreadResult = (
 ) & {
   /** Spans the attempt recorded in its thread (its HTTP requests), when tracing is on. */
   spans?: ThreadSpan[];
+  /**
+   * Of `durationMs`, how long its thread spent decoding the event's documents for it (when it read
+   * them and had them decoded): the thread's work, not the processor's, so the scheduler learns
+   * what the processor does from the rest.
+   */
+  readMs?: number;
 };
 
 /** Given to every worker thread at start. */

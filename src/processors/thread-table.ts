@@ -3,7 +3,7 @@ import type { Worker } from 'node:worker_threads';
 
 import { HOT, loadAfterReading, readSample, smoothLoad } from './learning.js';
 import { countBytes, type Kind, type Mode, type PlacementAsk, type ThreadView } from './placement.js';
-import { EXECUTING, SETTLED, type RunTable } from './run-table.js';
+import { DECODING, EXECUTING, SETTLED, type RunTable } from './run-table.js';
 
 /** One attempt of a run, as the scheduler and the pool see it. */
 export interface Attempt extends PlacementAsk {
@@ -82,6 +82,11 @@ function read(
 ): void {
   // Over already (its answer on the way): an idle loop now says nothing of what it did.
   if (!table.has(attempt.slot, EXECUTING) || table.has(attempt.slot, SETTLED)) return;
+  // Its thread decodes its documents: the reading starts again after.
+  if (table.has(attempt.slot, DECODING)) {
+    attempt.startElu = undefined;
+    return;
+  }
   // The first sample after the start only marks it: the windows after it are the run's own.
   if (!attempt.startElu) {
     attempt.startElu = elu;

@@ -11,16 +11,19 @@ import type { ProcessorContext, ProcessorDefinition } from './contract.js';
 import { declaredDefinition } from './definitions.js';
 import { jsonObjectProblem } from './json-values.js';
 import { importPlugin } from './plugin-import.js';
-import { createThreadInputs, type DocumentReader } from './inputs.js';
+import { createThreadInputs, type DocumentReader, type RunDocuments } from './inputs.js';
 import {
   needsParse,
   type ParseDocument,
+  type RunInput,
   type ThreadData,
   type ThreadResult,
   type ThreadTask,
 } from './run.js';
 import type * as DocumentModule from '../events/document.js';
 import {
+  clearFlag,
+  DECODING,
   EXECUTING,
   EXITED,
   ownTid,
@@ -138,11 +141,16 @@ function documentReader(task: ThreadTask): DocumentReader {
 
 export default async function runProcessor(task: ThreadTask): Promise<ThreadResult> {
   const trace: RunSpans = { traceparent: task.traceparent, spans: [] };
-  const result = await attempt(task, trace);
-  return trace.spans.length > 0 ? { ...result, spans: trace.spans } : result;
+  const documents = inputs.take(task.input, documentReader(task));
+  const result = await attempt(task, trace, documents);
+  return {
+    ...result,
+    ...(trace.spans.length > 0 && { spans: trace.spans }),
+    ...(documents.readMs > 0 && { readMs: documents.readMs }),
+  };
 }
 
-async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult> {
+async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocuments): Promise<ThreadResult> {
   // Stamped now and again once the plugin is loaded: a first run on a fresh thread imports its
   // module, which is the thread's cost, not the run's; a load that never ends still meets the
   // pool's deadline, counted from this first stamp.
@@ -151,7 +159,6 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
   const elapsed = () => performance.now() - started;
   const deadline = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const documents = inputs.take(task.input, documentReader(task));
   try {
     const [definition] = await Promise.all([
       load(task.file, task.processorId),
@@ -165,14 +172,26 @@ async function attempt(task: ThreadTask, trace: RunSpans): Promise<ThreadResult>
       deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
     }, task.timeoutMs);
     let runLog: ProcessorContext['log'] | undefined;
+    // The first read decodes the documents (or copies this thread's parse of them): marked, so the
+    // scheduler reads what the processor does around it, not the decoding.
+    let input: RunInput | undefined;
+    const given = (): RunInput => {
+      if (input) return input;
+      stampFlag(table, task.slot, DECODING);
+      try {
+        return (input = documents.get());
+      } finally {
+        clearFlag(table, task.slot, DECODING);
+      }
+    };
     const ctx: ProcessorContext = {
       underwritingId: task.underwritingId,
       executionId: task.executionId,
       get documents() {
-        return documents.get().documents;
+        return given().documents;
       },
       get missingDocuments() {
-        return documents.get().missingDocuments;
+        return given().missingDocuments;
       },
       signal: deadline.signal,
       // Made on first use: most runs never log, and a child logger costs more than a short run.

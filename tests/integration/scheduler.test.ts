@@ -118,6 +118,37 @@ describe('the scheduler, through real worker threads', () => {
     expect((await Promise.all(runs)).map((o) => o.status)).toEqual(Array(6).fill('completed'));
   });
 
+  it(
+    'learns what a processor does, not its thread decoding the documents: one that reads large ones and returns at once is short',
+    { timeout: 120_000 },
+    async () => {
+      const pool = await startPool({ maxHeapMb: 256 });
+      const ok = await run('ok');
+      // Each run is another event's: its thread decodes 16 MB of documents for it, longer than the
+      // 10 ms of a busy loop that reads a run as computing (and makes a short run long).
+      const event = (): ProcessorRun => ({
+        ...ok,
+        input: encodeInput({
+          documents: [
+            {
+              document_id: 'doc_1',
+              document_type: 'bank_statement',
+              metadata: {},
+              content: 'x'.repeat(16 * 2 ** 20),
+            },
+          ],
+          missingDocuments: [],
+        }),
+      });
+      // Three runs in a row that end at once make a processor short; a machine busy enough to keep
+      // one off the CPU for 10 ms starts the count again.
+      for (let i = 0; i < 12 && pool.stats().kinds['fx_ok'] !== 'short'; i++) {
+        expect((await pool.run(event())).status).toBe('completed');
+      }
+      expect(pool.stats().kinds).toMatchObject({ fx_ok: 'short' });
+    },
+  );
+
   it('runs work that computes about one per CPU slot, never more', async () => {
     const pool = await startPool({ cpuSlots: 2 });
     const cpu = await run('cpu', { work: 4_000_000 });

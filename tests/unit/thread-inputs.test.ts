@@ -187,6 +187,25 @@ describe("a thread's inputs", () => {
     expect(inputs.held).toBe(0);
   });
 
+  it("time each run's first read of its documents (the thread's work, not the processor's)", () => {
+    const inputs = createThreadInputs();
+    const encoded = encodeInput({
+      documents: [{ document_id: 'doc_1', document_type: 't', metadata: {}, content: 'x'.repeat(2 ** 20) }],
+      missingDocuments: [],
+    });
+    const parsing = inputs.take(encoded, noInvalid);
+    const copying = inputs.take(encoded, noInvalid);
+    expect(parsing.readMs).toBe(0);
+    parsing.get();
+    copying.get();
+    expect(parsing.readMs).toBeGreaterThan(0);
+    expect(copying.readMs).toBeGreaterThan(0);
+    // Asked again, the run has them already: nothing more is counted.
+    const first = parsing.readMs;
+    parsing.get();
+    expect(parsing.readMs).toBe(first);
+  });
+
   it('say once per parse which documents are not valid', () => {
     const inputs = createThreadInputs();
     const said: string[][] = [];
