@@ -16,11 +16,18 @@
  * - `alone` (known to compute, or isolated after a shared heap ran out): a slot and an empty thread.
  *   An isolated run's thread takes nobody else while it is there.
  * - `short` (runs that end within milliseconds): a thread of short runs with room, else an empty
- *   thread, which then holds one slot for all of them.
+ *   thread, which then holds one slot for all of them. One of an event with large documents goes
+ *   first to a thread that parsed them for the event's waiting runs, so they are parsed once.
  *
  * With no thread, the attempt waits while a new one is started for it (one at a time, so a burst
  * does not start a thread per run), up to the most threads.
  */
+
+/**
+ * An input a thread holds at this many bytes or more (`InputAsk.bytes`: about 85 KiB of documents)
+ * is parsed once for a short run too: the run goes where the event's waiting runs parsed it.
+ */
+export const SHARED_PARSE_BYTES = 256 * 1024;
 
 /** How an attempt must be placed, from what is known of its processor. */
 export type Mode = 'probe' | 'alone' | 'share' | 'short';
@@ -115,8 +122,8 @@ export function slotsInUse(view: PlacementView): number {
 /** Whether the mode needs a CPU slot of its own to start. */
 export function needsSlot(ask: PlacementAsk, thread: ThreadView | undefined): boolean {
   if (ask.mode === 'share') return false;
-  // A short run joining a thread of short runs shares the slot that thread holds.
-  if (ask.mode === 'short') return !thread || thread.short === 0;
+  // A short run joining a thread that holds a slot (of short runs, or busy) shares that slot.
+  if (ask.mode === 'short') return !thread || !holdsSlot(thread);
   return true;
 }
 
@@ -133,6 +140,24 @@ function best(
   let found: ThreadView | undefined;
   for (const t of threads) if (eligible(t) && (!found || better(t, found))) found = t;
   return found;
+}
+
+/**
+ * For a short run of an event with large documents: a thread that parsed them already for the
+ * event's waiting runs, busy or not, if its memory allows (a parse of large documents costs more
+ * than the run; the thread holds a slot while the run is there).
+ */
+function parsedFor(view: PlacementView, ask: PlacementAsk): ThreadView | undefined {
+  if (ask.input.bytes < SHARED_PARSE_BYTES) return undefined;
+  return best(
+    view.threads,
+    (t) =>
+      t.inputs.has(ask.input.key) &&
+      !t.closed &&
+      !t.unread &&
+      t.heldBytes + addedBytes(t, ask) <= view.threadBudgetBytes,
+    (a, b) => a.runs < b.runs,
+  );
 }
 
 /** The thread an attempt would go to now, if any (slots aside). */
@@ -166,11 +191,13 @@ export function candidate(view: PlacementView, ask: PlacementAsk): ThreadView | 
       return threads.find(empty);
     case 'short':
       return (
+        parsedFor(view, ask) ??
         best(
           threads,
           (t) => t.runs > 0 && t.short === t.runs && t.runs < SHORT_DEPTH && !t.hot,
           (a, b) => a.runs < b.runs,
-        ) ?? threads.find(empty)
+        ) ??
+        threads.find(empty)
       );
   }
 }

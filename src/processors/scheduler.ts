@@ -82,6 +82,16 @@ export function createScheduler(options: SchedulerOptions) {
     ensureSampling();
   }
 
+  let pumpQueued = false;
+  function pumpSoon(): void {
+    if (pumpQueued) return;
+    pumpQueued = true;
+    queueMicrotask(() => {
+      pumpQueued = false;
+      pump();
+    });
+  }
+
   function ensureSampling(): void {
     if (sampler) return;
     if (queues.slot.length + queues.share.length > 0 || threads.busy())
@@ -105,12 +115,8 @@ export function createScheduler(options: SchedulerOptions) {
     admit(attempt: Attempt): Promise<void> | void {
       attempt.mode = records.modeOf(attempt);
       const share = attempt.mode === 'share';
-      if ((share ? queues.share : queues.slot).length === 0) {
-        const pass = admitWaiting(
-          view(),
-          share ? { slot: [], share: [attempt] } : { slot: [attempt], share: [] },
-        );
-        const started = pass.slot[0] ?? pass.share[0];
+      if (share && queues.share.length === 0) {
+        const started = admitWaiting(view(), { slot: [], share: [attempt] }).share[0];
         if (started !== undefined) {
           threads.adopt(started, attempt);
           ensureSampling();
@@ -119,7 +125,10 @@ export function createScheduler(options: SchedulerOptions) {
       }
       return new Promise<void>((admit) => {
         queues.enqueue({ attempt, admit });
-        pump();
+        // A run that needs a slot is placed once the runs asked in this turn are: its event's
+        // waiting runs are on their thread by then (placement's rule for short runs).
+        if (share) pump();
+        else pumpSoon();
       });
     },
 

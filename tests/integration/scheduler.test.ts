@@ -149,6 +149,30 @@ describe('the scheduler, through real worker threads', () => {
     },
   );
 
+  it('runs a short run of an event with large documents on the thread that parsed them for its waiting runs', async () => {
+    const pool = await startPool({ minThreads: 2, maxThreads: 8, maxHeapMb: 128 });
+    const wait = await run('thread_wait', { wait_ms: 20 });
+    const now = await run('thread_now');
+    await learnt(pool, wait, 'io');
+    await learnt(pool, now, 'short');
+    const large = encodeInput({
+      documents: [
+        {
+          document_id: 'doc_1',
+          document_type: 'bank_statement',
+          metadata: { wait_ms: 300 },
+          content: 'x'.repeat(2 ** 20),
+        },
+      ],
+      missingDocuments: [],
+    });
+    // Asked as the orchestrator may ask them, the short run first: it still goes where the
+    // waiting runs asked beside it are, rather than to a thread of short runs.
+    const outcomes = await Promise.all([now, wait, wait].map((r) => pool.run({ ...r, input: large })));
+    const threads = outcomes.map((o) => (o.status === 'completed' ? o.factors['thread'] : o.status));
+    expect(new Set(threads).size).toBe(1);
+  });
+
   it('runs work that computes about one per CPU slot, never more', async () => {
     const pool = await startPool({ cpuSlots: 2 });
     const cpu = await run('cpu', { work: 4_000_000 });

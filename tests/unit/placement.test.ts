@@ -5,6 +5,7 @@ import {
   countBytes,
   decide,
   slotsInUse,
+  SHARED_PARSE_BYTES,
   type Placement,
   type PlacementAsk,
   type PlacementView,
@@ -44,6 +45,10 @@ const ask = (mode: PlacementAsk['mode'], over: Partial<PlacementAsk> = {}): Plac
   input: { key: 'event 1', bytes: 48 * 1024 },
   ...over,
 });
+
+/** An event's input as large as `SHARED_PARSE_BYTES`, and a thread's runs holding it. */
+const largeInput = { key: 'event 1', bytes: SHARED_PARSE_BYTES };
+const largeInputHeld = new Map([['event 1', 3]]);
 
 const on = (id: number): Placement => ({ kind: 'thread', id });
 const spawn: Placement = { kind: 'spawn' };
@@ -157,6 +162,39 @@ describe('placement of one attempt', () => {
       view([waiter(1, 4, { short: 4 }), waiter(2, 1, { hot: true }), thread(3)]),
       ask('short'),
       wait,
+    ],
+    [
+      "a short run of an event with large documents joins the thread that parsed them for the event's waiting runs",
+      view([waiter(1, 1, { short: 1 }), waiter(2, 3, { inputs: largeInputHeld })]),
+      ask('short', { input: largeInput }),
+      on(2),
+    ],
+    [
+      'and shares the slot of that thread when it is busy',
+      view([
+        waiter(1, 1, { short: 1 }),
+        waiter(2, 3, { hot: true, inputs: largeInputHeld }),
+        waiter(3, 1, { unread: true }),
+      ]),
+      ask('short', { input: largeInput }),
+      on(2),
+    ],
+    [
+      'but not a thread that is closed, reads a run, or has no memory left for it',
+      view([
+        waiter(1, 1, { short: 1 }),
+        waiter(2, 3, { closed: true, inputs: largeInputHeld }),
+        waiter(3, 3, { unread: true, inputs: largeInputHeld }),
+        waiter(4, 3, { heldBytes: 128 * MB, inputs: largeInputHeld }),
+      ]),
+      ask('short', { input: largeInput }),
+      on(1),
+    ],
+    [
+      'a short run of an event with small documents keeps to the threads of short runs',
+      view([waiter(1, 1, { short: 1 }), waiter(2, 3, { inputs: new Map([['event 1', 3]]) })]),
+      ask('short'),
+      on(1),
     ],
   ])('%s', (_name, v, a, expected) => {
     expect(decide(v, a)).toEqual(expected);
