@@ -156,6 +156,7 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
   // pool's deadline, counted from this first stamp.
   stampStart(table, task.slot, tid);
   let started = performance.now();
+  let over = false;
   const elapsed = () => performance.now() - started;
   const deadline = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -173,10 +174,12 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
     }, task.timeoutMs);
     let runLog: ProcessorContext['log'] | undefined;
     // The first read decodes the documents (or copies this thread's parse of them): marked, so the
-    // scheduler reads what the processor does around it, not the decoding.
+    // scheduler reads what the processor does around it, not the decoding. Not once the attempt is
+    // over: its slot may be another attempt's by then.
     let input: RunInput | undefined;
     const given = (): RunInput => {
       if (input) return input;
+      if (over) return (input = documents.get());
       stampFlag(table, task.slot, DECODING);
       try {
         return (input = documents.get());
@@ -216,6 +219,7 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
     if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };
     return { status: 'failed', error: messageOf(err), ...retryability(err), durationMs: elapsed() };
   } finally {
+    over = true;
     clearTimeout(timer);
     documents.release();
     stampFlag(table, task.slot, SETTLED);
