@@ -191,10 +191,10 @@ export function createOrchestrator(deps: OrchestratorDeps) {
 type Traces = Pick<Telemetry, 'tracer' | 'metrics'>;
 
 /**
- * The event's documents, fetched and encoded for its runs: what is kept of them while the runs last. The fetched documents are locals of this call
- * alone, which ends here (a suspended async function keeps every local alive, used or not): a
- * 512 KiB event's documents are not held on the main thread until its verdict beside their
- * encoding.
+ * The event's documents, fetched and encoded for its runs: what is kept of them while the runs
+ * last. The fetched documents are locals of this call alone, which ends here (a suspended async
+ * function keeps every local alive, used or not): a 512 KiB event's documents are not held on
+ * the main thread until its verdict beside their encoding.
  */
 async function fetchInput(
   documents: DocumentSource,

@@ -127,9 +127,14 @@ export function needsSlot(ask: PlacementAsk, thread: ThreadView | undefined): bo
   return true;
 }
 
+/** Thread `t` is open to the attempt (not closed, reading no run) and its memory allows it. */
+function hasRoom(t: ThreadView, ask: PlacementAsk, budget: number): boolean {
+  return !t.closed && !t.unread && t.heldBytes + addedBytes(t, ask) <= budget;
+}
+
 /** Runs that wait may join a thread that computes nothing, reads nothing, is not closed, and has memory to spare. */
 function takesWaiters(t: ThreadView, ask: PlacementAsk, budget: number): boolean {
-  return !t.hot && !t.closed && !t.unread && t.short === 0 && t.heldBytes + addedBytes(t, ask) <= budget;
+  return !t.hot && t.short === 0 && hasRoom(t, ask, budget);
 }
 
 function best(
@@ -151,11 +156,7 @@ function parsedFor(view: PlacementView, ask: PlacementAsk): ThreadView | undefin
   if (ask.input.bytes < SHARED_PARSE_BYTES) return undefined;
   return best(
     view.threads,
-    (t) =>
-      t.inputs.has(ask.input.key) &&
-      !t.closed &&
-      !t.unread &&
-      t.heldBytes + addedBytes(t, ask) <= view.threadBudgetBytes,
+    (t) => t.inputs.has(ask.input.key) && hasRoom(t, ask, view.threadBudgetBytes),
     (a, b) => a.runs < b.runs,
   );
 }
