@@ -315,14 +315,32 @@ function notCalled(
   };
 }
 
+/** What waits on each signal: see `untilAborted`. */
+const abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * `work`, or the signal's reason once it aborts. Every event in flight shares one signal (its
+ * transport's), so one listener on it serves them all: an EventTarget walks its listeners on every
+ * add and remove, which with a thousand events in flight cost 0.3 ms an event.
+ */
 function untilAborted<T>(signal: AbortSignal | undefined, work: Promise<T>): Promise<T> {
   if (!signal) return work;
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason as Error);
     if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    const waiters = waitersOf(signal);
+    waiters.add(onAbort);
+    work.then(resolve, reject).finally(() => waiters.delete(onAbort));
   });
+}
+
+function waitersOf(signal: AbortSignal): Set<() => void> {
+  const known = abortWaiters.get(signal);
+  if (known) return known;
+  const waiters = new Set<() => void>();
+  abortWaiters.set(signal, waiters);
+  signal.addEventListener('abort', () => waiters.forEach((abort) => abort()), { once: true });
+  return waiters;
 }
 
 /** Groups outcomes into the `processing.completed` shape, in purchase order. */

@@ -1,7 +1,8 @@
+import { getEventListeners } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import type { DocumentSource } from '../../src/documents/source.js';
 import { OrchestratorError } from '../../src/errors.js';
@@ -186,6 +187,50 @@ describe('orchestrator', () => {
         settled: 0,
       },
     ]);
+  });
+
+  it('waits on the abort signal its events share with one listener, and rejects them all when it aborts', async () => {
+    const held: (() => void)[] = [];
+    const pool = {
+      run: (run: ProcessorRun) =>
+        new Promise<RunOutcome>((resolve) =>
+          held.push(() =>
+            resolve({
+              status: 'completed',
+              processor_id: run.processorId,
+              execution_id: '01J0000000000000000000000A',
+              attempts: 1,
+              factors: {},
+              execution_time: 0.001,
+            }),
+          ),
+        ),
+    };
+    const orchestrator = createOrchestrator({
+      pool,
+      processors: new Map([installed('a_v1')]),
+      documents,
+      purchases: new Map(),
+      defaultTimeoutMs: 1000,
+      log: silentLog,
+    });
+    const shutdown = new AbortController();
+    const events = Array.from({ length: 50 }, (_, i) =>
+      orchestrator.process(event({ underwriting_id: `uw_${i}` }), {
+        sourceMessageId: `m${i}`,
+        signal: shutdown.signal,
+      }),
+    );
+    await vi.waitFor(() => expect(held).toHaveLength(50));
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1);
+
+    held[0]?.();
+    await expect(events[0]).resolves.toMatchObject({ underwriting_id: 'uw_0', overall_status: 'success' });
+    const reason = new Error('shutting down');
+    shutdown.abort(reason);
+    const settled = await Promise.allSettled(events.slice(1));
+    expect(settled.every((s) => s.status === 'rejected' && s.reason === reason)).toBe(true);
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
   });
 
   it('reports a purchased but uninstalled processor as failed, with an execution id', async () => {
