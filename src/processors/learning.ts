@@ -11,7 +11,9 @@ import type { Kind, Mode } from './placement.js';
  *
  * A run that ends before any reading could be taken is short; `SHORT_RUNS` of them make the
  * processor `short`, so its runs are fed to a thread a few at a time instead of one per round
- * trip. A short processor's run that takes `CPU_PROBE_MS` or more makes it unknown again.
+ * trip. A short processor becomes unknown again once its runs turn long: a run of `CPU_PROBE_MS` or
+ * more that brings its mean run time there (one run of a loaded machine, kept off the CPU or held
+ * by a collection inside a 2 ms run, does not).
  */
 export const SAMPLE_MS = 2;
 export const CPU_PROBE_MS = 10;
@@ -98,8 +100,17 @@ export function afterRun(
   const meanMs =
     known.meanMs === undefined ? run.ranMs : known.meanMs + MEAN_WEIGHT * (run.ranMs - known.meanMs);
   if (run.ranMs >= CPU_PROBE_MS) {
-    // A short processor whose run turned long is read again.
-    return { kind: run.mode === 'short' ? undefined : known.kind, shortRuns: 0, meanMs };
+    // A short processor whose runs turned long is read again. Its mean decides: on a loaded machine
+    // a run of 2 ms can take 20 ms of its thread, and a processor read again is placed as a probe,
+    // a thread and a slot a run, until three short runs in a row make it short again. A run placed
+    // as short that ends after its processor was read again tells nothing new: only the runs that
+    // read it count, or a stall that made many runs long at once would keep it unknown.
+    if (run.mode === 'short') {
+      return known.kind === 'short' && meanMs >= CPU_PROBE_MS
+        ? { kind: undefined, shortRuns: 0, meanMs }
+        : { ...known, meanMs };
+    }
+    return { kind: known.kind, shortRuns: 0, meanMs };
   }
   // A run that ended before it could be read: not known, or known to compute from a reading a
   // loaded machine can skew (a thread kept off the CPU inside a brief run looks busy). The runs'
