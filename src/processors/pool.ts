@@ -288,8 +288,9 @@ export class ProcessorPool {
         traceparent: timing.traceparent,
       };
       const result = await this.#threads.run(task, attempt, deadline);
-      // What the processor did is learnt from its own time, not its thread's decoding of the documents.
-      ranMs = result.durationMs - (result.readMs ?? 0);
+      // What the processor did is learnt from its own time (its CPU time when known), not its
+      // thread's decoding of the documents.
+      ranMs = result.cpuMs ?? result.durationMs - (result.readMs ?? 0);
       if (result.spans) this.#telemetry.adopt(result.spans);
       return { kind: 'result', result };
     } catch (err) {

@@ -26,6 +26,7 @@ import {
   DECODING,
   EXECUTING,
   EXITED,
+  ownCpuClock,
   ownTid,
   runTableViews,
   SETTLED,
@@ -38,6 +39,7 @@ const data = workerData as ThreadData;
 const table = runTableViews(data.runTable);
 const log = createLogger(data.logLevel);
 const tid = ownTid();
+const cpuClock = ownCpuClock();
 const modules = new Map<string, Promise<{ default?: unknown }>>();
 const inputs = createThreadInputs();
 
@@ -157,7 +159,14 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
   stampStart(table, task.slot, tid);
   let started = performance.now();
   let over = false;
-  const elapsed = () => performance.now() - started;
+  const timing: ExecuteTiming = { decodeCpuMs: 0 };
+  // A processor that returned at once (it computes, and awaits nothing) ran for as long as its
+  // `execute` call: the runs this thread executed between its start and its settling are theirs.
+  const elapsed = () => timing.returnedMs ?? performance.now() - started;
+  const ran = () => ({
+    durationMs: elapsed(),
+    ...(timing.cpuMs !== undefined && { cpuMs: timing.cpuMs }),
+  });
   const deadline = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -181,10 +190,12 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
       if (input) return input;
       if (over) return (input = documents.get());
       stampFlag(table, task.slot, DECODING);
+      const cpuFrom = cpuClock();
       try {
         return (input = documents.get());
       } finally {
         clearFlag(table, task.slot, DECODING);
+        timing.decodeCpuMs = (cpuClock() ?? 0) - (cpuFrom ?? 0);
       }
     };
     const ctx: ProcessorContext = {
@@ -208,16 +219,15 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
       },
     };
     stampFlag(table, task.slot, EXECUTING);
-    const result = await execute(definition, ctx, task, trace);
+    const result = await execute(definition, ctx, task, trace, timing);
     // Settled after the deadline, within the grace: whatever it returned, it is late.
-    if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };
+    if (deadline.signal.aborted) return { status: 'timeout', ...ran() };
     const problem = resultProblem(result);
-    if (problem !== undefined)
-      return { status: 'failed', error: problem, retryable: false, durationMs: elapsed() };
-    return { status: 'completed', factors: (result as { factors: never }).factors, durationMs: elapsed() };
+    if (problem !== undefined) return { status: 'failed', error: problem, retryable: false, ...ran() };
+    return { status: 'completed', factors: (result as { factors: never }).factors, ...ran() };
   } catch (err) {
-    if (deadline.signal.aborted) return { status: 'timeout', durationMs: elapsed() };
-    return { status: 'failed', error: messageOf(err), ...retryability(err), durationMs: elapsed() };
+    if (deadline.signal.aborted) return { status: 'timeout', ...ran() };
+    return { status: 'failed', error: messageOf(err), ...retryability(err), ...ran() };
   } finally {
     over = true;
     clearTimeout(timer);
@@ -239,11 +249,22 @@ function retryability(err: unknown): { retryable: boolean; retryAfterMs?: number
     : { retryable: true };
 }
 
+/**
+ * Set when `execute` returned no promise (or threw): how long the call took, in ms, and its CPU
+ * time less `decodeCpuMs` (the CPU time of the documents' decoding in it) where it can be read.
+ */
+interface ExecuteTiming {
+  returnedMs?: number;
+  cpuMs?: number;
+  decodeCpuMs: number;
+}
+
 function execute(
   definition: ProcessorDefinition,
   ctx: ProcessorContext,
   task: ThreadTask,
   trace: RunSpans,
+  timing: ExecuteTiming,
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const run: Run = {
@@ -257,7 +278,24 @@ function execute(
     };
     runs.run(run, () => {
       Promise.resolve()
-        .then(() => definition.execute(ctx))
+        .then(() => {
+          const from = performance.now();
+          const cpuFrom = cpuClock();
+          const returned = () => {
+            timing.returnedMs = performance.now() - from;
+            const cpuTo = cpuClock();
+            if (cpuFrom !== undefined && cpuTo !== undefined)
+              timing.cpuMs = Math.max(0, cpuTo - cpuFrom - timing.decodeCpuMs);
+          };
+          try {
+            const value: unknown = definition.execute(ctx);
+            if (!isThenable(value)) returned();
+            return value;
+          } catch (err) {
+            returned();
+            throw err;
+          }
+        })
         .then(
           (value) => {
             run.settled = true;
@@ -267,6 +305,14 @@ function execute(
         );
     });
   });
+}
+
+function isThenable(value: unknown): boolean {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 function resultProblem(result: unknown): string | undefined {

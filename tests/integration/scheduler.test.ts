@@ -149,6 +149,23 @@ describe('the scheduler, through real worker threads', () => {
     },
   );
 
+  it.runIf(process.platform === 'linux')(
+    'keeps a short processor short when its runs are held off the CPU: it learns from their CPU time',
+    async () => {
+      const pool = await startPool();
+      await learnt(pool, await run('sync_wait', { wait_ms: 0 }), 'short');
+      // Each run now blocks its thread for 30 ms and returns: 30 ms of wall time, as a machine too
+      // busy to run a 2 ms processor makes it, and next to no CPU time of its own.
+      const held = await run('sync_wait', { wait_ms: 30 });
+      for (let i = 0; i < 5; i++) {
+        const outcome = await pool.run(held);
+        expect(outcome).toMatchObject({ status: 'completed' });
+        expect(outcome.execution_time).toBeGreaterThanOrEqual(0.029);
+      }
+      expect(pool.stats().kinds).toMatchObject({ fx_sync_wait: 'short' });
+    },
+  );
+
   it('runs a short run of an event with large documents on the thread that parsed them for its waiting runs', async () => {
     const pool = await startPool({ minThreads: 2, maxThreads: 8, maxHeapMb: 128 });
     const wait = await run('thread_wait', { wait_ms: 20 });
