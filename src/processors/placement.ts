@@ -224,6 +224,21 @@ export function host(view: PlacementView, id: number, ask: PlacementAsk): void {
   if (ask.isolated) t.closed = true;
 }
 
+/**
+ * A short run asked with its event's waiting runs, which joins at once, ahead of the slot queue,
+ * the thread that parsed their large documents if that thread holds a CPU slot already (it
+ * computes, or hosts short runs): it takes no slot from the runs queued for one, and the documents
+ * are not parsed again, as they would be once the waiting runs were over (queued behind the cores,
+ * a short run of a busy instance waits longer than the waits of its event). Hosted on the view.
+ */
+export function joinParsed(view: PlacementView, ask: PlacementAsk): number | undefined {
+  if (ask.mode !== 'short') return undefined;
+  const t = parsedFor(view, ask);
+  if (!t || !holdsSlot(t)) return undefined;
+  host(view, t.id, ask);
+  return t.id;
+}
+
 /** What one pass over the waiting attempts decided. */
 export interface Pass {
   /** Threads for the attempts at the head of the slot queue that start now, in order. */

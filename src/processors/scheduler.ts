@@ -2,10 +2,10 @@ import type { Worker } from 'node:worker_threads';
 
 import { createBalancer } from './balancer.js';
 import { SAMPLE_MS } from './learning.js';
-import { admitWaiting, SHORT_DEPTH, slotsInUse, type PlacementView } from './placement.js';
+import { admitWaiting, joinParsed, SHORT_DEPTH, slotsInUse, type PlacementView } from './placement.js';
 import { createProcessorRecords } from './processor-records.js';
 import type { RunTable } from './run-table.js';
-import { createRunQueues } from './run-queues.js';
+import { createRunQueues, type Waiting } from './run-queues.js';
 import { createThreadTable, type Attempt } from './thread-table.js';
 
 export type { Attempt } from './thread-table.js';
@@ -82,14 +82,21 @@ export function createScheduler(options: SchedulerOptions) {
     ensureSampling();
   }
 
-  let pumpQueued = false;
-  function pumpSoon(): void {
-    if (pumpQueued) return;
-    pumpQueued = true;
-    queueMicrotask(() => {
-      pumpQueued = false;
-      pump();
-    });
+  /** Attempts that need a slot, asked in this turn: placed once the turn's runs that wait are. */
+  let asked: Waiting[] = [];
+  function placeAsked(): void {
+    const entries = asked;
+    asked = [];
+    for (const entry of entries) {
+      const id = joinParsed(view(), entry.attempt);
+      if (id === undefined) {
+        queues.enqueue(entry);
+        continue;
+      }
+      threads.adopt(id, entry.attempt);
+      entry.admit();
+    }
+    pump();
   }
 
   function ensureSampling(): void {
@@ -124,11 +131,13 @@ export function createScheduler(options: SchedulerOptions) {
         }
       }
       return new Promise<void>((admit) => {
-        queues.enqueue({ attempt, admit });
+        if (share) {
+          queues.enqueue({ attempt, admit });
+          return pump();
+        }
         // A run that needs a slot is placed once the runs asked in this turn are: its event's
-        // waiting runs are on their thread by then (placement's rule for short runs).
-        if (share) pump();
-        else pumpSoon();
+        // waiting runs are on their thread by then (placement's rules for short runs).
+        if (asked.push({ attempt, admit }) === 1) queueMicrotask(placeAsked);
       });
     },
 

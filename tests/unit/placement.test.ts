@@ -4,6 +4,7 @@ import {
   admitWaiting,
   countBytes,
   decide,
+  joinParsed,
   slotsInUse,
   SHARED_PARSE_BYTES,
   type Placement,
@@ -208,6 +209,43 @@ describe('placement of one attempt', () => {
       thread(4),
     ]);
     expect(slotsInUse(v)).toBe(2);
+  });
+});
+
+describe('a short run that joins the parse of its event at once', () => {
+  const slotsFull = (over: Partial<ThreadView>) => [
+    thread(1, { runs: 1, unread: true }),
+    thread(2, { runs: 3, inputs: largeInputHeld, ...over }),
+  ];
+
+  it('joins the thread that parsed its large documents when that thread holds a slot already, all slots taken', () => {
+    const v = view(slotsFull({ hot: true }), { cpuSlots: 2 });
+    const shortRun = ask('short', { input: largeInput });
+    expect(decide(v, shortRun)).toEqual(on(2));
+    expect(joinParsed(v, shortRun)).toBe(2);
+    // Hosted on the view: the thread counts it, and no slot more is in use.
+    expect([v.threads[1]?.runs, v.threads[1]?.short, slotsInUse(v)]).toEqual([4, 1, 2]);
+  });
+
+  it('does not when joining would take a slot: it is queued for one, first come, first served', () => {
+    const v = view(
+      [thread(1, { runs: 1, unread: true }), thread(2, { runs: 1, hot: true }), ...slotsFull({}).slice(1)],
+      {
+        cpuSlots: 2,
+      },
+    );
+    const shortRun = ask('short', { input: largeInput });
+    expect(decide(v, shortRun)).toEqual(wait);
+    expect(joinParsed(v, shortRun)).toBeUndefined();
+    expect(v.threads.map((t) => t.runs)).toEqual([1, 1, 3]);
+  });
+
+  it('does not for small documents, nor for a run that is not short', () => {
+    const v = view(slotsFull({ hot: true }));
+    expect(
+      joinParsed(v, ask('short', { input: { key: 'event 1', bytes: SHARED_PARSE_BYTES - 1 } })),
+    ).toBeUndefined();
+    expect(joinParsed(v, ask('probe', { input: largeInput }))).toBeUndefined();
   });
 });
 
