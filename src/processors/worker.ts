@@ -40,6 +40,14 @@ const table = runTableViews(data.runTable);
 const log = createLogger(data.logLevel);
 const tid = ownTid();
 const cpuClock = ownCpuClock();
+/**
+ * Runs that took this long (ms of wall time, the last one of their processor on this thread) have
+ * their CPU time read: two readings of the clock cost ~7 us, noise beside a run of a millisecond,
+ * not beside a run of microseconds, whose wall time says it is short anyway.
+ */
+const CPU_CLOCK_FROM_MS = 1;
+/** The last run time of each processor on this thread that returned at once, in ms. */
+const lastRunMs = new Map<string, number>();
 const modules = new Map<string, Promise<{ default?: unknown }>>();
 const inputs = createThreadInputs();
 
@@ -159,7 +167,10 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
   stampStart(table, task.slot, tid);
   let started = performance.now();
   let over = false;
-  const timing: ExecuteTiming = { decodeCpuMs: 0 };
+  const timing: ExecuteTiming = {
+    measureCpu: (lastRunMs.get(task.processorId) ?? 0) >= CPU_CLOCK_FROM_MS,
+    decodeCpuMs: 0,
+  };
   // A processor that returned at once (it computes, and awaits nothing) ran for as long as its
   // `execute` call: the runs this thread executed between its start and its settling are theirs.
   const elapsed = () => timing.returnedMs ?? performance.now() - started;
@@ -190,12 +201,12 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
       if (input) return input;
       if (over) return (input = documents.get());
       stampFlag(table, task.slot, DECODING);
-      const cpuFrom = cpuClock();
+      const cpuFrom = timing.measureCpu ? cpuClock() : undefined;
       try {
         return (input = documents.get());
       } finally {
         clearFlag(table, task.slot, DECODING);
-        timing.decodeCpuMs = (cpuClock() ?? 0) - (cpuFrom ?? 0);
+        if (cpuFrom !== undefined) timing.decodeCpuMs = (cpuClock() ?? cpuFrom) - cpuFrom;
       }
     };
     const ctx: ProcessorContext = {
@@ -251,9 +262,11 @@ function retryability(err: unknown): { retryable: boolean; retryAfterMs?: number
 
 /**
  * Set when `execute` returned no promise (or threw): how long the call took, in ms, and its CPU
- * time less `decodeCpuMs` (the CPU time of the documents' decoding in it) where it can be read.
+ * time less `decodeCpuMs` (the CPU time of the documents' decoding in it) where it can be read
+ * and `measureCpu`.
  */
 interface ExecuteTiming {
+  measureCpu: boolean;
   returnedMs?: number;
   cpuMs?: number;
   decodeCpuMs: number;
@@ -280,10 +293,11 @@ function execute(
       Promise.resolve()
         .then(() => {
           const from = performance.now();
-          const cpuFrom = cpuClock();
+          const cpuFrom = timing.measureCpu ? cpuClock() : undefined;
           const returned = () => {
             timing.returnedMs = performance.now() - from;
-            const cpuTo = cpuClock();
+            lastRunMs.set(task.processorId, timing.returnedMs);
+            const cpuTo = cpuFrom === undefined ? undefined : cpuClock();
             if (cpuFrom !== undefined && cpuTo !== undefined)
               timing.cpuMs = Math.max(0, cpuTo - cpuFrom - timing.decodeCpuMs);
           };
