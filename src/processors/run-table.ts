@@ -104,7 +104,7 @@ export function ownTid(): number {
 export function threadCpuMs(tid: number): number | undefined {
   if (tid === 0) return undefined;
   try {
-    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ', 1)[0]) / 1e6;
+    return schedstatMs(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1'));
   } catch {
     return undefined;
   }
@@ -125,11 +125,16 @@ export function ownCpuClock(): () => number | undefined {
   return () => {
     try {
       const read = readSync(fd, buffer, 0, buffer.length, 0);
-      return Number(buffer.toString('latin1', 0, read).split(' ', 1)[0]) / 1e6;
+      return schedstatMs(buffer.toString('latin1', 0, read));
     } catch {
       return undefined;
     }
   };
+}
+
+/** The CPU time a `schedstat` file's text says its thread ran (its first field, in ns), in ms. */
+function schedstatMs(text: string): number {
+  return Number(text.split(' ', 1)[0]) / 1e6;
 }
 
 /** Thread side: raise `flag` for the attempt in `slot`. */

@@ -87,8 +87,10 @@ export function createScheduler(options: SchedulerOptions) {
   function placeAsked(): void {
     const entries = asked;
     asked = [];
+    // One view for them all: each join is hosted on its threads, which the next decision sees.
+    const now = view();
     for (const entry of entries) {
-      const id = joinParsed(view(), entry.attempt);
+      const id = joinParsed(now, entry.attempt);
       if (id === undefined) {
         queues.enqueue(entry);
         continue;
