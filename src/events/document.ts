@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { formatIssues, messageOf } from '../errors.js';
+import { parseJson } from './parse-json.js';
 
 /**
  * Metadata of one document, as a document source returns it for an id. Inbound data: unknown
@@ -83,7 +84,9 @@ export function checkDocuments(fetched: {
 export function parseDocument(id: string, text: string): Document | MissingDocument {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // A long content is a slice of the text, not a copy: a thread reading a large document
+    // holds it once.
+    json = parseJson(text);
   } catch (err) {
     return { id, reason: `invalid JSON: ${messageOf(err)}` };
   }
