@@ -9,8 +9,10 @@
  * - A thread holds one parse of an event's input for all the runs it hosts of that event
  *   (`inputs.ts`), but up to three times its size while it parses (the decoded text, its parse, and
  *   the garbage the parse leaves until the collector runs; the parse of documents with many small
- *   fields is larger than their text): counted at three, once per thread. Each run adds its own
- *   state.
+ *   fields is larger than their text): counted at three, once per thread. (A long string of a
+ *   document, its content say, is a slice of the decoded text, not a copy: `parseJson`. So a
+ *   document that is mostly one long string is held about once; the estimate stays for the others.)
+ *   Each run adds its own state.
  * - Placement puts an event's waiting runs on a thread that holds its input when one has room, and
  *   runs that compute or end within milliseconds on threads of their own kind: admission, which
  *   counts an event before its runs are placed, counts its input on two threads (one when it has
