@@ -18,10 +18,9 @@ const CONTROL = /[\u0000-\u001f]/;
  * the text (no escapes, `SHARED_STRING_CHARS` or more) is a slice of `text` instead of a copy.
  * A worker thread parsing a 256 KiB document holds its text once, not twice: half the fresh
  * memory, about half the time. The text's long literals are found by a scan of its quotes, the
- * rest (short) is parsed with each long literal replaced by a placeholder, and
- * the placeholders are replaced by the slices. Anything unexpected (a placeholder not found once
- * as a string value: a long key, a duplicate key, the text's own top-level string) parses the
- * text as it is.
+ * rest (short) is parsed with each long literal replaced by a placeholder, and the placeholders
+ * are replaced by the slices. Anything unexpected (a placeholder not found once as a string value:
+ * a long key, a duplicate key, the text's own top-level string) parses the text as it is.
  */
 export function parseJson(text: string): unknown {
   const literals = text.length < SHARED_STRING_CHARS || text.includes('\\u0000') ? [] : longLiterals(text);
