@@ -7,7 +7,10 @@ import { SHARED_STRING_CHARS, parseJson } from '../../src/events/parse-json.js';
 
 const long = (char = 'a', extra = 7) => char.repeat(SHARED_STRING_CHARS + extra);
 
-/** What JSON.parse makes of `text`: its value as JSON, with each object's own keys, or its error. */
+/**
+ * What `parse` makes of `text`: its value as JSON (own keys included) and whether every prototype
+ * stayed Object's, or its error.
+ */
 function outcome(parse: (text: string) => unknown, text: string) {
   try {
     const value = parse(text);
