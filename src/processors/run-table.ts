@@ -112,7 +112,9 @@ export function threadCpuMs(tid: number): number | undefined {
 
 /**
  * The calling thread's CPU clock: CPU time it has run, in ms (Linux; a few microseconds a reading,
- * from a file kept open), or a clock that reads undefined where there is none.
+ * from a file kept open), or a clock that reads undefined where there is none. The file is closed
+ * with its thread: a worker closes the descriptors it opened when it exits or is terminated
+ * (`trackUnmanagedFds`, on in Node and in Piscina by default).
  */
 export function ownCpuClock(): () => number | undefined {
   let fd: number;

@@ -192,7 +192,6 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
       stampFlag(table, task.slot, SIGNALLED);
       deadline.abort(new DOMException('the processor reached its deadline', 'TimeoutError'));
     }, task.timeoutMs);
-    let runLog: ProcessorContext['log'] | undefined;
     // The first read decodes the documents (or copies this thread's parse of them): marked, so the
     // scheduler reads what the processor does around it, not the decoding. Not once the attempt is
     // over: its slot may be another attempt's by then.
@@ -209,27 +208,8 @@ async function attempt(task: ThreadTask, trace: RunSpans, documents: RunDocument
         if (cpuFrom !== undefined) timing.decodeCpuMs = (cpuClock() ?? cpuFrom) - cpuFrom;
       }
     };
-    const ctx: ProcessorContext = {
-      underwritingId: task.underwritingId,
-      executionId: task.executionId,
-      get documents() {
-        return given().documents;
-      },
-      get missingDocuments() {
-        return given().missingDocuments;
-      },
-      signal: deadline.signal,
-      // Made on first use: most runs never log, and a child logger costs more than a short run.
-      get log() {
-        return (runLog ??= log.child({
-          processor_id: task.processorId,
-          execution_id: task.executionId,
-          underwriting_id: task.underwritingId,
-          ...traceLogFields(parseTraceparent(task.traceparent), data.traceProject),
-        }));
-      },
-    };
     stampFlag(table, task.slot, EXECUTING);
+    const ctx = processorContext(task, deadline.signal, given);
     const result = await execute(definition, ctx, task, trace, timing);
     // Settled after the deadline, within the grace: whatever it returned, it is late.
     if (deadline.signal.aborted) return { status: 'timeout', ...ran() };
@@ -258,6 +238,31 @@ function retryability(err: unknown): { retryable: boolean; retryAfterMs?: number
   return typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs >= 0
     ? { retryable: true, retryAfterMs }
     : { retryable: true };
+}
+
+/** What the processor's `execute` is given: its documents as `given` reads them. */
+function processorContext(task: ThreadTask, signal: AbortSignal, given: () => RunInput): ProcessorContext {
+  let runLog: ProcessorContext['log'] | undefined;
+  return {
+    underwritingId: task.underwritingId,
+    executionId: task.executionId,
+    get documents() {
+      return given().documents;
+    },
+    get missingDocuments() {
+      return given().missingDocuments;
+    },
+    signal,
+    // Made on first use: most runs never log, and a child logger costs more than a short run.
+    get log() {
+      return (runLog ??= log.child({
+        processor_id: task.processorId,
+        execution_id: task.executionId,
+        underwriting_id: task.underwritingId,
+        ...traceLogFields(parseTraceparent(task.traceparent), data.traceProject),
+      }));
+    },
+  };
 }
 
 /**
