@@ -39,6 +39,11 @@ const CLOSE_MARGIN_MS = 1_500;
 // Push only: the Pub/Sub client loads once the first /readyz 200 is answered, or this long after
 // the service is ready when no probe asks.
 const PUBLISHER_WARM_AFTER_READY_MS = 1_000;
+// Connections the kernel keeps for the HTTP server until it accepts them. Node's default, 511,
+// overflows when a burst of pushes meets a main thread busy for a moment (loading the Pub/Sub
+// client right after readiness takes ~0.4 s): a connection past it is dropped, and its client
+// tries again a second later, then three. Linux caps it at net.core.somaxconn (4096 since 5.4).
+const LISTEN_BACKLOG = 4_096;
 
 export interface Service {
   /** The HTTP port it listens on. */
@@ -391,7 +396,7 @@ function registerOpsRoutes(server: HttpServer, live: Live, log: Logger, ops: Ops
 
 async function listen(server: HttpServer, port: number, host: string): Promise<void> {
   try {
-    await server.listen({ port, host });
+    await server.listen({ port, host, backlog: LISTEN_BACKLOG });
   } catch (err) {
     if ((err as { code?: unknown }).code === 'EADDRINUSE') throw portInUse(port, host, err);
     throw err;

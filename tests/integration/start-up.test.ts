@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { createServer, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -109,7 +110,9 @@ function startChild() {
       throw new Error(`the service exited (${String(await exited)}) before saying more`);
     return JSON.parse(line.value) as ChildLine;
   };
-  return { next, stderr: () => stderr };
+  /** Stops the process (SIGSTOP) or lets it go on (SIGCONT). */
+  const hold = (held: boolean) => child.kill(held ? 'SIGSTOP' : 'SIGCONT');
+  return { next, stderr: () => stderr, hold };
 }
 
 describe('push-only serve at start-up', () => {
@@ -141,6 +144,32 @@ describe('push-only serve at start-up', () => {
     expect(await child.next()).toMatchObject({ connected: true, pubsub: true, firestore: false });
     await sleep(1_000);
     expect(completed.messages).toHaveLength(1);
+  }, 60_000);
+
+  it('keeps a burst of connections in the kernel while its main thread is held, dropping none', async () => {
+    // Past Node's default listen backlog (511), and within what the kernel allows (somaxconn).
+    const burst = 600;
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    expect(somaxconn, 'net.core.somaxconn must allow the burst').toBeGreaterThanOrEqual(burst);
+    const child = startChild();
+    const ready = await child.next();
+    // Held, as a main thread busy for a moment is: only the kernel answers the connections now.
+    child.hold(true);
+    const sockets: Socket[] = [];
+    let connected = 0;
+    try {
+      for (let i = 0; i < burst; i++) {
+        const socket = connect(ready.port ?? 0, '127.0.0.1', () => (connected += 1));
+        socket.on('error', () => {});
+        sockets.push(socket);
+      }
+      // A connection past the queue would have its SYN dropped, and stay pending while it is held.
+      await vi.waitFor(() => expect(connected).toBe(burst), { timeout: 10_000, interval: 50 });
+    } finally {
+      child.hold(false);
+      for (const socket of sockets) socket.destroy();
+    }
+    expect((await fetch(`http://127.0.0.1:${ready.port ?? 0}/readyz`)).status).toBe(200);
   }, 60_000);
 
   it('turns not ready, naming the topic, once the publisher finds the completed topic missing', async () => {
