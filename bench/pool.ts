@@ -80,6 +80,9 @@ export async function poolRows(settings: PoolSettings, progress: (m: string) => 
   const pool = await interleavedRounds({
     sides: ['ours', 'raw Piscina'] as const,
     rounds,
+    // The process is fresh: the first run of either side would warm the JIT (and Piscina's and
+    // Node's code) for the other, and ours always ran first. One run of each first, not counted.
+    warmup: ['ours', 'raw Piscina'],
     run: (side) =>
       side === 'ours'
         ? orchestratorThroughput(trivial, threads, maxHeapMb, loop)
