@@ -153,6 +153,7 @@ describe('push-only serve at start-up', () => {
     expect(somaxconn, 'net.core.somaxconn must allow the burst').toBeGreaterThanOrEqual(burst);
     const child = startChild();
     const ready = await child.next();
+    expect(ready).toMatchObject({ ready: true });
     // Held, as a main thread busy for a moment is: only the kernel answers the connections now.
     child.hold(true);
     const sockets: Socket[] = [];
