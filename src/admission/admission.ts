@@ -59,7 +59,7 @@ export function createAdmission(options: AdmissionOptions) {
   const timer = setInterval(() => {
     const now = readings.read();
     if (holdings.events === 0) holdings.idleRssBytes = now.rssBytes;
-    holdings.share = nextShare(holdings.share, now.rssBytes, holdings, limitBytes, intakeLog.stopped());
+    holdings.share = nextShare(holdings.share, now.rssBytes, holdings, limitBytes);
     intakeLog.flush();
     waiters.wake();
   }, READ_EVERY_MS).unref();

@@ -34,8 +34,8 @@ export const SHARE = {
   min: 0.5,
   /** Measured only while the accounts are at least this share of the limit: below, noise rules. */
   minAccounted: 0.1,
-  /** How far it falls towards a lower reading, per reading (every 100 ms: over about 10 s). */
-  fallWeight: 0.01,
+  /** How far it falls towards a lower reading, per reading (every 100 ms: over about 2 s). */
+  fallWeight: 0.05,
 } as const;
 
 export type FullReason = 'memory' | 'cpu' | 'threads' | 'concurrency' | 'event-loop';
@@ -134,21 +134,22 @@ function cpuRoom(r: Readings, h: Holdings): number {
 
 /**
  * The share of the accounts resident memory holds, after a reading: what resident memory grew by
- * since idle, over the accounts. It rises at once to a higher reading and falls slowly to a lower
- * one (a reading just after events were taken lags them), and not at all while intake is stopped
- * for memory (a stop holds until the events it stopped for end, not until the share drifts); it is
- * never above 1 (resident memory above the accounts counts as itself) nor below `SHARE.min`.
- * Unchanged while the accounts are too small to tell from resident memory's noise.
+ * since idle, over the accounts. It rises at once to a higher reading and falls over about two
+ * seconds to a lower one (a reading just after events were taken lags them), also while intake is
+ * stopped for memory: resident memory, read every 100 ms, bounds what is counted as used from
+ * below whatever the share, so a lower share never takes past what is resident; it only stops the
+ * accounts from reserving memory the events do not use. It is never above 1 (resident memory
+ * above the accounts counts as itself) nor below `SHARE.min`. Unchanged while the accounts are too
+ * small to tell from resident memory's noise.
  */
 export function nextShare(
   share: number,
   rssBytes: number,
   h: Pick<Holdings, 'accountedBytes' | 'idleRssBytes'>,
   limitBytes: number,
-  stopped: Verdict['stopped'],
 ): number {
   if (h.accountedBytes < SHARE.minAccounted * limitBytes) return share;
   const measured = Math.min(1, Math.max(SHARE.min, (rssBytes - h.idleRssBytes) / h.accountedBytes));
   if (measured >= share) return measured;
-  return stopped === 'memory' ? share : share + SHARE.fallWeight * (measured - share);
+  return share + SHARE.fallWeight * (measured - share);
 }

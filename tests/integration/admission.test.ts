@@ -126,7 +126,9 @@ describe('admission, on the emulator', () => {
   }, 60_000);
 
   it('stops pulling at the memory high-water mark, starts again below the low-water mark, and is never killed', async () => {
-    // 1 GiB for the instance; each event holds about 100 MB (20 MB of documents, held by its run).
+    // 1 GiB for the instance; each event is accounted about 100 MB for its 20 MB of documents, and
+    // its run holds 40 MB of its own besides them, so that resident memory holds all of the
+    // accounts: the share they are counted at stays 1, and what stops intake is what is held.
     const cgroup = await createMemoryCgroup(uniqueName('po-admission'), 2 ** 30);
     cgroups.push(cgroup);
     const documentsDir = await mkdtemp(join(tmpdir(), 'big-documents-'));
@@ -140,6 +142,7 @@ describe('admission, on the emulator', () => {
       PROCESSORS_DIR: memoryProcessorsDir,
       DOCUMENTS_DIR: documentsDir,
       FX_GATE_FILE: gate,
+      FX_HOLD_BYTES: String(40 * 2 ** 20),
       UNDERWRITING_SUBSCRIPTION: `${inTopic}-sub`,
     });
     await cgroup.add(worker.child.pid ?? 0);
