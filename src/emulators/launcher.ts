@@ -95,7 +95,8 @@ export function checkSdkEmulator(spec: EmulatorSpec, env: NodeJS.ProcessEnv = pr
  * when done. If the calling process exits or dies without calling `stop()` (even by SIGKILL), a
  * small watchdog stops the emulator's process group. Only on POSIX systems (the launchers and the
  * watchdog are shell scripts; a launcher may run its JVM as a child rather than `exec` it, which
- * is why the whole group is signalled).
+ * is why the whole group is signalled). Without `port`, a free one is asked of the OS; when it is
+ * taken before the emulator binds it, the emulator is started again on another (three tries).
  *
  * @throws Error if the emulator or Java is missing, the port is taken, the emulator exits before it
  *   is ready, or it is not ready within `startTimeoutMs`; the message ends with its last output lines.
@@ -118,9 +119,28 @@ export async function startSdkEmulator(
   }
 
   const launcher = checkSdkEmulator(spec, env);
-  const port = requestedPort ?? (await freePort());
-  if (requestedPort !== undefined) await assertPortFree(spec, port);
+  for (let attempt = 1; ; attempt++) {
+    const port = requestedPort ?? (await freePort());
+    if (requestedPort !== undefined) await assertPortFree(spec, port);
+    const started = await launch(spec, launcher, port, env, startTimeoutMs);
+    if ('emulator' in started) return started.emulator;
+    // A port the OS called free can be taken before the emulator binds it (the Firestore
+    // emulator's own WebSocket port, which it asks the OS for, or another emulator starting).
+    if (requestedPort !== undefined || !started.portTaken || attempt === PORT_ATTEMPTS) throw started.error;
+  }
+}
 
+/** How many free ports the OS is asked for when the one it gave is taken before the emulator binds it. */
+const PORT_ATTEMPTS = 3;
+
+/** One start of the emulator on `port`: ready, or why not (and whether its port was taken). */
+async function launch(
+  spec: EmulatorSpec,
+  launcher: string,
+  port: number,
+  env: NodeJS.ProcessEnv,
+  startTimeoutMs: number,
+): Promise<{ emulator: Emulator } | { error: Error; portTaken: boolean }> {
   const child = spawn(launcher, spec.args(HOST, port), {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -159,7 +179,7 @@ export async function startSdkEmulator(
     child.unref();
     (child.stdout as Socket | null)?.unref();
     (child.stderr as Socket | null)?.unref();
-    return { host: `${HOST}:${port}`, pid: child.pid, stop };
+    return { emulator: { host: `${HOST}:${port}`, pid: child.pid, stop } };
   }
 
   await stop();
@@ -167,15 +187,24 @@ export async function startSdkEmulator(
   const shown = output ? `; its output ended with:\n${output}` : ' and printed nothing';
   switch (outcome.kind) {
     case 'spawn-failed':
-      throw new Error(`could not run the ${spec.name} emulator ${launcher}: ${outcome.error.message}`, {
-        cause: outcome.error,
-      });
+      return {
+        error: new Error(`could not run the ${spec.name} emulator ${launcher}: ${outcome.error.message}`, {
+          cause: outcome.error,
+        }),
+        portTaken: false,
+      };
     case 'exited':
-      throw new Error(`the ${spec.name} emulator exited with ${outcome.how} before it was ready${shown}`);
+      return {
+        error: new Error(`the ${spec.name} emulator exited with ${outcome.how} before it was ready${shown}`),
+        portTaken: output.includes('java.net.BindException'),
+      };
     default:
-      throw new Error(
-        `the ${spec.name} emulator did not start in ${startTimeoutMs / 1000} s (no answer from ${url})${shown}`,
-      );
+      return {
+        error: new Error(
+          `the ${spec.name} emulator did not start in ${startTimeoutMs / 1000} s (no answer from ${url})${shown}`,
+        ),
+        portTaken: false,
+      };
   }
 }
 

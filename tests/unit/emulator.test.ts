@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, realpath, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -100,6 +100,42 @@ describe('startEmulator', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('asks for another free port when the one it was given is taken before the emulator binds it', async () => {
+    const launches = join(await tempDir(), 'launches');
+    // Each launch appends its arguments; the first says its port was taken, as the JVM does.
+    const env = await fakeSdk(
+      [
+        `echo "$@" >> ${launches}`,
+        `if [ "$(wc -l < ${launches})" -eq 1 ]; then echo "java.net.BindException: Address already in use" >&2; exit 1; fi`,
+        `port=$(echo "$@" | sed 's/.*--port=\\([0-9]*\\).*/\\1/')`,
+        `exec node -e "require('node:http').createServer((q, r) => r.end('Ok')).listen($port, '127.0.0.1')"`,
+      ].join('\n'),
+    );
+    const emulator = await startEmulator({ env });
+    try {
+      const ports = (await readFile(launches, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => /--port=(\d+)/.exec(l)?.[1]);
+      expect(ports).toHaveLength(2);
+      expect(emulator.host).toBe(`127.0.0.1:${ports[1]}`);
+      expect(await (await fetch(`http://${emulator.host}/`)).text()).toBe('Ok');
+    } finally {
+      await emulator.stop();
+    }
+  });
+
+  it('gives up after three ports taken, saying why', async () => {
+    const launches = join(await tempDir(), 'launches');
+    const env = await fakeSdk(
+      `echo "$@" >> ${launches}; echo "java.net.BindException: Address already in use" >&2; exit 1`,
+    );
+    await expect(startEmulator({ env })).rejects.toThrow(
+      /exited with code 1 before it was ready.*\n.*BindException/,
+    );
+    expect((await readFile(launches, 'utf8')).trim().split('\n')).toHaveLength(3);
   });
 
   it('says Java is missing when neither JAVA_HOME nor PATH has it', async () => {
