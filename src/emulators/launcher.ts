@@ -124,23 +124,44 @@ export async function startSdkEmulator(
     if (requestedPort !== undefined) await assertPortFree(spec, port);
     const started = await launch(spec, launcher, port, env, startTimeoutMs);
     if ('emulator' in started) return started.emulator;
-    // A port the OS called free can be taken before the emulator binds it (the Firestore
-    // emulator's own WebSocket port, which it asks the OS for, or another emulator starting).
-    if (requestedPort !== undefined || !started.portTaken || attempt === PORT_ATTEMPTS) throw started.error;
+    const { exitOutput } = started;
+    if (!retryOnAnotherPort({ exitOutput, portRequested: requestedPort !== undefined, attempt })) {
+      throw started.error;
+    }
   }
 }
 
 /** How many free ports the OS is asked for when the one it gave is taken before the emulator binds it. */
-const PORT_ATTEMPTS = 3;
+export const PORT_ATTEMPTS = 3;
 
-/** One start of the emulator on `port`: ready, or why not (and whether its port was taken). */
+/**
+ * Whether a start that failed is tried again on another free port. A port the OS called free can
+ * be taken before the emulator binds it (the Firestore emulator's own WebSocket port, which it
+ * asks the OS for, or another emulator starting): so only when the OS chose the port, the
+ * emulator exited saying it was taken (its JVM's `BindException`), and tries are left.
+ */
+export function retryOnAnotherPort(failure: {
+  /** What the emulator printed before it exited; undefined when it did not exit by itself. */
+  exitOutput: string | undefined;
+  portRequested: boolean;
+  /** The try that failed, from 1. */
+  attempt: number;
+}): boolean {
+  return (
+    !failure.portRequested &&
+    failure.attempt < PORT_ATTEMPTS &&
+    (failure.exitOutput?.includes('java.net.BindException') ?? false)
+  );
+}
+
+/** One start of the emulator on `port`: ready, or why not (and what it printed, if it exited). */
 async function launch(
   spec: EmulatorSpec,
   launcher: string,
   port: number,
   env: NodeJS.ProcessEnv,
   startTimeoutMs: number,
-): Promise<{ emulator: Emulator } | { error: Error; portTaken: boolean }> {
+): Promise<{ emulator: Emulator } | { error: Error; exitOutput?: string }> {
   const child = spawn(launcher, spec.args(HOST, port), {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -191,19 +212,17 @@ async function launch(
         error: new Error(`could not run the ${spec.name} emulator ${launcher}: ${outcome.error.message}`, {
           cause: outcome.error,
         }),
-        portTaken: false,
       };
     case 'exited':
       return {
         error: new Error(`the ${spec.name} emulator exited with ${outcome.how} before it was ready${shown}`),
-        portTaken: output.includes('java.net.BindException'),
+        exitOutput: output,
       };
     default:
       return {
         error: new Error(
           `the ${spec.name} emulator did not start in ${startTimeoutMs / 1000} s (no answer from ${url})${shown}`,
         ),
-        portTaken: false,
       };
   }
 }

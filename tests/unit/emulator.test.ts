@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { PORT_ATTEMPTS, retryOnAnotherPort } from '../../src/emulators/launcher.js';
 import { findFirestoreEmulator } from '../../src/ledger/emulator.js';
 import { findEmulator, startEmulator } from '../../src/pubsub/emulator.js';
 
@@ -144,5 +145,32 @@ describe('startEmulator', () => {
     await expect(startEmulator({ env: { ...env, PATH: empty } })).rejects.toThrow(
       /needs Java 11 or newer, but no java on PATH/,
     );
+  });
+});
+
+describe('retryOnAnotherPort', () => {
+  const taken =
+    'SEVERE: Exiting due to unexpected exception.\njava.net.BindException: Address already in use';
+  it.each<[string, Parameters<typeof retryOnAnotherPort>[0], boolean]>([
+    [
+      'the OS chose the port and the emulator said it was taken',
+      { exitOutput: taken, portRequested: false, attempt: 1 },
+      true,
+    ],
+    [
+      'the same, on the last try but one',
+      { exitOutput: taken, portRequested: false, attempt: PORT_ATTEMPTS - 1 },
+      true,
+    ],
+    ['no tries are left', { exitOutput: taken, portRequested: false, attempt: PORT_ATTEMPTS }, false],
+    ['the caller asked for that port', { exitOutput: taken, portRequested: true, attempt: 1 }, false],
+    ['it exited for another reason', { exitOutput: 'boom', portRequested: false, attempt: 1 }, false],
+    [
+      'it did not exit by itself (timeout, or it could not be run)',
+      { exitOutput: undefined, portRequested: false, attempt: 1 },
+      false,
+    ],
+  ])('%s', (_name, failure, expected) => {
+    expect(retryOnAnotherPort(failure)).toBe(expected);
   });
 });
