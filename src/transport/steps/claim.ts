@@ -36,7 +36,7 @@ export function ledgerClaim({ ledger, ledgerCall }: ClaimDeps) {
 
   return (next: Next<[Delivery, Claimed]>) =>
     async (delivery: Delivery, event: UnderwritingCreated): Promise<Verdict> => {
-      const { message, ctx, log } = delivery;
+      const { message, ctx } = delivery;
       const key = executionKey(event, message.id);
       const { rerun } = event.data;
       const begun = await ledgerCall('begin', ctx, () =>
@@ -50,7 +50,7 @@ export function ledgerClaim({ ledger, ledgerCall }: ClaimDeps) {
         }),
       );
       if (begun.state === 'published') {
-        log.info(
+        delivery.log.info(
           {
             source_message_id: message.id,
             execution_key: key,
@@ -63,7 +63,7 @@ export function ledgerClaim({ ledger, ledgerCall }: ClaimDeps) {
       }
       const { claim } = begun;
       try {
-        const reuse = rerun && (await ledgerCall('history', ctx, () => rerunReuse(rerun, key, log)));
+        const reuse = rerun && (await ledgerCall('history', ctx, () => rerunReuse(rerun, key, delivery.log)));
         return await next(delivery, { event, key, claim, reuse });
       } catch (err) {
         await ledgerCall('release', ctx, () => claim.release());

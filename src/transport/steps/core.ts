@@ -20,7 +20,8 @@ export interface CoreDeps {
  * failure to mark it still acks: only a redelivery (rare: the ack must be lost too) publishes again.
  */
 export function core({ orchestrator, publisher, metrics, ledgerCall, abandoned }: CoreDeps) {
-  return async ({ message, ctx, log }: Delivery, { event, key, claim, reuse }: Claimed): Promise<Verdict> => {
+  return async (delivery: Delivery, { event, key, claim, reuse }: Claimed): Promise<Verdict> => {
+    const { message, ctx } = delivery;
     const { rerun } = event.data;
     const processed = await orchestrator.process(event, {
       sourceMessageId: message.id,
@@ -41,7 +42,7 @@ export function core({ orchestrator, publisher, metrics, ledgerCall, abandoned }
     const publishedId = await publisher.publish(result, message.id, ctx);
     metrics.processed.add(1, { overall_status: result.overall_status, transport: message.transport });
     await ledgerCall('published', ctx, () => claim.published(result, publishedId)).catch((err: unknown) =>
-      log.warn(
+      delivery.log.warn(
         { source_message_id: message.id, execution_key: key, err: messageOf(err) },
         'published, but the ledger could not record it',
       ),

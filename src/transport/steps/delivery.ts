@@ -17,6 +17,7 @@ export type Next<In extends unknown[]> = (...args: In) => Promise<Verdict>;
 export interface Delivery {
   readonly message: InboundMessage;
   readonly ctx: Context;
+  /** Made when first read (a child logger per event costs the main thread microseconds): read it to write. */
   readonly log: Logger;
 }
 

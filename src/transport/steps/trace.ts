@@ -39,17 +39,25 @@ export function tracing({ log, telemetry }: TracingDeps) {
         message.trace,
       );
       const ctx = trace.setSpan(message.trace ?? ROOT_CONTEXT, span);
-      const spanLog = validSpanContext(ctx) ? log.child(logBindings(telemetry, ctx)) : log;
+      // Made when first written to: most events write nothing through it.
+      let spanLog: Logger | undefined;
+      const delivery: Delivery = {
+        message,
+        ctx,
+        get log() {
+          return (spanLog ??= validSpanContext(ctx) ? log.child(logBindings(telemetry, ctx)) : log);
+        },
+      };
       let failure: string | undefined;
       try {
-        const verdict = await next({ message, ctx, log: spanLog });
+        const verdict = await next(delivery);
         span.setAttribute('messaging.gcp_pubsub.result', verdict);
         return verdict;
       } catch (err) {
         failure = errorType(err);
         span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
         span.setAttributes({ 'messaging.gcp_pubsub.result': 'nack', 'error.type': failure });
-        logRetry(spanLog, message, err);
+        logRetry(delivery.log, message, err);
         return 'nack';
       } finally {
         span.end();
