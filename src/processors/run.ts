@@ -10,7 +10,7 @@ import type {
   FailureCode,
   TimeoutProcessor,
 } from '../events/processing-completed.js';
-import type { ThreadSpan } from '../telemetry/thread-span.js';
+import type { SpanRecord } from '../telemetry/span-record.js';
 
 /** What a processor is given besides its ids: the documents found and the ids that were not. */
 export interface RunInput {
@@ -179,7 +179,7 @@ export type ThreadResult = (
   | { status: 'timeout'; durationMs: number }
 ) & {
   /** Spans the attempt recorded in its thread (its HTTP requests), when tracing is on. */
-  spans?: ThreadSpan[];
+  spans?: SpanRecord[];
   /**
    * Of `durationMs`, how long its thread spent decoding the event's documents for it (when it read
    * them and had them decoded): the thread's work, not the processor's, so the scheduler learns

@@ -1,7 +1,6 @@
 // The OpenTelemetry SDK, imported only when an OTLP endpoint is configured: with none, nothing
 // here is loaded and the service records through the API's no-ops.
-import { metrics, SpanStatusCode, trace } from '@opentelemetry/api';
-import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
+import { metrics, trace } from '@opentelemetry/api';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   MeterProvider,
@@ -11,11 +10,10 @@ import {
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
-  BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  RandomIdGenerator,
   TraceIdRatioBasedSampler,
-  type ReadableSpan,
   type Sampler,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
@@ -23,18 +21,25 @@ import {
 import type { Config, OtlpTarget, TraceSampler } from '../config.js';
 import { serviceVersion } from '../version.js';
 import { createMetrics } from './metrics.js';
+import { readable } from './readable-span.js';
+import { RecordingTracer } from './recording-tracer.js';
 import { INSTRUMENTATION_SCOPE, noTelemetry, type Telemetry } from './telemetry.js';
-import type { ThreadSpan } from './thread-span.js';
 
-/** Spans of worker threads are exported under this scope. */
-const THREAD_SCOPE = { name: `${INSTRUMENTATION_SCOPE}/worker-thread` };
+/** Spans made on this thread, and those made in the worker threads that run processors. */
+const SCOPES = {
+  main: { name: INSTRUMENTATION_SCOPE, version: serviceVersion() },
+  thread: { name: `${INSTRUMENTATION_SCOPE}/worker-thread` },
+};
 
 /**
  * Starts exporting what the configuration names (OTLP over HTTP, protobuf or JSON), and registers
- * the providers globally. No context manager is installed and no library is instrumented: every
- * span of the service is made with its parent passed explicitly (the document requests' too, see
- * `http-client-span.ts`), because Node 20's AsyncLocalStorage, once a context is entered, runs
- * hooks on every promise of the process: about 0.1 ms of CPU per event here (docs/telemetry.md).
+ * the providers globally. Spans, this thread's and the worker threads', are recorded as plain
+ * records (`recording-tracer.ts`, `thread-recorder.ts`) and become what the exporters read only
+ * once they end; the SDK batches and exports them, and records and exports the metrics. No
+ * context manager is installed and no library is instrumented: every span of the service is made
+ * with its parent passed explicitly (the document requests' too, see `http-client-span.ts`),
+ * because Node 20's AsyncLocalStorage, once a context is entered, runs hooks on every promise of
+ * the process: about 0.1 ms of CPU per event here (docs/telemetry.md).
  */
 export async function startTelemetry(
   config: Config['telemetry'],
@@ -46,16 +51,16 @@ export async function startTelemetry(
   }).merge(detectResources({ detectors: [envDetector] }));
   const off = noTelemetry(projectId);
 
-  let tracerProvider: BasicTracerProvider | undefined;
   let spans: BatchSpanProcessor | undefined;
+  let tracer = off.tracer;
   if (config.traces) {
-    spans = new BatchSpanProcessor(await spanExporter(config.traces));
-    tracerProvider = new BasicTracerProvider({
-      resource,
-      sampler: sampler(config.sampler, config.samplerRatio),
-      spanProcessors: [spans],
-    });
-    trace.setGlobalTracerProvider(tracerProvider);
+    const processor = new BatchSpanProcessor(await spanExporter(config.traces));
+    const sampling = sampler(config.sampler, config.samplerRatio);
+    tracer = new RecordingTracer(sampling, new RandomIdGenerator(), (span) =>
+      processor.onEnd(readable(span, resource, SCOPES.main)),
+    );
+    trace.setGlobalTracerProvider({ getTracer: () => tracer });
+    spans = processor;
   }
 
   let meterProvider: MeterProvider | undefined;
@@ -75,17 +80,17 @@ export async function startTelemetry(
 
   const meter = meterProvider?.getMeter(INSTRUMENTATION_SCOPE, serviceVersion()) ?? off.meter;
   return {
-    tracing: tracerProvider !== undefined,
-    tracer: tracerProvider?.getTracer(INSTRUMENTATION_SCOPE, serviceVersion()) ?? off.tracer,
+    tracing: spans !== undefined,
+    tracer,
     meter,
     metrics: createMetrics(meter),
     projectId,
     adopt: (threadSpans) => {
       if (!spans) return;
-      for (const span of threadSpans) spans.onEnd(readable(span, resource));
+      for (const span of threadSpans) spans.onEnd(readable(span, resource, SCOPES.thread));
     },
     shutdown: async () => {
-      await Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()]);
+      await Promise.allSettled([spans?.shutdown(), meterProvider?.shutdown()]);
     },
   };
 }
@@ -121,33 +126,4 @@ async function metricExporter({ url, protocol }: OtlpTarget): Promise<PushMetric
       ? await import('@opentelemetry/exporter-metrics-otlp-http')
       : await import('@opentelemetry/exporter-metrics-otlp-proto');
   return new OTLPMetricExporter({ url });
-}
-
-/** A worker thread's span as the SDK's exporters read a finished span. */
-function readable(span: ThreadSpan, resource: ReadableSpan['resource']): ReadableSpan {
-  const startTime = millisToHrTime(span.startMs);
-  const endTime = millisToHrTime(Math.max(span.startMs, span.endMs));
-  const { traceId, traceFlags } = span;
-  return {
-    name: span.name,
-    kind: span.kind,
-    spanContext: () => ({ traceId, spanId: span.spanId, traceFlags }),
-    parentSpanContext: { traceId, spanId: span.parentSpanId, traceFlags },
-    startTime,
-    endTime,
-    status:
-      span.error === undefined
-        ? { code: SpanStatusCode.UNSET }
-        : { code: SpanStatusCode.ERROR, message: span.error },
-    attributes: span.attributes,
-    links: [],
-    events: [],
-    duration: hrTimeDuration(startTime, endTime),
-    ended: true,
-    resource,
-    instrumentationScope: THREAD_SCOPE,
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
-  };
 }

@@ -1,7 +1,7 @@
 import { createNoopMeter, trace, type Context, type Meter, type Tracer } from '@opentelemetry/api';
 
 import { createMetrics, type Metrics } from './metrics.js';
-import type { ThreadSpan } from './thread-span.js';
+import type { SpanRecord } from './span-record.js';
 import { validSpanContext } from './trace-context.js';
 import { traceLogFields } from './traceparent.js';
 
@@ -22,7 +22,7 @@ export interface Telemetry {
   /** The project Cloud Logging's trace field names (`GOOGLE_CLOUD_PROJECT`). */
   readonly projectId: string | undefined;
   /** Exports spans a worker thread recorded (and handed back with its result) as if made here. */
-  adopt(spans: readonly ThreadSpan[]): void;
+  adopt(spans: readonly SpanRecord[]): void;
   /** Flushes what is buffered and stops exporting; never rejects. */
   shutdown(): Promise<void>;
 }

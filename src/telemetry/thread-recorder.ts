@@ -5,17 +5,18 @@ import { randomBytes } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 
 import { httpFailure, httpRequestAttributes } from './http-attributes.js';
-import type { ThreadSpan } from './thread-span.js';
+import type { SpanRecord } from './span-record.js';
 import { formatTraceparent, parseTraceparent } from './traceparent.js';
 
 /** Where the spans of the run in progress go: its run span's context, and the list handed back. */
 export interface RunSpans {
   traceparent: string | undefined;
-  spans: ThreadSpan[];
+  spans: SpanRecord[];
 }
 
-// OpenTelemetry's SpanKind.CLIENT.
+// OpenTelemetry's SpanKind.CLIENT and SpanStatusCode.ERROR.
 const CLIENT = 2;
+const ERROR = 2;
 
 /** The parts of undici's request object (built in for fetch, or the npm package) used here. */
 interface UndiciRequest {
@@ -35,7 +36,7 @@ interface UndiciRequest {
  * not reported.
  */
 export function traceHttpRequests(current: () => RunSpans | undefined, record: boolean): void {
-  const open = new WeakMap<object, { span: ThreadSpan; into: ThreadSpan[] }>();
+  const open = new WeakMap<object, { span: SpanRecord; into: SpanRecord[] }>();
 
   subscribe('undici:request:create', (message) => {
     const { request } = message as { request: UndiciRequest };
@@ -46,7 +47,7 @@ export function traceHttpRequests(current: () => RunSpans | undefined, record: b
     addHeader(request, 'traceparent', formatTraceparent({ ...parent, spanId }));
     if (!record || (parent.traceFlags & 1) === 0) return;
     const url = new URL(request.path, request.origin);
-    const span: ThreadSpan = {
+    const span: SpanRecord = {
       traceId: parent.traceId,
       spanId,
       parentSpanId: parent.spanId,
@@ -65,7 +66,7 @@ export function traceHttpRequests(current: () => RunSpans | undefined, record: b
     const entry = open.get(request);
     if (!entry) return;
     entry.span.attributes['http.response.status_code'] = response.statusCode;
-    if (response.statusCode >= 400) entry.span.error = String(response.statusCode);
+    if (response.statusCode >= 400) entry.span.status = { code: ERROR, message: String(response.statusCode) };
   });
 
   const end = (request: object, error?: unknown) => {
@@ -75,7 +76,7 @@ export function traceHttpRequests(current: () => RunSpans | undefined, record: b
     entry.span.endMs = now();
     if (error !== undefined) {
       const failure = httpFailure(error);
-      entry.span.error = failure.message;
+      entry.span.status = { code: ERROR, message: failure.message };
       entry.span.attributes['error.type'] = failure.type;
     }
     entry.into.push(entry.span);
