@@ -7,6 +7,7 @@ import type { Receipt } from '../../src/orchestrator.js';
 import type { RunOutcome } from '../../src/processors/run.js';
 import { createMessageHandler, type HandlerDeps } from '../../src/transport/handler.js';
 import type { InboundMessage } from '../../src/transport/message.js';
+import { contextFromAttributes } from '../../src/telemetry/trace-context.js';
 import { capturingLog } from '../helpers/fixtures.js';
 
 const VALID = JSON.stringify({
@@ -117,6 +118,24 @@ describe('message handler', () => {
       // Pub/Sub counts deliveries only with a dead-letter policy: unknown otherwise.
       expect.objectContaining({ source_message_id: 'm2', transport: 'pull', delivery_attempt: null }),
     ]);
+  });
+
+  it("names the publisher's trace on its retry line, and on no line of an event that writes none", async () => {
+    const sent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const traced = (id: string): InboundMessage => ({
+      ...message(VALID, id),
+      trace: contextFromAttributes({ googclient_traceparent: sent }),
+    });
+    const err = new OrchestratorError('PUBLISH_FAILED', 'publishing: topic does not exist');
+    const failing = fakes({ publisher: { publish: () => Promise.reject(err) } });
+    await failing.handler.handle(traced('m1'));
+    expect(failing.lines.find((l) => l['message'] === 'event will be retried')).toMatchObject({
+      'logging.googleapis.com/spanId': 'b7ad6b7169203331',
+      'logging.googleapis.com/trace_sampled': true,
+    });
+    const { handler, lines } = fakes();
+    expect(await handler.handle(traced('m2'))).toBe('ack');
+    expect(lines).toEqual([]);
   });
 
   it('passes the transport and the delivery attempt to the orchestrator, for its outcome line', async () => {
