@@ -13,6 +13,7 @@ import {
   context as api,
   isSpanContextValid,
   trace,
+  type AttributeValue,
   type Attributes,
   type Context,
   type Exception,
@@ -134,7 +135,7 @@ class RecordingSpan implements Span {
   }
 
   setAttribute(key: string, value: unknown): this {
-    if (!this.#ended && key.length > 0 && isAttributeValue(value)) this.#record.attributes[key] = value;
+    if (!this.#ended && key.length > 0 && isAttributeValue(value)) this.#record.attributes[key] = copy(value);
     return this;
   }
 
@@ -240,7 +241,12 @@ function valid(attributes: Attributes | undefined): SpanAttributes {
   const out: SpanAttributes = {};
   for (const key in attributes) {
     const value = attributes[key];
-    if (key.length > 0 && isAttributeValue(value)) out[key] = value;
+    if (key.length > 0 && isAttributeValue(value)) out[key] = copy(value);
   }
   return out;
+}
+
+/** An array value is copied, as the SDK does: the caller may change its array afterwards. */
+function copy(value: AttributeValue): AttributeValue {
+  return Array.isArray(value) ? value.slice() : value;
 }

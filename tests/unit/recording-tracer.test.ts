@@ -115,7 +115,9 @@ describe('the main thread’s recording tracer', () => {
 
   it('keeps the SDK’s rules: OK is final, UNSET changes nothing, nothing changes after end', () => {
     const { tracer: t, ended } = tracer();
-    const failed = t.startSpan('failed');
+    const tags = ['a'];
+    const failed = t.startSpan('failed', { attributes: { tags } });
+    tags.push('changed after');
     failed.setStatus({ code: SpanStatusCode.UNSET });
     failed.setStatus({ code: SpanStatusCode.ERROR, message: 'boom' });
     failed.setAttributes({ 'error.type': 'Error', invalid: { nested: true } as never, '': 'no key' });
@@ -133,7 +135,7 @@ describe('the main thread’s recording tracer', () => {
     expect(ended[0]).toMatchObject({
       name: 'failed',
       status: { code: SpanStatusCode.ERROR, message: 'boom' },
-      attributes: { 'error.type': 'Error' },
+      attributes: { tags: ['a'], 'error.type': 'Error' },
     });
     expect(ended[0]?.attributes).not.toHaveProperty('late');
     expect(ended[1]).toMatchObject({ name: 'ok, renamed', status: { code: SpanStatusCode.OK } });
