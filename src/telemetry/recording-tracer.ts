@@ -13,7 +13,6 @@ import {
   context as api,
   isSpanContextValid,
   trace,
-  type AttributeValue,
   type Attributes,
   type Context,
   type Exception,
@@ -135,7 +134,7 @@ class RecordingSpan implements Span {
   }
 
   setAttribute(key: string, value: unknown): this {
-    if (!this.#ended && key.length > 0 && isAttributeValue(value)) this.#record.attributes[key] = copy(value);
+    if (!this.#ended) put(this.#record.attributes, key, value);
     return this;
   }
 
@@ -236,17 +235,17 @@ function isTime(value: Attributes | TimeInput | undefined): value is TimeInput {
   return typeof value === 'number' || value instanceof Date || Array.isArray(value);
 }
 
-/** The attributes OpenTelemetry allows (a key, and a primitive or an array of one type), copied. */
+/** The attributes OpenTelemetry allows, copied (`put`). */
 function valid(attributes: Attributes | undefined): SpanAttributes {
   const out: SpanAttributes = {};
-  for (const key in attributes) {
-    const value = attributes[key];
-    if (key.length > 0 && isAttributeValue(value)) out[key] = copy(value);
-  }
+  for (const key in attributes) put(out, key, attributes[key]);
   return out;
 }
 
-/** An array value is copied, as the SDK does: the caller may change its array afterwards. */
-function copy(value: AttributeValue): AttributeValue {
-  return Array.isArray(value) ? value.slice() : value;
+/**
+ * Sets an attribute OpenTelemetry allows (a key, and a primitive or an array of one type); an
+ * array is copied, as the SDK does, since the caller may change it afterwards.
+ */
+function put(into: SpanAttributes, key: string, value: unknown): void {
+  if (key.length > 0 && isAttributeValue(value)) into[key] = Array.isArray(value) ? value.slice() : value;
 }
