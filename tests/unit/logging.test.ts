@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
+import { withoutNestedSecrets } from '../../src/logging.js';
 import { packageVersion, serviceVersion } from '../../src/version.js';
 import { capturingLog } from '../helpers/fixtures.js';
 
@@ -40,6 +41,34 @@ describe('logs', () => {
     const text = JSON.stringify(lines[0]);
     for (const secret of ['abc.def', 't0k', 'k3y', '"pw"']) expect(text).not.toContain(secret);
     expect(text).toContain('[redacted]');
+  });
+
+  it("never write secrets one level down, in a child's bindings or a frozen object, and leave the caller's objects as they were", () => {
+    const { lines, log } = capture();
+    const config = Object.freeze({ url: 'https://vendor', token: 't0k' });
+    const bindings = { vendor: { name: 'acme', api_key: 'k3y' } };
+    log.child(bindings).child({ run: 'r1' }).info({ config }, 'call');
+    expect(lines[0]).toMatchObject({
+      vendor: { name: 'acme', api_key: '[redacted]' },
+      config: { url: 'https://vendor', token: '[redacted]' },
+      run: 'r1',
+    });
+    expect(bindings.vendor.api_key).toBe('k3y');
+    expect(config.token).toBe('t0k');
+  });
+
+  it('keep an error that holds a secret an error: its stack_trace is written, its secret is not', () => {
+    const { lines, log } = capture();
+    const err = Object.assign(new Error('refused'), { password: 'pw' });
+    log.error({ err }, 'failed');
+    expect(lines[0]?.['stack_trace']).toMatch(/^Error: refused\n\s+at /);
+    expect(lines[0]?.['err']).toMatchObject({ message: 'refused', password: '[redacted]' });
+    expect(err.password).toBe('pw');
+  });
+
+  it('copy nothing when nothing is secret', () => {
+    const object = { underwriting_id: 'uw_1', outcome: { status: 'COMPLETED' } };
+    expect(withoutNestedSecrets(object)).toBe(object);
   });
 
   it.each([
