@@ -1,4 +1,4 @@
-import type { Meter } from '@opentelemetry/api';
+import type { Attributes, Counter, Meter, MetricOptions } from '@opentelemetry/api';
 
 /**
  * Histogram buckets in seconds, from a 5 ms document fetch to a 10-minute processor run: the
@@ -9,15 +9,17 @@ const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /**
  * Every metric the service records, with the names dashboards and alerts use (docs/telemetry.md
  * has the table; a test keeps it equal to these). Created from a no-op meter when nothing is
- * exported, so recording costs a call and nothing more.
+ * exported, so recording costs a call and nothing more; when exported, counters are tallies.
  */
-export function createMetrics(meter: Meter) {
+export function createMetrics(meter: Meter, exported = false) {
   const seconds = (name: string, description: string) =>
     meter.createHistogram(name, {
       description,
       unit: 's',
       advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
     });
+  const counter = (name: string, options: MetricOptions) =>
+    exported ? tally(meter, name, options) : meter.createCounter(name, options);
   return {
     /** attributes `processor.id`, `processor.status` */
     runDuration: seconds(
@@ -27,46 +29,46 @@ export function createMetrics(meter: Meter) {
     /** attribute `processor.id` */
     queueDuration: seconds('processor.queue.duration', 'Time a processor run waited to start, every attempt'),
     /** attributes `processor.id`, `processor.status` */
-    attempts: meter.createCounter('processor.attempts', {
+    attempts: counter('processor.attempts', {
       description: 'Attempts of processor runs (a retried or restarted run counts each)',
       unit: '{attempt}',
     }),
     /** attributes `overall_status`, `transport` */
-    processed: meter.createCounter('underwriting.processed', {
+    processed: counter('underwriting.processed', {
       description: 'Events whose processing.completed was published',
       unit: '{event}',
     }),
     /** attributes `messaging.system`, `messaging.operation.name`, `transport`, `error.type` on a nack */
     processDuration: seconds('messaging.process.duration', 'Time to handle one message, receipt to verdict'),
     /** attribute `error.type` */
-    deadLettered: meter.createCounter('underwriting.dead_lettered', {
+    deadLettered: counter('underwriting.dead_lettered', {
       description: 'Poison messages forwarded to the dead-letter topic (or logged without one)',
       unit: '{message}',
     }),
     /** attribute `error.type` when the fetch failed */
     fetchDuration: seconds('documents.fetch.duration', "Time to fetch one event's documents"),
-    fetchRetries: meter.createCounter('documents.fetch.retries', {
+    fetchRetries: counter('documents.fetch.retries', {
       description: 'Document requests tried again (network error, timeout, 5xx, 429)',
       unit: '{request}',
     }),
     /** attribute `admission.reason` (`memory`, `cpu`, `threads`, `concurrency`, `event-loop`) */
-    admissionRefused: meter.createCounter('admission.refused', {
+    admissionRefused: counter('admission.refused', {
       description: 'Pushes answered 429 at once because the instance was full (Pub/Sub delivers them again)',
       unit: '{message}',
     }),
     /** attribute `processor.id` */
-    reusedRuns: meter.createCounter('ledger.reused_runs', {
+    reusedRuns: counter('ledger.reused_runs', {
       description:
         'Runs taken from the execution ledger instead of run: COMPLETED ones on a redelivery, and those a re-run did not ask for',
       unit: '{run}',
     }),
     /** attributes `processor.id`, `error.code` (`PROCESSOR_PAUSED`, `PROCESSOR_CIRCUIT_OPEN`) */
-    skippedRuns: meter.createCounter('processor.skipped', {
+    skippedRuns: counter('processor.skipped', {
       description: 'Runs not called: the processor was paused by an operator, or its circuit was open',
       unit: '{run}',
     }),
     /** attributes `processor.id`, `circuit.state` (the state entered: `open`, `half_open`, `closed`) */
-    circuitTransitions: meter.createCounter('processor.circuit.transitions', {
+    circuitTransitions: counter('processor.circuit.transitions', {
       description: "Changes of a processor's circuit breaker state on this instance",
       unit: '{transition}',
     }),
@@ -74,6 +76,36 @@ export function createMetrics(meter: Meter) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * A counter whose sums are kept here and read at each collection through an observable counter,
+ * which exports the same monotonic sum (cumulative, or delta when the exporter asks). Adding is a
+ * lookup by the attributes' names and values in the order given; the SDK's own counter sorts,
+ * copies and serializes them on every add, and counters are added to four times an event. Each
+ * new order of names is matched once to its set of attributes, so two orders share one sum.
+ */
+function tally(meter: Meter, name: string, options: MetricOptions): Pick<Counter, 'add'> {
+  const sums = new Map<string, { attributes: Attributes; sum: number }>();
+  const byOrder = new Map<string, { attributes: Attributes; sum: number }>();
+  meter.createObservableCounter(name, options).addCallback((result) => {
+    for (const { attributes, sum } of sums.values()) result.observe(sum, attributes);
+  });
+  return {
+    add(value, attributes = {}) {
+      if (!(value >= 0)) return; // as the SDK's counter: a negative (or NaN) increment is dropped
+      let key = '';
+      for (const k in attributes) key += `${k}\u0000${String(attributes[k])}\u0001`;
+      let entry = byOrder.get(key);
+      if (!entry) {
+        const set = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)));
+        entry = sums.get(set) ?? { attributes: { ...attributes }, sum: 0 };
+        sums.set(set, entry);
+        byOrder.set(key, entry);
+      }
+      entry.sum += value;
+    },
+  };
+}
 
 /** What the pool's gauges read at each collection. */
 export interface PoolGauges {

@@ -83,7 +83,7 @@ export async function startTelemetry(
     tracing: spans !== undefined,
     tracer,
     meter,
-    metrics: createMetrics(meter),
+    metrics: createMetrics(meter, meterProvider !== undefined),
     projectId,
     adopt: (threadSpans) => {
       if (!spans) return;

@@ -2,6 +2,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { createNoopMeter, ROOT_CONTEXT, trace, type Meter } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  DataPointType,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../../src/config.js';
@@ -19,7 +26,7 @@ interface Instrument {
 }
 
 /** Every instrument the service creates, read through a meter that records what it is asked for. */
-function instruments(): Instrument[] {
+function instruments(exported = false): Instrument[] {
   const created: Instrument[] = [];
   const noop = createNoopMeter();
   const meter = {
@@ -32,13 +39,18 @@ function instruments(): Instrument[] {
       created.push({ name, unit: options?.unit, type: 'counter' });
       return noop.createCounter(name);
     },
+    // An exported counter is a tally read through an observable counter: a counter all the same.
+    createObservableCounter: (name: string, options?: { unit?: string }) => {
+      created.push({ name, unit: options?.unit, type: 'counter' });
+      return noop.createObservableCounter(name);
+    },
     createObservableGauge: (name: string, options?: { unit?: string }) => {
       created.push({ name, unit: options?.unit, type: 'gauge' });
       return noop.createObservableGauge(name);
     },
     addBatchObservableCallback: () => {},
   } as unknown as Meter;
-  createMetrics(meter);
+  createMetrics(meter, exported);
   observePool(meter, () => ({ threads: 0, busyThreads: 0, cpuSaturation: 0 }));
   return created;
 }
@@ -77,7 +89,40 @@ describe('the metrics', () => {
     expect(rows.sort((a, b) => String(a.name).localeCompare(String(b.name)))).toEqual(
       created.sort((a, b) => a.name.localeCompare(b.name)),
     );
+    expect(instruments(true).sort((a, b) => a.name.localeCompare(b.name))).toEqual(created);
   });
+
+  it.each([
+    ['cumulative', AggregationTemporality.CUMULATIVE, [3, 1], [7, 1]],
+    ['delta', AggregationTemporality.DELTA, [3, 1], [4, 0]],
+  ] as const)(
+    'exported, count every add once per set of attributes, whatever their order (%s)',
+    async (_, temporality, first, second) => {
+      const exporter = new InMemoryMetricExporter(temporality);
+      const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+      const provider = new MeterProvider({ readers: [reader] });
+      const { attempts } = createMetrics(provider.getMeter('test'), true);
+      const a = { 'processor.id': 'a_v1', 'processor.status': 'completed' };
+      const b = { 'processor.id': 'b_v1', 'processor.status': 'failed' };
+      attempts.add(1, a);
+      attempts.add(2, { 'processor.status': 'completed', 'processor.id': 'a_v1' });
+      attempts.add(1, b);
+      attempts.add(-1, b);
+      await reader.forceFlush();
+      attempts.add(4, a);
+      await reader.forceFlush();
+      const sums = exporter.getMetrics().map(({ scopeMetrics }) => {
+        const metric = scopeMetrics[0]?.metrics.find((m) => m.descriptor.name === 'processor.attempts');
+        expect(metric).toMatchObject({ dataPointType: DataPointType.SUM, isMonotonic: true });
+        const value = (attributes: object) =>
+          metric?.dataPoints.find((p) => JSON.stringify(p.attributes) === JSON.stringify(attributes))?.value;
+        expect(metric?.dataPoints).toHaveLength(2);
+        return [value(a), value(b)];
+      });
+      expect(sums).toEqual([first, second]);
+      await provider.shutdown();
+    },
+  );
 
   it('the dashboard and the alert policies name only metrics the service records', () => {
     const names = new Set(instruments().map((i) => i.name));
