@@ -76,7 +76,7 @@ export function withoutNestedSecrets<T extends Record<string, unknown>>(object: 
   let safe: T | undefined;
   for (const key in object) {
     const value = object[key];
-    if (typeof value !== 'object' || value === null) continue;
+    if (typeof value !== 'object' || value === null || !Object.hasOwn(object, key)) continue;
     if (!NESTED_KEYS.some((secret) => Object.hasOwn(value, secret))) continue;
     const properties: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(value);
     for (const secret of NESTED_KEYS) {

@@ -26,7 +26,7 @@ const NONE = Object.freeze([]) as unknown as never[];
 
 /**
  * One object of one shape for every span (the batch holds hundreds until it is exported), made
- * without spreads or closures: an event makes six, on the thread that bounds throughput.
+ * without spreads or closures: an event makes six, on the main thread.
  */
 class FinishedSpan implements ReadableSpan {
   readonly name: string;
