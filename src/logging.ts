@@ -95,12 +95,16 @@ export function withoutNestedSecrets<T extends Record<string, unknown>>(object: 
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const root = pino(gcpLoggerOptions(level), destination ?? pino.destination({ dest: 2, sync: true }));
-  // A child's bindings skip the formatters, so they are censored on the way in; every logger
-  // descends from this one and inherits it.
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with each logger as `this`
-  const child = root.child;
+  // Bindings skip the formatters, so they are censored on the way in; every logger descends from
+  // this one and inherits both.
+  /* eslint-disable @typescript-eslint/unbound-method -- called below with each logger as `this` */
+  const { child, setBindings } = root;
+  /* eslint-enable @typescript-eslint/unbound-method */
   root.child = function (this: Logger, bindings, options) {
     return child.call(this, withoutNestedSecrets(bindings), options);
   } as typeof root.child;
+  root.setBindings = function (this: Logger, bindings) {
+    setBindings.call(this, withoutNestedSecrets(bindings));
+  };
   return root;
 }

@@ -43,16 +43,20 @@ describe('logs', () => {
     expect(text).toContain('[redacted]');
   });
 
-  it("never write secrets one level down, in a child's bindings or a frozen object, and leave the caller's objects as they were", () => {
+  it("never write secrets one level down, in a child's bindings, set bindings or a frozen object, and leave the caller's objects as they were", () => {
     const { lines, log } = capture();
     const config = Object.freeze({ url: 'https://vendor', token: 't0k' });
     const bindings = { vendor: { name: 'acme', api_key: 'k3y' } };
-    log.child(bindings).child({ run: 'r1' }).info({ config }, 'call');
+    const run = log.child(bindings).child({ run: 'r1' });
+    run.info({ config }, 'call');
+    run.setBindings({ retry: { attempt: 2, password: 'pw' } });
+    run.info('again');
     expect(lines[0]).toMatchObject({
       vendor: { name: 'acme', api_key: '[redacted]' },
       config: { url: 'https://vendor', token: '[redacted]' },
       run: 'r1',
     });
+    expect(lines[1]).toMatchObject({ retry: { attempt: 2, password: '[redacted]' } });
     expect(bindings.vendor.api_key).toBe('k3y');
     expect(config.token).toBe('t0k');
   });
