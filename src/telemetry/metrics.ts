@@ -77,6 +77,12 @@ export function createMetrics(meter: Meter, exported = false) {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** One sum of a tally, with the attributes it is exported with. */
+interface Sum {
+  attributes: Attributes;
+  sum: number;
+}
+
 /**
  * A counter whose sums are kept here and read at each collection through an observable counter,
  * which exports the same monotonic sum (cumulative, or delta when the exporter asks). Adding is a
@@ -85,8 +91,9 @@ export type Metrics = ReturnType<typeof createMetrics>;
  * new order of names is matched once to its set of attributes, so two orders share one sum.
  */
 function tally(meter: Meter, name: string, options: MetricOptions): Pick<Counter, 'add'> {
-  const sums = new Map<string, { attributes: Attributes; sum: number }>();
-  const byOrder = new Map<string, { attributes: Attributes; sum: number }>();
+  /** By the set of attributes (names sorted), and by each order of names seen. */
+  const sums = new Map<string, Sum>();
+  const byOrder = new Map<string, Sum>();
   meter.createObservableCounter(name, options).addCallback((result) => {
     for (const { attributes, sum } of sums.values()) result.observe(sum, attributes);
   });
