@@ -73,8 +73,11 @@ export function createCompletedPublisher(
   let problem: string | undefined = 'not connected to Pub/Sub yet';
   let connecting = true;
   let recheck: NodeJS.Timeout | undefined;
+  let closed = false;
 
   function unhealthy(reason: string): void {
+    // Closed, the service is stopping: its client closes next, failing what was still connecting.
+    if (closed) return;
     if (problem === undefined || connecting) log.error({ topic: name }, `publisher not ready: ${reason}`);
     problem = reason;
     connecting = false;
@@ -157,6 +160,9 @@ export function createCompletedPublisher(
     warm,
     notReady: () => problem,
     connecting: () => connecting,
-    close: () => clearTimeout(recheck),
+    close: () => {
+      closed = true;
+      clearTimeout(recheck);
+    },
   };
 }

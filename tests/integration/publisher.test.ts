@@ -116,4 +116,19 @@ describe('the completed publisher, when its client loads after the service is re
     });
     publisher.close();
   });
+
+  it('stopped while it connects, says nothing of the client closing under it', async () => {
+    const { log, lines } = capturingLog();
+    // Its own client: closed here as the service closes its own, just after the publisher.
+    const own = emulatorPubSub(host);
+    const gate = gatedClient(own);
+    const publisher = createCompletedPublisher(gate.client, topic, log);
+    const warming = publisher.warm();
+    publisher.close();
+    await own.close();
+    gate.load();
+    await warming;
+    expect(publisher.notReady()).toBeDefined();
+    expect(lines.filter((l) => l['severity'] === 'ERROR')).toEqual([]);
+  });
 });
