@@ -102,7 +102,8 @@ export interface BuiltStage {
  * Rebuilds stages of the Dockerfile into folders under `into`, without Docker: each stage's
  * filesystem is a folder, WORKDIR is a folder inside it, COPY copies from the repository (the
  * build context, minus `.dockerignore`) or from another stage rebuilt the same way, and RUN runs
- * with `sh` in the working folder. One step is not repeated: a full `npm ci` (dev dependencies
+ * in the working folder with `sh` (the exec form without a shell), a path in ENV naming one in the
+ * stage's folder. One step is not repeated: a full `npm ci` (dev dependencies
  * included) links the repository's own `node_modules`, the install of the same lockfile; an
  * `npm ci --omit=dev` runs for real, so a dev-only dependency used at run time fails here.
  */
@@ -131,7 +132,14 @@ export function createStageBuilder(stages: Stage[], into: string) {
       } else if (keyword === 'COPY') {
         copy(args, inStage);
       } else if (keyword === 'RUN') {
-        run(args, inStage('.'), state.env);
+        // A path in the image's environment is a path in the stage's folder.
+        const env = Object.fromEntries(
+          Object.entries(state.env).map(([key, value]) => [
+            key,
+            value.startsWith('/') ? inStage(value) : value,
+          ]),
+        );
+        run(args, inStage('.'), env);
       }
     }
     built.set(name, state);
@@ -170,7 +178,10 @@ export function createStageBuilder(stages: Stage[], into: string) {
       symlinkSync(join(repoRoot, 'node_modules'), join(cwd, 'node_modules'), 'dir');
       return;
     }
-    execFileSync('sh', ['-c', command], {
+    // The exec form runs without a shell (the runtime image has none); the image's node is this
+    // machine's node.
+    const [file, ...args] = command.startsWith('[') ? execForm(command) : ['sh', '-c', command];
+    execFileSync(file?.endsWith('/node') ? process.execPath : (file ?? ''), args, {
       cwd,
       env: { ...process.env, ...env, npm_config_update_notifier: 'false' },
       stdio: ['ignore', 'ignore', 'pipe'],
