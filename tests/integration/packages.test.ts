@@ -447,9 +447,18 @@ describe('a deployment made of packages', () => {
     );
     const completed = collectMessages(subscription);
     try {
+      // The image's build step that writes Node's compile cache, from the installed service; its
+      // folder here is the deployment's own.
+      const cache = { NODE_COMPILE_CACHE: join(deployment, '.compile-cache') };
+      const [, ...compileCache] = execForm(last('RUN'));
+      await promisify(execFile)(process.execPath, compileCache, {
+        cwd: deployment,
+        env: { ...process.env, ...cache },
+      });
       serve = startServe(
         {
           ...env,
+          ...cache,
           PORT: '0',
           PROCESSOR_PACKAGES: packages,
           GOOGLE_CLOUD_PROJECT: TEST_PROJECT_ID,

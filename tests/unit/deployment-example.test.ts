@@ -46,8 +46,19 @@ describe('examples/deployment', () => {
 
   it('runs serve from the installed service, as a non-root user, loading the packages it depends on', () => {
     expect(runtime?.image).toMatch(/nodejs22/);
-    expect(args(runtime, 'RUN')).toEqual([]);
     expect(args(runtime, 'USER')).toEqual(['nonroot']);
+    // Its one RUN writes Node's compile cache with the installed service's own module, as the
+    // runtime user, after the copy (tests/integration/packages.test.ts runs it).
+    const [run, ...more] = args(runtime, 'RUN').map(execForm);
+    expect(more).toEqual([]);
+    expect(run).toEqual([
+      '/nodejs/bin/node',
+      '--enable-source-maps',
+      `node_modules/${service.name}/dist/src/compile-cache.js`,
+    ]);
+    const keywords = runtime?.instructions.map((i) => i.keyword) ?? [];
+    expect(keywords.indexOf('RUN')).toBeGreaterThan(keywords.indexOf('USER'));
+    expect(keywords.indexOf('RUN')).toBeGreaterThan(keywords.lastIndexOf('COPY'));
     expect(args(runtime, 'COPY')).toEqual(['--from=deps /app/node_modules ./node_modules']);
     const cmd = execForm(args(runtime, 'CMD').at(-1) ?? '[]');
     expect(cmd).toEqual([`node_modules/${service.name}/${service.bin[service.name] ?? ''}`, 'serve']);
